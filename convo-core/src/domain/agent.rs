@@ -1,0 +1,66 @@
+//! Agents: a system prompt plus model settings, inside a project.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentId, ProjectId, Timestamp, UserId};
+
+/// A chat agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    /// Unique id.
+    pub id: AgentId,
+    /// The project it belongs to.
+    pub project_id: ProjectId,
+    /// The owning user (the project's owner).
+    pub owner: UserId,
+    /// Display name (1–200 characters).
+    pub name: String,
+    /// Instructions sent to the model before every conversation.
+    pub system_prompt: String,
+    /// Model id, e.g. `gemini-2.5-flash`.
+    pub model: String,
+    /// Sampling temperature (0–2); `None` leaves it to the provider.
+    pub temperature: Option<f64>,
+    /// Cap on generated tokens; `None` leaves it to the provider.
+    pub max_output_tokens: Option<u32>,
+    /// How many stored messages, the new user message included, are sent to the model.
+    pub context_messages: u32,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last changed.
+    pub updated_at: Timestamp,
+}
+
+/// The fields a caller may set when creating an agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewAgent {
+    /// Display name (1–200 characters).
+    pub name: String,
+    /// System prompt (at most 100,000 characters).
+    pub system_prompt: String,
+    /// Model id; the engine's default model when `None`.
+    pub model: Option<String>,
+    /// Sampling temperature (0–2).
+    pub temperature: Option<f64>,
+    /// Cap on generated tokens (at least 1).
+    pub max_output_tokens: Option<u32>,
+    /// Context window in messages; the engine's default when `None`.
+    pub context_messages: Option<u32>,
+}
+
+/// A partial update of an agent: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New system prompt.
+    pub system_prompt: Option<String>,
+    /// New model id.
+    pub model: Option<String>,
+    /// New temperature.
+    pub temperature: Option<f64>,
+    /// New output cap.
+    pub max_output_tokens: Option<u32>,
+    /// New context window.
+    pub context_messages: Option<u32>,
+}

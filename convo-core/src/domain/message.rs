@@ -1,0 +1,158 @@
+//! Messages: the persistent history of a chat session.
+
+use serde::{Deserialize, Serialize};
+
+use super::{MessageId, SessionId, Timestamp};
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The human (or the calling program).
+    User,
+    /// The model.
+    Assistant,
+}
+
+impl Role {
+    /// The wire name: `user` or `assistant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// Why the model stopped writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A natural end.
+    Stop,
+    /// The output token cap was reached.
+    MaxTokens,
+    /// The provider stopped for safety reasons.
+    Safety,
+    /// The caller went away or asked to stop; the text is what arrived until then.
+    Cancelled,
+    /// Anything else the provider reported.
+    Other,
+}
+
+impl FinishReason {
+    /// The wire name, e.g. `max_tokens`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::MaxTokens => "max_tokens",
+            FinishReason::Safety => "safety",
+            FinishReason::Cancelled => "cancelled",
+            FinishReason::Other => "other",
+        }
+    }
+}
+
+/// Token counts as the provider reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt (system prompt plus window).
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+    /// What the provider bills as the total.
+    pub total_tokens: u64,
+    /// Tokens spent thinking, where the model reports them.
+    pub thoughts_tokens: Option<u64>,
+    /// Prompt tokens served from the provider's cache.
+    pub cached_tokens: Option<u64>,
+}
+
+/// Which stored messages were sent to the model for a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextRef {
+    /// `seq` of the first message sent.
+    pub first_seq: u64,
+    /// `seq` of the last message sent (the user message being answered).
+    pub last_seq: u64,
+    /// How many messages were sent (messages with empty content are left out).
+    pub messages: u64,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Unique id.
+    pub id: MessageId,
+    /// The session it belongs to.
+    pub session_id: SessionId,
+    /// Position in the session: 1, 2, 3… with no gaps and no repeats.
+    pub seq: u64,
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+    /// When it was stored.
+    pub created_at: Timestamp,
+    /// Model that wrote it (assistant messages).
+    pub model: Option<String>,
+    /// Why generation stopped (assistant messages).
+    pub finish_reason: Option<FinishReason>,
+    /// Token usage (assistant messages, when the provider reported it).
+    pub usage: Option<Usage>,
+    /// The context window the reply was generated from (assistant messages).
+    pub context: Option<ContextRef>,
+}
+
+/// A message before the store gives it its `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDraft {
+    /// Id chosen by the engine (so it can be announced before the message is stored).
+    pub id: MessageId,
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// See [`Message::model`].
+    pub model: Option<String>,
+    /// See [`Message::finish_reason`].
+    pub finish_reason: Option<FinishReason>,
+    /// See [`Message::usage`].
+    pub usage: Option<Usage>,
+    /// See [`Message::context`].
+    pub context: Option<ContextRef>,
+}
+
+impl MessageDraft {
+    /// A user message with a fresh id, stamped now.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            id: MessageId::new(),
+            role: Role::User,
+            content: content.into(),
+            created_at: super::now(),
+            model: None,
+            finish_reason: None,
+            usage: None,
+            context: None,
+        }
+    }
+
+    /// Turns the draft into the stored message once its `seq` is known.
+    pub fn into_message(self, session_id: SessionId, seq: u64) -> Message {
+        Message {
+            id: self.id,
+            session_id,
+            seq,
+            role: self.role,
+            content: self.content,
+            created_at: self.created_at,
+            model: self.model,
+            finish_reason: self.finish_reason,
+            usage: self.usage,
+            context: self.context,
+        }
+    }
+}

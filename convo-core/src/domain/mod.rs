@@ -1,0 +1,19 @@
+//! The domain model: plain data, shared by the engine, the stores and the server.
+
+mod agent;
+mod ids;
+mod message;
+mod page;
+mod project;
+mod session;
+mod time;
+mod user;
+
+pub use agent::{Agent, AgentPatch, NewAgent};
+pub use ids::{AgentId, IdParseError, MessageId, ProjectId, SessionId, UserId};
+pub use message::{ContextRef, FinishReason, Message, MessageDraft, Role, Usage};
+pub use page::{Order, Page, PageRequest};
+pub use project::{NewProject, Project, ProjectPatch};
+pub use session::ChatSession;
+pub use time::{now, Timestamp};
+pub use user::{Email, EmailError, User};

@@ -1,0 +1,26 @@
+//! Chat sessions: one conversation with an agent.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentId, ProjectId, SessionId, Timestamp, UserId};
+
+/// A chat session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatSession {
+    /// Unique id.
+    pub id: SessionId,
+    /// The agent that answers in it.
+    pub agent_id: AgentId,
+    /// The agent's project.
+    pub project_id: ProjectId,
+    /// The owning user.
+    pub owner: UserId,
+    /// Optional title (at most 200 characters).
+    pub title: Option<String>,
+    /// How many messages it holds; also the `seq` of the newest one.
+    pub message_count: u64,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last changed (a message added counts).
+    pub updated_at: Timestamp,
+}

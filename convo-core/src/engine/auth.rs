@@ -1,0 +1,108 @@
+//! Users: registration and credential checks (argon2id).
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+
+use super::{validate, Convo};
+use crate::domain::{now, Email, User, UserId};
+use crate::error::ConvoError;
+use crate::store::StoreError;
+
+impl Convo {
+    /// Registers a user. The e-mail is trimmed and lower-cased; the password
+    /// (8–128 characters) is hashed with argon2id (OWASP parameters:
+    /// m = 19456 KiB, t = 2, p = 1) off the async threads.
+    pub async fn register(&self, email: &str, password: &str, name: Option<&str>) -> Result<User, ConvoError> {
+        let email = Email::parse(email).map_err(|e| ConvoError::invalid("email", e.to_string()))?;
+        validate::password(password)?;
+        let name = validate::optional_name("name", name)?;
+        let password_hash = self.hash_password(password).await?;
+        let user = User { id: UserId::new(), email, name, password_hash, created_at: now() };
+        match self.store().insert_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict(_)) => Err(ConvoError::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks an e-mail and password. An unknown e-mail and a wrong password
+    /// give the same [`ConvoError::InvalidCredentials`] in about the same time:
+    /// an unknown e-mail is checked against a dummy hash.
+    pub async fn verify_credentials(&self, email: &str, password: &str) -> Result<User, ConvoError> {
+        // A malformed e-mail cannot be registered, so it is simply unknown.
+        let user = match Email::parse(email) {
+            Ok(email) => self.store().user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let hash = match &user {
+            Some(user) => user.password_hash.clone(),
+            None => self.dummy_hash().await?,
+        };
+        let matches = self.verify_password(password, hash).await?;
+        match user {
+            Some(user) if matches => Ok(user),
+            _ => Err(ConvoError::InvalidCredentials),
+        }
+    }
+
+    /// The user with this id (e.g. the subject of a verified token).
+    pub async fn user(&self, id: &UserId) -> Result<User, ConvoError> {
+        self.store().user(id).await?.ok_or(ConvoError::NotFound("user"))
+    }
+
+    async fn hash_password(&self, password: &str) -> Result<String, ConvoError> {
+        let password = password.to_owned();
+        self.blocking_hash_work(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| ConvoError::Internal(format!("password hashing failed: {e}")))
+        })
+        .await
+    }
+
+    async fn verify_password(&self, password: &str, hash: String) -> Result<bool, ConvoError> {
+        // Overlong input is refused before hashing: argon2 cost grows with it.
+        if password.len() > 4 * validate::PASSWORD_CHARS.end() {
+            return Ok(false);
+        }
+        let password = password.to_owned();
+        self.blocking_hash_work(move || {
+            let parsed =
+                PasswordHash::new(&hash).map_err(|e| ConvoError::Internal(format!("stored hash unreadable: {e}")))?;
+            Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await
+    }
+
+    /// A hash of a random password, made once, for timing-safe misses.
+    async fn dummy_hash(&self) -> Result<String, ConvoError> {
+        self.shared
+            .dummy_hash
+            .get_or_try_init(|| {
+                let random = uuid::Uuid::new_v4().to_string();
+                async move { self.hash_password(&random).await }
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs argon2 work on the blocking pool, at most
+    /// `max_concurrent_password_hashes` at once, so a login storm neither
+    /// stalls the async workers nor exhausts memory.
+    async fn blocking_hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ConvoError> + Send + 'static,
+    ) -> Result<T, ConvoError> {
+        let _permit = self
+            .shared
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|_| ConvoError::Internal("password hashing pool closed".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ConvoError::Internal(format!("password hashing task failed: {e}")))?
+    }
+}

@@ -1,0 +1,155 @@
+//! [`Convo`]: the engine. The only place where ownership and turn rules live.
+
+mod auth;
+mod resources;
+mod turn;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::domain::{Order, PageRequest};
+use crate::error::ConvoError;
+use crate::llm::LlmProvider;
+use crate::store::Store;
+
+pub use turn::{SendMessage, Turn, TurnEvent, TurnStream};
+
+/// Engine settings. `Settings::default()` suits tests and small servers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Model given to agents created without one.
+    pub default_model: String,
+    /// Context window (in messages, the new one included) of agents created without one.
+    pub default_context_messages: u32,
+    /// The largest context window an agent may ask for.
+    pub max_context_messages: u32,
+    /// How long a turn holds its session's lock before others may take it
+    /// (the engine renews it while the turn runs; a crashed holder frees it
+    /// when the lease ends).
+    pub turn_lease: Duration,
+    /// How long a turn sent with an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
+    /// Password hashes computed at once (each takes ~19 MiB and a core for ~20 ms).
+    pub max_concurrent_password_hashes: usize,
+    /// The largest message content accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Events buffered between a streaming turn and its consumer.
+    pub stream_buffer: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            default_model: "gemini-2.5-flash".to_owned(),
+            default_context_messages: 20,
+            max_context_messages: 1000,
+            turn_lease: Duration::from_secs(120),
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            max_concurrent_password_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_message_bytes: 1024 * 1024,
+            stream_buffer: 32,
+        }
+    }
+}
+
+/// The multi-tenant chat engine.
+///
+/// Cheap to clone (one `Arc`), `Send + Sync`. Every operation takes the acting
+/// user; objects of other users, and ids that do not parse, are
+/// [`ConvoError::NotFound`].
+#[derive(Clone)]
+pub struct Convo {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    llm: Arc<dyn LlmProvider>,
+    settings: Settings,
+    hash_permits: Semaphore,
+    dummy_hash: OnceCell<String>,
+}
+
+impl std::fmt::Debug for Convo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Convo")
+            .field("llm", &self.shared.llm.name())
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Convo {
+    /// An engine over this store and model provider.
+    pub fn new(store: Arc<dyn Store>, llm: Arc<dyn LlmProvider>, settings: Settings) -> Self {
+        let permits = settings.max_concurrent_password_hashes.max(1);
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                llm,
+                settings,
+                hash_permits: Semaphore::new(permits),
+                dummy_hash: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// The model provider.
+    pub fn llm(&self) -> &Arc<dyn LlmProvider> {
+        &self.shared.llm
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+}
+
+/// Pagination parameters as a client sends them (see [`PageRequest`] for
+/// what the cursors mean).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListParams {
+    /// 1–100; 20 when `None`.
+    pub limit: Option<u32>,
+    /// The list's default order when `None`.
+    pub order: Option<Order>,
+    /// Id of the item to start after.
+    pub after: Option<String>,
+    /// Id of the item to stop before.
+    pub before: Option<String>,
+}
+
+impl ListParams {
+    /// Validates into a typed [`PageRequest`], with `default_order` when none is given.
+    pub(crate) fn parse<K>(
+        &self,
+        default_order: Order,
+        parse_id: impl Fn(&str) -> Result<K, crate::domain::IdParseError>,
+    ) -> Result<PageRequest<K>, ConvoError> {
+        let limit = match self.limit {
+            None => PageRequest::<K>::DEFAULT_LIMIT,
+            Some(n) if (1..=PageRequest::<K>::MAX_LIMIT as u32).contains(&n) => n as usize,
+            Some(_) => return Err(ConvoError::invalid("limit", "must be between 1 and 100")),
+        };
+        let cursor = |field: &'static str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| parse_id(v).map_err(|_| ConvoError::invalid(field, "is not an id from this list")))
+                .transpose()
+        };
+        Ok(PageRequest {
+            limit,
+            order: self.order.unwrap_or(default_order),
+            after: cursor("after", &self.after)?,
+            before: cursor("before", &self.before)?,
+        })
+    }
+}

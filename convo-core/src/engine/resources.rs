@@ -1,0 +1,213 @@
+//! Projects, agents and chat sessions: create, read, list, update, delete.
+
+use super::{validate, Convo, ListParams};
+use crate::domain::{
+    now, Agent, AgentId, AgentPatch, ChatSession, Message, MessageId, NewAgent, NewProject, Order, Page, Project,
+    ProjectId, ProjectPatch, SessionId, UserId,
+};
+use crate::error::ConvoError;
+
+/// Parses an id from a client; anything unparseable is simply not found.
+fn parse<T>(id: &str, what: &'static str, parse: impl Fn(&str) -> Result<T, crate::domain::IdParseError>) -> Result<T, ConvoError> {
+    parse(id).map_err(|_| ConvoError::NotFound(what))
+}
+
+impl Convo {
+    // ---- projects ----
+
+    /// Creates a project owned by `owner`.
+    pub async fn create_project(&self, owner: &UserId, new: NewProject) -> Result<Project, ConvoError> {
+        let name = validate::name("name", &new.name)?;
+        let description = new.description.map(|d| description(&d)).transpose()?;
+        let at = now();
+        let project = Project { id: ProjectId::new(), owner: *owner, name, description, created_at: at, updated_at: at };
+        self.store().insert_project(&project).await?;
+        Ok(project)
+    }
+
+    /// The owner's project.
+    pub async fn project(&self, owner: &UserId, id: &str) -> Result<Project, ConvoError> {
+        let id = parse(id, "project", ProjectId::parse)?;
+        self.store().project(owner, &id).await?.ok_or(ConvoError::NotFound("project"))
+    }
+
+    /// A page of the owner's projects (newest first by default).
+    pub async fn list_projects(&self, owner: &UserId, params: &ListParams) -> Result<Page<Project>, ConvoError> {
+        let page = params.parse(Order::Desc, ProjectId::parse)?;
+        Ok(self.store().projects(owner, &page).await?)
+    }
+
+    /// Changes the fields given in `patch`.
+    pub async fn update_project(&self, owner: &UserId, id: &str, patch: ProjectPatch) -> Result<Project, ConvoError> {
+        let mut project = self.project(owner, id).await?;
+        if let Some(name) = patch.name {
+            project.name = validate::name("name", &name)?;
+        }
+        if let Some(d) = patch.description {
+            project.description = Some(description(&d)?);
+        }
+        project.updated_at = now();
+        self.store().update_project(&project).await?;
+        Ok(project)
+    }
+
+    /// Deletes the project with its agents, sessions and messages.
+    pub async fn delete_project(&self, owner: &UserId, id: &str) -> Result<(), ConvoError> {
+        let id = parse(id, "project", ProjectId::parse)?;
+        found(self.store().delete_project(owner, &id).await?, "project")
+    }
+
+    // ---- agents ----
+
+    /// Creates an agent in one of the owner's projects.
+    pub async fn create_agent(&self, owner: &UserId, project_id: &str, new: NewAgent) -> Result<Agent, ConvoError> {
+        let project = self.project(owner, project_id).await?;
+        let settings = self.settings();
+        let at = now();
+        let agent = Agent {
+            id: AgentId::new(),
+            project_id: project.id,
+            owner: *owner,
+            name: validate::name("name", &new.name)?,
+            system_prompt: system_prompt(new.system_prompt)?,
+            model: validate::model(new.model.as_deref().unwrap_or(&settings.default_model))?,
+            temperature: new.temperature.map(validate::temperature).transpose()?,
+            max_output_tokens: new.max_output_tokens.map(validate::max_output_tokens).transpose()?,
+            context_messages: validate::context_messages(
+                new.context_messages.unwrap_or(settings.default_context_messages),
+                settings.max_context_messages,
+            )?,
+            created_at: at,
+            updated_at: at,
+        };
+        self.store().insert_agent(&agent).await?;
+        Ok(agent)
+    }
+
+    /// The owner's agent.
+    pub async fn agent(&self, owner: &UserId, id: &str) -> Result<Agent, ConvoError> {
+        let id = parse(id, "agent", AgentId::parse)?;
+        self.store().agent(owner, &id).await?.ok_or(ConvoError::NotFound("agent"))
+    }
+
+    /// A page of a project's agents (newest first by default).
+    pub async fn list_agents(&self, owner: &UserId, project_id: &str, params: &ListParams) -> Result<Page<Agent>, ConvoError> {
+        let page = params.parse(Order::Desc, AgentId::parse)?;
+        let project = self.project(owner, project_id).await?;
+        Ok(self.store().agents(owner, &project.id, &page).await?)
+    }
+
+    /// Changes the fields given in `patch`.
+    pub async fn update_agent(&self, owner: &UserId, id: &str, patch: AgentPatch) -> Result<Agent, ConvoError> {
+        let mut agent = self.agent(owner, id).await?;
+        if let Some(v) = patch.name {
+            agent.name = validate::name("name", &v)?;
+        }
+        if let Some(v) = patch.system_prompt {
+            agent.system_prompt = system_prompt(v)?;
+        }
+        if let Some(v) = patch.model {
+            agent.model = validate::model(&v)?;
+        }
+        if let Some(v) = patch.temperature {
+            agent.temperature = Some(validate::temperature(v)?);
+        }
+        if let Some(v) = patch.max_output_tokens {
+            agent.max_output_tokens = Some(validate::max_output_tokens(v)?);
+        }
+        if let Some(v) = patch.context_messages {
+            agent.context_messages = validate::context_messages(v, self.settings().max_context_messages)?;
+        }
+        agent.updated_at = now();
+        self.store().update_agent(&agent).await?;
+        Ok(agent)
+    }
+
+    /// Deletes the agent with its sessions and messages.
+    pub async fn delete_agent(&self, owner: &UserId, id: &str) -> Result<(), ConvoError> {
+        let id = parse(id, "agent", AgentId::parse)?;
+        found(self.store().delete_agent(owner, &id).await?, "agent")
+    }
+
+    // ---- sessions ----
+
+    /// Starts a chat session with one of the owner's agents.
+    pub async fn start_session(&self, owner: &UserId, agent_id: &str, title: Option<&str>) -> Result<ChatSession, ConvoError> {
+        let title = validate::optional_name("title", title)?;
+        let agent = self.agent(owner, agent_id).await?;
+        let at = now();
+        let session = ChatSession {
+            id: SessionId::new(),
+            agent_id: agent.id,
+            project_id: agent.project_id,
+            owner: *owner,
+            title,
+            message_count: 0,
+            created_at: at,
+            updated_at: at,
+        };
+        self.store().insert_session(&session).await?;
+        Ok(session)
+    }
+
+    /// The owner's chat session.
+    pub async fn session(&self, owner: &UserId, id: &str) -> Result<ChatSession, ConvoError> {
+        let id = parse(id, "chat session", SessionId::parse)?;
+        self.store().session(owner, &id).await?.ok_or(ConvoError::NotFound("chat session"))
+    }
+
+    /// A page of an agent's sessions (newest first by default).
+    pub async fn list_sessions(&self, owner: &UserId, agent_id: &str, params: &ListParams) -> Result<Page<ChatSession>, ConvoError> {
+        let page = params.parse(Order::Desc, SessionId::parse)?;
+        let agent = self.agent(owner, agent_id).await?;
+        Ok(self.store().sessions(owner, &agent.id, &page).await?)
+    }
+
+    /// Sets (or, with `None` or a blank title, clears) the session's title.
+    pub async fn update_session(&self, owner: &UserId, id: &str, title: Option<&str>) -> Result<ChatSession, ConvoError> {
+        let title = validate::optional_name("title", title)?;
+        let mut session = self.session(owner, id).await?;
+        session.title = title;
+        session.updated_at = now();
+        self.store().update_session(&session).await?;
+        // Re-read: message_count may have moved while we wrote the title.
+        self.store().session(owner, &session.id).await?.ok_or(ConvoError::NotFound("chat session"))
+    }
+
+    /// Deletes the session with its messages.
+    pub async fn delete_session(&self, owner: &UserId, id: &str) -> Result<(), ConvoError> {
+        let id = parse(id, "chat session", SessionId::parse)?;
+        found(self.store().delete_session(owner, &id).await?, "chat session")
+    }
+
+    /// A page of a session's messages (conversation order by default).
+    pub async fn list_messages(&self, owner: &UserId, session_id: &str, params: &ListParams) -> Result<Page<Message>, ConvoError> {
+        let page = params.parse(Order::Asc, MessageId::parse)?;
+        let session = self.session(owner, session_id).await?;
+        self.store().messages(&session.id, &page).await.map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => {
+                let field = if params.after.is_some() { "after" } else { "before" };
+                ConvoError::invalid(field, "is not a message of this chat session")
+            }
+            other => other.into(),
+        })
+    }
+}
+
+fn found(deleted: bool, what: &'static str) -> Result<(), ConvoError> {
+    if deleted {
+        Ok(())
+    } else {
+        Err(ConvoError::NotFound(what))
+    }
+}
+
+fn description(value: &str) -> Result<String, ConvoError> {
+    validate::max_chars("description", value, validate::MAX_DESCRIPTION_CHARS)?;
+    Ok(value.to_owned())
+}
+
+fn system_prompt(value: String) -> Result<String, ConvoError> {
+    validate::max_chars("system_prompt", &value, validate::MAX_SYSTEM_PROMPT_CHARS)?;
+    Ok(value)
+}

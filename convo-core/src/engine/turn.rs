@@ -1,0 +1,469 @@
+//! A turn: the user's message in, the model's reply out, both stored.
+//!
+//! 1. check the session (and its agent) belongs to the caller;
+//! 2. take the session's turn lock (a lease in the store) or fail with
+//!    [`ConvoError::TurnInProgress`];
+//! 3. with an idempotency key that already has a result, return it;
+//! 4. store the user message (the store allocates its `seq`);
+//! 5. load the context window: the last `context_messages` messages, empty
+//!    ones left out, starting at a user message;
+//! 6. call the model;
+//! 7. store the reply with model, finish reason, usage and context;
+//! 8. release the lock, on every path.
+//!
+//! Steps 6–8 run in a task of their own, so a caller that goes away neither
+//! leaves the lock held nor (for a plain send) loses the reply; a streaming
+//! consumer that goes away cancels generation and the text so far is stored
+//! with finish reason `cancelled`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::{validate, Convo};
+use crate::domain::{
+    now, Agent, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, SessionId, Usage, UserId,
+};
+use crate::error::ConvoError;
+use crate::llm::{ChatMessage, LlmChunk, LlmError, LlmRequest};
+use crate::store::{IdempotencyRecord, Store};
+
+/// A message to send in a turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendMessage {
+    /// The user's text, stored exactly as given.
+    pub content: String,
+    /// Optional key: a repeat with the same key in the same session returns
+    /// the first result without calling the model or storing anything.
+    pub idempotency_key: Option<String>,
+}
+
+impl SendMessage {
+    /// A message without an idempotency key.
+    pub fn new(content: impl Into<String>) -> Self {
+        Self { content: content.into(), idempotency_key: None }
+    }
+
+    /// Adds an idempotency key.
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// The result of a turn: both stored messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// The user's message.
+    pub user_message: Message,
+    /// The model's reply.
+    pub assistant_message: Message,
+}
+
+/// One event of a streamed turn: `Created`, any number of `Delta`s, then
+/// exactly one of `Completed` or `Failed`.
+#[derive(Debug, Clone)]
+pub enum TurnEvent {
+    /// The user message is stored; the reply will have this id.
+    Created {
+        /// The stored user message.
+        user_message: Message,
+        /// Id the assistant message will be stored under.
+        assistant_message_id: MessageId,
+    },
+    /// New text of the reply.
+    Delta {
+        /// The assistant message's id.
+        message_id: MessageId,
+        /// Text to append.
+        text: String,
+    },
+    /// The reply is stored.
+    Completed {
+        /// The stored assistant message.
+        message: Message,
+    },
+    /// The turn failed; no assistant message was stored.
+    Failed {
+        /// What went wrong.
+        error: ConvoError,
+    },
+}
+
+/// The events of a streamed turn. Dropping it cancels generation; the text
+/// so far is then stored with finish reason `cancelled`.
+#[derive(Debug)]
+pub struct TurnStream {
+    rx: mpsc::Receiver<TurnEvent>,
+}
+
+impl Stream for TurnStream {
+    type Item = TurnEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<TurnEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// A session's turn lock, held by one turn.
+///
+/// Release it with [`release`](Self::release). If it is dropped unreleased
+/// (a panic), a task releases it; if even that fails, the lease runs out.
+struct TurnLock {
+    store: Arc<dyn Store>,
+    session: SessionId,
+    holder: String,
+    lease: Duration,
+    held: bool,
+}
+
+impl TurnLock {
+    async fn acquire(store: &Arc<dyn Store>, session: SessionId, lease: Duration) -> Result<Self, ConvoError> {
+        let holder = uuid::Uuid::new_v4().to_string();
+        if !store.try_lock_turn(&session, &holder, lease).await? {
+            return Err(ConvoError::TurnInProgress);
+        }
+        Ok(Self { store: Arc::clone(store), session, holder, lease, held: true })
+    }
+
+    /// Extends the lease; a failure is logged, not fatal (the lease may still hold).
+    async fn renew(&self) {
+        match self.store.try_lock_turn(&self.session, &self.holder, self.lease).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(session = %self.session, "turn lock lease expired and was taken by another turn"),
+            Err(e) => tracing::warn!(session = %self.session, error = %e, "could not renew the turn lock lease"),
+        }
+    }
+
+    async fn release(mut self) {
+        self.held = false;
+        if let Err(e) = self.store.unlock_turn(&self.session, &self.holder).await {
+            tracing::warn!(session = %self.session, error = %e, "could not release the turn lock; its lease will expire");
+        }
+    }
+}
+
+impl Drop for TurnLock {
+    fn drop(&mut self) {
+        if !self.held {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (store, session, holder) = (Arc::clone(&self.store), self.session, std::mem::take(&mut self.holder));
+            runtime.spawn(async move {
+                let _ = store.unlock_turn(&session, &holder).await;
+            });
+        }
+    }
+}
+
+/// A turn that passed every check, holds the lock and has stored its user message.
+struct Prepared {
+    lock: TurnLock,
+    agent: Agent,
+    user_message: Message,
+    assistant_id: MessageId,
+    request: LlmRequest,
+    context: ContextRef,
+    idempotency_key: Option<String>,
+}
+
+enum Begun {
+    /// An idempotent repeat: the first result.
+    Replay(Turn),
+    /// A new turn to run.
+    Run(Box<Prepared>),
+}
+
+/// What happened to a future raced against the consumer going away.
+enum Raced<T> {
+    Done(T),
+    Cancelled,
+}
+
+impl Convo {
+    /// Sends a message and waits for the whole reply.
+    ///
+    /// The reply is generated and stored even if the returned future is
+    /// dropped half-way. If the model fails, the user message stays stored,
+    /// no assistant message is stored, and the error says which kind.
+    pub async fn send_message(&self, owner: &UserId, session_id: &str, message: SendMessage) -> Result<Turn, ConvoError> {
+        let prepared = match self.begin_turn(owner, session_id, message).await? {
+            Begun::Replay(turn) => return Ok(turn),
+            Begun::Run(prepared) => prepared,
+        };
+        let engine = self.clone();
+        tokio::spawn(async move { engine.run_generate(*prepared).await })
+            .await
+            .map_err(|e| ConvoError::Internal(format!("turn task failed: {e}")))?
+    }
+
+    /// Sends a message and streams the reply.
+    ///
+    /// Every check (ownership, input, the turn lock, idempotency) happens
+    /// before this returns, so its `Err` is an ordinary failure; once it
+    /// returns, the outcome arrives as the stream's last event.
+    pub async fn stream_message(&self, owner: &UserId, session_id: &str, message: SendMessage) -> Result<TurnStream, ConvoError> {
+        let (tx, rx) = mpsc::channel(self.settings().stream_buffer.max(4));
+        match self.begin_turn(owner, session_id, message).await? {
+            Begun::Replay(turn) => {
+                // The channel has room for these three; the receiver is ours.
+                let message_id = turn.assistant_message.id;
+                let _ = tx.try_send(TurnEvent::Created { user_message: turn.user_message, assistant_message_id: message_id });
+                if !turn.assistant_message.content.is_empty() {
+                    let text = turn.assistant_message.content.clone();
+                    let _ = tx.try_send(TurnEvent::Delta { message_id, text });
+                }
+                let _ = tx.try_send(TurnEvent::Completed { message: turn.assistant_message });
+            }
+            Begun::Run(prepared) => {
+                let _ = tx.try_send(TurnEvent::Created {
+                    user_message: prepared.user_message.clone(),
+                    assistant_message_id: prepared.assistant_id,
+                });
+                let engine = self.clone();
+                tokio::spawn(async move { engine.run_stream(*prepared, tx).await });
+            }
+        }
+        Ok(TurnStream { rx })
+    }
+
+    /// Steps 1–5.
+    async fn begin_turn(&self, owner: &UserId, session_id: &str, message: SendMessage) -> Result<Begun, ConvoError> {
+        validate::content(&message.content, self.settings().max_message_bytes)?;
+        if let Some(key) = &message.idempotency_key {
+            validate::idempotency_key(key)?;
+        }
+        let session = self.session(owner, session_id).await?;
+        let agent = self.store().agent(owner, &session.agent_id).await?.ok_or(ConvoError::NotFound("chat session"))?;
+        let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
+        match self.begin_locked(&session.id, &agent, &message).await {
+            Ok(Some((user_message, request, context))) => Ok(Begun::Run(Box::new(Prepared {
+                lock,
+                agent,
+                user_message,
+                assistant_id: MessageId::new(),
+                request,
+                context,
+                idempotency_key: message.idempotency_key,
+            }))),
+            Ok(None) => {
+                let key = message.idempotency_key.as_deref().unwrap_or_default();
+                let record = self.store().idempotency_record(&session.id, key).await;
+                lock.release().await;
+                match record? {
+                    Some(IdempotencyRecord { user_message, assistant_message: Some(assistant_message), .. }) => {
+                        Ok(Begun::Replay(Turn { user_message, assistant_message }))
+                    }
+                    _ => Err(ConvoError::Internal("idempotency record vanished".into())),
+                }
+            }
+            Err(e) => {
+                lock.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Steps 3–5 under the lock. `None`: a completed idempotent turn exists.
+    async fn begin_locked(
+        &self,
+        session: &SessionId,
+        agent: &Agent,
+        message: &SendMessage,
+    ) -> Result<Option<(Message, LlmRequest, ContextRef)>, ConvoError> {
+        let store = self.store();
+        let user_message = match &message.idempotency_key {
+            None => store.append_message(session, MessageDraft::user(&message.content)).await?,
+            Some(key) => match store.idempotency_record(session, key).await? {
+                Some(record) => {
+                    if record.user_message.content != message.content {
+                        return Err(ConvoError::invalid("idempotency_key", "was already used with a different message"));
+                    }
+                    if record.assistant_message.is_some() {
+                        return Ok(None);
+                    }
+                    // The first attempt stored the user message, then the model
+                    // failed. Answer that message again, if nothing came after it.
+                    let last = store.last_messages(session, 1).await?;
+                    if last.last().map(|m| m.id) != Some(record.user_message.id) {
+                        return Err(ConvoError::invalid(
+                            "idempotency_key",
+                            "was used for a turn that failed, and the conversation has moved on since",
+                        ));
+                    }
+                    record.user_message
+                }
+                None => {
+                    let user_message = store.append_message(session, MessageDraft::user(&message.content)).await?;
+                    let record = IdempotencyRecord {
+                        user_message: user_message.clone(),
+                        assistant_message: None,
+                        expires_at: self.idempotency_expiry(),
+                    };
+                    store.save_idempotency_record(session, key, &record).await?;
+                    user_message
+                }
+            },
+        };
+        let (request, context) = self.build_request(session, agent).await?;
+        Ok(Some((user_message, request, context)))
+    }
+
+    /// Step 5: the context window and the request built from it.
+    async fn build_request(&self, session: &SessionId, agent: &Agent) -> Result<(LlmRequest, ContextRef), ConvoError> {
+        let recent = self.store().last_messages(session, agent.context_messages as usize).await?;
+        // Providers reject empty parts, and a conversation starts with the user.
+        let window: Vec<&Message> =
+            recent.iter().filter(|m| !m.content.is_empty()).skip_while(|m| m.role != Role::User).collect();
+        let (Some(first), Some(last)) = (window.first(), window.last()) else {
+            return Err(ConvoError::Internal("context window is empty after storing the user message".into()));
+        };
+        let context = ContextRef { first_seq: first.seq, last_seq: last.seq, messages: window.len() as u64 };
+        let request = LlmRequest {
+            model: agent.model.clone(),
+            system_prompt: agent.system_prompt.clone(),
+            messages: window.iter().map(|m| ChatMessage { role: m.role, content: m.content.clone() }).collect(),
+            temperature: agent.temperature,
+            max_output_tokens: agent.max_output_tokens,
+        };
+        Ok((request, context))
+    }
+
+    fn idempotency_expiry(&self) -> crate::domain::Timestamp {
+        let ttl = chrono::Duration::from_std(self.settings().idempotency_ttl).unwrap_or(chrono::Duration::days(1));
+        now() + ttl
+    }
+
+    /// Steps 6–8 for a plain send.
+    async fn run_generate(&self, prepared: Prepared) -> Result<Turn, ConvoError> {
+        let reply = self.keep_lease(&prepared.lock, None, self.llm().generate(prepared.request.clone())).await;
+        let result = match reply {
+            Raced::Done(Ok(reply)) => self
+                .store_reply(&prepared, reply.text, reply.finish_reason, reply.usage, reply.model)
+                .await
+                .map(|assistant_message| Turn { user_message: prepared.user_message.clone(), assistant_message }),
+            Raced::Done(Err(e)) => Err(e.into()),
+            Raced::Cancelled => Err(ConvoError::Internal("a plain send cannot be cancelled".into())),
+        };
+        log_failure(&prepared, &result);
+        prepared.lock.release().await;
+        result
+    }
+
+    /// Steps 6–8 for a streamed turn, reporting to `tx`.
+    async fn run_stream(&self, prepared: Prepared, tx: mpsc::Sender<TurnEvent>) {
+        let result = self.drive_stream(&prepared, &tx).await;
+        log_failure(&prepared, &result);
+        // Release before the final event, so a client that reacts to it at
+        // once can start the next turn.
+        prepared.lock.release().await;
+        let last = match result {
+            Ok(message) => TurnEvent::Completed { message },
+            Err(error) => TurnEvent::Failed { error },
+        };
+        let _ = tx.send(last).await;
+    }
+
+    async fn drive_stream(&self, prepared: &Prepared, tx: &mpsc::Sender<TurnEvent>) -> Result<Message, ConvoError> {
+        let mut text = String::new();
+        let started = self.keep_lease(&prepared.lock, Some(tx), self.llm().stream(prepared.request.clone())).await;
+        let mut upstream = match started {
+            Raced::Done(started) => started?,
+            Raced::Cancelled => return self.store_reply(prepared, text, FinishReason::Cancelled, None, None).await,
+        };
+        loop {
+            let item = match self.keep_lease(&prepared.lock, Some(tx), upstream.next()).await {
+                Raced::Done(item) => item,
+                Raced::Cancelled => {
+                    drop(upstream); // stops generation
+                    return self.store_reply(prepared, text, FinishReason::Cancelled, None, None).await;
+                }
+            };
+            match item {
+                Some(Ok(LlmChunk::Text(delta))) => {
+                    if delta.is_empty() {
+                        continue;
+                    }
+                    text.push_str(&delta);
+                    let event = TurnEvent::Delta { message_id: prepared.assistant_id, text: delta };
+                    if tx.send(event).await.is_err() {
+                        drop(upstream);
+                        return self.store_reply(prepared, text, FinishReason::Cancelled, None, None).await;
+                    }
+                }
+                Some(Ok(LlmChunk::Finish { finish_reason, usage, model })) => {
+                    return self.store_reply(prepared, text, finish_reason, usage, model).await;
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    return Err(LlmError::Provider("the model's stream ended without a finish reason".into()).into());
+                }
+            }
+        }
+    }
+
+    /// Step 7: stores the reply (and completes the idempotency record).
+    async fn store_reply(
+        &self,
+        prepared: &Prepared,
+        text: String,
+        finish_reason: FinishReason,
+        usage: Option<Usage>,
+        model: Option<String>,
+    ) -> Result<Message, ConvoError> {
+        let draft = MessageDraft {
+            id: prepared.assistant_id,
+            role: Role::Assistant,
+            content: text,
+            created_at: now(),
+            model: Some(model.unwrap_or_else(|| prepared.agent.model.clone())),
+            finish_reason: Some(finish_reason),
+            usage,
+            context: Some(prepared.context),
+        };
+        let session = prepared.user_message.session_id;
+        let message = self.store().append_message(&session, draft).await?;
+        if let Some(key) = &prepared.idempotency_key {
+            let record = IdempotencyRecord {
+                user_message: prepared.user_message.clone(),
+                assistant_message: Some(message.clone()),
+                expires_at: self.idempotency_expiry(),
+            };
+            self.store().save_idempotency_record(&session, key, &record).await?;
+        }
+        Ok(message)
+    }
+
+    /// Awaits `work` while renewing the turn lock's lease; with `consumer`,
+    /// also stops waiting when the consumer goes away.
+    async fn keep_lease<F: Future>(&self, lock: &TurnLock, consumer: Option<&mpsc::Sender<TurnEvent>>, work: F) -> Raced<F::Output> {
+        let period = (lock.lease / 3).max(Duration::from_millis(10));
+        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let gone = async {
+            match consumer {
+                Some(tx) => tx.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(work, gone);
+        loop {
+            tokio::select! {
+                output = &mut work => return Raced::Done(output),
+                () = &mut gone => return Raced::Cancelled,
+                _ = renewals.tick() => lock.renew().await,
+            }
+        }
+    }
+}
+
+fn log_failure<T>(prepared: &Prepared, result: &Result<T, ConvoError>) {
+    if let Err(e) = result {
+        tracing::warn!(session = %prepared.user_message.session_id, error = %e, "turn failed");
+    }
+}

@@ -1,0 +1,115 @@
+//! Language models: the [`LlmProvider`] trait, its request and reply types,
+//! and [`MockProvider`].
+
+mod mock;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{FinishReason, Role, Usage};
+
+pub use mock::{MockProvider, MockReply};
+
+/// What can go wrong when asking a model, in the API contract's classes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LlmError {
+    /// The provider failed or answered something unusable (`llm_error`).
+    #[error("model provider error: {0}")]
+    Provider(String),
+    /// The provider refused the prompt, e.g. for safety (`llm_blocked`).
+    #[error("the model provider refused the prompt: {0}")]
+    Blocked(String),
+    /// Overloaded, rate-limited or unreachable; try again (`llm_unavailable`).
+    #[error("model provider unavailable: {message}")]
+    Unavailable {
+        /// What the provider said.
+        message: String,
+        /// How long the provider asked us to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// No answer in time (`llm_timeout`).
+    #[error("model provider timed out")]
+    Timeout,
+}
+
+impl LlmError {
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LlmError::Unavailable { .. } | LlmError::Timeout)
+    }
+}
+
+/// One message of the context sent to a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Author.
+    pub role: Role,
+    /// Text (never empty: providers reject empty parts).
+    pub content: String,
+}
+
+/// Everything a provider needs for one reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmRequest {
+    /// Model id, e.g. `gemini-2.5-flash`.
+    pub model: String,
+    /// The agent's instructions; empty means none.
+    pub system_prompt: String,
+    /// The context window, oldest first, starting with a user message and
+    /// ending with the one to answer.
+    pub messages: Vec<ChatMessage>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Cap on generated tokens.
+    pub max_output_tokens: Option<u32>,
+}
+
+/// A whole reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmReply {
+    /// The answer text (thoughts left out).
+    pub text: String,
+    /// Why generation stopped.
+    pub finish_reason: FinishReason,
+    /// Token counts, when the provider reported them.
+    pub usage: Option<Usage>,
+    /// The model that answered, when the provider names it.
+    pub model: Option<String>,
+}
+
+/// One item of a streamed reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LlmChunk {
+    /// New text, to append to what came before.
+    Text(String),
+    /// The end of the reply. A stream that ends without one was cut short.
+    Finish {
+        /// Why generation stopped.
+        finish_reason: FinishReason,
+        /// Token counts, when reported.
+        usage: Option<Usage>,
+        /// The model that answered, when named.
+        model: Option<String>,
+    },
+}
+
+/// A streamed reply: items are chunks, or the error that broke the stream.
+pub type ChunkStream = BoxStream<'static, Result<LlmChunk, LlmError>>;
+
+/// A language model behind some API.
+#[async_trait]
+pub trait LlmProvider: Send + Sync + 'static {
+    /// A short name for logs and metrics, e.g. `gemini`.
+    fn name(&self) -> &str;
+
+    /// Generates a whole reply.
+    async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError>;
+
+    /// Streams a reply. The outer `Err` means the request never started; an
+    /// item `Err` means the stream broke after it had started. Dropping the
+    /// stream stops generation.
+    async fn stream(&self, request: LlmRequest) -> Result<ChunkStream, LlmError>;
+}

@@ -1,0 +1,131 @@
+//! Persistence: the [`Store`] trait and its implementations.
+//!
+//! A store persists and answers precise questions; the engine decides ids,
+//! timestamps, ownership and the turn rules. Every read of a user's object is
+//! scoped by its owner, every list is paginated, and nothing loads a whole
+//! history: the engine's cost per turn is O(window), whatever the backend.
+
+mod memory;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest, Project,
+    ProjectId, SessionId, Timestamp, User, UserId,
+};
+
+pub use memory::MemoryStore;
+
+/// What can go wrong in a store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// An object the operation needs (e.g. the parent of a new child, or a
+    /// pagination cursor) does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule was broken (e.g. the e-mail address is taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached or timed out; the same call may succeed later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (corrupt data, a driver bug). Not retryable.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// The stored result of a turn sent with an idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    /// The user message the turn stored.
+    pub user_message: Message,
+    /// The reply, once there is one. `None` means the model call failed after
+    /// the user message was stored: a retry with the same key answers it
+    /// instead of storing the user message again.
+    pub assistant_message: Option<Message>,
+    /// When the store may forget the record.
+    pub expires_at: Timestamp,
+}
+
+/// Persistence for users, projects, agents, sessions and messages.
+///
+/// Implementations must be safe to share between tasks and processes: the
+/// per-session `seq` and the turn lock are the store's responsibility, so two
+/// engine instances on one store behave as one. Run
+/// [`testkit`](crate::testkit) (feature `testkit`) against any implementation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks the backend answers (for readiness probes).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a new user; [`StoreError::Conflict`] when the e-mail is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    /// A user by id.
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// A user by (normalised) e-mail.
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+
+    /// Records that a token id (`jti`) is revoked until `expires_at`, after which
+    /// the token is invalid anyway and the record may be dropped.
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError>;
+    /// Whether a token id was revoked.
+    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new project.
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;
+    /// The owner's project with this id.
+    async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError>;
+    /// A page of the owner's projects, ordered by id.
+    async fn projects(&self, owner: &UserId, page: &PageRequest<ProjectId>) -> Result<Page<Project>, StoreError>;
+    /// Writes `name`, `description` and `updated_at`; [`StoreError::NotFound`] if it is gone.
+    async fn update_project(&self, project: &Project) -> Result<(), StoreError>;
+    /// Deletes the project with its agents, sessions and messages; `false` if there was none.
+    async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError>;
+
+    /// Stores a new agent; [`StoreError::NotFound`] if its project is gone.
+    async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    /// The owner's agent with this id.
+    async fn agent(&self, owner: &UserId, id: &AgentId) -> Result<Option<Agent>, StoreError>;
+    /// A page of a project's agents, ordered by id.
+    async fn agents(&self, owner: &UserId, project: &ProjectId, page: &PageRequest<AgentId>) -> Result<Page<Agent>, StoreError>;
+    /// Writes every settable field and `updated_at`; [`StoreError::NotFound`] if it is gone.
+    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+    /// Deletes the agent with its sessions and messages; `false` if there was none.
+    async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError>;
+
+    /// Stores a new session; [`StoreError::NotFound`] if its agent is gone.
+    async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError>;
+    /// The owner's session with this id.
+    async fn session(&self, owner: &UserId, id: &SessionId) -> Result<Option<ChatSession>, StoreError>;
+    /// A page of an agent's sessions, ordered by id.
+    async fn sessions(&self, owner: &UserId, agent: &AgentId, page: &PageRequest<SessionId>) -> Result<Page<ChatSession>, StoreError>;
+    /// Writes `title` and `updated_at` only (`message_count` belongs to
+    /// [`append_message`](Store::append_message)); [`StoreError::NotFound`] if it is gone.
+    async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError>;
+    /// Deletes the session with its messages, lock and idempotency records; `false` if there was none.
+    async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Appends a message with the session's next `seq` (1, 2, 3…: no gaps, no
+    /// repeats, also under concurrency), bumps `message_count` and `updated_at`,
+    /// and returns the stored message. [`StoreError::NotFound`] if the session is gone.
+    async fn append_message(&self, session: &SessionId, draft: MessageDraft) -> Result<Message, StoreError>;
+    /// The last `n` messages of a session in ascending `seq`: O(n), not O(history).
+    async fn last_messages(&self, session: &SessionId, n: usize) -> Result<Vec<Message>, StoreError>;
+    /// A page of a session's messages ordered by `seq`. A cursor that is not a
+    /// message of this session is [`StoreError::NotFound`].
+    async fn messages(&self, session: &SessionId, page: &PageRequest<MessageId>) -> Result<Page<Message>, StoreError>;
+
+    /// Takes the session's turn lock for `holder` until now + `lease` if it is
+    /// free, expired, or already `holder`'s (which extends it). `false` if
+    /// someone else holds it.
+    async fn try_lock_turn(&self, session: &SessionId, holder: &str, lease: Duration) -> Result<bool, StoreError>;
+    /// Releases the lock if `holder` still holds it; otherwise does nothing.
+    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError>;
+
+    /// The unexpired record stored for `key` in this session.
+    async fn idempotency_record(&self, session: &SessionId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Stores (or replaces) the record for `key` in this session.
+    async fn save_idempotency_record(&self, session: &SessionId, key: &str, record: &IdempotencyRecord) -> Result<(), StoreError>;
+}

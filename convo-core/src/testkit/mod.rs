@@ -1,0 +1,114 @@
+//! The store conformance suite: what every [`Store`](crate::Store) must do.
+//!
+//! Each behaviour is a `pub async fn <sentence>(store: Arc<dyn Store>)` that
+//! panics with a message saying which rule broke. Every behaviour makes its own
+//! users (random ids, unique e-mails), so all of them can share one database
+//! and run in parallel. A new backend's test file is a few lines:
+//!
+//! ```ignore
+//! // tests/my_store_conformance.rs (with `convo-core = { features = ["testkit"] }`
+//! // and `tokio = { features = ["macros", "rt-multi-thread"] }` in dev-dependencies)
+//! convo_core::store_conformance_tests!(async {
+//!     std::sync::Arc::new(MyStore::connect("…").await.unwrap()) as std::sync::Arc<dyn convo_core::Store>
+//! });
+//! ```
+//!
+//! [`store_conformance_tests!`](crate::store_conformance_tests) expands into one
+//! `#[tokio::test]` per behaviour on a multi-thread runtime (the concurrency
+//! behaviours need real parallelism). The helpers in this module build domain
+//! values with fresh ids for a backend's own tests as well.
+
+mod cascade;
+mod entities;
+mod fixtures;
+mod idempotency;
+mod lock;
+mod messages;
+mod misc;
+mod pagination;
+mod scoping;
+mod users;
+
+pub use cascade::*;
+pub use entities::*;
+pub use fixtures::*;
+pub use idempotency::*;
+pub use lock::*;
+pub use messages::*;
+pub use misc::*;
+pub use pagination::*;
+pub use scoping::*;
+pub use users::*;
+
+/// Expands into one `#[tokio::test]` per conformance behaviour.
+///
+/// `$make` is an async expression producing an `Arc<dyn Store>`; it is
+/// evaluated afresh in every test. The calling crate needs `tokio` with the
+/// `macros` and `rt-multi-thread` features (usually as a dev-dependency).
+///
+/// ```ignore
+/// convo_core::store_conformance_tests!(async {
+///     std::sync::Arc::new(convo_core::MemoryStore::new()) as std::sync::Arc<dyn convo_core::Store>
+/// });
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    (@tests $make:expr; $($behaviour:ident),+ $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $behaviour() {
+                let store: ::std::sync::Arc<dyn $crate::Store> = ($make).await;
+                $crate::testkit::$behaviour(store).await;
+            }
+        )+
+    };
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@tests $make;
+            // users
+            users_can_be_inserted_and_read_by_id_and_by_email,
+            unknown_users_read_as_none,
+            emails_are_unique_regardless_of_case,
+            // projects, agents, sessions
+            projects_can_be_inserted_read_updated_and_deleted,
+            agents_can_be_inserted_read_updated_and_deleted,
+            inserting_an_agent_into_a_missing_project_is_not_found,
+            sessions_can_be_inserted_read_updated_and_deleted,
+            inserting_a_session_for_a_missing_agent_is_not_found,
+            updating_a_session_keeps_its_message_count,
+            // owner scoping
+            projects_are_invisible_to_other_owners,
+            agents_are_invisible_to_other_owners,
+            sessions_are_invisible_to_other_owners,
+            // pagination
+            projects_paginate_by_id_with_limit_order_and_cursors,
+            agents_paginate_by_id_with_limit_order_and_cursors,
+            sessions_paginate_by_id_with_limit_order_and_cursors,
+            messages_paginate_by_seq_with_limit_order_and_cursors,
+            a_message_cursor_outside_the_session_is_not_found,
+            // messages
+            appended_messages_get_consecutive_seqs_and_read_back_equal,
+            fifty_concurrent_appends_get_seqs_one_to_fifty,
+            appending_to_a_missing_session_is_not_found,
+            last_messages_returns_the_newest_n_in_ascending_seq,
+            // cascades
+            deleting_a_project_deletes_its_agents_sessions_and_messages,
+            deleting_an_agent_deletes_its_sessions_and_messages_but_keeps_its_project,
+            deleting_a_session_deletes_its_messages_and_idempotency_records,
+            // turn lock
+            the_turn_lock_admits_one_holder_at_a_time,
+            relocking_extends_the_holders_lease,
+            unlocking_by_a_non_holder_does_nothing,
+            an_expired_turn_lock_can_be_taken_by_another_holder,
+            turn_locks_are_per_session,
+            exactly_one_of_twenty_concurrent_lockers_gets_the_turn,
+            // idempotency
+            a_missing_idempotency_record_reads_as_none,
+            idempotency_records_round_trip_and_can_be_replaced,
+            idempotency_records_are_scoped_per_session,
+            an_expired_idempotency_record_reads_as_none,
+            // tokens, health
+            revoked_tokens_are_reported_as_revoked,
+            ping_succeeds,
+        );
+    };
+}
