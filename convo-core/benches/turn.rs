@@ -1,1 +1,146 @@
-fn main(){}
+//! The engine's own cost per turn, on the memory store with the mock model
+//! (no delay): `cargo bench -p convo-core --bench turn`.
+//!
+//! `send/10` and `send/10000` differ only in the history behind the turn; a
+//! turn reads only its context window, so their ratio should stay near 1
+//! (target ≤ 1.5). Sessions are prefilled outside the timed region and
+//! replaced before they grow by more than a tenth, so "10" means 10–11
+//! prior messages and "10000" means 10,000–11,000.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use convo_core::{
+    ChatSession, Convo, MemoryStore, MessageDraft, MockProvider, NewAgent, NewProject, Role,
+    SendMessage, Settings, Store, TurnEvent, User,
+};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use futures::StreamExt;
+use tokio::runtime::Runtime;
+
+struct Bench {
+    convo: Convo,
+    store: Arc<MemoryStore>,
+    user: User,
+    agent_id: String,
+}
+
+impl Bench {
+    async fn new() -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let convo = Convo::new(
+            store.clone(),
+            Arc::new(MockProvider::new().without_recording()),
+            Settings::default(),
+        );
+        let user = convo
+            .register("bench@example.com", "benchmark-password", None)
+            .await
+            .expect("register");
+        let project = convo
+            .create_project(
+                &user.id,
+                NewProject {
+                    name: "bench".into(),
+                    description: None,
+                },
+            )
+            .await
+            .expect("project");
+        let agent = NewAgent {
+            name: "bench".into(),
+            system_prompt: "You are a benchmark.".into(),
+            ..Default::default()
+        };
+        let agent = convo
+            .create_agent(&user.id, &project.id.to_string(), agent)
+            .await
+            .expect("agent");
+        Self {
+            convo,
+            store,
+            user,
+            agent_id: agent.id.to_string(),
+        }
+    }
+
+    /// A session holding `prior` messages, alternating user and assistant.
+    async fn session_with(&self, prior: usize) -> ChatSession {
+        let session = self
+            .convo
+            .start_session(&self.user.id, &self.agent_id, None)
+            .await
+            .expect("session");
+        for i in 0..prior {
+            let mut draft =
+                MessageDraft::user(format!("message number {i} with a little text in it"));
+            if i % 2 == 1 {
+                draft.role = Role::Assistant;
+            }
+            self.store
+                .append_message(&session.id, draft)
+                .await
+                .expect("prefill");
+        }
+        session
+    }
+}
+
+/// Times `iters` turns, each on a session with `prior`..=`prior + prior / 10` messages.
+async fn timed_turns(bench: &Bench, prior: usize, iters: u64, streamed: bool) -> Duration {
+    let max_growth = (prior / 10) as u64;
+    let mut session = bench.session_with(prior).await;
+    let mut grown = 0;
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        if grown + 2 > max_growth {
+            session = bench.session_with(prior).await;
+            grown = 0;
+        }
+        let id = session.id.to_string();
+        let start = Instant::now();
+        if streamed {
+            let mut events = bench
+                .convo
+                .stream_message(&bench.user.id, &id, SendMessage::new("hello"))
+                .await
+                .expect("stream");
+            while let Some(event) = events.next().await {
+                assert!(
+                    !matches!(event, TurnEvent::Failed { .. }),
+                    "turn failed: {event:?}"
+                );
+            }
+        } else {
+            bench
+                .convo
+                .send_message(&bench.user.id, &id, SendMessage::new("hello"))
+                .await
+                .expect("turn");
+        }
+        total += start.elapsed();
+        grown += 2;
+    }
+    total
+}
+
+fn turns(c: &mut Criterion) {
+    let rt = Runtime::new().expect("runtime");
+    let bench = rt.block_on(Bench::new());
+    let mut group = c.benchmark_group("turn");
+    group.measurement_time(Duration::from_secs(5));
+    for prior in [10usize, 10_000] {
+        group.bench_with_input(BenchmarkId::new("send", prior), &prior, |b, &prior| {
+            b.to_async(&rt)
+                .iter_custom(|iters| timed_turns(&bench, prior, iters, false));
+        });
+    }
+    group.bench_with_input(BenchmarkId::new("stream", 10), &10usize, |b, &prior| {
+        b.to_async(&rt)
+            .iter_custom(|iters| timed_turns(&bench, prior, iters, true));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, turns);
+criterion_main!(benches);

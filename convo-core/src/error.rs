@@ -53,7 +53,10 @@ impl ConvoError {
     }
 
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        ConvoError::Invalid { field, reason: reason.into() }
+        ConvoError::Invalid {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -103,13 +103,27 @@ mod tests {
     #[test]
     fn later_ids_sort_after_earlier_ones() {
         let ids: Vec<SessionId> = (0..1000).map(|_| SessionId::new()).collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "UUIDv7 ids must be monotonic");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "UUIDv7 ids must be monotonic"
+        );
     }
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["", "abc", "{\"$ne\":null}", "../../etc", "0196f1c8e0d27c3a9b1e2f3a4b5c6d7e", "😀"] {
-            assert_eq!(UserId::parse(bad), Err(IdParseError), "{bad:?} must not parse");
+        for bad in [
+            "",
+            "abc",
+            "{\"$ne\":null}",
+            "../../etc",
+            "0196f1c8e0d27c3a9b1e2f3a4b5c6d7e",
+            "😀",
+        ] {
+            assert_eq!(
+                UserId::parse(bad),
+                Err(IdParseError),
+                "{bad:?} must not parse"
+            );
         }
     }
 }

@@ -65,7 +65,12 @@ impl<K> PageRequest<K> {
 
     /// A first page of `limit` items in `order`.
     pub fn first(limit: usize, order: Order) -> Self {
-        Self { limit: limit.clamp(1, Self::MAX_LIMIT), order, after: None, before: None }
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            order,
+            after: None,
+            before: None,
+        }
     }
 }
 
@@ -82,6 +87,9 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Maps the items, keeping `has_more`.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { data: self.data.into_iter().map(f).collect(), has_more: self.has_more }
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            has_more: self.has_more,
+        }
     }
 }

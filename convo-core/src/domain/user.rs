@@ -34,7 +34,9 @@ impl Email {
             return Err(EmailError("must not contain spaces or control characters"));
         }
         match email.split_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+            {
                 Ok(Self(email))
             }
             _ => Err(EmailError("must look like name@example.com")),
@@ -74,13 +76,26 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").map(|e| e.0), Ok("ada@example.com".to_string()));
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").map(|e| e.0),
+            Ok("ada@example.com".to_string())
+        );
     }
 
     #[test]
     fn malformed_emails_are_rejected() {
         let long = format!("{}@example.com", "a".repeat(250));
-        for bad in ["", "   ", "ada", "@example.com", "ada@", "a@b@c", "a b@example.com", "a\u{7}@x.y", long.as_str()] {
+        for bad in [
+            "",
+            "   ",
+            "ada",
+            "@example.com",
+            "ada@",
+            "a@b@c",
+            "a b@example.com",
+            "a\u{7}@x.y",
+            long.as_str(),
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} must be rejected");
         }
     }

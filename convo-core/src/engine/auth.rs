@@ -13,12 +13,23 @@ impl Convo {
     /// Registers a user. The e-mail is trimmed and lower-cased; the password
     /// (8–128 characters) is hashed with argon2id (OWASP parameters:
     /// m = 19456 KiB, t = 2, p = 1) off the async threads.
-    pub async fn register(&self, email: &str, password: &str, name: Option<&str>) -> Result<User, ConvoError> {
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+    ) -> Result<User, ConvoError> {
         let email = Email::parse(email).map_err(|e| ConvoError::invalid("email", e.to_string()))?;
         validate::password(password)?;
         let name = validate::optional_name("name", name)?;
         let password_hash = self.hash_password(password).await?;
-        let user = User { id: UserId::new(), email, name, password_hash, created_at: now() };
+        let user = User {
+            id: UserId::new(),
+            email,
+            name,
+            password_hash,
+            created_at: now(),
+        };
         match self.store().insert_user(&user).await {
             Ok(()) => Ok(user),
             Err(StoreError::Conflict(_)) => Err(ConvoError::EmailTaken),
@@ -29,7 +40,11 @@ impl Convo {
     /// Checks an e-mail and password. An unknown e-mail and a wrong password
     /// give the same [`ConvoError::InvalidCredentials`] in about the same time:
     /// an unknown e-mail is checked against a dummy hash.
-    pub async fn verify_credentials(&self, email: &str, password: &str) -> Result<User, ConvoError> {
+    pub async fn verify_credentials(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<User, ConvoError> {
         // A malformed e-mail cannot be registered, so it is simply unknown.
         let user = match Email::parse(email) {
             Ok(email) => self.store().user_by_email(&email).await?,
@@ -48,7 +63,10 @@ impl Convo {
 
     /// The user with this id (e.g. the subject of a verified token).
     pub async fn user(&self, id: &UserId) -> Result<User, ConvoError> {
-        self.store().user(id).await?.ok_or(ConvoError::NotFound("user"))
+        self.store()
+            .user(id)
+            .await?
+            .ok_or(ConvoError::NotFound("user"))
     }
 
     async fn hash_password(&self, password: &str) -> Result<String, ConvoError> {
@@ -69,9 +87,11 @@ impl Convo {
         }
         let password = password.to_owned();
         self.blocking_hash_work(move || {
-            let parsed =
-                PasswordHash::new(&hash).map_err(|e| ConvoError::Internal(format!("stored hash unreadable: {e}")))?;
-            Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            let parsed = PasswordHash::new(&hash)
+                .map_err(|e| ConvoError::Internal(format!("stored hash unreadable: {e}")))?;
+            Ok(Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok())
         })
         .await
     }

@@ -48,7 +48,8 @@ impl Default for Settings {
             max_context_messages: 1000,
             turn_lease: Duration::from_secs(120),
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
-            max_concurrent_password_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_concurrent_password_hashes: std::thread::available_parallelism()
+                .map_or(2, |n| n.get()),
             max_message_bytes: 1024 * 1024,
             stream_buffer: 32,
         }
@@ -142,7 +143,10 @@ impl ListParams {
         let cursor = |field: &'static str, value: &Option<String>| {
             value
                 .as_deref()
-                .map(|v| parse_id(v).map_err(|_| ConvoError::invalid(field, "is not an id from this list")))
+                .map(|v| {
+                    parse_id(v)
+                        .map_err(|_| ConvoError::invalid(field, "is not an id from this list"))
+                })
                 .transpose()
         };
         Ok(PageRequest {

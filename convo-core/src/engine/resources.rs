@@ -2,13 +2,17 @@
 
 use super::{validate, Convo, ListParams};
 use crate::domain::{
-    now, Agent, AgentId, AgentPatch, ChatSession, Message, MessageId, NewAgent, NewProject, Order, Page, Project,
-    ProjectId, ProjectPatch, SessionId, UserId,
+    now, Agent, AgentId, AgentPatch, ChatSession, Message, MessageId, NewAgent, NewProject, Order,
+    Page, Project, ProjectId, ProjectPatch, SessionId, UserId,
 };
 use crate::error::ConvoError;
 
 /// Parses an id from a client; anything unparseable is simply not found.
-fn parse<T>(id: &str, what: &'static str, parse: impl Fn(&str) -> Result<T, crate::domain::IdParseError>) -> Result<T, ConvoError> {
+fn parse<T>(
+    id: &str,
+    what: &'static str,
+    parse: impl Fn(&str) -> Result<T, crate::domain::IdParseError>,
+) -> Result<T, ConvoError> {
     parse(id).map_err(|_| ConvoError::NotFound(what))
 }
 
@@ -16,11 +20,22 @@ impl Convo {
     // ---- projects ----
 
     /// Creates a project owned by `owner`.
-    pub async fn create_project(&self, owner: &UserId, new: NewProject) -> Result<Project, ConvoError> {
+    pub async fn create_project(
+        &self,
+        owner: &UserId,
+        new: NewProject,
+    ) -> Result<Project, ConvoError> {
         let name = validate::name("name", &new.name)?;
         let description = new.description.map(|d| description(&d)).transpose()?;
         let at = now();
-        let project = Project { id: ProjectId::new(), owner: *owner, name, description, created_at: at, updated_at: at };
+        let project = Project {
+            id: ProjectId::new(),
+            owner: *owner,
+            name,
+            description,
+            created_at: at,
+            updated_at: at,
+        };
         self.store().insert_project(&project).await?;
         Ok(project)
     }
@@ -28,17 +43,29 @@ impl Convo {
     /// The owner's project.
     pub async fn project(&self, owner: &UserId, id: &str) -> Result<Project, ConvoError> {
         let id = parse(id, "project", ProjectId::parse)?;
-        self.store().project(owner, &id).await?.ok_or(ConvoError::NotFound("project"))
+        self.store()
+            .project(owner, &id)
+            .await?
+            .ok_or(ConvoError::NotFound("project"))
     }
 
     /// A page of the owner's projects (newest first by default).
-    pub async fn list_projects(&self, owner: &UserId, params: &ListParams) -> Result<Page<Project>, ConvoError> {
+    pub async fn list_projects(
+        &self,
+        owner: &UserId,
+        params: &ListParams,
+    ) -> Result<Page<Project>, ConvoError> {
         let page = params.parse(Order::Desc, ProjectId::parse)?;
         Ok(self.store().projects(owner, &page).await?)
     }
 
     /// Changes the fields given in `patch`.
-    pub async fn update_project(&self, owner: &UserId, id: &str, patch: ProjectPatch) -> Result<Project, ConvoError> {
+    pub async fn update_project(
+        &self,
+        owner: &UserId,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> Result<Project, ConvoError> {
         let mut project = self.project(owner, id).await?;
         if let Some(name) = patch.name {
             project.name = validate::name("name", &name)?;
@@ -60,7 +87,12 @@ impl Convo {
     // ---- agents ----
 
     /// Creates an agent in one of the owner's projects.
-    pub async fn create_agent(&self, owner: &UserId, project_id: &str, new: NewAgent) -> Result<Agent, ConvoError> {
+    pub async fn create_agent(
+        &self,
+        owner: &UserId,
+        project_id: &str,
+        new: NewAgent,
+    ) -> Result<Agent, ConvoError> {
         let project = self.project(owner, project_id).await?;
         let settings = self.settings();
         let at = now();
@@ -72,9 +104,13 @@ impl Convo {
             system_prompt: system_prompt(new.system_prompt)?,
             model: validate::model(new.model.as_deref().unwrap_or(&settings.default_model))?,
             temperature: new.temperature.map(validate::temperature).transpose()?,
-            max_output_tokens: new.max_output_tokens.map(validate::max_output_tokens).transpose()?,
+            max_output_tokens: new
+                .max_output_tokens
+                .map(validate::max_output_tokens)
+                .transpose()?,
             context_messages: validate::context_messages(
-                new.context_messages.unwrap_or(settings.default_context_messages),
+                new.context_messages
+                    .unwrap_or(settings.default_context_messages),
                 settings.max_context_messages,
             )?,
             created_at: at,
@@ -87,18 +123,31 @@ impl Convo {
     /// The owner's agent.
     pub async fn agent(&self, owner: &UserId, id: &str) -> Result<Agent, ConvoError> {
         let id = parse(id, "agent", AgentId::parse)?;
-        self.store().agent(owner, &id).await?.ok_or(ConvoError::NotFound("agent"))
+        self.store()
+            .agent(owner, &id)
+            .await?
+            .ok_or(ConvoError::NotFound("agent"))
     }
 
     /// A page of a project's agents (newest first by default).
-    pub async fn list_agents(&self, owner: &UserId, project_id: &str, params: &ListParams) -> Result<Page<Agent>, ConvoError> {
+    pub async fn list_agents(
+        &self,
+        owner: &UserId,
+        project_id: &str,
+        params: &ListParams,
+    ) -> Result<Page<Agent>, ConvoError> {
         let page = params.parse(Order::Desc, AgentId::parse)?;
         let project = self.project(owner, project_id).await?;
         Ok(self.store().agents(owner, &project.id, &page).await?)
     }
 
     /// Changes the fields given in `patch`.
-    pub async fn update_agent(&self, owner: &UserId, id: &str, patch: AgentPatch) -> Result<Agent, ConvoError> {
+    pub async fn update_agent(
+        &self,
+        owner: &UserId,
+        id: &str,
+        patch: AgentPatch,
+    ) -> Result<Agent, ConvoError> {
         let mut agent = self.agent(owner, id).await?;
         if let Some(v) = patch.name {
             agent.name = validate::name("name", &v)?;
@@ -116,7 +165,8 @@ impl Convo {
             agent.max_output_tokens = Some(validate::max_output_tokens(v)?);
         }
         if let Some(v) = patch.context_messages {
-            agent.context_messages = validate::context_messages(v, self.settings().max_context_messages)?;
+            agent.context_messages =
+                validate::context_messages(v, self.settings().max_context_messages)?;
         }
         agent.updated_at = now();
         self.store().update_agent(&agent).await?;
@@ -132,7 +182,12 @@ impl Convo {
     // ---- sessions ----
 
     /// Starts a chat session with one of the owner's agents.
-    pub async fn start_session(&self, owner: &UserId, agent_id: &str, title: Option<&str>) -> Result<ChatSession, ConvoError> {
+    pub async fn start_session(
+        &self,
+        owner: &UserId,
+        agent_id: &str,
+        title: Option<&str>,
+    ) -> Result<ChatSession, ConvoError> {
         let title = validate::optional_name("title", title)?;
         let agent = self.agent(owner, agent_id).await?;
         let at = now();
@@ -153,44 +208,75 @@ impl Convo {
     /// The owner's chat session.
     pub async fn session(&self, owner: &UserId, id: &str) -> Result<ChatSession, ConvoError> {
         let id = parse(id, "chat session", SessionId::parse)?;
-        self.store().session(owner, &id).await?.ok_or(ConvoError::NotFound("chat session"))
+        self.store()
+            .session(owner, &id)
+            .await?
+            .ok_or(ConvoError::NotFound("chat session"))
     }
 
     /// A page of an agent's sessions (newest first by default).
-    pub async fn list_sessions(&self, owner: &UserId, agent_id: &str, params: &ListParams) -> Result<Page<ChatSession>, ConvoError> {
+    pub async fn list_sessions(
+        &self,
+        owner: &UserId,
+        agent_id: &str,
+        params: &ListParams,
+    ) -> Result<Page<ChatSession>, ConvoError> {
         let page = params.parse(Order::Desc, SessionId::parse)?;
         let agent = self.agent(owner, agent_id).await?;
         Ok(self.store().sessions(owner, &agent.id, &page).await?)
     }
 
     /// Sets (or, with `None` or a blank title, clears) the session's title.
-    pub async fn update_session(&self, owner: &UserId, id: &str, title: Option<&str>) -> Result<ChatSession, ConvoError> {
+    pub async fn update_session(
+        &self,
+        owner: &UserId,
+        id: &str,
+        title: Option<&str>,
+    ) -> Result<ChatSession, ConvoError> {
         let title = validate::optional_name("title", title)?;
         let mut session = self.session(owner, id).await?;
         session.title = title;
         session.updated_at = now();
         self.store().update_session(&session).await?;
         // Re-read: message_count may have moved while we wrote the title.
-        self.store().session(owner, &session.id).await?.ok_or(ConvoError::NotFound("chat session"))
+        self.store()
+            .session(owner, &session.id)
+            .await?
+            .ok_or(ConvoError::NotFound("chat session"))
     }
 
     /// Deletes the session with its messages.
     pub async fn delete_session(&self, owner: &UserId, id: &str) -> Result<(), ConvoError> {
         let id = parse(id, "chat session", SessionId::parse)?;
-        found(self.store().delete_session(owner, &id).await?, "chat session")
+        found(
+            self.store().delete_session(owner, &id).await?,
+            "chat session",
+        )
     }
 
     /// A page of a session's messages (conversation order by default).
-    pub async fn list_messages(&self, owner: &UserId, session_id: &str, params: &ListParams) -> Result<Page<Message>, ConvoError> {
+    pub async fn list_messages(
+        &self,
+        owner: &UserId,
+        session_id: &str,
+        params: &ListParams,
+    ) -> Result<Page<Message>, ConvoError> {
         let page = params.parse(Order::Asc, MessageId::parse)?;
         let session = self.session(owner, session_id).await?;
-        self.store().messages(&session.id, &page).await.map_err(|e| match e {
-            crate::store::StoreError::NotFound(_) => {
-                let field = if params.after.is_some() { "after" } else { "before" };
-                ConvoError::invalid(field, "is not a message of this chat session")
-            }
-            other => other.into(),
-        })
+        self.store()
+            .messages(&session.id, &page)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound(_) => {
+                    let field = if params.after.is_some() {
+                        "after"
+                    } else {
+                        "before"
+                    };
+                    ConvoError::invalid(field, "is not a message of this chat session")
+                }
+                other => other.into(),
+            })
     }
 }
 

@@ -27,7 +27,8 @@ use tokio::sync::mpsc;
 
 use super::{validate, Convo};
 use crate::domain::{
-    now, Agent, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, SessionId, Usage, UserId,
+    now, Agent, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, SessionId, Usage,
+    UserId,
 };
 use crate::error::ConvoError;
 use crate::llm::{ChatMessage, LlmChunk, LlmError, LlmRequest};
@@ -46,7 +47,10 @@ pub struct SendMessage {
 impl SendMessage {
     /// A message without an idempotency key.
     pub fn new(content: impl Into<String>) -> Self {
-        Self { content: content.into(), idempotency_key: None }
+        Self {
+            content: content.into(),
+            idempotency_key: None,
+        }
     }
 
     /// Adds an idempotency key.
@@ -123,20 +127,38 @@ struct TurnLock {
 }
 
 impl TurnLock {
-    async fn acquire(store: &Arc<dyn Store>, session: SessionId, lease: Duration) -> Result<Self, ConvoError> {
+    async fn acquire(
+        store: &Arc<dyn Store>,
+        session: SessionId,
+        lease: Duration,
+    ) -> Result<Self, ConvoError> {
         let holder = uuid::Uuid::new_v4().to_string();
         if !store.try_lock_turn(&session, &holder, lease).await? {
             return Err(ConvoError::TurnInProgress);
         }
-        Ok(Self { store: Arc::clone(store), session, holder, lease, held: true })
+        Ok(Self {
+            store: Arc::clone(store),
+            session,
+            holder,
+            lease,
+            held: true,
+        })
     }
 
     /// Extends the lease; a failure is logged, not fatal (the lease may still hold).
     async fn renew(&self) {
-        match self.store.try_lock_turn(&self.session, &self.holder, self.lease).await {
+        match self
+            .store
+            .try_lock_turn(&self.session, &self.holder, self.lease)
+            .await
+        {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(session = %self.session, "turn lock lease expired and was taken by another turn"),
-            Err(e) => tracing::warn!(session = %self.session, error = %e, "could not renew the turn lock lease"),
+            Ok(false) => {
+                tracing::warn!(session = %self.session, "turn lock lease expired and was taken by another turn")
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.session, error = %e, "could not renew the turn lock lease")
+            }
         }
     }
 
@@ -154,7 +176,11 @@ impl Drop for TurnLock {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (store, session, holder) = (Arc::clone(&self.store), self.session, std::mem::take(&mut self.holder));
+            let (store, session, holder) = (
+                Arc::clone(&self.store),
+                self.session,
+                std::mem::take(&mut self.holder),
+            );
             runtime.spawn(async move {
                 let _ = store.unlock_turn(&session, &holder).await;
             });
@@ -192,7 +218,12 @@ impl Convo {
     /// The reply is generated and stored even if the returned future is
     /// dropped half-way. If the model fails, the user message stays stored,
     /// no assistant message is stored, and the error says which kind.
-    pub async fn send_message(&self, owner: &UserId, session_id: &str, message: SendMessage) -> Result<Turn, ConvoError> {
+    pub async fn send_message(
+        &self,
+        owner: &UserId,
+        session_id: &str,
+        message: SendMessage,
+    ) -> Result<Turn, ConvoError> {
         let prepared = match self.begin_turn(owner, session_id, message).await? {
             Begun::Replay(turn) => return Ok(turn),
             Begun::Run(prepared) => prepared,
@@ -208,18 +239,28 @@ impl Convo {
     /// Every check (ownership, input, the turn lock, idempotency) happens
     /// before this returns, so its `Err` is an ordinary failure; once it
     /// returns, the outcome arrives as the stream's last event.
-    pub async fn stream_message(&self, owner: &UserId, session_id: &str, message: SendMessage) -> Result<TurnStream, ConvoError> {
+    pub async fn stream_message(
+        &self,
+        owner: &UserId,
+        session_id: &str,
+        message: SendMessage,
+    ) -> Result<TurnStream, ConvoError> {
         let (tx, rx) = mpsc::channel(self.settings().stream_buffer.max(4));
         match self.begin_turn(owner, session_id, message).await? {
             Begun::Replay(turn) => {
                 // The channel has room for these three; the receiver is ours.
                 let message_id = turn.assistant_message.id;
-                let _ = tx.try_send(TurnEvent::Created { user_message: turn.user_message, assistant_message_id: message_id });
+                let _ = tx.try_send(TurnEvent::Created {
+                    user_message: turn.user_message,
+                    assistant_message_id: message_id,
+                });
                 if !turn.assistant_message.content.is_empty() {
                     let text = turn.assistant_message.content.clone();
                     let _ = tx.try_send(TurnEvent::Delta { message_id, text });
                 }
-                let _ = tx.try_send(TurnEvent::Completed { message: turn.assistant_message });
+                let _ = tx.try_send(TurnEvent::Completed {
+                    message: turn.assistant_message,
+                });
             }
             Begun::Run(prepared) => {
                 let _ = tx.try_send(TurnEvent::Created {
@@ -234,13 +275,22 @@ impl Convo {
     }
 
     /// Steps 1–5.
-    async fn begin_turn(&self, owner: &UserId, session_id: &str, message: SendMessage) -> Result<Begun, ConvoError> {
+    async fn begin_turn(
+        &self,
+        owner: &UserId,
+        session_id: &str,
+        message: SendMessage,
+    ) -> Result<Begun, ConvoError> {
         validate::content(&message.content, self.settings().max_message_bytes)?;
         if let Some(key) = &message.idempotency_key {
             validate::idempotency_key(key)?;
         }
         let session = self.session(owner, session_id).await?;
-        let agent = self.store().agent(owner, &session.agent_id).await?.ok_or(ConvoError::NotFound("chat session"))?;
+        let agent = self
+            .store()
+            .agent(owner, &session.agent_id)
+            .await?
+            .ok_or(ConvoError::NotFound("chat session"))?;
         let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
         match self.begin_locked(&session.id, &agent, &message).await {
             Ok(Some((user_message, request, context))) => Ok(Begun::Run(Box::new(Prepared {
@@ -257,9 +307,14 @@ impl Convo {
                 let record = self.store().idempotency_record(&session.id, key).await;
                 lock.release().await;
                 match record? {
-                    Some(IdempotencyRecord { user_message, assistant_message: Some(assistant_message), .. }) => {
-                        Ok(Begun::Replay(Turn { user_message, assistant_message }))
-                    }
+                    Some(IdempotencyRecord {
+                        user_message,
+                        assistant_message: Some(assistant_message),
+                        ..
+                    }) => Ok(Begun::Replay(Turn {
+                        user_message,
+                        assistant_message,
+                    })),
                     _ => Err(ConvoError::Internal("idempotency record vanished".into())),
                 }
             }
@@ -279,11 +334,18 @@ impl Convo {
     ) -> Result<Option<(Message, LlmRequest, ContextRef)>, ConvoError> {
         let store = self.store();
         let user_message = match &message.idempotency_key {
-            None => store.append_message(session, MessageDraft::user(&message.content)).await?,
+            None => {
+                store
+                    .append_message(session, MessageDraft::user(&message.content))
+                    .await?
+            }
             Some(key) => match store.idempotency_record(session, key).await? {
                 Some(record) => {
                     if record.user_message.content != message.content {
-                        return Err(ConvoError::invalid("idempotency_key", "was already used with a different message"));
+                        return Err(ConvoError::invalid(
+                            "idempotency_key",
+                            "was already used with a different message",
+                        ));
                     }
                     if record.assistant_message.is_some() {
                         return Ok(None);
@@ -300,7 +362,9 @@ impl Convo {
                     record.user_message
                 }
                 None => {
-                    let user_message = store.append_message(session, MessageDraft::user(&message.content)).await?;
+                    let user_message = store
+                        .append_message(session, MessageDraft::user(&message.content))
+                        .await?;
                     let record = IdempotencyRecord {
                         user_message: user_message.clone(),
                         assistant_message: None,
@@ -316,19 +380,41 @@ impl Convo {
     }
 
     /// Step 5: the context window and the request built from it.
-    async fn build_request(&self, session: &SessionId, agent: &Agent) -> Result<(LlmRequest, ContextRef), ConvoError> {
-        let recent = self.store().last_messages(session, agent.context_messages as usize).await?;
+    async fn build_request(
+        &self,
+        session: &SessionId,
+        agent: &Agent,
+    ) -> Result<(LlmRequest, ContextRef), ConvoError> {
+        let recent = self
+            .store()
+            .last_messages(session, agent.context_messages as usize)
+            .await?;
         // Providers reject empty parts, and a conversation starts with the user.
-        let window: Vec<&Message> =
-            recent.iter().filter(|m| !m.content.is_empty()).skip_while(|m| m.role != Role::User).collect();
+        let window: Vec<&Message> = recent
+            .iter()
+            .filter(|m| !m.content.is_empty())
+            .skip_while(|m| m.role != Role::User)
+            .collect();
         let (Some(first), Some(last)) = (window.first(), window.last()) else {
-            return Err(ConvoError::Internal("context window is empty after storing the user message".into()));
+            return Err(ConvoError::Internal(
+                "context window is empty after storing the user message".into(),
+            ));
         };
-        let context = ContextRef { first_seq: first.seq, last_seq: last.seq, messages: window.len() as u64 };
+        let context = ContextRef {
+            first_seq: first.seq,
+            last_seq: last.seq,
+            messages: window.len() as u64,
+        };
         let request = LlmRequest {
             model: agent.model.clone(),
             system_prompt: agent.system_prompt.clone(),
-            messages: window.iter().map(|m| ChatMessage { role: m.role, content: m.content.clone() }).collect(),
+            messages: window
+                .iter()
+                .map(|m| ChatMessage {
+                    role: m.role,
+                    content: m.content.clone(),
+                })
+                .collect(),
             temperature: agent.temperature,
             max_output_tokens: agent.max_output_tokens,
         };
@@ -336,20 +422,38 @@ impl Convo {
     }
 
     fn idempotency_expiry(&self) -> crate::domain::Timestamp {
-        let ttl = chrono::Duration::from_std(self.settings().idempotency_ttl).unwrap_or(chrono::Duration::days(1));
+        let ttl = chrono::Duration::from_std(self.settings().idempotency_ttl)
+            .unwrap_or(chrono::Duration::days(1));
         now() + ttl
     }
 
     /// Steps 6–8 for a plain send.
     async fn run_generate(&self, prepared: Prepared) -> Result<Turn, ConvoError> {
-        let reply = self.keep_lease(&prepared.lock, None, self.llm().generate(prepared.request.clone())).await;
+        let reply = self
+            .keep_lease(
+                &prepared.lock,
+                None,
+                self.llm().generate(prepared.request.clone()),
+            )
+            .await;
         let result = match reply {
             Raced::Done(Ok(reply)) => self
-                .store_reply(&prepared, reply.text, reply.finish_reason, reply.usage, reply.model)
+                .store_reply(
+                    &prepared,
+                    reply.text,
+                    reply.finish_reason,
+                    reply.usage,
+                    reply.model,
+                )
                 .await
-                .map(|assistant_message| Turn { user_message: prepared.user_message.clone(), assistant_message }),
+                .map(|assistant_message| Turn {
+                    user_message: prepared.user_message.clone(),
+                    assistant_message,
+                }),
             Raced::Done(Err(e)) => Err(e.into()),
-            Raced::Cancelled => Err(ConvoError::Internal("a plain send cannot be cancelled".into())),
+            Raced::Cancelled => Err(ConvoError::Internal(
+                "a plain send cannot be cancelled".into(),
+            )),
         };
         log_failure(&prepared, &result);
         prepared.lock.release().await;
@@ -370,19 +474,38 @@ impl Convo {
         let _ = tx.send(last).await;
     }
 
-    async fn drive_stream(&self, prepared: &Prepared, tx: &mpsc::Sender<TurnEvent>) -> Result<Message, ConvoError> {
+    async fn drive_stream(
+        &self,
+        prepared: &Prepared,
+        tx: &mpsc::Sender<TurnEvent>,
+    ) -> Result<Message, ConvoError> {
         let mut text = String::new();
-        let started = self.keep_lease(&prepared.lock, Some(tx), self.llm().stream(prepared.request.clone())).await;
+        let started = self
+            .keep_lease(
+                &prepared.lock,
+                Some(tx),
+                self.llm().stream(prepared.request.clone()),
+            )
+            .await;
         let mut upstream = match started {
             Raced::Done(started) => started?,
-            Raced::Cancelled => return self.store_reply(prepared, text, FinishReason::Cancelled, None, None).await,
+            Raced::Cancelled => {
+                return self
+                    .store_reply(prepared, text, FinishReason::Cancelled, None, None)
+                    .await
+            }
         };
         loop {
-            let item = match self.keep_lease(&prepared.lock, Some(tx), upstream.next()).await {
+            let item = match self
+                .keep_lease(&prepared.lock, Some(tx), upstream.next())
+                .await
+            {
                 Raced::Done(item) => item,
                 Raced::Cancelled => {
                     drop(upstream); // stops generation
-                    return self.store_reply(prepared, text, FinishReason::Cancelled, None, None).await;
+                    return self
+                        .store_reply(prepared, text, FinishReason::Cancelled, None, None)
+                        .await;
                 }
             };
             match item {
@@ -391,18 +514,32 @@ impl Convo {
                         continue;
                     }
                     text.push_str(&delta);
-                    let event = TurnEvent::Delta { message_id: prepared.assistant_id, text: delta };
+                    let event = TurnEvent::Delta {
+                        message_id: prepared.assistant_id,
+                        text: delta,
+                    };
                     if tx.send(event).await.is_err() {
                         drop(upstream);
-                        return self.store_reply(prepared, text, FinishReason::Cancelled, None, None).await;
+                        return self
+                            .store_reply(prepared, text, FinishReason::Cancelled, None, None)
+                            .await;
                     }
                 }
-                Some(Ok(LlmChunk::Finish { finish_reason, usage, model })) => {
-                    return self.store_reply(prepared, text, finish_reason, usage, model).await;
+                Some(Ok(LlmChunk::Finish {
+                    finish_reason,
+                    usage,
+                    model,
+                })) => {
+                    return self
+                        .store_reply(prepared, text, finish_reason, usage, model)
+                        .await;
                 }
                 Some(Err(e)) => return Err(e.into()),
                 None => {
-                    return Err(LlmError::Provider("the model's stream ended without a finish reason".into()).into());
+                    return Err(LlmError::Provider(
+                        "the model's stream ended without a finish reason".into(),
+                    )
+                    .into());
                 }
             }
         }
@@ -435,14 +572,21 @@ impl Convo {
                 assistant_message: Some(message.clone()),
                 expires_at: self.idempotency_expiry(),
             };
-            self.store().save_idempotency_record(&session, key, &record).await?;
+            self.store()
+                .save_idempotency_record(&session, key, &record)
+                .await?;
         }
         Ok(message)
     }
 
     /// Awaits `work` while renewing the turn lock's lease; with `consumer`,
     /// also stops waiting when the consumer goes away.
-    async fn keep_lease<F: Future>(&self, lock: &TurnLock, consumer: Option<&mpsc::Sender<TurnEvent>>, work: F) -> Raced<F::Output> {
+    async fn keep_lease<F: Future>(
+        &self,
+        lock: &TurnLock,
+        consumer: Option<&mpsc::Sender<TurnEvent>>,
+        work: F,
+    ) -> Raced<F::Output> {
         let period = (lock.lease / 3).max(Duration::from_millis(10));
         let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let gone = async {

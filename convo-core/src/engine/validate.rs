@@ -28,7 +28,10 @@ pub(crate) fn name(field: &'static str, value: &str) -> Result<String, ConvoErro
 }
 
 /// An optional short text (a title, a user's name): trimmed; empty means none.
-pub(crate) fn optional_name(field: &'static str, value: Option<&str>) -> Result<Option<String>, ConvoError> {
+pub(crate) fn optional_name(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<String>, ConvoError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => max_chars(field, v, MAX_NAME_CHARS).map(|()| Some(v.to_owned())),
@@ -39,7 +42,10 @@ pub(crate) fn optional_name(field: &'static str, value: Option<&str>) -> Result<
 pub(crate) fn max_chars(field: &'static str, value: &str, max: usize) -> Result<(), ConvoError> {
     // Counting stops early: a 10 MB string costs no more than a short one.
     if value.chars().nth(max).is_some() {
-        return Err(ConvoError::invalid(field, format!("must be at most {max} characters")));
+        return Err(ConvoError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -47,7 +53,10 @@ pub(crate) fn max_chars(field: &'static str, value: &str, max: usize) -> Result<
 /// A model id: 1–200 visible characters.
 pub(crate) fn model(value: &str) -> Result<String, ConvoError> {
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ConvoError::invalid("model", "must be a model id without spaces"));
+        return Err(ConvoError::invalid(
+            "model",
+            "must be a model id without spaces",
+        ));
     }
     max_chars("model", value, MAX_MODEL_CHARS)?;
     Ok(value.to_owned())
@@ -58,7 +67,10 @@ pub(crate) fn temperature(value: f64) -> Result<f64, ConvoError> {
     if value.is_finite() && (0.0..=2.0).contains(&value) {
         Ok(value)
     } else {
-        Err(ConvoError::invalid("temperature", "must be between 0 and 2"))
+        Err(ConvoError::invalid(
+            "temperature",
+            "must be between 0 and 2",
+        ))
     }
 }
 
@@ -67,7 +79,10 @@ pub(crate) fn max_output_tokens(value: u32) -> Result<u32, ConvoError> {
     if (1..=MAX_OUTPUT_TOKENS).contains(&value) {
         Ok(value)
     } else {
-        Err(ConvoError::invalid("max_output_tokens", format!("must be between 1 and {MAX_OUTPUT_TOKENS}")))
+        Err(ConvoError::invalid(
+            "max_output_tokens",
+            format!("must be between 1 and {MAX_OUTPUT_TOKENS}"),
+        ))
     }
 }
 
@@ -76,7 +91,10 @@ pub(crate) fn context_messages(value: u32, max: u32) -> Result<u32, ConvoError> 
     if (1..=max).contains(&value) {
         Ok(value)
     } else {
-        Err(ConvoError::invalid("context_messages", format!("must be between 1 and {max}")))
+        Err(ConvoError::invalid(
+            "context_messages",
+            format!("must be between 1 and {max}"),
+        ))
     }
 }
 
@@ -86,7 +104,10 @@ pub(crate) fn content(value: &str, max_bytes: usize) -> Result<(), ConvoError> {
         return Err(ConvoError::invalid("content", "must not be empty"));
     }
     if value.len() > max_bytes {
-        return Err(ConvoError::invalid("content", format!("must be at most {max_bytes} bytes")));
+        return Err(ConvoError::invalid(
+            "content",
+            format!("must be at most {max_bytes} bytes"),
+        ));
     }
     Ok(())
 }
@@ -99,7 +120,10 @@ pub(crate) fn idempotency_key(value: &str) -> Result<(), ConvoError> {
     if ok {
         Ok(())
     } else {
-        Err(ConvoError::invalid("idempotency_key", "must be 1-255 visible ASCII characters"))
+        Err(ConvoError::invalid(
+            "idempotency_key",
+            "must be 1-255 visible ASCII characters",
+        ))
     }
 }
 
@@ -109,7 +133,10 @@ pub(crate) fn password(value: &str) -> Result<(), ConvoError> {
     if PASSWORD_CHARS.contains(&n) {
         Ok(())
     } else {
-        Err(ConvoError::invalid("password", "must be 8 to 128 characters"))
+        Err(ConvoError::invalid(
+            "password",
+            "must be 8 to 128 characters",
+        ))
     }
 }
 
@@ -123,7 +150,10 @@ mod tests {
         assert!(name("name", "   ").is_err());
         assert!(name("name", &"x".repeat(200)).is_ok());
         assert!(name("name", &"x".repeat(201)).is_err());
-        assert!(name("name", &"é".repeat(200)).is_ok(), "limits count characters, not bytes");
+        assert!(
+            name("name", &"é".repeat(200)).is_ok(),
+            "limits count characters, not bytes"
+        );
     }
 
     #[test]

@@ -64,7 +64,10 @@ impl MockProvider {
             latency: Duration::ZERO,
             chunk_delay: Duration::ZERO,
             chunks: 4,
-            state: Mutex::new(State { record: true, ..State::default() }),
+            state: Mutex::new(State {
+                record: true,
+                ..State::default()
+            }),
         }
     }
 
@@ -118,13 +121,21 @@ impl MockProvider {
         if state.record {
             state.requests.push(request.clone());
         }
-        state.script.pop_front().unwrap_or_else(|| MockReply::Reply(echo(request)))
+        state
+            .script
+            .pop_front()
+            .unwrap_or_else(|| MockReply::Reply(echo(request)))
     }
 }
 
 /// The default answer: an echo of the last user message.
 fn echo(request: &LlmRequest) -> LlmReply {
-    let last_user = request.messages.iter().rev().find(|m| m.role == Role::User).map_or("", |m| m.content.as_str());
+    let last_user = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map_or("", |m| m.content.as_str());
     let mut text = format!("echo: {last_user}");
     let mut finish_reason = FinishReason::Stop;
     if let Some(max) = request.max_output_tokens {
@@ -139,14 +150,23 @@ fn echo(request: &LlmRequest) -> LlmReply {
 
 fn reply(request: &LlmRequest, text: String, finish_reason: FinishReason) -> LlmReply {
     let usage = estimate_usage(request, &text);
-    LlmReply { text, finish_reason, usage: Some(usage), model: Some(request.model.clone()) }
+    LlmReply {
+        text,
+        finish_reason,
+        usage: Some(usage),
+        model: Some(request.model.clone()),
+    }
 }
 
 /// One token per four characters, rounded up.
 fn estimate_usage(request: &LlmRequest, reply: &str) -> Usage {
     let tokens = |chars: usize| chars.div_ceil(4) as u64;
     let prompt_chars = request.system_prompt.chars().count()
-        + request.messages.iter().map(|m| m.content.chars().count()).sum::<usize>();
+        + request
+            .messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum::<usize>();
     let prompt_tokens = tokens(prompt_chars);
     let completion_tokens = tokens(reply.chars().count());
     Usage {
@@ -194,8 +214,10 @@ impl LlmProvider for MockProvider {
             MockReply::Fail(e) => return Err(e),
             MockReply::FailMidStream { chunks, error } => (echo(&request), Some((chunks, error))),
         };
-        let mut items: Vec<Result<LlmChunk, LlmError>> =
-            split_chunks(&reply.text, self.chunks).into_iter().map(|t| Ok(LlmChunk::Text(t))).collect();
+        let mut items: Vec<Result<LlmChunk, LlmError>> = split_chunks(&reply.text, self.chunks)
+            .into_iter()
+            .map(|t| Ok(LlmChunk::Text(t)))
+            .collect();
         match failure {
             Some((keep, error)) => {
                 items.truncate(keep);
@@ -228,7 +250,10 @@ mod tests {
         LlmRequest {
             model: "mock-model".into(),
             system_prompt: "be brief".into(),
-            messages: vec![ChatMessage { role: Role::User, content: text.into() }],
+            messages: vec![ChatMessage {
+                role: Role::User,
+                content: text.into(),
+            }],
             temperature: None,
             max_output_tokens: None,
         }
@@ -241,7 +266,14 @@ mod tests {
         assert_eq!(reply.text, "echo: hello");
         assert_eq!(reply.finish_reason, FinishReason::Stop);
         let usage = reply.usage.expect("usage");
-        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (4, 3, 7));
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (4, 3, 7)
+        );
         assert_eq!(mock.requests(), vec![request("hello")]);
     }
 
@@ -260,15 +292,26 @@ mod tests {
         let mock = MockProvider::new();
         mock.push(MockReply::Text("one".into()));
         mock.push(MockReply::Fail(LlmError::Timeout));
-        assert_eq!(mock.generate(request("x")).await.map(|r| r.text), Ok("one".to_string()));
+        assert_eq!(
+            mock.generate(request("x")).await.map(|r| r.text),
+            Ok("one".to_string())
+        );
         assert_eq!(mock.generate(request("x")).await, Err(LlmError::Timeout));
-        assert_eq!(mock.generate(request("x")).await.map(|r| r.text), Ok("echo: x".to_string()));
+        assert_eq!(
+            mock.generate(request("x")).await.map(|r| r.text),
+            Ok("echo: x".to_string())
+        );
     }
 
     #[tokio::test]
     async fn streams_chunks_that_concatenate_to_the_reply_then_a_finish() {
         let mock = MockProvider::new().with_chunks(3);
-        let items: Vec<_> = mock.stream(request("streaming")).await.expect("starts").collect().await;
+        let items: Vec<_> = mock
+            .stream(request("streaming"))
+            .await
+            .expect("starts")
+            .collect()
+            .await;
         let text: String = items
             .iter()
             .filter_map(|i| match i {
@@ -278,14 +321,28 @@ mod tests {
             .collect();
         assert_eq!(text, "echo: streaming");
         assert_eq!(items.len(), 4, "3 text chunks and a finish");
-        assert!(matches!(items.last(), Some(Ok(LlmChunk::Finish { finish_reason: FinishReason::Stop, .. }))));
+        assert!(matches!(
+            items.last(),
+            Some(Ok(LlmChunk::Finish {
+                finish_reason: FinishReason::Stop,
+                ..
+            }))
+        ));
     }
 
     #[tokio::test]
     async fn a_mid_stream_failure_ends_the_stream_with_the_error() {
         let mock = MockProvider::new().with_chunks(4);
-        mock.push(MockReply::FailMidStream { chunks: 2, error: LlmError::Provider("cut".into()) });
-        let items: Vec<_> = mock.stream(request("streaming")).await.expect("starts").collect().await;
+        mock.push(MockReply::FailMidStream {
+            chunks: 2,
+            error: LlmError::Provider("cut".into()),
+        });
+        let items: Vec<_> = mock
+            .stream(request("streaming"))
+            .await
+            .expect("starts")
+            .collect()
+            .await;
         assert_eq!(items.len(), 3);
         assert_eq!(items[2], Err(LlmError::Provider("cut".into())));
     }

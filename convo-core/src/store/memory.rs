@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
-    now, Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Order, Page, PageRequest, Project,
-    ProjectId, SessionId, Timestamp, User, UserId,
+    now, Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Order, Page,
+    PageRequest, Project, ProjectId, SessionId, Timestamp, User, UserId,
 };
 
 /// An in-process [`Store`]: fast, safe under concurrency, gone on exit.
@@ -69,7 +69,9 @@ impl MemoryStore {
 
 /// Pages through an ordered id index (see [`PageRequest`] for the cursor rules).
 fn page_ids<K: Ord + Copy>(ids: Option<&BTreeSet<K>>, page: &PageRequest<K>) -> (Vec<K>, bool) {
-    let Some(ids) = ids else { return (Vec::new(), false) };
+    let Some(ids) = ids else {
+        return (Vec::new(), false);
+    };
     // Bounds in ascending key order: in a descending list `after` is the upper one.
     let (lo, hi) = match page.order {
         Order::Asc => (page.after, page.before),
@@ -78,10 +80,16 @@ fn page_ids<K: Ord + Copy>(ids: Option<&BTreeSet<K>>, page: &PageRequest<K>) -> 
     if matches!((lo, hi), (Some(l), Some(h)) if l >= h) {
         return (Vec::new(), false);
     }
-    let range = ids.range((lo.map_or(Bound::Unbounded, Bound::Excluded), hi.map_or(Bound::Unbounded, Bound::Excluded)));
+    let range = ids.range((
+        lo.map_or(Bound::Unbounded, Bound::Excluded),
+        hi.map_or(Bound::Unbounded, Bound::Excluded),
+    ));
     let take = page.limit + 1;
-    let items: Vec<K> =
-        if page.walks_ascending() { range.take(take).copied().collect() } else { range.rev().take(take).copied().collect() };
+    let items: Vec<K> = if page.walks_ascending() {
+        range.take(take).copied().collect()
+    } else {
+        range.rev().take(take).copied().collect()
+    };
     page.finish(items)
 }
 
@@ -106,11 +114,15 @@ impl Inner {
     }
 
     fn session_entry(&self, id: &SessionId) -> Result<&SessionEntry, StoreError> {
-        self.sessions.get(id).ok_or(StoreError::NotFound("chat session"))
+        self.sessions
+            .get(id)
+            .ok_or(StoreError::NotFound("chat session"))
     }
 
     fn session_entry_mut(&mut self, id: &SessionId) -> Result<&mut SessionEntry, StoreError> {
-        self.sessions.get_mut(id).ok_or(StoreError::NotFound("chat session"))
+        self.sessions
+            .get_mut(id)
+            .ok_or(StoreError::NotFound("chat session"))
     }
 }
 
@@ -136,7 +148,11 @@ impl Store for MemoryStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let inner = self.read();
-        Ok(inner.users_by_email.get(email).and_then(|id| inner.users.get(id)).cloned())
+        Ok(inner
+            .users_by_email
+            .get(email)
+            .and_then(|id| inner.users.get(id))
+            .cloned())
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
@@ -154,19 +170,35 @@ impl Store for MemoryStore {
 
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
         let mut inner = self.write();
-        inner.projects_by_owner.entry(project.owner).or_default().insert(project.id);
+        inner
+            .projects_by_owner
+            .entry(project.owner)
+            .or_default()
+            .insert(project.id);
         inner.projects.insert(project.id, project.clone());
         Ok(())
     }
 
     async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
-        Ok(self.read().projects.get(id).filter(|p| p.owner == *owner).cloned())
+        Ok(self
+            .read()
+            .projects
+            .get(id)
+            .filter(|p| p.owner == *owner)
+            .cloned())
     }
 
-    async fn projects(&self, owner: &UserId, page: &PageRequest<ProjectId>) -> Result<Page<Project>, StoreError> {
+    async fn projects(
+        &self,
+        owner: &UserId,
+        page: &PageRequest<ProjectId>,
+    ) -> Result<Page<Project>, StoreError> {
         let inner = self.read();
         let (ids, has_more) = page_ids(inner.projects_by_owner.get(owner), page);
-        let data = ids.iter().filter_map(|id| inner.projects.get(id).cloned()).collect();
+        let data = ids
+            .iter()
+            .filter_map(|id| inner.projects.get(id).cloned())
+            .collect();
         Ok(Page { data, has_more })
     }
 
@@ -200,25 +232,53 @@ impl Store for MemoryStore {
 
     async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         let mut inner = self.write();
-        if !inner.projects.get(&agent.project_id).is_some_and(|p| p.owner == agent.owner) {
+        if !inner
+            .projects
+            .get(&agent.project_id)
+            .is_some_and(|p| p.owner == agent.owner)
+        {
             return Err(StoreError::NotFound("project"));
         }
-        inner.agents_by_project.entry(agent.project_id).or_default().insert(agent.id);
+        inner
+            .agents_by_project
+            .entry(agent.project_id)
+            .or_default()
+            .insert(agent.id);
         inner.agents.insert(agent.id, agent.clone());
         Ok(())
     }
 
     async fn agent(&self, owner: &UserId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
-        Ok(self.read().agents.get(id).filter(|a| a.owner == *owner).cloned())
+        Ok(self
+            .read()
+            .agents
+            .get(id)
+            .filter(|a| a.owner == *owner)
+            .cloned())
     }
 
-    async fn agents(&self, owner: &UserId, project: &ProjectId, page: &PageRequest<AgentId>) -> Result<Page<Agent>, StoreError> {
+    async fn agents(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        page: &PageRequest<AgentId>,
+    ) -> Result<Page<Agent>, StoreError> {
         let inner = self.read();
-        if !inner.projects.get(project).is_some_and(|p| p.owner == *owner) {
-            return Ok(Page { data: Vec::new(), has_more: false });
+        if !inner
+            .projects
+            .get(project)
+            .is_some_and(|p| p.owner == *owner)
+        {
+            return Ok(Page {
+                data: Vec::new(),
+                has_more: false,
+            });
         }
         let (ids, has_more) = page_ids(inner.agents_by_project.get(project), page);
-        let data = ids.iter().filter_map(|id| inner.agents.get(id).cloned()).collect();
+        let data = ids
+            .iter()
+            .filter_map(|id| inner.agents.get(id).cloned())
+            .collect();
         Ok(Page { data, has_more })
     }
 
@@ -229,8 +289,19 @@ impl Store for MemoryStore {
             .get_mut(&agent.id)
             .filter(|a| a.owner == agent.owner)
             .ok_or(StoreError::NotFound("agent"))?;
-        let (id, project_id, owner, created_at) = (stored.id, stored.project_id, stored.owner, stored.created_at);
-        *stored = Agent { id, project_id, owner, created_at, ..agent.clone() };
+        let (id, project_id, owner, created_at) = (
+            stored.id,
+            stored.project_id,
+            stored.owner,
+            stored.created_at,
+        );
+        *stored = Agent {
+            id,
+            project_id,
+            owner,
+            created_at,
+            ..agent.clone()
+        };
         Ok(())
     }
 
@@ -245,10 +316,18 @@ impl Store for MemoryStore {
 
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
         let mut inner = self.write();
-        if !inner.agents.get(&session.agent_id).is_some_and(|a| a.owner == session.owner) {
+        if !inner
+            .agents
+            .get(&session.agent_id)
+            .is_some_and(|a| a.owner == session.owner)
+        {
             return Err(StoreError::NotFound("agent"));
         }
-        inner.sessions_by_agent.entry(session.agent_id).or_default().insert(session.id);
+        inner
+            .sessions_by_agent
+            .entry(session.agent_id)
+            .or_default()
+            .insert(session.id);
         inner.sessions.insert(
             session.id,
             SessionEntry {
@@ -262,17 +341,38 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn session(&self, owner: &UserId, id: &SessionId) -> Result<Option<ChatSession>, StoreError> {
-        Ok(self.read().sessions.get(id).map(|e| &e.session).filter(|s| s.owner == *owner).cloned())
+    async fn session(
+        &self,
+        owner: &UserId,
+        id: &SessionId,
+    ) -> Result<Option<ChatSession>, StoreError> {
+        Ok(self
+            .read()
+            .sessions
+            .get(id)
+            .map(|e| &e.session)
+            .filter(|s| s.owner == *owner)
+            .cloned())
     }
 
-    async fn sessions(&self, owner: &UserId, agent: &AgentId, page: &PageRequest<SessionId>) -> Result<Page<ChatSession>, StoreError> {
+    async fn sessions(
+        &self,
+        owner: &UserId,
+        agent: &AgentId,
+        page: &PageRequest<SessionId>,
+    ) -> Result<Page<ChatSession>, StoreError> {
         let inner = self.read();
         if !inner.agents.get(agent).is_some_and(|a| a.owner == *owner) {
-            return Ok(Page { data: Vec::new(), has_more: false });
+            return Ok(Page {
+                data: Vec::new(),
+                has_more: false,
+            });
         }
         let (ids, has_more) = page_ids(inner.sessions_by_agent.get(agent), page);
-        let data = ids.iter().filter_map(|id| inner.sessions.get(id).map(|e| e.session.clone())).collect();
+        let data = ids
+            .iter()
+            .filter_map(|id| inner.sessions.get(id).map(|e| e.session.clone()))
+            .collect();
         Ok(Page { data, has_more })
     }
 
@@ -290,14 +390,22 @@ impl Store for MemoryStore {
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
         let mut inner = self.write();
-        if !inner.sessions.get(id).is_some_and(|e| e.session.owner == *owner) {
+        if !inner
+            .sessions
+            .get(id)
+            .is_some_and(|e| e.session.owner == *owner)
+        {
             return Ok(false);
         }
         inner.remove_session(id);
         Ok(true)
     }
 
-    async fn append_message(&self, session: &SessionId, draft: MessageDraft) -> Result<Message, StoreError> {
+    async fn append_message(
+        &self,
+        session: &SessionId,
+        draft: MessageDraft,
+    ) -> Result<Message, StoreError> {
         let mut inner = self.write();
         let entry = inner.session_entry_mut(session)?;
         let seq = entry.messages.len() as u64 + 1;
@@ -309,19 +417,38 @@ impl Store for MemoryStore {
         Ok(message)
     }
 
-    async fn last_messages(&self, session: &SessionId, n: usize) -> Result<Vec<Message>, StoreError> {
+    async fn last_messages(
+        &self,
+        session: &SessionId,
+        n: usize,
+    ) -> Result<Vec<Message>, StoreError> {
         let inner = self.read();
-        let Some(entry) = inner.sessions.get(session) else { return Ok(Vec::new()) };
+        let Some(entry) = inner.sessions.get(session) else {
+            return Ok(Vec::new());
+        };
         let start = entry.messages.len().saturating_sub(n);
         Ok(entry.messages[start..].to_vec())
     }
 
-    async fn messages(&self, session: &SessionId, page: &PageRequest<MessageId>) -> Result<Page<Message>, StoreError> {
+    async fn messages(
+        &self,
+        session: &SessionId,
+        page: &PageRequest<MessageId>,
+    ) -> Result<Page<Message>, StoreError> {
         let inner = self.read();
         let Ok(entry) = inner.session_entry(session) else {
-            return Ok(Page { data: Vec::new(), has_more: false });
+            return Ok(Page {
+                data: Vec::new(),
+                has_more: false,
+            });
         };
-        let seq_of = |id: &MessageId| entry.seq_by_id.get(id).copied().ok_or(StoreError::NotFound("message"));
+        let seq_of = |id: &MessageId| {
+            entry
+                .seq_by_id
+                .get(id)
+                .copied()
+                .ok_or(StoreError::NotFound("message"))
+        };
         let after = page.after.as_ref().map(seq_of).transpose()?;
         let before = page.before.as_ref().map(seq_of).transpose()?;
         let all = &entry.messages;
@@ -331,19 +458,33 @@ impl Store for MemoryStore {
             Order::Asc => (after, before),
             Order::Desc => (before, after),
         };
-        let (lo, hi) = (lo.map_or(0, |s| s as usize), hi.map_or(all.len(), |s| s as usize - 1));
+        let (lo, hi) = (
+            lo.map_or(0, |s| s as usize),
+            hi.map_or(all.len(), |s| s as usize - 1),
+        );
         if lo >= hi {
-            return Ok(Page { data: Vec::new(), has_more: false });
+            return Ok(Page {
+                data: Vec::new(),
+                has_more: false,
+            });
         }
         let range = all[lo..hi].iter();
         let take = page.limit + 1;
-        let items: Vec<Message> =
-            if page.walks_ascending() { range.take(take).cloned().collect() } else { range.rev().take(take).cloned().collect() };
+        let items: Vec<Message> = if page.walks_ascending() {
+            range.take(take).cloned().collect()
+        } else {
+            range.rev().take(take).cloned().collect()
+        };
         let (data, has_more) = page.finish(items);
         Ok(Page { data, has_more })
     }
 
-    async fn try_lock_turn(&self, session: &SessionId, holder: &str, lease: Duration) -> Result<bool, StoreError> {
+    async fn try_lock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.write();
         let entry = inner.session_entry_mut(session)?;
         let now = Instant::now();
@@ -360,14 +501,22 @@ impl Store for MemoryStore {
     async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
         let mut inner = self.write();
         if let Some(entry) = inner.sessions.get_mut(session) {
-            if entry.lock.as_ref().is_some_and(|(current, _)| current == holder) {
+            if entry
+                .lock
+                .as_ref()
+                .is_some_and(|(current, _)| current == holder)
+            {
                 entry.lock = None;
             }
         }
         Ok(())
     }
 
-    async fn idempotency_record(&self, session: &SessionId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let inner = self.read();
         let now = now();
         Ok(inner
@@ -378,7 +527,12 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn save_idempotency_record(&self, session: &SessionId, key: &str, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    async fn save_idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<(), StoreError> {
         let mut inner = self.write();
         let entry = inner.session_entry_mut(session)?;
         let now = now();

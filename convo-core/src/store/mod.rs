@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest, Project,
-    ProjectId, SessionId, Timestamp, User, UserId,
+    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
+    Project, ProjectId, SessionId, Timestamp, User, UserId,
 };
 
 pub use memory::MemoryStore;
@@ -78,7 +78,11 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's project with this id.
     async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError>;
     /// A page of the owner's projects, ordered by id.
-    async fn projects(&self, owner: &UserId, page: &PageRequest<ProjectId>) -> Result<Page<Project>, StoreError>;
+    async fn projects(
+        &self,
+        owner: &UserId,
+        page: &PageRequest<ProjectId>,
+    ) -> Result<Page<Project>, StoreError>;
     /// Writes `name`, `description` and `updated_at`; [`StoreError::NotFound`] if it is gone.
     async fn update_project(&self, project: &Project) -> Result<(), StoreError>;
     /// Deletes the project with its agents, sessions and messages; `false` if there was none.
@@ -89,7 +93,12 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's agent with this id.
     async fn agent(&self, owner: &UserId, id: &AgentId) -> Result<Option<Agent>, StoreError>;
     /// A page of a project's agents, ordered by id.
-    async fn agents(&self, owner: &UserId, project: &ProjectId, page: &PageRequest<AgentId>) -> Result<Page<Agent>, StoreError>;
+    async fn agents(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        page: &PageRequest<AgentId>,
+    ) -> Result<Page<Agent>, StoreError>;
     /// Writes every settable field and `updated_at`; [`StoreError::NotFound`] if it is gone.
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     /// Deletes the agent with its sessions and messages; `false` if there was none.
@@ -98,9 +107,18 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new session; [`StoreError::NotFound`] if its agent is gone.
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError>;
     /// The owner's session with this id.
-    async fn session(&self, owner: &UserId, id: &SessionId) -> Result<Option<ChatSession>, StoreError>;
+    async fn session(
+        &self,
+        owner: &UserId,
+        id: &SessionId,
+    ) -> Result<Option<ChatSession>, StoreError>;
     /// A page of an agent's sessions, ordered by id.
-    async fn sessions(&self, owner: &UserId, agent: &AgentId, page: &PageRequest<SessionId>) -> Result<Page<ChatSession>, StoreError>;
+    async fn sessions(
+        &self,
+        owner: &UserId,
+        agent: &AgentId,
+        page: &PageRequest<SessionId>,
+    ) -> Result<Page<ChatSession>, StoreError>;
     /// Writes `title` and `updated_at` only (`message_count` belongs to
     /// [`append_message`](Store::append_message)); [`StoreError::NotFound`] if it is gone.
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError>;
@@ -110,22 +128,48 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a message with the session's next `seq` (1, 2, 3…: no gaps, no
     /// repeats, also under concurrency), bumps `message_count` and `updated_at`,
     /// and returns the stored message. [`StoreError::NotFound`] if the session is gone.
-    async fn append_message(&self, session: &SessionId, draft: MessageDraft) -> Result<Message, StoreError>;
+    async fn append_message(
+        &self,
+        session: &SessionId,
+        draft: MessageDraft,
+    ) -> Result<Message, StoreError>;
     /// The last `n` messages of a session in ascending `seq`: O(n), not O(history).
-    async fn last_messages(&self, session: &SessionId, n: usize) -> Result<Vec<Message>, StoreError>;
+    async fn last_messages(
+        &self,
+        session: &SessionId,
+        n: usize,
+    ) -> Result<Vec<Message>, StoreError>;
     /// A page of a session's messages ordered by `seq`. A cursor that is not a
     /// message of this session is [`StoreError::NotFound`].
-    async fn messages(&self, session: &SessionId, page: &PageRequest<MessageId>) -> Result<Page<Message>, StoreError>;
+    async fn messages(
+        &self,
+        session: &SessionId,
+        page: &PageRequest<MessageId>,
+    ) -> Result<Page<Message>, StoreError>;
 
     /// Takes the session's turn lock for `holder` until now + `lease` if it is
     /// free, expired, or already `holder`'s (which extends it). `false` if
     /// someone else holds it.
-    async fn try_lock_turn(&self, session: &SessionId, holder: &str, lease: Duration) -> Result<bool, StoreError>;
+    async fn try_lock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
     /// Releases the lock if `holder` still holds it; otherwise does nothing.
     async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError>;
 
     /// The unexpired record stored for `key` in this session.
-    async fn idempotency_record(&self, session: &SessionId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
     /// Stores (or replaces) the record for `key` in this session.
-    async fn save_idempotency_record(&self, session: &SessionId, key: &str, record: &IdempotencyRecord) -> Result<(), StoreError>;
+    async fn save_idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<(), StoreError>;
 }

@@ -5,12 +5,14 @@ use std::fmt::Debug;
 use uuid::Uuid;
 
 use crate::domain::{
-    now, Agent, AgentId, ChatSession, Email, MessageDraft, Project, ProjectId, Role, SessionId, User, UserId,
+    now, Agent, AgentId, ChatSession, Email, MessageDraft, Project, ProjectId, Role, SessionId,
+    User, UserId,
 };
 use crate::store::{Store, StoreError};
 
 /// A password hash for test users: stores keep it opaque, so it need not verify.
-pub const TEST_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$dGVzdGtpdA$bm90LWEtcmVhbC1oYXNo";
+pub const TEST_PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$dGVzdGtpdA$bm90LWEtcmVhbC1oYXNo";
 
 /// An e-mail address no other call returns, so tests can share one database.
 pub fn unique_email() -> String {
@@ -23,7 +25,8 @@ pub fn unique_email() -> String {
 pub fn user(email: &str) -> User {
     User {
         id: UserId::new(),
-        email: Email::parse(email).unwrap_or_else(|e| panic!("test e-mail {email:?} must parse: {e}")),
+        email: Email::parse(email)
+            .unwrap_or_else(|e| panic!("test e-mail {email:?} must parse: {e}")),
         name: Some("Conformance".to_owned()),
         password_hash: TEST_PASSWORD_HASH.to_owned(),
         created_at: now(),
@@ -78,7 +81,11 @@ pub fn session(agent: &Agent) -> ChatSession {
 
 /// An assistant message draft with a fresh id, stamped now.
 pub fn assistant_draft(content: &str) -> MessageDraft {
-    MessageDraft { role: Role::Assistant, model: Some("mock-1".to_owned()), ..MessageDraft::user(content) }
+    MessageDraft {
+        role: Role::Assistant,
+        model: Some("mock-1".to_owned()),
+        ..MessageDraft::user(content)
+    }
 }
 
 /// A stored user → project → agent → session chain, the usual starting point.
@@ -99,25 +106,45 @@ impl Fixture {
     pub async fn insert(store: &dyn Store) -> Self {
         let user = insert_user(store).await;
         let project = project(&user.id);
-        store.insert_project(&project).await.expect("insert_project of a fresh project must succeed");
+        store
+            .insert_project(&project)
+            .await
+            .expect("insert_project of a fresh project must succeed");
         let agent = agent(&project);
-        store.insert_agent(&agent).await.expect("insert_agent into an existing project must succeed");
+        store
+            .insert_agent(&agent)
+            .await
+            .expect("insert_agent into an existing project must succeed");
         let session = session(&agent);
-        store.insert_session(&session).await.expect("insert_session for an existing agent must succeed");
-        Self { user, project, agent, session }
+        store
+            .insert_session(&session)
+            .await
+            .expect("insert_session for an existing agent must succeed");
+        Self {
+            user,
+            project,
+            agent,
+            session,
+        }
     }
 
     /// Inserts another agent in this fixture's project.
     pub async fn insert_agent(&self, store: &dyn Store) -> Agent {
         let agent = agent(&self.project);
-        store.insert_agent(&agent).await.expect("insert_agent into an existing project must succeed");
+        store
+            .insert_agent(&agent)
+            .await
+            .expect("insert_agent into an existing project must succeed");
         agent
     }
 
     /// Inserts another session with this fixture's agent.
     pub async fn insert_session(&self, store: &dyn Store) -> ChatSession {
         let session = session(&self.agent);
-        store.insert_session(&session).await.expect("insert_session for an existing agent must succeed");
+        store
+            .insert_session(&session)
+            .await
+            .expect("insert_session for an existing agent must succeed");
         session
     }
 }
@@ -125,12 +152,19 @@ impl Fixture {
 /// Inserts a user with a fresh id and a unique e-mail address.
 pub async fn insert_user(store: &dyn Store) -> User {
     let user = user(&unique_email());
-    store.insert_user(&user).await.expect("insert_user with a unique e-mail must succeed");
+    store
+        .insert_user(&user)
+        .await
+        .expect("insert_user with a unique e-mail must succeed");
     user
 }
 
 /// Appends `n` user messages `"message 1"`, `"message 2"`… to a session.
-pub async fn append_messages(store: &dyn Store, session: &SessionId, n: usize) -> Vec<crate::domain::Message> {
+pub async fn append_messages(
+    store: &dyn Store,
+    session: &SessionId,
+    n: usize,
+) -> Vec<crate::domain::Message> {
     let mut stored = Vec::with_capacity(n);
     for i in 1..=n {
         let message = store
@@ -156,6 +190,8 @@ pub fn assert_empty_or_not_found<T: Debug>(result: Result<Vec<T>, StoreError>, w
     match result {
         Ok(items) if items.is_empty() => {}
         Err(StoreError::NotFound(_)) => {}
-        other => panic!("{what}: expected an empty list or Err(StoreError::NotFound(_)), got {other:?}"),
+        other => {
+            panic!("{what}: expected an empty list or Err(StoreError::NotFound(_)), got {other:?}")
+        }
     }
 }

@@ -14,11 +14,17 @@ use crate::store::Store;
 const LONG: Duration = Duration::from_secs(30);
 
 async fn lock(store: &dyn Store, session: &SessionId, holder: &str, lease: Duration) -> bool {
-    store.try_lock_turn(session, holder, lease).await.expect("try_lock_turn must succeed on a stored session")
+    store
+        .try_lock_turn(session, holder, lease)
+        .await
+        .expect("try_lock_turn must succeed on a stored session")
 }
 
 async fn unlock(store: &dyn Store, session: &SessionId, holder: &str) {
-    store.unlock_turn(session, holder).await.expect("unlock_turn must succeed on a stored session");
+    store
+        .unlock_turn(session, holder)
+        .await
+        .expect("unlock_turn must succeed on a stored session");
 }
 
 /// A takes the lock, B is refused, A may take it again, and once A unlocks B gets it.
@@ -26,26 +32,53 @@ pub async fn the_turn_lock_admits_one_holder_at_a_time(store: Arc<dyn Store>) {
     let f = Fixture::insert(store.as_ref()).await;
     let (s, store) = (f.session.id, store.as_ref());
 
-    assert!(lock(store, &s, "a", LONG).await, "the first try_lock_turn on a free session must succeed");
-    assert!(!lock(store, &s, "b", LONG).await, "try_lock_turn by B while A holds the lock must be refused");
-    assert!(lock(store, &s, "a", LONG).await, "try_lock_turn by the holder A must succeed again (extending it)");
-    assert!(!lock(store, &s, "b", LONG).await, "B must still be refused after A extended the lock");
+    assert!(
+        lock(store, &s, "a", LONG).await,
+        "the first try_lock_turn on a free session must succeed"
+    );
+    assert!(
+        !lock(store, &s, "b", LONG).await,
+        "try_lock_turn by B while A holds the lock must be refused"
+    );
+    assert!(
+        lock(store, &s, "a", LONG).await,
+        "try_lock_turn by the holder A must succeed again (extending it)"
+    );
+    assert!(
+        !lock(store, &s, "b", LONG).await,
+        "B must still be refused after A extended the lock"
+    );
     unlock(store, &s, "a").await;
-    assert!(lock(store, &s, "b", LONG).await, "after A unlocks, B must get the lock");
-    assert!(!lock(store, &s, "a", LONG).await, "A must be refused while B holds the lock");
+    assert!(
+        lock(store, &s, "b", LONG).await,
+        "after A unlocks, B must get the lock"
+    );
+    assert!(
+        !lock(store, &s, "a", LONG).await,
+        "A must be refused while B holds the lock"
+    );
 }
 
 /// Taking the lock again pushes its expiry to now + the new lease.
 pub async fn relocking_extends_the_holders_lease(store: Arc<dyn Store>) {
     let f = Fixture::insert(store.as_ref()).await;
     let (s, store) = (f.session.id, store.as_ref());
-    assert!(lock(store, &s, "a", Duration::from_millis(300)).await, "the first try_lock_turn must succeed");
+    assert!(
+        lock(store, &s, "a", Duration::from_millis(300)).await,
+        "the first try_lock_turn must succeed"
+    );
     sleep(Duration::from_millis(100)).await;
 
-    assert!(lock(store, &s, "a", LONG).await, "the holder must be able to extend its lock");
+    assert!(
+        lock(store, &s, "a", LONG).await,
+        "the holder must be able to extend its lock"
+    );
     sleep(Duration::from_millis(400)).await;
 
-    assert!(!lock(store, &s, "b", LONG).await, "B must be refused after the first lease ended, as A extended it");
+    assert!(
+        !lock(store, &s, "b", LONG).await,
+        "B must be refused after the first lease ended, as A extended it"
+    );
 }
 
 /// `unlock_turn` by someone who does not hold the lock leaves it in place.
@@ -53,26 +86,50 @@ pub async fn unlocking_by_a_non_holder_does_nothing(store: Arc<dyn Store>) {
     let f = Fixture::insert(store.as_ref()).await;
     let (s, store) = (f.session.id, store.as_ref());
     unlock(store, &s, "nobody").await;
-    assert!(lock(store, &s, "a", LONG).await, "try_lock_turn must succeed after a no-op unlock of a free session");
+    assert!(
+        lock(store, &s, "a", LONG).await,
+        "try_lock_turn must succeed after a no-op unlock of a free session"
+    );
 
     unlock(store, &s, "b").await;
 
-    assert!(!lock(store, &s, "b", LONG).await, "B's unlock_turn must not release A's lock, so B is still refused");
-    assert!(!lock(store, &s, "c", LONG).await, "B's unlock_turn must not release A's lock, so C is refused");
-    assert!(lock(store, &s, "a", LONG).await, "A must still hold the lock");
+    assert!(
+        !lock(store, &s, "b", LONG).await,
+        "B's unlock_turn must not release A's lock, so B is still refused"
+    );
+    assert!(
+        !lock(store, &s, "c", LONG).await,
+        "B's unlock_turn must not release A's lock, so C is refused"
+    );
+    assert!(
+        lock(store, &s, "a", LONG).await,
+        "A must still hold the lock"
+    );
 }
 
 /// Once a lease ends, another holder may take the lock.
 pub async fn an_expired_turn_lock_can_be_taken_by_another_holder(store: Arc<dyn Store>) {
     let f = Fixture::insert(store.as_ref()).await;
     let (s, store) = (f.session.id, store.as_ref());
-    assert!(lock(store, &s, "a", Duration::from_millis(200)).await, "the first try_lock_turn must succeed");
-    assert!(!lock(store, &s, "b", LONG).await, "B must be refused while A's 200 ms lease runs");
+    assert!(
+        lock(store, &s, "a", Duration::from_millis(200)).await,
+        "the first try_lock_turn must succeed"
+    );
+    assert!(
+        !lock(store, &s, "b", LONG).await,
+        "B must be refused while A's 200 ms lease runs"
+    );
 
     sleep(Duration::from_millis(400)).await;
 
-    assert!(lock(store, &s, "b", LONG).await, "B must get the lock once A's 200 ms lease has ended");
-    assert!(!lock(store, &s, "a", LONG).await, "A must now be refused: B holds the lock");
+    assert!(
+        lock(store, &s, "b", LONG).await,
+        "B must get the lock once A's 200 ms lease has ended"
+    );
+    assert!(
+        !lock(store, &s, "a", LONG).await,
+        "A must now be refused: B holds the lock"
+    );
 }
 
 /// Holding one session's lock does not block another session.
@@ -81,10 +138,19 @@ pub async fn turn_locks_are_per_session(store: Arc<dyn Store>) {
     let other = f.insert_session(store.as_ref()).await;
     let store = store.as_ref();
 
-    assert!(lock(store, &f.session.id, "a", LONG).await, "A must lock the first session");
-    assert!(lock(store, &other.id, "b", LONG).await, "B must lock another session while A holds the first");
+    assert!(
+        lock(store, &f.session.id, "a", LONG).await,
+        "A must lock the first session"
+    );
+    assert!(
+        lock(store, &other.id, "b", LONG).await,
+        "B must lock another session while A holds the first"
+    );
     unlock(store, &f.session.id, "b").await;
-    assert!(!lock(store, &f.session.id, "b", LONG).await, "B's lock on another session gives no rights here");
+    assert!(
+        !lock(store, &f.session.id, "b", LONG).await,
+        "B's lock on another session gives no rights here"
+    );
 }
 
 /// Of 20 holders racing for a free lock, exactly one gets it.
@@ -98,15 +164,23 @@ pub async fn exactly_one_of_twenty_concurrent_lockers_gets_the_turn(store: Arc<d
             let (store, start) = (Arc::clone(&store), Arc::clone(&start));
             tokio::spawn(async move {
                 start.wait().await;
-                store.try_lock_turn(&session, &format!("holder-{i}"), LONG).await
+                store
+                    .try_lock_turn(&session, &format!("holder-{i}"), LONG)
+                    .await
             })
         })
         .collect();
     let mut winners = 0;
     for task in tasks {
-        let won = task.await.expect("the lock task must not panic").expect("a concurrent try_lock_turn must succeed");
+        let won = task
+            .await
+            .expect("the lock task must not panic")
+            .expect("a concurrent try_lock_turn must succeed");
         winners += usize::from(won);
     }
 
-    assert_eq!(winners, 1, "exactly one of 20 concurrent try_lock_turn calls must win");
+    assert_eq!(
+        winners, 1,
+        "exactly one of 20 concurrent try_lock_turn calls must win"
+    );
 }

@@ -15,13 +15,27 @@ pub async fn appended_messages_get_consecutive_seqs_and_read_back_equal(store: A
     let owner = f.user.id;
     // An old session, so any bump of `updated_at` shows.
     let old = now() - TimeDelta::hours(1);
-    let s = ChatSession { created_at: old, updated_at: old, ..session(&f.agent) };
-    store.insert_session(&s).await.expect("insert_session must succeed");
-    let drafts = [MessageDraft::user("hello"), assistant_draft("hi"), MessageDraft::user("bye")];
+    let s = ChatSession {
+        created_at: old,
+        updated_at: old,
+        ..session(&f.agent)
+    };
+    store
+        .insert_session(&s)
+        .await
+        .expect("insert_session must succeed");
+    let drafts = [
+        MessageDraft::user("hello"),
+        assistant_draft("hi"),
+        MessageDraft::user("bye"),
+    ];
 
     let mut stored = Vec::new();
     for (i, draft) in drafts.iter().enumerate() {
-        let m = store.append_message(&s.id, draft.clone()).await.expect("append_message must succeed");
+        let m = store
+            .append_message(&s.id, draft.clone())
+            .await
+            .expect("append_message must succeed");
         let seq = i as u64 + 1;
         assert_eq!(
             m,
@@ -31,12 +45,32 @@ pub async fn appended_messages_get_consecutive_seqs_and_read_back_equal(store: A
         stored.push(m);
     }
 
-    let page = store.messages(&s.id, &PageRequest::first(100, Order::Asc)).await.expect("messages() must succeed");
-    assert_eq!(page.data, stored, "messages() must read back what append_message returned, in seq order");
-    assert!(!page.has_more, "a page holding every message must have has_more = false");
-    let read = store.session(&owner, &s.id).await.expect("session() must succeed").expect("the session exists");
-    assert_eq!(read.message_count, 3, "message_count must count the appended messages");
-    assert!(read.updated_at > old, "append_message must bump updated_at (still {})", read.updated_at);
+    let page = store
+        .messages(&s.id, &PageRequest::first(100, Order::Asc))
+        .await
+        .expect("messages() must succeed");
+    assert_eq!(
+        page.data, stored,
+        "messages() must read back what append_message returned, in seq order"
+    );
+    assert!(
+        !page.has_more,
+        "a page holding every message must have has_more = false"
+    );
+    let read = store
+        .session(&owner, &s.id)
+        .await
+        .expect("session() must succeed")
+        .expect("the session exists");
+    assert_eq!(
+        read.message_count, 3,
+        "message_count must count the appended messages"
+    );
+    assert!(
+        read.updated_at > old,
+        "append_message must bump updated_at (still {})",
+        read.updated_at
+    );
 }
 
 /// 50 concurrent appends to one session get exactly `seq` 1..=50, and
@@ -48,34 +82,56 @@ pub async fn fifty_concurrent_appends_get_seqs_one_to_fifty(store: Arc<dyn Store
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let store = Arc::clone(&store);
-            tokio::spawn(
-                async move { store.append_message(&session_id, MessageDraft::user(format!("racer {i}"))).await },
-            )
+            tokio::spawn(async move {
+                store
+                    .append_message(&session_id, MessageDraft::user(format!("racer {i}")))
+                    .await
+            })
         })
         .collect();
     let mut seqs = Vec::new();
     for task in tasks {
-        let message =
-            task.await.expect("the append task must not panic").expect("a concurrent append_message must succeed");
+        let message = task
+            .await
+            .expect("the append task must not panic")
+            .expect("a concurrent append_message must succeed");
         seqs.push(message.seq);
     }
 
     seqs.sort_unstable();
-    assert_eq!(seqs, (1..=50).collect::<Vec<u64>>(), "50 concurrent appends must get seqs 1..=50, no gaps, no repeats");
-    let read =
-        store.session(&f.user.id, &session_id).await.expect("session() must succeed").expect("the session exists");
-    assert_eq!(read.message_count, 50, "message_count after 50 concurrent appends");
-    let page =
-        store.messages(&session_id, &PageRequest::first(100, Order::Asc)).await.expect("messages() must succeed");
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<u64>>(),
+        "50 concurrent appends must get seqs 1..=50, no gaps, no repeats"
+    );
+    let read = store
+        .session(&f.user.id, &session_id)
+        .await
+        .expect("session() must succeed")
+        .expect("the session exists");
+    assert_eq!(
+        read.message_count, 50,
+        "message_count after 50 concurrent appends"
+    );
+    let page = store
+        .messages(&session_id, &PageRequest::first(100, Order::Asc))
+        .await
+        .expect("messages() must succeed");
     let listed: Vec<u64> = page.data.iter().map(|m| m.seq).collect();
-    assert_eq!(listed, (1..=50).collect::<Vec<u64>>(), "messages() must list the 50 messages in seq order");
+    assert_eq!(
+        listed,
+        (1..=50).collect::<Vec<u64>>(),
+        "messages() must list the 50 messages in seq order"
+    );
 }
 
 /// Appending to a session that does not exist is `NotFound`.
 pub async fn appending_to_a_missing_session_is_not_found(store: Arc<dyn Store>) {
     let missing = SessionId::new();
 
-    let result = store.append_message(&missing, MessageDraft::user("anyone there?")).await;
+    let result = store
+        .append_message(&missing, MessageDraft::user("anyone there?"))
+        .await;
 
     assert_not_found(result, "append_message to a session that was never stored");
 }
@@ -87,14 +143,36 @@ pub async fn last_messages_returns_the_newest_n_in_ascending_seq(store: Arc<dyn 
     let empty = f.insert_session(store.as_ref()).await;
     let all = append_messages(store.as_ref(), &f.session.id, 5).await;
 
-    let cases: [(usize, &[crate::domain::Message]); 6] =
-        [(0, &[]), (1, &all[4..]), (3, &all[2..]), (5, &all[..]), (6, &all[..]), (100, &all[..])];
+    let cases: [(usize, &[crate::domain::Message]); 6] = [
+        (0, &[]),
+        (1, &all[4..]),
+        (3, &all[2..]),
+        (5, &all[..]),
+        (6, &all[..]),
+        (100, &all[..]),
+    ];
     for (n, want) in cases {
-        let got = store.last_messages(&f.session.id, n).await.expect("last_messages must succeed");
+        let got = store
+            .last_messages(&f.session.id, n)
+            .await
+            .expect("last_messages must succeed");
         let seqs = |ms: &[crate::domain::Message]| ms.iter().map(|m| m.seq).collect::<Vec<_>>();
-        assert_eq!(seqs(&got), seqs(want), "last_messages(n = {n}) of 5 messages: wrong seqs");
-        assert_eq!(got, want, "last_messages(n = {n}) must return the stored messages");
+        assert_eq!(
+            seqs(&got),
+            seqs(want),
+            "last_messages(n = {n}) of 5 messages: wrong seqs"
+        );
+        assert_eq!(
+            got, want,
+            "last_messages(n = {n}) must return the stored messages"
+        );
     }
-    let got = store.last_messages(&empty.id, 10).await.expect("last_messages of an empty session must succeed");
-    assert!(got.is_empty(), "last_messages of an empty session must be empty, got {got:?}");
+    let got = store
+        .last_messages(&empty.id, 10)
+        .await
+        .expect("last_messages of an empty session must succeed");
+    assert!(
+        got.is_empty(),
+        "last_messages of an empty session must be empty, got {got:?}"
+    );
 }

@@ -13,20 +13,35 @@ pub async fn revoked_tokens_are_reported_as_revoked(store: Arc<dyn Store>) {
     let (revoked, other) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
     let expires_at = now() + TimeDelta::hours(1);
 
-    store.revoke_token(&revoked, expires_at).await.expect("revoke_token must succeed");
-    store.revoke_token(&revoked, expires_at).await.expect("revoking an already revoked token must succeed");
+    store
+        .revoke_token(&revoked, expires_at)
+        .await
+        .expect("revoke_token must succeed");
+    store
+        .revoke_token(&revoked, expires_at)
+        .await
+        .expect("revoking an already revoked token must succeed");
 
     assert!(
-        store.is_token_revoked(&revoked).await.expect("is_token_revoked must succeed"),
+        store
+            .is_token_revoked(&revoked)
+            .await
+            .expect("is_token_revoked must succeed"),
         "a revoked jti must read as revoked"
     );
     assert!(
-        !store.is_token_revoked(&other).await.expect("is_token_revoked must succeed"),
+        !store
+            .is_token_revoked(&other)
+            .await
+            .expect("is_token_revoked must succeed"),
         "a jti never revoked must not read as revoked"
     );
 }
 
 /// `ping` answers `Ok` on a working store.
 pub async fn ping_succeeds(store: Arc<dyn Store>) {
-    store.ping().await.expect("ping must succeed on a working store");
+    store
+        .ping()
+        .await
+        .expect("ping must succeed on a working store");
 }

@@ -3,14 +3,18 @@
 //! Each list gets five items (inserted out of order) next to a sibling list
 //! that must not leak in, then every request with `limit` 1–6, both orders and
 //! every `after`/`before` (none or each item) is checked against a model of
-//! [`PageRequest`]'s rules: exclusive cursors read in the list's order, and
-//! `has_more` exactly when items beyond the page remain before `before`.
+//! [`PageRequest`]'s rules: exclusive cursors read in the list's order; the
+//! page starts right after `after` (or at the start), except that `before`
+//! alone gives the `limit` items right before `before`; `has_more` says
+//! exactly whether more items lie beyond the page, away from its anchor.
 
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::fixtures::{agent, append_messages, assert_not_found, insert_user, project, session, Fixture};
+use super::fixtures::{
+    agent, append_messages, assert_not_found, insert_user, project, session, Fixture,
+};
 use crate::domain::{MessageDraft, MessageId, Order, Page, PageRequest};
 use crate::store::{Store, StoreError};
 
@@ -22,10 +26,16 @@ pub async fn projects_paginate_by_id_with_limit_order_and_cursors(store: Arc<dyn
     let owner = insert_user(store.as_ref()).await;
     let projects: Vec<_> = (0..5).map(|_| project(&owner.id)).collect();
     for i in INSERTION_ORDER {
-        store.insert_project(&projects[i]).await.expect("insert_project must succeed");
+        store
+            .insert_project(&projects[i])
+            .await
+            .expect("insert_project must succeed");
     }
     let neighbour = insert_user(store.as_ref()).await;
-    store.insert_project(&project(&neighbour.id)).await.expect("insert_project must succeed");
+    store
+        .insert_project(&project(&neighbour.id))
+        .await
+        .expect("insert_project must succeed");
     let asc: Vec<_> = projects.iter().map(|p| p.id).collect();
 
     assert_paginates(
@@ -44,10 +54,16 @@ pub async fn projects_paginate_by_id_with_limit_order_and_cursors(store: Arc<dyn
 pub async fn agents_paginate_by_id_with_limit_order_and_cursors(store: Arc<dyn Store>) {
     let f = Fixture::insert(store.as_ref()).await;
     let p = project(&f.user.id);
-    store.insert_project(&p).await.expect("insert_project must succeed");
+    store
+        .insert_project(&p)
+        .await
+        .expect("insert_project must succeed");
     let agents: Vec<_> = (0..5).map(|_| agent(&p)).collect();
     for i in INSERTION_ORDER {
-        store.insert_agent(&agents[i]).await.expect("insert_agent must succeed");
+        store
+            .insert_agent(&agents[i])
+            .await
+            .expect("insert_agent must succeed");
     }
     let asc: Vec<_> = agents.iter().map(|a| a.id).collect();
     let (owner, project_id) = (f.user.id, p.id);
@@ -70,7 +86,10 @@ pub async fn sessions_paginate_by_id_with_limit_order_and_cursors(store: Arc<dyn
     let a = f.insert_agent(store.as_ref()).await;
     let sessions: Vec<_> = (0..5).map(|_| session(&a)).collect();
     for i in INSERTION_ORDER {
-        store.insert_session(&sessions[i]).await.expect("insert_session must succeed");
+        store
+            .insert_session(&sessions[i])
+            .await
+            .expect("insert_session must succeed");
     }
     let asc: Vec<_> = sessions.iter().map(|s| s.id).collect();
     let (owner, agent_id) = (f.user.id, a.id);
@@ -94,10 +113,15 @@ pub async fn messages_paginate_by_seq_with_limit_order_and_cursors(store: Arc<dy
     let neighbour = f.insert_session(store.as_ref()).await;
     append_messages(store.as_ref(), &neighbour.id, 2).await;
     // Ids are made in one order and appended in another, so seq order is not id order.
-    let drafts: Vec<_> = (0..5).map(|i| MessageDraft::user(format!("draft {i}"))).collect();
+    let drafts: Vec<_> = (0..5)
+        .map(|i| MessageDraft::user(format!("draft {i}")))
+        .collect();
     let mut asc = Vec::new();
     for i in INSERTION_ORDER {
-        let m = store.append_message(&f.session.id, drafts[i].clone()).await.expect("append_message must succeed");
+        let m = store
+            .append_message(&f.session.id, drafts[i].clone())
+            .await
+            .expect("append_message must succeed");
         asc.push(m.id);
     }
     let session_id = f.session.id;
@@ -121,13 +145,32 @@ pub async fn a_message_cursor_outside_the_session_is_not_found(store: Arc<dyn St
     append_messages(store.as_ref(), &f.session.id, 3).await;
     let foreign = append_messages(store.as_ref(), &other.id, 1).await[0].id;
 
-    for (name, cursor) in [("another session's message", foreign), ("an unknown id", MessageId::new())] {
+    for (name, cursor) in [
+        ("another session's message", foreign),
+        ("an unknown id", MessageId::new()),
+    ] {
         for order in [Order::Asc, Order::Desc] {
-            let after = PageRequest { limit: 10, order, after: Some(cursor), before: None };
-            let before = PageRequest { limit: 10, order, after: None, before: Some(cursor) };
+            let after = PageRequest {
+                limit: 10,
+                order,
+                after: Some(cursor),
+                before: None,
+            };
+            let before = PageRequest {
+                limit: 10,
+                order,
+                after: None,
+                before: Some(cursor),
+            };
             let what = format!("messages() with {name} as the cursor ({order:?})");
-            assert_not_found(store.messages(&f.session.id, &after).await, &format!("{what}: after"));
-            assert_not_found(store.messages(&f.session.id, &before).await, &format!("{what}: before"));
+            assert_not_found(
+                store.messages(&f.session.id, &after).await,
+                &format!("{what}: after"),
+            );
+            assert_not_found(
+                store.messages(&f.session.id, &before).await,
+                &format!("{what}: before"),
+            );
         }
     }
 }
@@ -140,8 +183,11 @@ where
     F: Fn(PageRequest<K>) -> Fut,
     Fut: Future<Output = Result<Page<T>, StoreError>>,
 {
-    let label =
-        |k: &K| asc.iter().position(|x| x == k).map_or_else(|| format!("{k:?} (not in the list)"), |i| format!("#{i}"));
+    let label = |k: &K| {
+        asc.iter()
+            .position(|x| x == k)
+            .map_or_else(|| format!("{k:?} (not in the list)"), |i| format!("#{i}"))
+    };
     let labels = |ks: &[K]| ks.iter().map(label).collect::<Vec<_>>();
 
     // The walk a client does: limit 2, each page starting after the last id.
@@ -150,8 +196,15 @@ where
         let mut shapes = Vec::new();
         let mut after = None;
         while shapes.len() <= asc.len() {
-            let req = PageRequest { limit: 2, order, after, before: None };
-            let page = fetch(req).await.unwrap_or_else(|e| panic!("{what}: a {order:?} page must succeed, got {e:?}"));
+            let req = PageRequest {
+                limit: 2,
+                order,
+                after,
+                before: None,
+            };
+            let page = fetch(req)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: a {order:?} page must succeed, got {e:?}"));
             shapes.push((page.data.len(), page.has_more));
             walked.extend(page.data.iter().map(&key));
             after = walked.last().copied();
@@ -173,25 +226,73 @@ where
             labels(&expected),
             "{what}: the {order:?} walk must visit every item once, in order"
         );
+
+        // And back: from the last item, each page ending before the first id of the one before.
+        let mut walked = Vec::new();
+        let mut shapes = Vec::new();
+        let mut before = expected.last().copied();
+        while shapes.len() <= asc.len() {
+            let req = PageRequest {
+                limit: 2,
+                order,
+                after: None,
+                before,
+            };
+            let page = fetch(req)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: a {order:?} page must succeed, got {e:?}"));
+            shapes.push((page.data.len(), page.has_more));
+            let ids: Vec<K> = page.data.iter().map(&key).collect();
+            before = ids.first().copied();
+            walked.splice(0..0, ids);
+            if !page.has_more {
+                break;
+            }
+        }
+        assert_eq!(
+            shapes,
+            vec![(2, true), (2, false)],
+            "{what}: walking back {order:?} with limit 2 and before = first id, from the last item, \
+             must give pages of (len, has_more)",
+        );
+        assert_eq!(
+            labels(&walked),
+            labels(&expected[..expected.len() - 1]),
+            "{what}: the backward {order:?} walk must visit every item before the last once, each page in list order",
+        );
     }
 
     // Every combination, against the model.
-    let cursors: Vec<Option<K>> = std::iter::once(None).chain(asc.iter().copied().map(Some)).collect();
+    let cursors: Vec<Option<K>> = std::iter::once(None)
+        .chain(asc.iter().copied().map(Some))
+        .collect();
     for order in [Order::Asc, Order::Desc] {
         for limit in 1..=asc.len() + 1 {
             for &after in &cursors {
                 for &before in &cursors {
-                    let req = PageRequest { limit, order, after, before };
+                    let req = PageRequest {
+                        limit,
+                        order,
+                        after,
+                        before,
+                    };
                     let (want, want_more) = model(asc, &req);
                     let case = format!(
                         "{what}: order={order:?} limit={limit} after={} before={}",
                         after.as_ref().map_or("-".into(), label),
                         before.as_ref().map_or("-".into(), label),
                     );
-                    let page = fetch(req).await.unwrap_or_else(|e| panic!("{case}: must succeed, got {e:?}"));
+                    let page = fetch(req)
+                        .await
+                        .unwrap_or_else(|e| panic!("{case}: must succeed, got {e:?}"));
                     let got: Vec<K> = page.data.iter().map(&key).collect();
                     assert_eq!(labels(&got), labels(&want), "{case}: wrong items");
-                    assert_eq!(page.has_more, want_more, "{case}: wrong has_more (items {:?})", labels(&got));
+                    assert_eq!(
+                        page.has_more,
+                        want_more,
+                        "{case}: wrong has_more (items {:?})",
+                        labels(&got)
+                    );
                 }
             }
         }
@@ -204,9 +305,24 @@ fn model<K: Copy + PartialEq>(asc: &[K], req: &PageRequest<K>) -> (Vec<K>, bool)
     if req.order == Order::Desc {
         list.reverse();
     }
-    let position = |k: &K| list.iter().position(|x| x == k).expect("model cursors come from the list");
+    let position = |k: &K| {
+        list.iter()
+            .position(|x| x == k)
+            .expect("model cursors come from the list")
+    };
     let start = req.after.as_ref().map_or(0, |k| position(k) + 1);
     let end = req.before.as_ref().map_or(list.len(), position);
-    let window = if start < end { &list[start..end] } else { &[][..] };
-    (window.iter().take(req.limit).copied().collect(), window.len() > req.limit)
+    let window = if start < end {
+        &list[start..end]
+    } else {
+        &[][..]
+    };
+    let has_more = window.len() > req.limit;
+    let page = if req.before.is_some() && req.after.is_none() {
+        // The previous page: the items nearest `before`.
+        &window[window.len().saturating_sub(req.limit)..]
+    } else {
+        &window[..window.len().min(req.limit)]
+    };
+    (page.to_vec(), has_more)
 }

@@ -1,0 +1,1103 @@
+//! The engine's behaviour through its public API, on MemoryStore + MockProvider.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use convo_core::llm::MockReply;
+use convo_core::{
+    AgentPatch, ChatSession, Convo, ConvoError, FinishReason, ListParams, LlmError, LlmReply,
+    MemoryStore, MockProvider, NewAgent, NewProject, Order, ProjectPatch, Role, SendMessage,
+    Settings, Store, TurnEvent, UserId,
+};
+use futures::StreamExt;
+
+struct World {
+    convo: Convo,
+    mock: Arc<MockProvider>,
+    store: Arc<MemoryStore>,
+    user: UserId,
+}
+
+fn world_with(mock: MockProvider, settings: Settings) -> World {
+    let mock = Arc::new(mock);
+    let store = Arc::new(MemoryStore::new());
+    let convo = Convo::new(store.clone(), mock.clone(), settings);
+    World {
+        convo,
+        mock,
+        store,
+        user: UserId::new(),
+    }
+}
+
+async fn world(mock: MockProvider) -> World {
+    let mut w = world_with(mock, Settings::default());
+    w.user = w
+        .convo
+        .register("owner@example.com", "password123", None)
+        .await
+        .expect("register")
+        .id;
+    w
+}
+
+impl World {
+    async fn session_with(&self, agent: NewAgent) -> ChatSession {
+        let project = self
+            .convo
+            .create_project(
+                &self.user,
+                NewProject {
+                    name: "P".into(),
+                    description: None,
+                },
+            )
+            .await
+            .expect("project");
+        let agent = self
+            .convo
+            .create_agent(&self.user, &project.id.to_string(), agent)
+            .await
+            .expect("agent");
+        self.convo
+            .start_session(&self.user, &agent.id.to_string(), Some("chat"))
+            .await
+            .expect("session")
+    }
+
+    async fn session(&self) -> ChatSession {
+        self.session_with(agent("Be kind.")).await
+    }
+
+    async fn send(
+        &self,
+        session: &ChatSession,
+        text: &str,
+    ) -> Result<convo_core::Turn, ConvoError> {
+        self.convo
+            .send_message(&self.user, &session.id.to_string(), SendMessage::new(text))
+            .await
+    }
+
+    async fn history(&self, session: &ChatSession) -> Vec<convo_core::Message> {
+        let params = ListParams {
+            limit: Some(100),
+            ..Default::default()
+        };
+        self.convo
+            .list_messages(&self.user, &session.id.to_string(), &params)
+            .await
+            .expect("history")
+            .data
+    }
+}
+
+fn agent(system_prompt: &str) -> NewAgent {
+    NewAgent {
+        name: "Helper".into(),
+        system_prompt: system_prompt.into(),
+        ..Default::default()
+    }
+}
+
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, ConvoError>, expected_field: &str) {
+    match result {
+        Err(ConvoError::Invalid { field, .. }) => assert_eq!(field, expected_field),
+        other => panic!("expected Invalid({expected_field}), got {other:?}"),
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, ConvoError>, context: &str) {
+    assert!(
+        matches!(result, Err(ConvoError::NotFound(_))),
+        "{context}: expected NotFound, got {result:?}"
+    );
+}
+
+// ---- users ----
+
+#[tokio::test]
+async fn registration_normalises_the_email_and_refuses_a_second_spelling() {
+    let w = world_with(MockProvider::new(), Settings::default());
+    let user = w
+        .convo
+        .register("  Ada@Example.COM ", "password123", Some(" Ada "))
+        .await
+        .expect("register");
+    assert_eq!(user.email.as_str(), "ada@example.com");
+    assert_eq!(user.name.as_deref(), Some("Ada"));
+    assert!(
+        user.password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "OWASP argon2id: {}",
+        user.password_hash
+    );
+    let again = w
+        .convo
+        .register("ADA@example.com", "another-pass", None)
+        .await;
+    assert!(matches!(again, Err(ConvoError::EmailTaken)), "{again:?}");
+}
+
+#[tokio::test]
+async fn registration_rejects_bad_emails_and_passwords_by_field() {
+    let w = world_with(MockProvider::new(), Settings::default());
+    assert_invalid(
+        w.convo.register("not-an-email", "password123", None).await,
+        "email",
+    );
+    assert_invalid(w.convo.register("a@b.c", "short", None).await, "password");
+    assert_invalid(
+        w.convo.register("a@b.c", &"x".repeat(129), None).await,
+        "password",
+    );
+    assert_invalid(
+        w.convo
+            .register("a@b.c", "password123", Some(&"n".repeat(201)))
+            .await,
+        "name",
+    );
+}
+
+#[tokio::test]
+async fn credentials_are_verified_and_every_miss_looks_the_same() {
+    let w = world_with(MockProvider::new(), Settings::default());
+    let user = w
+        .convo
+        .register("ada@example.com", "password123", None)
+        .await
+        .expect("register");
+    let ok = w
+        .convo
+        .verify_credentials(" ADA@example.com", "password123")
+        .await
+        .expect("login");
+    assert_eq!(ok.id, user.id);
+    for (email, password) in [
+        ("ada@example.com", "wrong-password"),
+        ("bob@example.com", "password123"),
+        ("garbage", "password123"),
+    ] {
+        let result = w.convo.verify_credentials(email, password).await;
+        assert!(
+            matches!(result, Err(ConvoError::InvalidCredentials)),
+            "{email}/{password}: {result:?}"
+        );
+    }
+}
+
+// ---- resources and ownership ----
+
+#[tokio::test]
+async fn agents_get_the_configured_defaults() {
+    let settings = Settings {
+        default_model: "model-x".into(),
+        default_context_messages: 7,
+        ..Settings::default()
+    };
+    let mut w = world_with(MockProvider::new(), settings);
+    w.user = w
+        .convo
+        .register("o@example.com", "password123", None)
+        .await
+        .expect("register")
+        .id;
+    let project = w
+        .convo
+        .create_project(
+            &w.user,
+            NewProject {
+                name: "P".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("project");
+    let agent = w
+        .convo
+        .create_agent(&w.user, &project.id.to_string(), agent("x"))
+        .await
+        .expect("agent");
+    assert_eq!(
+        (agent.model.as_str(), agent.context_messages),
+        ("model-x", 7)
+    );
+    assert_eq!(agent.project_id, project.id);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_named() {
+    let w = world(MockProvider::new()).await;
+    let c = &w.convo;
+    assert_invalid(
+        c.create_project(
+            &w.user,
+            NewProject {
+                name: "  ".into(),
+                description: None,
+            },
+        )
+        .await,
+        "name",
+    );
+    assert_invalid(
+        c.create_project(
+            &w.user,
+            NewProject {
+                name: "x".repeat(201),
+                description: None,
+            },
+        )
+        .await,
+        "name",
+    );
+    let project = c
+        .create_project(
+            &w.user,
+            NewProject {
+                name: "P".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("project");
+    let pid = project.id.to_string();
+    assert_invalid(
+        c.create_agent(&w.user, &pid, agent(&"p".repeat(100_001)))
+            .await,
+        "system_prompt",
+    );
+    assert_invalid(
+        c.create_agent(
+            &w.user,
+            &pid,
+            NewAgent {
+                temperature: Some(2.5),
+                ..agent("x")
+            },
+        )
+        .await,
+        "temperature",
+    );
+    assert_invalid(
+        c.create_agent(
+            &w.user,
+            &pid,
+            NewAgent {
+                max_output_tokens: Some(0),
+                ..agent("x")
+            },
+        )
+        .await,
+        "max_output_tokens",
+    );
+    assert_invalid(
+        c.create_agent(
+            &w.user,
+            &pid,
+            NewAgent {
+                context_messages: Some(0),
+                ..agent("x")
+            },
+        )
+        .await,
+        "context_messages",
+    );
+    assert_invalid(
+        c.create_agent(
+            &w.user,
+            &pid,
+            NewAgent {
+                model: Some("has space".into()),
+                ..agent("x")
+            },
+        )
+        .await,
+        "model",
+    );
+    for limit in [0, 101] {
+        assert_invalid(
+            c.list_projects(
+                &w.user,
+                &ListParams {
+                    limit: Some(limit),
+                    ..Default::default()
+                },
+            )
+            .await,
+            "limit",
+        );
+    }
+    assert_invalid(
+        c.list_projects(
+            &w.user,
+            &ListParams {
+                after: Some("nope".into()),
+                ..Default::default()
+            },
+        )
+        .await,
+        "after",
+    );
+    let session = w.session().await;
+    assert_invalid(w.send(&session, " \n ").await, "content");
+    let params = ListParams {
+        after: Some(convo_core::MessageId::new().to_string()),
+        ..Default::default()
+    };
+    assert_invalid(
+        c.list_messages(&w.user, &session.id.to_string(), &params)
+            .await,
+        "after",
+    );
+}
+
+#[tokio::test]
+async fn updates_change_only_the_given_fields() {
+    let w = world(MockProvider::new()).await;
+    let project = w
+        .convo
+        .create_project(
+            &w.user,
+            NewProject {
+                name: "P".into(),
+                description: Some("d".into()),
+            },
+        )
+        .await
+        .expect("p");
+    let renamed = w
+        .convo
+        .update_project(
+            &w.user,
+            &project.id.to_string(),
+            ProjectPatch {
+                name: Some("Q".into()),
+                description: None,
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        (renamed.name.as_str(), renamed.description.as_deref()),
+        ("Q", Some("d"))
+    );
+    assert!(renamed.updated_at >= project.updated_at);
+    let a = w
+        .convo
+        .create_agent(&w.user, &project.id.to_string(), agent("x"))
+        .await
+        .expect("agent");
+    let patched = w
+        .convo
+        .update_agent(
+            &w.user,
+            &a.id.to_string(),
+            AgentPatch {
+                temperature: Some(0.5),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch");
+    assert_eq!(
+        (
+            patched.temperature,
+            patched.name.as_str(),
+            patched.system_prompt.as_str()
+        ),
+        (Some(0.5), "Helper", "x")
+    );
+    assert_eq!(
+        w.convo
+            .agent(&w.user, &a.id.to_string())
+            .await
+            .expect("get"),
+        patched
+    );
+}
+
+#[tokio::test]
+async fn another_users_objects_and_malformed_ids_are_not_found() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let (sid, aid, pid) = (
+        session.id.to_string(),
+        session.agent_id.to_string(),
+        session.project_id.to_string(),
+    );
+    let other = w
+        .convo
+        .register("other@example.com", "password123", None)
+        .await
+        .expect("other")
+        .id;
+    let c = &w.convo;
+    let all = ListParams::default();
+    assert_not_found(c.project(&other, &pid).await, "get project");
+    assert_not_found(
+        c.update_project(&other, &pid, ProjectPatch::default())
+            .await,
+        "update project",
+    );
+    assert_not_found(c.list_agents(&other, &pid, &all).await, "list agents");
+    assert_not_found(
+        c.create_agent(&other, &pid, agent("x")).await,
+        "create agent",
+    );
+    assert_not_found(c.agent(&other, &aid).await, "get agent");
+    assert_not_found(
+        c.update_agent(&other, &aid, AgentPatch::default()).await,
+        "update agent",
+    );
+    assert_not_found(c.list_sessions(&other, &aid, &all).await, "list sessions");
+    assert_not_found(c.start_session(&other, &aid, None).await, "start session");
+    assert_not_found(c.session(&other, &sid).await, "get session");
+    assert_not_found(
+        c.update_session(&other, &sid, Some("t")).await,
+        "update session",
+    );
+    assert_not_found(c.list_messages(&other, &sid, &all).await, "list messages");
+    assert_not_found(
+        c.send_message(&other, &sid, SendMessage::new("hi")).await,
+        "send",
+    );
+    assert_not_found(
+        c.stream_message(&other, &sid, SendMessage::new("hi")).await,
+        "stream",
+    );
+    assert_not_found(c.delete_session(&other, &sid).await, "delete session");
+    assert_not_found(c.delete_agent(&other, &aid).await, "delete agent");
+    assert_not_found(c.delete_project(&other, &pid).await, "delete project");
+    for bad in [
+        "",
+        "x",
+        "{\"$ne\":null}",
+        "../../etc/passwd",
+        "🙂",
+        &"9".repeat(10_000),
+    ] {
+        assert_not_found(c.project(&w.user, bad).await, bad);
+        assert_not_found(c.session(&w.user, bad).await, bad);
+    }
+    assert!(
+        c.session(&w.user, &sid).await.is_ok(),
+        "the owner's objects survive the attempts"
+    );
+    assert_eq!(
+        w.mock.request_count(),
+        0,
+        "no model call for a refused turn"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_project_takes_its_agents_sessions_and_messages() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    w.send(&session, "hi").await.expect("turn");
+    w.convo
+        .delete_project(&w.user, &session.project_id.to_string())
+        .await
+        .expect("delete");
+    assert_not_found(
+        w.convo.agent(&w.user, &session.agent_id.to_string()).await,
+        "agent",
+    );
+    assert_not_found(
+        w.convo.session(&w.user, &session.id.to_string()).await,
+        "session",
+    );
+    assert!(
+        w.store
+            .last_messages(&session.id, 10)
+            .await
+            .expect("store")
+            .is_empty(),
+        "messages are gone"
+    );
+    assert_not_found(
+        w.convo
+            .delete_project(&w.user, &session.project_id.to_string())
+            .await,
+        "second delete",
+    );
+}
+
+#[tokio::test]
+async fn lists_default_to_newest_first_and_messages_to_conversation_order() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let second = w
+        .convo
+        .create_project(
+            &w.user,
+            NewProject {
+                name: "second".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("p");
+    let projects = w
+        .convo
+        .list_projects(&w.user, &ListParams::default())
+        .await
+        .expect("list");
+    assert_eq!(projects.data.first().map(|p| p.id), Some(second.id));
+    assert_eq!(projects.data.len(), 2);
+    for i in 0..3 {
+        w.send(&session, &format!("m{i}")).await.expect("turn");
+    }
+    let page = w
+        .convo
+        .list_messages(
+            &w.user,
+            &session.id.to_string(),
+            &ListParams {
+                limit: Some(4),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(
+        page.data.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert!(page.has_more);
+    let params = ListParams {
+        limit: Some(4),
+        order: Some(Order::Desc),
+        ..Default::default()
+    };
+    let page = w
+        .convo
+        .list_messages(&w.user, &session.id.to_string(), &params)
+        .await
+        .expect("page");
+    assert_eq!(
+        page.data.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![6, 5, 4, 3]
+    );
+}
+
+// ---- turns ----
+
+#[tokio::test]
+async fn a_turn_stores_both_messages_and_sends_the_agents_settings() {
+    let w = world(MockProvider::new()).await;
+    let session = w
+        .session_with(NewAgent {
+            temperature: Some(0.3),
+            max_output_tokens: Some(500),
+            model: Some("gemini-2.5-flash-lite".into()),
+            ..agent("You are terse.")
+        })
+        .await;
+    let turn = w.send(&session, "Hello there").await.expect("turn");
+    assert_eq!(
+        (turn.user_message.seq, turn.user_message.role),
+        (1, Role::User)
+    );
+    assert_eq!(turn.user_message.content, "Hello there");
+    let reply = &turn.assistant_message;
+    assert_eq!(
+        (reply.seq, reply.role, reply.content.as_str()),
+        (2, Role::Assistant, "echo: Hello there")
+    );
+    assert_eq!(reply.model.as_deref(), Some("gemini-2.5-flash-lite"));
+    assert_eq!(reply.finish_reason, Some(FinishReason::Stop));
+    let usage = reply.usage.expect("usage");
+    assert_eq!(
+        usage.total_tokens,
+        usage.prompt_tokens + usage.completion_tokens
+    );
+    let context = reply.context.expect("context");
+    assert_eq!(
+        (context.first_seq, context.last_seq, context.messages),
+        (1, 1, 1)
+    );
+
+    let sent = w.mock.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].system_prompt, "You are terse.");
+    assert_eq!(
+        (sent[0].temperature, sent[0].max_output_tokens),
+        (Some(0.3), Some(500))
+    );
+    assert_eq!(sent[0].model, "gemini-2.5-flash-lite");
+    assert_eq!(
+        w.history(&session).await,
+        vec![turn.user_message.clone(), turn.assistant_message.clone()]
+    );
+    let session = w
+        .convo
+        .session(&w.user, &session.id.to_string())
+        .await
+        .expect("session");
+    assert_eq!(session.message_count, 2);
+}
+
+#[tokio::test]
+async fn the_window_is_the_last_messages_and_starts_with_a_user_message() {
+    let w = world(MockProvider::new()).await;
+    let session = w
+        .session_with(NewAgent {
+            context_messages: Some(3),
+            ..agent("x")
+        })
+        .await;
+    for text in ["one", "two"] {
+        w.send(&session, text).await.expect("turn");
+    }
+    let turn = w.send(&session, "three").await.expect("turn");
+    let last = w.mock.requests().pop().expect("request");
+    let window: Vec<(Role, &str)> = last
+        .messages
+        .iter()
+        .map(|m| (m.role, m.content.as_str()))
+        .collect();
+    assert_eq!(
+        window,
+        vec![
+            (Role::User, "two"),
+            (Role::Assistant, "echo: two"),
+            (Role::User, "three")
+        ]
+    );
+    let context = turn.assistant_message.context.expect("context");
+    assert_eq!(
+        (context.first_seq, context.last_seq, context.messages),
+        (3, 5, 3)
+    );
+
+    // A window of 2 would start with the assistant's reply: it is trimmed to the user message.
+    w.convo
+        .update_agent(
+            &w.user,
+            &session.agent_id.to_string(),
+            AgentPatch {
+                context_messages: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch");
+    w.send(&session, "four").await.expect("turn");
+    let last = w.mock.requests().pop().expect("request");
+    assert_eq!(last.messages.len(), 1);
+    assert_eq!(
+        (last.messages[0].role, last.messages[0].content.as_str()),
+        (Role::User, "four")
+    );
+}
+
+#[tokio::test]
+async fn an_empty_reply_is_stored_honestly_and_left_out_of_later_windows() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    w.mock.push(MockReply::Reply(LlmReply {
+        text: String::new(),
+        finish_reason: FinishReason::MaxTokens,
+        usage: None,
+        model: None,
+    }));
+    let turn = w.send(&session, "think hard").await.expect("turn");
+    assert_eq!(
+        (
+            turn.assistant_message.content.as_str(),
+            turn.assistant_message.finish_reason
+        ),
+        ("", Some(FinishReason::MaxTokens))
+    );
+    w.send(&session, "again").await.expect("turn");
+    let last = w.mock.requests().pop().expect("request");
+    let contents: Vec<&str> = last.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        contents,
+        vec!["think hard", "again"],
+        "the empty reply is not sent back to the model"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_model_call_keeps_the_user_message_stores_no_reply_and_frees_the_session() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let failures = [
+        LlmError::Provider("bad".into()),
+        LlmError::Blocked("SAFETY".into()),
+        LlmError::Unavailable {
+            message: "busy".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        },
+        LlmError::Timeout,
+    ];
+    for (i, failure) in failures.into_iter().enumerate() {
+        w.mock.push(MockReply::Fail(failure.clone()));
+        let result = w.send(&session, &format!("try {i}")).await;
+        match result {
+            Err(ConvoError::Llm(e)) => assert_eq!(e, failure),
+            other => panic!("expected {failure:?}, got {other:?}"),
+        }
+    }
+    let history = w.history(&session).await;
+    assert_eq!(history.len(), 4, "four user messages, no replies");
+    assert!(history.iter().all(|m| m.role == Role::User));
+    assert_eq!(
+        history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    w.send(&session, "works now")
+        .await
+        .expect("the lock was released on every failure");
+}
+
+#[tokio::test]
+async fn a_second_send_while_a_turn_runs_is_turn_in_progress() {
+    let w = world(MockProvider::new().with_latency(Duration::from_millis(300))).await;
+    let session = w.session().await;
+    let sid = session.id.to_string();
+    let (a, b) = tokio::join!(
+        w.convo.send_message(&w.user, &sid, SendMessage::new("a")),
+        async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            w.convo
+                .send_message(&w.user, &sid, SendMessage::new("b"))
+                .await
+        }
+    );
+    assert!(a.is_ok(), "{a:?}");
+    assert!(matches!(b, Err(ConvoError::TurnInProgress)), "{b:?}");
+    assert!(ConvoError::TurnInProgress.is_retryable());
+    assert_eq!(
+        w.history(&session).await.len(),
+        2,
+        "the refused send stored nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_lock_left_by_a_crashed_holder_frees_itself_when_its_lease_ends() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    assert!(w
+        .store
+        .try_lock_turn(&session.id, "crashed-process", Duration::from_millis(200))
+        .await
+        .expect("lock"));
+    assert!(matches!(
+        w.send(&session, "hi").await,
+        Err(ConvoError::TurnInProgress)
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.send(&session, "hi").await.expect("the lease ran out");
+}
+
+#[tokio::test]
+async fn a_plain_send_completes_even_if_the_caller_goes_away() {
+    let w = world(MockProvider::new().with_latency(Duration::from_millis(200))).await;
+    let session = w.session().await;
+    let abandoned = tokio::time::timeout(Duration::from_millis(50), w.send(&session, "hi")).await;
+    assert!(abandoned.is_err(), "the caller gave up first");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let history = w.history(&session).await;
+    assert_eq!(history.len(), 2, "the reply was still stored");
+    w.send(&session, "next")
+        .await
+        .expect("and the lock released");
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_result_without_calling_the_model() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let sid = session.id.to_string();
+    let msg = SendMessage::new("pay once").with_idempotency_key("key-1");
+    let first = w
+        .convo
+        .send_message(&w.user, &sid, msg.clone())
+        .await
+        .expect("first");
+    let again = w
+        .convo
+        .send_message(&w.user, &sid, msg.clone())
+        .await
+        .expect("again");
+    assert_eq!(first, again);
+    assert_eq!(w.mock.request_count(), 1);
+    assert_eq!(w.history(&session).await.len(), 2);
+
+    let mut streamed = w
+        .convo
+        .stream_message(&w.user, &sid, msg)
+        .await
+        .expect("stream replay");
+    let mut text = String::new();
+    let mut completed = None;
+    while let Some(event) = streamed.next().await {
+        match event {
+            TurnEvent::Delta { text: t, .. } => text.push_str(&t),
+            TurnEvent::Completed { message } => completed = Some(message),
+            _ => {}
+        }
+    }
+    assert_eq!(completed.as_ref(), Some(&first.assistant_message));
+    assert_eq!(text, first.assistant_message.content);
+    assert_eq!(
+        w.mock.request_count(),
+        1,
+        "the streamed repeat did not call the model either"
+    );
+
+    let other = SendMessage::new("something else").with_idempotency_key("key-1");
+    assert_invalid(
+        w.convo.send_message(&w.user, &sid, other).await,
+        "idempotency_key",
+    );
+    // Keys are per session.
+    let session2 = w
+        .convo
+        .start_session(&w.user, &session.agent_id.to_string(), None)
+        .await
+        .expect("s2");
+    let turn = w
+        .convo
+        .send_message(
+            &w.user,
+            &session2.id.to_string(),
+            SendMessage::new("pay once").with_idempotency_key("key-1"),
+        )
+        .await
+        .expect("other session");
+    assert_eq!(turn.user_message.seq, 1);
+}
+
+#[tokio::test]
+async fn retrying_a_failed_idempotent_turn_answers_the_stored_message_without_storing_it_again() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let sid = session.id.to_string();
+    w.mock.push(MockReply::Fail(LlmError::Unavailable {
+        message: "busy".into(),
+        retry_after: None,
+    }));
+    let msg = SendMessage::new("retry me").with_idempotency_key("k");
+    assert!(w
+        .convo
+        .send_message(&w.user, &sid, msg.clone())
+        .await
+        .is_err());
+    let turn = w
+        .convo
+        .send_message(&w.user, &sid, msg)
+        .await
+        .expect("retry succeeds");
+    assert_eq!((turn.user_message.seq, turn.assistant_message.seq), (1, 2));
+    let history = w.history(&session).await;
+    assert_eq!(
+        history.len(),
+        2,
+        "the user message was not stored twice: {history:?}"
+    );
+}
+
+#[tokio::test]
+async fn fifty_concurrent_sends_to_fifty_sessions_all_succeed_with_contiguous_seqs() {
+    let w = world(MockProvider::new().with_latency(Duration::from_millis(5))).await;
+    let session = w.session().await;
+    let mut sessions = Vec::new();
+    for _ in 0..50 {
+        sessions.push(
+            w.convo
+                .start_session(&w.user, &session.agent_id.to_string(), None)
+                .await
+                .expect("s"),
+        );
+    }
+    let sends = sessions.iter().map(|s| w.send(s, "hi"));
+    let results = futures::future::join_all(sends).await;
+    assert!(results.iter().all(Result::is_ok));
+    for s in &sessions {
+        assert_eq!(
+            w.history(s).await.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+    }
+}
+
+// ---- streaming ----
+
+async fn collect(stream: convo_core::TurnStream) -> Vec<TurnEvent> {
+    stream.collect().await
+}
+
+#[tokio::test]
+async fn a_streamed_turn_emits_created_deltas_and_completed_in_order() {
+    let w = world(MockProvider::new().with_chunks(4)).await;
+    let session = w.session().await;
+    let stream = w
+        .convo
+        .stream_message(
+            &w.user,
+            &session.id.to_string(),
+            SendMessage::new("stream this please"),
+        )
+        .await
+        .expect("stream");
+    let events = collect(stream).await;
+    let TurnEvent::Created {
+        user_message,
+        assistant_message_id,
+    } = &events[0]
+    else {
+        panic!("first event: {:?}", events[0])
+    };
+    assert_eq!(user_message.seq, 1);
+    let deltas: String = events[1..events.len() - 1]
+        .iter()
+        .map(|e| match e {
+            TurnEvent::Delta { message_id, text } => {
+                assert_eq!(message_id, assistant_message_id);
+                text.as_str()
+            }
+            other => panic!("expected only deltas in the middle, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(events.len(), 6, "created, 4 deltas, completed");
+    let TurnEvent::Completed { message } = events.last().expect("last") else {
+        panic!("last: {:?}", events.last())
+    };
+    assert_eq!(message.id, *assistant_message_id);
+    assert_eq!(deltas, message.content);
+    assert_eq!(message.content, "echo: stream this please");
+    assert_eq!(w.history(&session).await.last(), Some(message));
+}
+
+#[tokio::test]
+async fn dropping_a_stream_stops_generation_and_stores_the_partial_text_as_cancelled() {
+    let w = world(
+        MockProvider::new()
+            .with_chunks(10)
+            .with_chunk_delay(Duration::from_millis(100)),
+    )
+    .await;
+    let session = w.session().await;
+    let mut stream = w
+        .convo
+        .stream_message(
+            &w.user,
+            &session.id.to_string(),
+            SendMessage::new("a long answer please"),
+        )
+        .await
+        .expect("stream");
+    assert!(matches!(
+        stream.next().await,
+        Some(TurnEvent::Created { .. })
+    ));
+    let Some(TurnEvent::Delta { text: first, .. }) = stream.next().await else {
+        panic!("expected a delta")
+    };
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let history = w.history(&session).await;
+    assert_eq!(history.len(), 2);
+    let reply = &history[1];
+    assert_eq!(reply.finish_reason, Some(FinishReason::Cancelled));
+    assert!(
+        reply.content.starts_with(&first),
+        "{:?} starts with {first:?}",
+        reply.content
+    );
+    assert!(
+        reply.content.len() < "echo: a long answer please".len(),
+        "generation stopped early: {:?}",
+        reply.content
+    );
+    w.send(&session, "next")
+        .await
+        .expect("the lock was released");
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_ends_with_an_error_event_and_stores_no_reply() {
+    let w = world(MockProvider::new().with_chunks(4)).await;
+    let session = w.session().await;
+    w.mock.push(MockReply::FailMidStream {
+        chunks: 2,
+        error: LlmError::Unavailable {
+            message: "reset".into(),
+            retry_after: None,
+        },
+    });
+    let events = collect(
+        w.convo
+            .stream_message(&w.user, &session.id.to_string(), SendMessage::new("hello"))
+            .await
+            .expect("stream"),
+    )
+    .await;
+    assert!(
+        matches!(
+            events.last(),
+            Some(TurnEvent::Failed {
+                error: ConvoError::Llm(LlmError::Unavailable { .. })
+            })
+        ),
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, TurnEvent::Delta { .. }))
+            .count(),
+        2
+    );
+    let history = w.history(&session).await;
+    assert_eq!(history.len(), 1, "only the user message: {history:?}");
+
+    w.mock.push(MockReply::Fail(LlmError::Timeout));
+    let events = collect(
+        w.convo
+            .stream_message(&w.user, &session.id.to_string(), SendMessage::new("again"))
+            .await
+            .expect("stream"),
+    )
+    .await;
+    assert_eq!(events.len(), 2, "created, then the error: {events:?}");
+    assert!(matches!(
+        events[1],
+        TurnEvent::Failed {
+            error: ConvoError::Llm(LlmError::Timeout)
+        }
+    ));
+}
+
+#[tokio::test]
+async fn a_second_stream_while_one_runs_is_refused_before_it_opens() {
+    let w = world(
+        MockProvider::new()
+            .with_chunks(5)
+            .with_chunk_delay(Duration::from_millis(50)),
+    )
+    .await;
+    let session = w.session().await;
+    let sid = session.id.to_string();
+    let running = w
+        .convo
+        .stream_message(&w.user, &sid, SendMessage::new("first"))
+        .await
+        .expect("first");
+    let second = w
+        .convo
+        .stream_message(&w.user, &sid, SendMessage::new("second"))
+        .await;
+    assert!(
+        matches!(second, Err(ConvoError::TurnInProgress)),
+        "{second:?}"
+    );
+    let events = collect(running).await;
+    assert!(matches!(events.last(), Some(TurnEvent::Completed { .. })));
+}
