@@ -5,7 +5,7 @@
 //! users (random ids, unique e-mails), so all of them can share one database
 //! and run in parallel. A new backend's test file is a few lines:
 //!
-//! ```ignore
+//! ```text
 //! // tests/my_store_conformance.rs (with `convo-core = { features = ["testkit"] }`
 //! // and `tokio = { features = ["macros", "rt-multi-thread"] }` in dev-dependencies)
 //! convo_core::store_conformance_tests!(async {
@@ -46,10 +46,12 @@ pub use users::*;
 /// evaluated afresh in every test. The calling crate needs `tokio` with the
 /// `macros` and `rt-multi-thread` features (usually as a dev-dependency).
 ///
-/// ```ignore
+/// ```no_run
+/// // Expands into `#[tokio::test]` functions: put it at the top of a test file.
 /// convo_core::store_conformance_tests!(async {
 ///     std::sync::Arc::new(convo_core::MemoryStore::new()) as std::sync::Arc<dyn convo_core::Store>
 /// });
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! store_conformance_tests {
