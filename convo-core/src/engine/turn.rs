@@ -199,11 +199,12 @@ struct Prepared {
     idempotency_key: Option<String>,
 }
 
+#[allow(clippy::large_enum_variant)] // built once per turn, never stored
 enum Begun {
     /// An idempotent repeat: the first result.
     Replay(Turn),
     /// A new turn to run.
-    Run(Box<Prepared>),
+    Run(Prepared),
 }
 
 /// What happened to a future raced against the consumer going away.
@@ -229,7 +230,7 @@ impl Convo {
             Begun::Run(prepared) => prepared,
         };
         let engine = self.clone();
-        tokio::spawn(async move { engine.run_generate(*prepared).await })
+        tokio::spawn(async move { engine.run_generate(prepared).await })
             .await
             .map_err(|e| ConvoError::Internal(format!("turn task failed: {e}")))?
     }
@@ -268,7 +269,7 @@ impl Convo {
                     assistant_message_id: prepared.assistant_id,
                 });
                 let engine = self.clone();
-                tokio::spawn(async move { engine.run_stream(*prepared, tx).await });
+                tokio::spawn(async move { engine.run_stream(prepared, tx).await });
             }
         }
         Ok(TurnStream { rx })
@@ -293,7 +294,7 @@ impl Convo {
             .ok_or(ConvoError::NotFound("chat session"))?;
         let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
         match self.begin_locked(&session.id, &agent, &message).await {
-            Ok(Some((user_message, request, context))) => Ok(Begun::Run(Box::new(Prepared {
+            Ok(Some((user_message, request, context))) => Ok(Begun::Run(Prepared {
                 lock,
                 agent,
                 user_message,
@@ -301,7 +302,7 @@ impl Convo {
                 request,
                 context,
                 idempotency_key: message.idempotency_key,
-            }))),
+            })),
             Ok(None) => {
                 let key = message.idempotency_key.as_deref().unwrap_or_default();
                 let record = self.store().idempotency_record(&session.id, key).await;

@@ -94,6 +94,20 @@ fn page_ids<K: Ord + Copy>(ids: Option<&BTreeSet<K>>, page: &PageRequest<K>) -> 
 }
 
 impl Inner {
+    fn owns_project(&self, owner: &UserId, id: &ProjectId) -> bool {
+        self.projects.get(id).is_some_and(|p| p.owner == *owner)
+    }
+
+    fn owns_agent(&self, owner: &UserId, id: &AgentId) -> bool {
+        self.agents.get(id).is_some_and(|a| a.owner == *owner)
+    }
+
+    fn owns_session(&self, owner: &UserId, id: &SessionId) -> bool {
+        self.sessions
+            .get(id)
+            .is_some_and(|e| e.session.owner == *owner)
+    }
+
     fn remove_session(&mut self, id: &SessionId) {
         if let Some(entry) = self.sessions.remove(id) {
             if let Some(set) = self.sessions_by_agent.get_mut(&entry.session.agent_id) {
@@ -217,7 +231,7 @@ impl Store for MemoryStore {
 
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {
         let mut inner = self.write();
-        if !inner.projects.get(id).is_some_and(|p| p.owner == *owner) {
+        if !inner.owns_project(owner, id) {
             return Ok(false);
         }
         inner.projects.remove(id);
@@ -232,11 +246,7 @@ impl Store for MemoryStore {
 
     async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         let mut inner = self.write();
-        if !inner
-            .projects
-            .get(&agent.project_id)
-            .is_some_and(|p| p.owner == agent.owner)
-        {
+        if !inner.owns_project(&agent.owner, &agent.project_id) {
             return Err(StoreError::NotFound("project"));
         }
         inner
@@ -264,11 +274,7 @@ impl Store for MemoryStore {
         page: &PageRequest<AgentId>,
     ) -> Result<Page<Agent>, StoreError> {
         let inner = self.read();
-        if !inner
-            .projects
-            .get(project)
-            .is_some_and(|p| p.owner == *owner)
-        {
+        if !inner.owns_project(owner, project) {
             return Ok(Page {
                 data: Vec::new(),
                 has_more: false,
@@ -307,7 +313,7 @@ impl Store for MemoryStore {
 
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
         let mut inner = self.write();
-        if !inner.agents.get(id).is_some_and(|a| a.owner == *owner) {
+        if !inner.owns_agent(owner, id) {
             return Ok(false);
         }
         inner.remove_agent(id);
@@ -316,11 +322,7 @@ impl Store for MemoryStore {
 
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
         let mut inner = self.write();
-        if !inner
-            .agents
-            .get(&session.agent_id)
-            .is_some_and(|a| a.owner == session.owner)
-        {
+        if !inner.owns_agent(&session.owner, &session.agent_id) {
             return Err(StoreError::NotFound("agent"));
         }
         inner
@@ -362,7 +364,7 @@ impl Store for MemoryStore {
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
         let inner = self.read();
-        if !inner.agents.get(agent).is_some_and(|a| a.owner == *owner) {
+        if !inner.owns_agent(owner, agent) {
             return Ok(Page {
                 data: Vec::new(),
                 has_more: false,
@@ -390,11 +392,7 @@ impl Store for MemoryStore {
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
         let mut inner = self.write();
-        if !inner
-            .sessions
-            .get(id)
-            .is_some_and(|e| e.session.owner == *owner)
-        {
+        if !inner.owns_session(owner, id) {
             return Ok(false);
         }
         inner.remove_session(id);

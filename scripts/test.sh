@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from a fresh clone: installs and starts what the
+# tests need, builds once, runs every test (in parallel with cargo-nextest
+# when it is installed), then the documentation examples.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+log "building the workspace and its tests"
+cargo build --workspace --all-features --all-targets
+
+if cargo nextest --version >/dev/null 2>&1; then
+  log "running the tests with cargo-nextest"
+  cargo nextest run --workspace --all-features --no-fail-fast
+else
+  log "cargo-nextest not found: running the tests with cargo test"
+  cargo test --workspace --all-features --no-fail-fast --lib --bins --tests --examples
+fi
+
+log "running the documentation examples"
+cargo test --workspace --all-features --doc
