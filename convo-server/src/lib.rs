@@ -1,3 +1,78 @@
-//! The Convo REST server (skeleton: the API lands with the server issue).
+//! # convo-server
+//!
+//! The Convo engine ([`convo_core`]) as the REST API of `../shared/API.md`,
+//! on poem + poem-openapi, with Swagger UI at `/docs` and the OpenAPI
+//! document at `/openapi.json`.
+//!
+//! ## Crate map
+//! - [`config`]: flags and environment variables (the only reader of the environment).
+//! - [`startup`]: [`Application`]: build from a config (or around an engine), bind, run.
+//! - `api`: the operations, one module per resource, and their JSON shapes.
+//! - `auth`: JWTs, the cookie, the cookie-or-bearer security scheme, login limits.
+//! - `error`: the error envelope and the one mapping from errors to statuses.
+//! - `middleware`: request ids, the access log, the body limit.
 
-pub use convo_core;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod middleware;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::{openapi_json, Application, StartupError};
+
+use std::process::ExitCode;
+
+/// The `convo-server` command: parse the configuration, then print the spec or serve.
+pub async fn run_cli() -> ExitCode {
+    let config = Config::from_env();
+    if config.print_openapi || matches!(config.command, Some(config::Command::Openapi)) {
+        println!("{}", openapi_json());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(&config.log, config.log_json);
+    let app = match Application::build(&config).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %app.local_addr(), "convo-server listening; Swagger UI at http://{}/docs", app.local_addr());
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

@@ -1,8 +1,6 @@
-//! `convo-server`: the Convo REST server.
+//! `convo-server`: see `convo-server --help`.
 
-fn main() {
-    eprintln!(
-        "convo-server: the REST API is being built (see the server issue); nothing to serve yet"
-    );
-    std::process::exit(1);
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    convo_server::run_cli().await
 }

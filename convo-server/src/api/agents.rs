@@ -1,0 +1,210 @@
+//! Agents: `/api/projects/{id}/agents` and `/api/agents/{id}`.
+
+use convo_core::{AgentPatch, NewAgent};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::models::{Agent, AgentList, ChatSessionList, CreateAgent, SortOrder, UpdateAgent};
+use super::projects::Deleted;
+use super::{list_params, ApiTags};
+use crate::auth::Auth;
+use crate::error::{ReadError, WriteError};
+use crate::state::AppState;
+
+/// Agent operations.
+pub struct AgentsApi {
+    state: AppState,
+}
+
+impl AgentsApi {
+    /// Over the shared state.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// An agent was created.
+#[derive(ApiResponse)]
+pub enum AgentCreated {
+    /// The new agent.
+    #[oai(status = 201)]
+    Created(Json<Agent>),
+}
+
+/// An agent.
+#[derive(ApiResponse)]
+pub enum AgentFound {
+    /// The agent.
+    #[oai(status = 200)]
+    Ok(Json<Agent>),
+}
+
+/// A page of agents.
+#[derive(ApiResponse)]
+pub enum AgentsListed {
+    /// The page.
+    #[oai(status = 200)]
+    Ok(Json<AgentList>),
+}
+
+/// A page of chat sessions.
+#[derive(ApiResponse)]
+pub enum SessionsListed {
+    /// The page.
+    #[oai(status = 200)]
+    Ok(Json<ChatSessionList>),
+}
+
+#[OpenApi(tag = "ApiTags::Agents")]
+impl AgentsApi {
+    /// Create an agent
+    ///
+    /// Adds an agent to one of the caller's projects. `model` defaults to the server's
+    /// Flash model and `context_messages` to the server's window.
+    #[oai(
+        path = "/api/projects/:project_id/agents",
+        method = "post",
+        operation_id = "create_agent"
+    )]
+    async fn create(
+        &self,
+        auth: Auth,
+        project_id: Path<String>,
+        body: Json<CreateAgent>,
+    ) -> Result<AgentCreated, WriteError> {
+        let b = body.0;
+        let new = NewAgent {
+            name: b.name,
+            system_prompt: b.system_prompt,
+            model: b.model,
+            temperature: b.temperature,
+            max_output_tokens: b.max_output_tokens,
+            context_messages: b.context_messages,
+        };
+        let agent = self
+            .state
+            .convo
+            .create_agent(&auth.user().id, &project_id.0, new)
+            .await?;
+        Ok(AgentCreated::Created(Json(agent.into())))
+    }
+
+    /// List a project's agents
+    ///
+    /// Newest first unless `order=asc`.
+    #[oai(
+        path = "/api/projects/:project_id/agents",
+        method = "get",
+        operation_id = "list_agents"
+    )]
+    async fn list(
+        &self,
+        auth: Auth,
+        project_id: Path<String>,
+        /// Page size, 1–100 (default 20).
+        limit: Query<Option<u32>>,
+        /// `desc` (newest first, the default) or `asc`.
+        order: Query<Option<SortOrder>>,
+        /// Start after this agent id (exclusive).
+        after: Query<Option<String>>,
+        /// End before this agent id (exclusive): the previous page.
+        before: Query<Option<String>>,
+    ) -> Result<AgentsListed, ReadError> {
+        let params = list_params(limit, order, after, before);
+        let page = self
+            .state
+            .convo
+            .list_agents(&auth.user().id, &project_id.0, &params)
+            .await?;
+        Ok(AgentsListed::Ok(Json(AgentList::from_page(page))))
+    }
+
+    /// Get an agent
+    #[oai(
+        path = "/api/agents/:agent_id",
+        method = "get",
+        operation_id = "get_agent"
+    )]
+    async fn get(&self, auth: Auth, agent_id: Path<String>) -> Result<AgentFound, ReadError> {
+        let agent = self.state.convo.agent(&auth.user().id, &agent_id.0).await?;
+        Ok(AgentFound::Ok(Json(agent.into())))
+    }
+
+    /// Update an agent
+    ///
+    /// Changes the fields present in the body; the others stay as they are.
+    #[oai(
+        path = "/api/agents/:agent_id",
+        method = "patch",
+        operation_id = "update_agent"
+    )]
+    async fn update(
+        &self,
+        auth: Auth,
+        agent_id: Path<String>,
+        body: Json<UpdateAgent>,
+    ) -> Result<AgentFound, WriteError> {
+        let b = body.0;
+        let patch = AgentPatch {
+            name: b.name,
+            system_prompt: b.system_prompt,
+            model: b.model,
+            temperature: b.temperature,
+            max_output_tokens: b.max_output_tokens,
+            context_messages: b.context_messages,
+        };
+        let agent = self
+            .state
+            .convo
+            .update_agent(&auth.user().id, &agent_id.0, patch)
+            .await?;
+        Ok(AgentFound::Ok(Json(agent.into())))
+    }
+
+    /// Delete an agent
+    ///
+    /// Deletes the agent with its chat sessions and messages.
+    #[oai(
+        path = "/api/agents/:agent_id",
+        method = "delete",
+        operation_id = "delete_agent"
+    )]
+    async fn delete(&self, auth: Auth, agent_id: Path<String>) -> Result<Deleted, ReadError> {
+        self.state
+            .convo
+            .delete_agent(&auth.user().id, &agent_id.0)
+            .await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// List an agent's chat sessions
+    ///
+    /// Newest first unless `order=asc`.
+    #[oai(
+        path = "/api/agents/:agent_id/sessions",
+        method = "get",
+        operation_id = "list_agent_sessions"
+    )]
+    async fn sessions(
+        &self,
+        auth: Auth,
+        agent_id: Path<String>,
+        /// Page size, 1–100 (default 20).
+        limit: Query<Option<u32>>,
+        /// `desc` (newest first, the default) or `asc`.
+        order: Query<Option<SortOrder>>,
+        /// Start after this session id (exclusive).
+        after: Query<Option<String>>,
+        /// End before this session id (exclusive): the previous page.
+        before: Query<Option<String>>,
+    ) -> Result<SessionsListed, ReadError> {
+        let params = list_params(limit, order, after, before);
+        let page = self
+            .state
+            .convo
+            .list_sessions(&auth.user().id, &agent_id.0, &params)
+            .await?;
+        Ok(SessionsListed::Ok(Json(ChatSessionList::from_page(page))))
+    }
+}

@@ -1,0 +1,258 @@
+//! `/api/chat/*`: chat sessions and their messages.
+
+use convo_core::SendMessage;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::events::{sse, TurnEventStream};
+use super::models::{
+    ChatSession, MessageList, SendMessageRequest, SortOrder, StartChat, TurnResponse, UpdateChat,
+};
+use super::projects::Deleted;
+use super::{list_params, ApiTags};
+use crate::auth::Auth;
+use crate::error::{current_request_id, ReadError, TurnError, WriteError};
+use crate::state::AppState;
+
+/// Chat operations.
+pub struct ChatApi {
+    state: AppState,
+}
+
+impl ChatApi {
+    /// Over the shared state.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// A chat session was started.
+#[derive(ApiResponse)]
+pub enum ChatStarted {
+    /// The new chat session.
+    #[oai(status = 201)]
+    Created(Json<ChatSession>),
+}
+
+/// A chat session.
+#[derive(ApiResponse)]
+pub enum ChatFound {
+    /// The chat session.
+    #[oai(status = 200)]
+    Ok(Json<ChatSession>),
+}
+
+/// A completed turn.
+#[derive(ApiResponse)]
+pub enum MessageSent {
+    /// Both stored messages.
+    #[oai(status = 201)]
+    Created(Json<TurnResponse>),
+}
+
+/// A streamed turn.
+#[derive(ApiResponse)]
+pub enum MessageStreamed {
+    /// `text/event-stream`: `message.created`, `message.delta`…, then `message.completed` or `error`.
+    #[oai(status = 200)]
+    Ok(TurnEventStream),
+}
+
+/// A page of messages.
+#[derive(ApiResponse)]
+pub enum MessagesListed {
+    /// The page.
+    #[oai(status = 200)]
+    Ok(Json<MessageList>),
+}
+
+#[OpenApi(prefix_path = "/api/chat", tag = "ApiTags::Chat")]
+impl ChatApi {
+    /// Start a chat session
+    ///
+    /// Starts a conversation with one of the caller's agents. The body is optional.
+    #[oai(
+        path = "/start/:agent_id",
+        method = "post",
+        operation_id = "start_chat"
+    )]
+    async fn start(
+        &self,
+        auth: Auth,
+        agent_id: Path<String>,
+        body: Json<Option<StartChat>>,
+    ) -> Result<ChatStarted, WriteError> {
+        let title = body.0.and_then(|b| b.title);
+        let session = self
+            .state
+            .convo
+            .start_session(&auth.user().id, &agent_id.0, title.as_deref())
+            .await?;
+        Ok(ChatStarted::Created(Json(session.into())))
+    }
+
+    /// Get a chat session
+    #[oai(path = "/:chat_session_id", method = "get", operation_id = "get_chat")]
+    async fn get(&self, auth: Auth, chat_session_id: Path<String>) -> Result<ChatFound, ReadError> {
+        let session = self
+            .state
+            .convo
+            .session(&auth.user().id, &chat_session_id.0)
+            .await?;
+        Ok(ChatFound::Ok(Json(session.into())))
+    }
+
+    /// Rename a chat session
+    ///
+    /// Sets the title; `null` or a blank title clears it.
+    #[oai(
+        path = "/:chat_session_id",
+        method = "patch",
+        operation_id = "update_chat"
+    )]
+    async fn update(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+        body: Json<UpdateChat>,
+    ) -> Result<ChatFound, WriteError> {
+        let session = self
+            .state
+            .convo
+            .update_session(&auth.user().id, &chat_session_id.0, body.0.title.as_deref())
+            .await?;
+        Ok(ChatFound::Ok(Json(session.into())))
+    }
+
+    /// Delete a chat session
+    ///
+    /// Deletes the session with its messages.
+    #[oai(
+        path = "/:chat_session_id",
+        method = "delete",
+        operation_id = "delete_chat"
+    )]
+    async fn delete(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+    ) -> Result<Deleted, ReadError> {
+        self.state
+            .convo
+            .delete_session(&auth.user().id, &chat_session_id.0)
+            .await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Send a message
+    ///
+    /// Stores the message, asks the agent's model for a reply, stores the reply and returns
+    /// both. One turn at a time per session: a second send while a reply is being generated
+    /// gets `409 turn_in_progress`. If the model fails, the user message stays stored and no
+    /// reply is stored. With an `Idempotency-Key`, a repeat returns the first result without
+    /// calling the model or storing anything.
+    #[oai(
+        path = "/:chat_session_id/message",
+        method = "post",
+        operation_id = "send_message"
+    )]
+    async fn send(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+        body: Json<SendMessageRequest>,
+        /// Optional key (1–255 visible ASCII characters) that makes retries safe.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> Result<MessageSent, TurnError> {
+        let message = SendMessage {
+            content: body.0.content,
+            idempotency_key: idempotency_key.0,
+        };
+        let turn = self
+            .state
+            .convo
+            .send_message(&auth.user().id, &chat_session_id.0, message)
+            .await?;
+        Ok(MessageSent::Created(Json(TurnResponse {
+            user_message: turn.user_message.into(),
+            assistant_message: turn.assistant_message.into(),
+        })))
+    }
+
+    /// Send a message, stream the reply
+    ///
+    /// Like *Send a message*, but the reply arrives as server-sent events. Everything is
+    /// checked before the stream opens (auth, ownership, body, the turn lock), so those
+    /// failures are ordinary JSON errors. Then each event has an `event:` name, an `id:`
+    /// (its `sequence_number`) and JSON `data:` whose `type` repeats the name:
+    ///
+    /// 1. `message.created` with the stored `user_message` and the `assistant_message_id`;
+    /// 2. `message.delta` with each new piece of text (zero or more);
+    /// 3. one final `message.completed` with the stored assistant message, or `error`
+    ///    with the same object as an error response's `error`.
+    ///
+    /// Comment lines (`: keep-alive`) are sent while the model is silent. If the client
+    /// disconnects, generation stops and the text so far is stored with
+    /// `finish_reason: "cancelled"`.
+    #[oai(
+        path = "/:chat_session_id/message/stream",
+        method = "post",
+        operation_id = "stream_message"
+    )]
+    async fn stream(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+        body: Json<SendMessageRequest>,
+        /// Optional key (1–255 visible ASCII characters) that makes retries safe.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> Result<MessageStreamed, TurnError> {
+        let message = SendMessage {
+            content: body.0.content,
+            idempotency_key: idempotency_key.0,
+        };
+        let turn = self
+            .state
+            .convo
+            .stream_message(&auth.user().id, &chat_session_id.0, message)
+            .await?;
+        Ok(MessageStreamed::Ok(sse(
+            turn,
+            current_request_id(),
+            self.state.sse_keep_alive,
+        )))
+    }
+
+    /// List messages
+    ///
+    /// The session's history, in conversation order (`seq` ascending) unless `order=desc`.
+    #[oai(
+        path = "/:chat_session_id/messages",
+        method = "get",
+        operation_id = "list_messages"
+    )]
+    async fn messages(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+        /// Page size, 1–100 (default 20).
+        limit: Query<Option<u32>>,
+        /// `asc` (conversation order, the default) or `desc`.
+        order: Query<Option<SortOrder>>,
+        /// Start after this message id (exclusive).
+        after: Query<Option<String>>,
+        /// End before this message id (exclusive): the previous page.
+        before: Query<Option<String>>,
+    ) -> Result<MessagesListed, ReadError> {
+        let params = list_params(limit, order, after, before);
+        let page = self
+            .state
+            .convo
+            .list_messages(&auth.user().id, &chat_session_id.0, &params)
+            .await?;
+        Ok(MessagesListed::Ok(Json(MessageList::from_page(page))))
+    }
+}

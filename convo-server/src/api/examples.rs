@@ -1,0 +1,225 @@
+//! Example values for the OpenAPI document: they pre-fill Swagger UI's
+//! "Try it out" forms, so a person can walk register → project → agent →
+//! session → message by pressing Execute.
+
+use chrono::{DateTime, TimeZone, Utc};
+use poem_openapi::types::Example;
+
+use super::models::*;
+
+const PROJECT_ID: &str = "0196f1c8-e0d2-7c3a-9b1e-2f3a4b5c6d7e";
+const AGENT_ID: &str = "0196f1c9-1a2b-7c3d-8e4f-5a6b7c8d9e0f";
+const SESSION_ID: &str = "0196f1ca-3c4d-7e5f-9a6b-7c8d9e0f1a2b";
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 9, 30, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+impl Example for User {
+    fn example() -> Self {
+        User {
+            id: "0196f1c7-aaaa-7bbb-8ccc-dddddddddddd".into(),
+            email: "ada@example.com".into(),
+            name: Some("Ada".into()),
+            created_at: at(),
+        }
+    }
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        RegisterRequest {
+            email: "ada@example.com".into(),
+            password: "correct horse battery staple".into(),
+            name: Some("Ada".into()),
+        }
+    }
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        LoginRequest {
+            email: "ada@example.com".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+impl Example for TokenResponse {
+    fn example() -> Self {
+        TokenResponse {
+            access_token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIuLi4ifQ.sig".into(),
+            token_type: "Bearer".into(),
+            expires_at: at(),
+        }
+    }
+}
+
+impl Example for Project {
+    fn example() -> Self {
+        Project {
+            id: PROJECT_ID.into(),
+            name: "Support bots".into(),
+            description: Some("Agents for the help desk".into()),
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+}
+
+impl Example for CreateProject {
+    fn example() -> Self {
+        CreateProject {
+            name: "Support bots".into(),
+            description: Some("Agents for the help desk".into()),
+        }
+    }
+}
+
+impl Example for UpdateProject {
+    fn example() -> Self {
+        UpdateProject {
+            name: Some("Support bots (EU)".into()),
+            description: None,
+        }
+    }
+}
+
+impl Example for Agent {
+    fn example() -> Self {
+        Agent {
+            id: AGENT_ID.into(),
+            project_id: PROJECT_ID.into(),
+            name: "Helpdesk".into(),
+            system_prompt: "You are a friendly help-desk assistant. Answer briefly.".into(),
+            model: "gemini-2.5-flash".into(),
+            temperature: Some(0.7),
+            max_output_tokens: Some(1024),
+            context_messages: 20,
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+}
+
+impl Example for CreateAgent {
+    fn example() -> Self {
+        CreateAgent {
+            name: "Helpdesk".into(),
+            system_prompt: "You are a friendly help-desk assistant. Answer briefly.".into(),
+            model: None,
+            temperature: Some(0.7),
+            max_output_tokens: Some(1024),
+            context_messages: None,
+        }
+    }
+}
+
+impl Example for UpdateAgent {
+    fn example() -> Self {
+        UpdateAgent {
+            name: None,
+            system_prompt: Some("You are a terse help-desk assistant.".into()),
+            model: None,
+            temperature: Some(0.2),
+            max_output_tokens: None,
+            context_messages: None,
+        }
+    }
+}
+
+impl Example for ChatSession {
+    fn example() -> Self {
+        ChatSession {
+            id: SESSION_ID.into(),
+            agent_id: AGENT_ID.into(),
+            project_id: PROJECT_ID.into(),
+            title: Some("Printer trouble".into()),
+            message_count: 2,
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+}
+
+impl Example for StartChat {
+    fn example() -> Self {
+        StartChat {
+            title: Some("Printer trouble".into()),
+        }
+    }
+}
+
+impl Example for UpdateChat {
+    fn example() -> Self {
+        UpdateChat {
+            title: Some("Printer trouble (solved)".into()),
+        }
+    }
+}
+
+impl Example for SendMessageRequest {
+    fn example() -> Self {
+        SendMessageRequest {
+            content: "My printer says PC LOAD LETTER. What does that mean?".into(),
+        }
+    }
+}
+
+fn user_message() -> Message {
+    Message {
+        id: "0196f1cb-0001-7000-8000-000000000001".into(),
+        session_id: SESSION_ID.into(),
+        seq: 1,
+        role: Role::User,
+        content: "My printer says PC LOAD LETTER. What does that mean?".into(),
+        created_at: at(),
+        model: None,
+        finish_reason: None,
+        usage: None,
+        context: None,
+    }
+}
+
+fn assistant_message() -> Message {
+    Message {
+        id: "0196f1cb-0002-7000-8000-000000000002".into(),
+        session_id: SESSION_ID.into(),
+        seq: 2,
+        role: Role::Assistant,
+        content: "It means the paper tray (size Letter) is empty. Load paper and press Continue."
+            .into(),
+        created_at: at(),
+        model: Some("gemini-2.5-flash".into()),
+        finish_reason: Some(FinishReason::Stop),
+        usage: Some(Usage {
+            prompt_tokens: 31,
+            completion_tokens: 19,
+            total_tokens: 50,
+            thoughts_tokens: None,
+            cached_tokens: None,
+        }),
+        context: Some(MessageContext {
+            first_seq: 1,
+            last_seq: 1,
+            messages: 1,
+        }),
+    }
+}
+
+impl Example for Message {
+    fn example() -> Self {
+        assistant_message()
+    }
+}
+
+impl Example for TurnResponse {
+    fn example() -> Self {
+        TurnResponse {
+            user_message: user_message(),
+            assistant_message: assistant_message(),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The REST API (`../shared/API.md`) as poem-openapi operations.
+
+mod agents;
+mod auth;
+mod chat;
+mod events;
+mod examples;
+pub mod models;
+mod ops;
+mod projects;
+
+use convo_core::ListParams;
+use poem_openapi::param::Query;
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::state::AppState;
+
+/// Groups of operations in Swagger UI.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Register, log in, tokens.
+    Auth,
+    /// A user's projects.
+    Projects,
+    /// Agents: a system prompt plus model settings, inside a project.
+    Agents,
+    /// Chat sessions and their messages.
+    Chat,
+    /// Health and readiness probes.
+    Operations,
+}
+
+/// Every operation, in one OpenAPI service.
+pub type Api = (
+    auth::AuthApi,
+    projects::ProjectsApi,
+    agents::AgentsApi,
+    chat::ChatApi,
+    ops::OpsApi,
+);
+
+/// The OpenAPI service over `state`.
+pub fn service(state: AppState) -> OpenApiService<Api, ()> {
+    let api = (
+        auth::AuthApi::new(state.clone()),
+        projects::ProjectsApi::new(state.clone()),
+        agents::AgentsApi::new(state.clone()),
+        chat::ChatApi::new(state.clone()),
+        ops::OpsApi::new(state),
+    );
+    OpenApiService::new(api, "Convo", env!("CARGO_PKG_VERSION"))
+        .description(DESCRIPTION)
+        .license("MIT OR Apache-2.0")
+}
+
+const DESCRIPTION: &str = "Multi-tenant chat agents. A user owns projects; a project holds agents \
+(a system prompt plus model settings); an agent has chat sessions; a session holds the message history, \
+and every user message gets a reply from the agent's model.\n\n\
+**Try it here**: `POST /api/auth/register` (or `/login`) sets an HTTP-only cookie, so the other \
+operations work from this page right away. Programs can instead get a token from `POST /api/auth/token` \
+and send `Authorization: Bearer <token>`.\n\n\
+**Errors** always have the body `{\"error\": {code, message, param, request_id, retryable}}` and an \
+`x-request-id` header. Someone else's object (or an id that does not parse) is `404 not_found`.\n\n\
+**Lists** take `limit` (1–100, default 20), `order` (`asc`|`desc`), and the cursors `after` / `before` \
+(ids from the list) and answer `{object: \"list\", data, first_id, last_id, has_more}`.";
+
+/// Pagination query parameters, as every list takes them.
+pub(crate) fn list_params(
+    limit: Query<Option<u32>>,
+    order: Query<Option<models::SortOrder>>,
+    after: Query<Option<String>>,
+    before: Query<Option<String>>,
+) -> ListParams {
+    ListParams {
+        limit: limit.0,
+        order: order.0.map(Into::into),
+        after: after.0,
+        before: before.0,
+    }
+}

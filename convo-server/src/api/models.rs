@@ -1,0 +1,463 @@
+//! The API's JSON shapes (`../shared/API.md`). Doc comments here are the
+//! descriptions Swagger UI shows; the examples (`examples.rs`) fill its
+//! "Try it out" forms.
+
+use chrono::{DateTime, Utc};
+use convo_core as core;
+use poem_openapi::{Enum, Object};
+
+/// A registered user.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct User {
+    /// Unique id.
+    pub id: String,
+    /// E-mail address, lower-cased.
+    pub email: String,
+    /// Display name, if one was given.
+    pub name: Option<String>,
+    /// When the user registered (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<core::User> for User {
+    fn from(u: core::User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.to_string(),
+            name: u.name,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// `{"user": …}`: the body of register, login and me.
+#[derive(Debug, Clone, Object)]
+pub struct UserEnvelope {
+    /// The user.
+    pub user: User,
+}
+
+/// Registration.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct RegisterRequest {
+    /// E-mail address; trimmed and compared case-insensitively.
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    /// Optional display name (at most 200 characters).
+    pub name: Option<String>,
+}
+
+/// Credentials for login and for a token.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct LoginRequest {
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A bearer token for programmatic clients.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// When the token stops working (RFC 3339, UTC).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A project: a user's container of agents.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct Project {
+    /// Unique id.
+    pub id: String,
+    /// Name (1–200 characters).
+    pub name: String,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<core::Project> for Project {
+    fn from(p: core::Project) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name,
+            description: p.description,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A new project.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct CreateProject {
+    /// Name (1–200 characters).
+    pub name: String,
+    /// Description (at most 10,000 characters).
+    pub description: Option<String>,
+}
+
+/// Changes to a project; absent fields stay as they are.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct UpdateProject {
+    /// New name (1–200 characters).
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+/// A chat agent: a system prompt plus model settings.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct Agent {
+    /// Unique id.
+    pub id: String,
+    /// The project it belongs to.
+    pub project_id: String,
+    /// Name (1–200 characters).
+    pub name: String,
+    /// Instructions sent to the model before every conversation.
+    pub system_prompt: String,
+    /// Model id.
+    pub model: String,
+    /// Sampling temperature (0–2); null leaves it to the model.
+    pub temperature: Option<f64>,
+    /// Cap on generated tokens; null leaves it to the model.
+    pub max_output_tokens: Option<u32>,
+    /// How many stored messages (the new one included) are sent to the model.
+    pub context_messages: u32,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<core::Agent> for Agent {
+    fn from(a: core::Agent) -> Self {
+        Self {
+            id: a.id.to_string(),
+            project_id: a.project_id.to_string(),
+            name: a.name,
+            system_prompt: a.system_prompt,
+            model: a.model,
+            temperature: a.temperature,
+            max_output_tokens: a.max_output_tokens,
+            context_messages: a.context_messages,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// A new agent.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct CreateAgent {
+    /// Name (1–200 characters).
+    pub name: String,
+    /// System prompt (at most 100,000 characters).
+    pub system_prompt: String,
+    /// Model id; the server's default Flash model when absent.
+    pub model: Option<String>,
+    /// Sampling temperature, 0–2.
+    pub temperature: Option<f64>,
+    /// Cap on generated tokens (at least 1).
+    pub max_output_tokens: Option<u32>,
+    /// Context window in messages (1–1000); the server's default when absent.
+    pub context_messages: Option<u32>,
+}
+
+/// Changes to an agent; absent fields stay as they are.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct UpdateAgent {
+    /// New name.
+    pub name: Option<String>,
+    /// New system prompt.
+    pub system_prompt: Option<String>,
+    /// New model id.
+    pub model: Option<String>,
+    /// New temperature, 0–2.
+    pub temperature: Option<f64>,
+    /// New output cap.
+    pub max_output_tokens: Option<u32>,
+    /// New context window.
+    pub context_messages: Option<u32>,
+}
+
+/// A conversation with an agent.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct ChatSession {
+    /// Unique id.
+    pub id: String,
+    /// The agent that answers.
+    pub agent_id: String,
+    /// The agent's project.
+    pub project_id: String,
+    /// Optional title.
+    pub title: Option<String>,
+    /// How many messages it holds.
+    pub message_count: u64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed (a new message counts).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<core::ChatSession> for ChatSession {
+    fn from(s: core::ChatSession) -> Self {
+        Self {
+            id: s.id.to_string(),
+            agent_id: s.agent_id.to_string(),
+            project_id: s.project_id.to_string(),
+            title: s.title,
+            message_count: s.message_count,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Options for a new chat session.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct StartChat {
+    /// Optional title (at most 200 characters).
+    pub title: Option<String>,
+}
+
+/// Changes to a chat session.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct UpdateChat {
+    /// New title; null or blank clears it.
+    pub title: Option<String>,
+}
+
+/// A message to send.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct SendMessageRequest {
+    /// The text; stored exactly as sent (not blank; at most the server's size limit).
+    pub content: String,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Role {
+    /// The person (or program) chatting.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// Why the model stopped writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A natural end.
+    Stop,
+    /// The output cap was reached.
+    MaxTokens,
+    /// Stopped for safety reasons.
+    Safety,
+    /// The client went away or asked to stop; the text is what arrived until then.
+    Cancelled,
+    /// Anything else the provider reported.
+    Other,
+}
+
+/// Token counts as the provider reported them.
+#[derive(Debug, Clone, Object)]
+pub struct Usage {
+    /// Tokens in the prompt (system prompt plus context).
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+    /// Total billed tokens.
+    pub total_tokens: u64,
+    /// Tokens spent thinking, when reported.
+    pub thoughts_tokens: Option<u64>,
+    /// Prompt tokens served from cache, when reported.
+    pub cached_tokens: Option<u64>,
+}
+
+/// Which stored messages were sent to the model with a turn.
+#[derive(Debug, Clone, Object)]
+pub struct MessageContext {
+    /// `seq` of the first message sent.
+    pub first_seq: u64,
+    /// `seq` of the last message sent (the one answered).
+    pub last_seq: u64,
+    /// How many messages were sent.
+    pub messages: u64,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct Message {
+    /// Unique id.
+    pub id: String,
+    /// Its chat session.
+    pub session_id: String,
+    /// Position in the session: 1, 2, 3… with no gaps.
+    pub seq: u64,
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// Model that wrote it (assistant messages).
+    #[oai(skip_serializing_if_is_none)]
+    pub model: Option<String>,
+    /// Why generation stopped (assistant messages).
+    #[oai(skip_serializing_if_is_none)]
+    pub finish_reason: Option<FinishReason>,
+    /// Token usage (assistant messages, when reported).
+    #[oai(skip_serializing_if_is_none)]
+    pub usage: Option<Usage>,
+    /// The context window of the reply (assistant messages).
+    #[oai(skip_serializing_if_is_none)]
+    pub context: Option<MessageContext>,
+}
+
+impl From<core::Message> for Message {
+    fn from(m: core::Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            session_id: m.session_id.to_string(),
+            seq: m.seq,
+            role: match m.role {
+                core::Role::User => Role::User,
+                core::Role::Assistant => Role::Assistant,
+            },
+            content: m.content,
+            created_at: m.created_at,
+            model: m.model,
+            finish_reason: m.finish_reason.map(|f| match f {
+                core::FinishReason::Stop => FinishReason::Stop,
+                core::FinishReason::MaxTokens => FinishReason::MaxTokens,
+                core::FinishReason::Safety => FinishReason::Safety,
+                core::FinishReason::Cancelled => FinishReason::Cancelled,
+                core::FinishReason::Other => FinishReason::Other,
+            }),
+            usage: m.usage.map(|u| Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+                total_tokens: u.total_tokens,
+                thoughts_tokens: u.thoughts_tokens,
+                cached_tokens: u.cached_tokens,
+            }),
+            context: m.context.map(|c| MessageContext {
+                first_seq: c.first_seq,
+                last_seq: c.last_seq,
+                messages: c.messages,
+            }),
+        }
+    }
+}
+
+/// Both messages of a turn.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct TurnResponse {
+    /// The stored user message.
+    pub user_message: Message,
+    /// The stored reply.
+    pub assistant_message: Message,
+}
+
+/// Sort order of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SortOrder {
+    /// Oldest first.
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+impl From<SortOrder> for core::Order {
+    fn from(o: SortOrder) -> Self {
+        match o {
+            SortOrder::Asc => core::Order::Asc,
+            SortOrder::Desc => core::Order::Desc,
+        }
+    }
+}
+
+/// Declares a list envelope `{object: "list", data, first_id, last_id, has_more}`.
+macro_rules! list_type {
+    ($(#[$meta:meta])* $name:ident, $item:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Object)]
+        pub struct $name {
+            /// Always `list`.
+            pub object: String,
+            /// The items, in the requested order.
+            pub data: Vec<$item>,
+            /// Id of the first item (null when empty).
+            pub first_id: Option<String>,
+            /// Id of the last item (null when empty); pass it as `after` for the next page.
+            pub last_id: Option<String>,
+            /// Whether more items lie beyond this page.
+            pub has_more: bool,
+        }
+
+        impl $name {
+            /// Wraps a page of engine objects.
+            pub fn from_page<T: Into<$item>>(page: core::Page<T>) -> Self {
+                let data: Vec<$item> = page.data.into_iter().map(Into::into).collect();
+                Self {
+                    object: "list".to_owned(),
+                    first_id: data.first().map(|i| i.id.clone()),
+                    last_id: data.last().map(|i| i.id.clone()),
+                    data,
+                    has_more: page.has_more,
+                }
+            }
+        }
+    };
+}
+
+list_type!(
+    /// A page of projects.
+    ProjectList, Project
+);
+list_type!(
+    /// A page of agents.
+    AgentList, Agent
+);
+list_type!(
+    /// A page of chat sessions.
+    ChatSessionList, ChatSession
+);
+list_type!(
+    /// A page of messages.
+    MessageList, Message
+);
+
+/// Health and readiness.
+#[derive(Debug, Clone, Object)]
+pub struct Health {
+    /// `ok`, or what is wrong.
+    pub status: String,
+}

@@ -1,0 +1,156 @@
+//! `/api/projects`: a user's projects.
+
+use convo_core::{NewProject, ProjectPatch};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::models::{CreateProject, Project, ProjectList, SortOrder, UpdateProject};
+use super::{list_params, ApiTags};
+use crate::auth::Auth;
+use crate::error::{ReadError, WriteError};
+use crate::state::AppState;
+
+/// Project operations.
+pub struct ProjectsApi {
+    state: AppState,
+}
+
+impl ProjectsApi {
+    /// Over the shared state.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// A project was created.
+#[derive(ApiResponse)]
+pub enum ProjectCreated {
+    /// The new project.
+    #[oai(status = 201)]
+    Created(Json<Project>),
+}
+
+/// A project.
+#[derive(ApiResponse)]
+pub enum ProjectFound {
+    /// The project.
+    #[oai(status = 200)]
+    Ok(Json<Project>),
+}
+
+/// A page of projects.
+#[derive(ApiResponse)]
+pub enum ProjectsListed {
+    /// The page.
+    #[oai(status = 200)]
+    Ok(Json<ProjectList>),
+}
+
+/// Something was deleted.
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted, with everything it contained.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[OpenApi(prefix_path = "/api/projects", tag = "ApiTags::Projects")]
+impl ProjectsApi {
+    /// Create a project
+    #[oai(path = "/", method = "post", operation_id = "create_project")]
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Json<CreateProject>,
+    ) -> Result<ProjectCreated, WriteError> {
+        let new = NewProject {
+            name: body.0.name,
+            description: body.0.description,
+        };
+        let project = self
+            .state
+            .convo
+            .create_project(&auth.user().id, new)
+            .await?;
+        Ok(ProjectCreated::Created(Json(project.into())))
+    }
+
+    /// List projects
+    ///
+    /// The caller's projects, newest first unless `order=asc`.
+    #[oai(path = "/", method = "get", operation_id = "list_projects")]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Page size, 1–100 (default 20).
+        limit: Query<Option<u32>>,
+        /// `desc` (newest first, the default) or `asc`.
+        order: Query<Option<SortOrder>>,
+        /// Start after this project id (exclusive).
+        after: Query<Option<String>>,
+        /// End before this project id (exclusive): the previous page.
+        before: Query<Option<String>>,
+    ) -> Result<ProjectsListed, ReadError> {
+        let params = list_params(limit, order, after, before);
+        let page = self
+            .state
+            .convo
+            .list_projects(&auth.user().id, &params)
+            .await?;
+        Ok(ProjectsListed::Ok(Json(ProjectList::from_page(page))))
+    }
+
+    /// Get a project
+    #[oai(path = "/:project_id", method = "get", operation_id = "get_project")]
+    async fn get(&self, auth: Auth, project_id: Path<String>) -> Result<ProjectFound, ReadError> {
+        let project = self
+            .state
+            .convo
+            .project(&auth.user().id, &project_id.0)
+            .await?;
+        Ok(ProjectFound::Ok(Json(project.into())))
+    }
+
+    /// Update a project
+    ///
+    /// Changes the fields present in the body; the others stay as they are.
+    #[oai(
+        path = "/:project_id",
+        method = "patch",
+        operation_id = "update_project"
+    )]
+    async fn update(
+        &self,
+        auth: Auth,
+        project_id: Path<String>,
+        body: Json<UpdateProject>,
+    ) -> Result<ProjectFound, WriteError> {
+        let patch = ProjectPatch {
+            name: body.0.name,
+            description: body.0.description,
+        };
+        let project = self
+            .state
+            .convo
+            .update_project(&auth.user().id, &project_id.0, patch)
+            .await?;
+        Ok(ProjectFound::Ok(Json(project.into())))
+    }
+
+    /// Delete a project
+    ///
+    /// Deletes the project with its agents, their chat sessions and messages.
+    #[oai(
+        path = "/:project_id",
+        method = "delete",
+        operation_id = "delete_project"
+    )]
+    async fn delete(&self, auth: Auth, project_id: Path<String>) -> Result<Deleted, ReadError> {
+        self.state
+            .convo
+            .delete_project(&auth.user().id, &project_id.0)
+            .await?;
+        Ok(Deleted::NoContent)
+    }
+}

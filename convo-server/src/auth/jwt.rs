@@ -1,0 +1,151 @@
+//! Login tokens: HS256 JWTs with the algorithm pinned.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use convo_core::UserId;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The claims Convo puts in a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+    /// Unique token id, the handle for revocation.
+    pub jti: String,
+}
+
+impl Claims {
+    /// When the token expires.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        Utc.timestamp_opt(self.exp, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
+    }
+}
+
+/// Signs and verifies tokens with one secret.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Keys from a secret; tokens live for `ttl`.
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        // Only HS256: a token claiming `none` or any other algorithm fails.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    /// How long issued tokens live.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Issues a token for a user.
+    pub fn issue(&self, user: &UserId) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.to_string(),
+            iat: now,
+            exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims))
+    }
+
+    /// The claims of a valid, unexpired token signed with our secret.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(data: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_the_user() {
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let user = UserId::new();
+        let (token, claims) = keys.issue(&user).expect("issue");
+        assert_eq!(keys.verify(&token), Some(claims.clone()));
+        assert_eq!(claims.sub, user.to_string());
+        assert_eq!(claims.exp - claims.iat, 60);
+    }
+
+    #[test]
+    fn tampered_foreign_expired_and_unsigned_tokens_are_refused() {
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let (token, claims) = keys.issue(&UserId::new()).expect("issue");
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(keys.verify(&tampered), None, "tampered signature");
+
+        let other = JwtKeys::new(b"another secret", Duration::from_secs(60));
+        let (foreign, _) = other.issue(&UserId::new()).expect("issue");
+        assert_eq!(keys.verify(&foreign), None, "signed with another secret");
+
+        let expired = Claims {
+            iat: claims.iat - 3600,
+            exp: claims.iat - 1800,
+            ..claims.clone()
+        };
+        let expired = encode(
+            &Header::new(Algorithm::HS256),
+            &expired,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .expect("encode");
+        assert_eq!(keys.verify(&expired), None, "expired");
+
+        let payload = serde_json::to_vec(&claims).expect("json");
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(&payload)
+        );
+        assert_eq!(keys.verify(&none), None, "alg none");
+
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .expect("encode");
+        assert_eq!(keys.verify(&hs512), None, "another algorithm, same secret");
+    }
+}

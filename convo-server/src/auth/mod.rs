@@ -1,0 +1,11 @@
+//! Authentication: tokens, the cookie, the security schemes, login limits.
+
+mod cookie;
+mod jwt;
+mod limiter;
+mod scheme;
+
+pub use cookie::{clear_cookie, session_cookie, COOKIE_NAME};
+pub use jwt::{Claims, JwtKeys};
+pub use limiter::FailureLimiter;
+pub use scheme::{Auth, AuthUser};

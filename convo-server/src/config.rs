@@ -1,0 +1,192 @@
+//! Configuration: command-line flags, each also an environment variable
+//! (and so settable in a `.env` file in the working directory).
+//!
+//! This is the only module that reads the environment.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Convo's REST server: multi-tenant chat agents over HTTP, with Swagger UI at /docs.
+///
+/// Every flag can also be set through the environment variable shown, or in a
+/// `.env` file in the working directory.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "convo-server", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CONVO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where data lives: `memory` (lost on exit) or a `mongodb://` URI.
+    /// `MONGODB_URI` is read too when this is left at `memory`.
+    #[arg(long, env = "CONVO_STORE", default_value = "memory")]
+    pub store: String,
+
+    /// Google Gemini API key. Without one, replies come from the built-in mock model.
+    #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
+    pub gemini_api_key: Option<String>,
+
+    /// Default model for new agents.
+    #[arg(long, env = "GEMINI_MODEL", default_value = "gemini-2.5-flash")]
+    pub gemini_model: String,
+
+    /// Base URL of the Gemini API (for proxies and test doubles).
+    #[arg(long, env = "GEMINI_BASE_URL")]
+    pub gemini_base_url: Option<String>,
+
+    /// Secret that signs login tokens (HS256). Random at each start when unset,
+    /// which logs everyone out on restart; required with a persistent store.
+    #[arg(long, env = "CONVO_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of a login token (and its cookie), in seconds.
+    #[arg(long, env = "CONVO_TOKEN_TTL_SECS", default_value_t = 86_400)]
+    pub token_ttl_secs: u64,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "CONVO_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Context window (messages sent to the model, the new one included) for
+    /// agents created without one.
+    #[arg(long, env = "CONVO_CONTEXT_MESSAGES", default_value_t = 20)]
+    pub context_messages: u32,
+
+    /// Whether the login cookie is `Secure`. `auto`: unless listening on a loopback address.
+    #[arg(long, env = "CONVO_COOKIE_SECURE", value_enum, default_value_t = CookieSecure::Auto)]
+    pub cookie_secure: CookieSecure,
+
+    /// Failed logins allowed per minute, per e-mail and per client address, before 429.
+    #[arg(long, env = "CONVO_LOGIN_FAILURES_PER_MINUTE", default_value_t = 10)]
+    pub login_failures_per_minute: u32,
+
+    /// Seconds between keep-alive comments on a silent event stream.
+    #[arg(long, env = "CONVO_SSE_KEEP_ALIVE_SECS", default_value_t = 15)]
+    pub sse_keep_alive_secs: u64,
+
+    /// On SIGTERM/SIGINT, seconds to let in-flight requests and streams finish.
+    #[arg(long, env = "CONVO_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log filter, e.g. `info` or `convo_server=debug,info`.
+    #[arg(long, env = "CONVO_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "CONVO_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+
+    /// Print the OpenAPI document and exit (same as the `openapi` command).
+    #[arg(long)]
+    pub print_openapi: bool,
+
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Print the OpenAPI document (the checked-in `openapi.json`) and exit.
+    Openapi,
+}
+
+/// The `Secure` attribute of the login cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CookieSecure {
+    /// Secure unless the server listens on a loopback address.
+    Auto,
+    /// Always Secure (behind HTTPS).
+    True,
+    /// Never Secure (plain HTTP on a trusted network).
+    False,
+}
+
+impl Config {
+    /// Reads flags, the environment and `.env` (the process's own configuration).
+    pub fn from_env() -> Self {
+        // A missing .env is normal; a malformed one is worth a warning once logging is up.
+        let _ = dotenvy::dotenv();
+        let mut config = Self::parse();
+        if config.store == "memory" {
+            if let Ok(uri) = std::env::var("MONGODB_URI") {
+                if !uri.trim().is_empty() {
+                    config.store = uri;
+                }
+            }
+        }
+        config
+    }
+
+    /// The defaults, with no flags and no environment: what tests start from.
+    pub fn defaults() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            store: "memory".into(),
+            gemini_api_key: None,
+            gemini_model: "gemini-2.5-flash".into(),
+            gemini_base_url: None,
+            jwt_secret: None,
+            token_ttl_secs: 86_400,
+            max_body_bytes: 1024 * 1024,
+            context_messages: 20,
+            cookie_secure: CookieSecure::Auto,
+            login_failures_per_minute: 10,
+            sse_keep_alive_secs: 15,
+            shutdown_grace_secs: 30,
+            log: "info".into(),
+            log_json: false,
+            print_openapi: false,
+            command: None,
+        }
+    }
+
+    /// Whether the login cookie gets the `Secure` attribute.
+    pub fn secure_cookies(&self) -> bool {
+        match self.cookie_secure {
+            CookieSecure::Auto => !self.listen.ip().is_loopback(),
+            CookieSecure::True => true,
+            CookieSecure::False => false,
+        }
+    }
+
+    /// Token lifetime.
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_parsed_defaults() {
+        let parsed = Config::try_parse_from(["convo-server"]).expect("parses");
+        let defaults = Config::defaults();
+        assert_eq!(
+            format!("{:?}", parsed.listen),
+            format!("{:?}", defaults.listen)
+        );
+        assert_eq!(parsed.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(parsed.token_ttl_secs, defaults.token_ttl_secs);
+        assert_eq!(parsed.context_messages, defaults.context_messages);
+        assert_eq!(
+            parsed.login_failures_per_minute,
+            defaults.login_failures_per_minute
+        );
+    }
+
+    #[test]
+    fn cookies_are_secure_unless_on_loopback_or_told_otherwise() {
+        let mut c = Config::defaults();
+        assert!(!c.secure_cookies(), "127.0.0.1");
+        c.listen = "0.0.0.0:8080".parse().expect("addr");
+        assert!(c.secure_cookies());
+        c.cookie_secure = CookieSecure::False;
+        assert!(!c.secure_cookies());
+    }
+}

@@ -1,0 +1,86 @@
+//! Around every request: an id, one log line, the body limit.
+
+use std::time::Instant;
+
+use poem::http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::error::{ApiError, REQUEST_ID};
+
+/// Name of the request id header.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Gives the request an id (kept from the client when it is a sane token),
+/// runs it with that id in scope, stamps the response, and logs one line.
+/// Bodies, headers and query strings are not logged: they carry secrets and
+/// message contents.
+pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let result = REQUEST_ID
+        .scope(id.clone(), async move {
+            next.call(req).await.map(IntoResponse::into_response)
+        })
+        .await;
+    // Errors were turned into responses inside; anything left is answered here.
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            REQUEST_ID
+                .scope(id.clone(), async move {
+                    ApiError::from_poem(&err).into_response()
+                })
+                .await
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(request_id = %id, %method, path = %path, status, latency_ms, "request");
+    Ok(resp)
+}
+
+/// Refuses bodies over `limit` bytes with 413, whether or not they declare
+/// a `Content-Length` (poem's own limit misses chunked bodies).
+pub async fn body_limit<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    limit: usize,
+) -> poem::Result<Response> {
+    let too_large = || poem::Error::from_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let body = req.take_body();
+    let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+        other => poem::Error::from(other),
+    })?;
+    // An empty body with no content type is "no body": let it parse as JSON
+    // `null`, so operations whose body is optional (starting a chat) accept it.
+    if bytes.is_empty() && !req.headers().contains_key(CONTENT_TYPE) {
+        req.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    req.set_body(bytes);
+    next.call(req).await.map(IntoResponse::into_response)
+}

@@ -1,0 +1,198 @@
+//! Building and running the server: the same path for `main` and for tests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use convo_core::{Convo, LlmProvider, MemoryStore, MockProvider, Settings, Store};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::CatchPanic;
+use poem::{EndpointExt, IntoResponse, Route, Server};
+
+use crate::api;
+use crate::auth::{FailureLimiter, JwtKeys};
+use crate::config::Config;
+use crate::error::{ApiError, PanicToEnvelope};
+use crate::middleware::{body_limit, request_context};
+use crate::state::{AppState, StateInner};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration cannot work; the message says how to fix it.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A server bound to its socket, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: AppState,
+    grace: Duration,
+}
+
+impl Application {
+    /// Builds the engine the configuration asks for, then the server.
+    pub async fn build(config: &Config) -> Result<Self, StartupError> {
+        let store = build_store(config)?;
+        let llm = build_llm(config)?;
+        let convo = Convo::new(store, llm, engine_settings(config));
+        Self::build_with(config, convo).await
+    }
+
+    /// Builds the server around an engine made by the caller (tests, embedders).
+    pub async fn build_with(config: &Config, convo: Convo) -> Result<Self, StartupError> {
+        let secret = jwt_secret(config)?;
+        let state = AppState::new(StateInner {
+            convo,
+            jwt: JwtKeys::new(&secret, config.token_ttl()),
+            login_failures: FailureLimiter::new(
+                config.login_failures_per_minute,
+                Duration::from_secs(60),
+            ),
+            secure_cookies: config.secure_cookies(),
+            sse_keep_alive: Duration::from_secs(config.sse_keep_alive_secs.max(1)),
+            max_body_bytes: config.max_body_bytes,
+        });
+        let acceptor = TcpListener::bind(config.listen)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(config.listen);
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets
+    /// in-flight requests and streams finish for up to the grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = routes(self.state);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(self.grace))
+            .await
+    }
+}
+
+/// The whole HTTP surface over `state`.
+pub fn routes(state: AppState) -> impl poem::Endpoint {
+    let limit = state.max_body_bytes;
+    let service = api::service(state.clone());
+    let spec = service.spec_endpoint();
+    let docs = service.swagger_ui();
+    Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .around(move |ep, req| body_limit(ep, req, limit))
+        .catch_all_error(|err: poem::Error| async move {
+            if err.is_from_response() {
+                err.into_response()
+            } else {
+                ApiError::from_poem(&err).into_response()
+            }
+        })
+        .with(CatchPanic::new().with_handler(PanicToEnvelope))
+        .around(request_context)
+        .data(state)
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and checked in as `openapi.json`.
+pub fn openapi_json() -> String {
+    let convo = Convo::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MockProvider::new()),
+        Settings::default(),
+    );
+    let state = AppState::new(StateInner {
+        convo,
+        jwt: JwtKeys::new(b"spec", Duration::from_secs(1)),
+        login_failures: FailureLimiter::new(0, Duration::from_secs(60)),
+        secure_cookies: false,
+        sse_keep_alive: Duration::from_secs(15),
+        max_body_bytes: 0,
+    });
+    api::service(state).spec()
+}
+
+fn engine_settings(config: &Config) -> Settings {
+    Settings {
+        default_model: config.gemini_model.clone(),
+        default_context_messages: config.context_messages,
+        max_message_bytes: config.max_body_bytes,
+        ..Settings::default()
+    }
+}
+
+fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    match config.store.as_str() {
+        "memory" => {
+            tracing::info!("store: in-memory (data is lost when the server stops)");
+            Ok(Arc::new(MemoryStore::new()))
+        }
+        uri if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
+            Err(StartupError::Config(
+                "this build has no MongoDB store yet; run with CONVO_STORE=memory".into(),
+            ))
+        }
+        other => Err(StartupError::Config(format!(
+            "CONVO_STORE must be `memory` or a mongodb:// URI, not {:?}",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {
+    match &config.gemini_api_key {
+        Some(key) if !key.trim().is_empty() => Err(StartupError::Config(
+            "GEMINI_API_KEY is set, but this build has no Gemini provider yet; unset it to use the mock model".into(),
+        )),
+        _ => {
+            tracing::info!("model: the built-in mock (replies `echo: <your message>`); set GEMINI_API_KEY for Gemini");
+            Ok(Arc::new(MockProvider::new().without_recording()))
+        }
+    }
+}
+
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+    match &config.jwt_secret {
+        Some(secret) if secret.len() >= 32 => Ok(secret.as_bytes().to_vec()),
+        Some(_) => Err(StartupError::Config("CONVO_JWT_SECRET must be at least 32 characters".into())),
+        None if config.store != "memory" => Err(StartupError::Config(
+            "a persistent store needs CONVO_JWT_SECRET (32+ characters), or every restart logs everyone out".into(),
+        )),
+        None => {
+            tracing::warn!("CONVO_JWT_SECRET is not set: using a random secret, so tokens die with this process");
+            let secret: [u8; 32] = rand::random();
+            Ok(secret.to_vec())
+        }
+    }
+}
