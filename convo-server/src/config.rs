@@ -70,6 +70,18 @@ pub struct Config {
     #[arg(long, env = "CONVO_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// Mock model only: milliseconds before the first chunk of a reply (for demos and load tests).
+    #[arg(long, env = "CONVO_MOCK_LATENCY_MS", default_value_t = 0)]
+    pub mock_latency_ms: u64,
+
+    /// Mock model only: how many chunks a streamed reply comes in.
+    #[arg(long, env = "CONVO_MOCK_CHUNKS", default_value_t = 4)]
+    pub mock_chunks: usize,
+
+    /// Mock model only: milliseconds between streamed chunks.
+    #[arg(long, env = "CONVO_MOCK_CHUNK_DELAY_MS", default_value_t = 0)]
+    pub mock_chunk_delay_ms: u64,
+
     /// Log filter, e.g. `info` or `convo_server=debug,info`.
     #[arg(long, env = "CONVO_LOG", default_value = "info")]
     pub log: String,
@@ -137,6 +149,9 @@ impl Config {
             login_failures_per_minute: 10,
             sse_keep_alive_secs: 15,
             shutdown_grace_secs: 30,
+            mock_latency_ms: 0,
+            mock_chunks: 4,
+            mock_chunk_delay_ms: 0,
             log: "info".into(),
             log_json: false,
             print_openapi: false,

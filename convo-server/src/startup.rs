@@ -177,7 +177,12 @@ fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {
         )),
         _ => {
             tracing::info!("model: the built-in mock (replies `echo: <your message>`); set GEMINI_API_KEY for Gemini");
-            Ok(Arc::new(MockProvider::new().without_recording()))
+            let mock = MockProvider::new()
+                .with_latency(Duration::from_millis(config.mock_latency_ms))
+                .with_chunks(config.mock_chunks)
+                .with_chunk_delay(Duration::from_millis(config.mock_chunk_delay_ms))
+                .without_recording();
+            Ok(Arc::new(mock))
         }
     }
 }

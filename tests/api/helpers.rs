@@ -48,18 +48,30 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
         ..Settings::default()
     };
     let convo = Convo::new(store.clone(), mock.clone(), settings);
-    let app = Application::build_with(&config, convo).await.expect("server builds");
+    let app = Application::build_with(&config, convo)
+        .await
+        .expect("server builds");
     let address = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp { address, client: new_client(), mock, store, config, _shutdown: tx }
+    TestApp {
+        address,
+        client: new_client(),
+        mock,
+        store,
+        config,
+        _shutdown: tx,
+    }
 }
 
 /// A fresh client with its own cookie jar (a second user, or no user).
 pub fn new_client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).build().expect("client")
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client")
 }
 
 impl TestApp {
