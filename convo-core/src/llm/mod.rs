@@ -1,6 +1,8 @@
 //! Language models: the [`LlmProvider`] trait, its request and reply types,
-//! and [`MockProvider`].
+//! [`MockProvider`], and (feature `gemini`) [`gemini::GeminiProvider`].
 
+#[cfg(feature = "gemini")]
+pub mod gemini;
 mod mock;
 
 use std::time::Duration;

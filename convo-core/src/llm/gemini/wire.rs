@@ -1,0 +1,555 @@
+//! Gemini's JSON (Generative Language API `v1beta`) ↔ Convo's types.
+//! Pure functions, no IO: every mapping here is unit-tested.
+//!
+//! Tolerant by design: unknown fields are ignored, enums are read as strings
+//! (an unknown value maps to a catch-all), and every field may be missing.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{FinishReason, Role, Usage};
+use crate::llm::{LlmError, LlmRequest};
+
+// ---- request ----
+
+/// `generateContent` request body.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRequest {
+    /// The conversation.
+    pub contents: Vec<Content>,
+    /// The agent's system prompt; absent when empty (empty parts are rejected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_instruction: Option<Content>,
+    /// Sampling settings; absent when none are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_config: Option<GenerationConfig>,
+}
+
+/// One turn of the conversation.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Content {
+    /// `user` or `model`; absent for the system instruction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// Its text parts.
+    pub parts: Vec<TextPart>,
+}
+
+/// A text part.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct TextPart {
+    /// The text (never empty).
+    pub text: String,
+}
+
+/// `generationConfig`.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationConfig {
+    /// Sampling temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Output cap (thinking tokens count against it on 2.5 models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+}
+
+/// Builds the request body: `assistant` becomes `model`, empty messages are left out.
+pub fn build_request(request: &LlmRequest) -> GenerateRequest {
+    let contents = request
+        .messages
+        .iter()
+        .filter(|m| !m.content.is_empty())
+        .map(|m| Content {
+            role: Some(match m.role {
+                Role::User => "user",
+                Role::Assistant => "model",
+            }),
+            parts: vec![TextPart {
+                text: m.content.clone(),
+            }],
+        })
+        .collect();
+    let system_instruction = (!request.system_prompt.is_empty()).then(|| Content {
+        role: None,
+        parts: vec![TextPart {
+            text: request.system_prompt.clone(),
+        }],
+    });
+    let generation_config = (request.temperature.is_some() || request.max_output_tokens.is_some())
+        .then_some(GenerationConfig {
+            temperature: request.temperature,
+            max_output_tokens: request.max_output_tokens,
+        });
+    GenerateRequest {
+        contents,
+        system_instruction,
+        generation_config,
+    }
+}
+
+// ---- response ----
+
+/// A `GenerateContentResponse` (or one streamed chunk of it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateResponse {
+    /// Candidates; Convo asks for one.
+    #[serde(default)]
+    pub candidates: Option<Vec<Candidate>>,
+    /// Set when the prompt itself was blocked.
+    #[serde(default)]
+    pub prompt_feedback: Option<PromptFeedback>,
+    /// Token counts (on every stream chunk, cumulative, or only on the last).
+    #[serde(default)]
+    pub usage_metadata: Option<UsageMetadata>,
+    /// The concrete model that answered.
+    #[serde(default)]
+    pub model_version: Option<String>,
+}
+
+/// One candidate answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    /// Its content (absent when blocked or out of tokens).
+    #[serde(default)]
+    pub content: Option<CandidateContent>,
+    /// Why it stopped; absent on all but the last stream chunk.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+/// A candidate's content.
+#[derive(Debug, Default, Deserialize)]
+pub struct CandidateContent {
+    /// Parts: text, thoughts, or kinds Convo ignores.
+    #[serde(default)]
+    pub parts: Option<Vec<Part>>,
+}
+
+/// One part of a candidate.
+#[derive(Debug, Default, Deserialize)]
+pub struct Part {
+    /// Text, if it is a text part.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// `true` for a thought summary, which is not part of the answer.
+    #[serde(default)]
+    pub thought: Option<bool>,
+}
+
+/// `promptFeedback`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptFeedback {
+    /// Why the prompt was blocked.
+    #[serde(default)]
+    pub block_reason: Option<String>,
+}
+
+/// `usageMetadata`.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMetadata {
+    /// Prompt tokens.
+    #[serde(default)]
+    pub prompt_token_count: Option<u64>,
+    /// Answer tokens (absent when nothing was generated).
+    #[serde(default)]
+    pub candidates_token_count: Option<u64>,
+    /// Total billed tokens.
+    #[serde(default)]
+    pub total_token_count: Option<u64>,
+    /// Thinking tokens.
+    #[serde(default)]
+    pub thoughts_token_count: Option<u64>,
+    /// Prompt tokens served from cache.
+    #[serde(default)]
+    pub cached_content_token_count: Option<u64>,
+}
+
+impl UsageMetadata {
+    /// Convo's usage.
+    pub fn to_usage(self) -> Usage {
+        let prompt = self.prompt_token_count.unwrap_or(0);
+        let completion = self.candidates_token_count.unwrap_or(0);
+        let thoughts = self.thoughts_token_count;
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: self
+                .total_token_count
+                .unwrap_or(prompt + completion + thoughts.unwrap_or(0)),
+            thoughts_tokens: thoughts,
+            cached_tokens: self.cached_content_token_count,
+        }
+    }
+}
+
+/// Gemini's finish reasons in Convo's terms.
+pub fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "STOP" => FinishReason::Stop,
+        "MAX_TOKENS" => FinishReason::MaxTokens,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" => {
+            FinishReason::Safety
+        }
+        _ => FinishReason::Other,
+    }
+}
+
+/// What one response (or stream chunk) says.
+#[derive(Debug, Default, PartialEq)]
+pub struct Chunk {
+    /// Answer text in it (thoughts left out), possibly empty.
+    pub text: String,
+    /// The finish reason, if this is the last chunk.
+    pub finish: Option<(FinishReason, String)>,
+    /// Usage, if reported.
+    pub usage: Option<Usage>,
+    /// The model, if named.
+    pub model: Option<String>,
+}
+
+impl GenerateResponse {
+    /// Reads one response or chunk. A blocked prompt, or a response with no
+    /// candidate at all, is [`LlmError::Blocked`].
+    pub fn into_chunk(self) -> Result<Chunk, LlmError> {
+        if let Some(reason) = self.prompt_feedback.and_then(|f| f.block_reason) {
+            return Err(LlmError::Blocked(format!("prompt blocked: {reason}")));
+        }
+        let usage = self.usage_metadata.map(UsageMetadata::to_usage);
+        let candidate = match self.candidates.and_then(|c| c.into_iter().next()) {
+            Some(c) => c,
+            // A usage-only chunk is fine mid-stream; the caller decides at the end.
+            None if usage.is_some() => {
+                return Ok(Chunk {
+                    usage,
+                    model: self.model_version,
+                    ..Chunk::default()
+                })
+            }
+            None => return Err(LlmError::Blocked("the model returned no candidates".into())),
+        };
+        let text = candidate
+            .content
+            .and_then(|c| c.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.thought != Some(true))
+            .filter_map(|p| p.text)
+            .collect::<String>();
+        let finish = candidate.finish_reason.map(|r| (finish_reason(&r), r));
+        Ok(Chunk {
+            text,
+            finish,
+            usage,
+            model: self.model_version,
+        })
+    }
+}
+
+// ---- errors ----
+
+/// Gemini's error body: `{"error": {code, message, status, details}}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ErrorEnvelope {
+    /// The error.
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
+}
+
+/// The `error` object.
+#[derive(Debug, Default, Deserialize)]
+pub struct ErrorBody {
+    /// HTTP status.
+    #[serde(default)]
+    pub code: Option<u16>,
+    /// Message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// gRPC status name, e.g. `RESOURCE_EXHAUSTED`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Typed details; `google.rpc.RetryInfo` carries `retryDelay`.
+    #[serde(default)]
+    pub details: Option<Vec<serde_json::Value>>,
+}
+
+impl ErrorBody {
+    /// `retryDelay` of a `google.rpc.RetryInfo` detail.
+    pub fn retry_delay(&self) -> Option<Duration> {
+        self.details.as_ref()?.iter().find_map(|d| {
+            let kind = d.get("@type")?.as_str()?;
+            if !kind.ends_with("google.rpc.RetryInfo") {
+                return None;
+            }
+            parse_duration(d.get("retryDelay")?.as_str()?)
+        })
+    }
+}
+
+/// Parses a protobuf JSON `Duration` such as `"37s"` or `"1.5s"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let secs: f64 = text.trim().strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+/// The error for an HTTP error status with (maybe) Gemini's error body.
+///
+/// Messages help an operator (bad key, unknown model) and never contain the key.
+pub fn error_for_status(status: u16, body: &[u8]) -> LlmError {
+    let parsed = serde_json::from_slice::<ErrorEnvelope>(body)
+        .ok()
+        .and_then(|e| e.error)
+        .unwrap_or_default();
+    error_from_body(status, &parsed)
+}
+
+/// The error for Gemini's error object (also used for errors inside a 200 stream).
+pub fn error_from_body(status: u16, body: &ErrorBody) -> LlmError {
+    let grpc = body.status.as_deref().unwrap_or("");
+    let message = body
+        .message
+        .as_deref()
+        .map(|m| m.chars().take(300).collect::<String>())
+        .unwrap_or_default();
+    let detail = if grpc.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status} {grpc}")
+    };
+    let text = if message.is_empty() {
+        detail
+    } else {
+        format!("{detail}: {message}")
+    };
+    match status {
+        429 => LlmError::Unavailable {
+            message: format!("Gemini rate limit or quota ({text})"),
+            retry_after: body.retry_delay(),
+        },
+        504 => LlmError::Timeout,
+        500..=599 => LlmError::Unavailable {
+            message: format!("Gemini is unavailable ({text})"),
+            retry_after: body.retry_delay(),
+        },
+        400 if message.contains("API key") || grpc == "API_KEY_INVALID" => {
+            LlmError::Provider(format!("Gemini rejected the API key ({text})"))
+        }
+        401 | 403 => LlmError::Provider(format!(
+            "Gemini refused the credentials: check GEMINI_API_KEY ({text})"
+        )),
+        404 => LlmError::Provider(format!("Gemini does not know this model ({text})")),
+        _ => LlmError::Provider(format!("Gemini rejected the request ({text})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ChatMessage;
+    use serde_json::json;
+
+    fn chunk(value: serde_json::Value) -> Result<Chunk, LlmError> {
+        serde_json::from_value::<GenerateResponse>(value)
+            .expect("deserialises")
+            .into_chunk()
+    }
+
+    #[test]
+    fn the_request_maps_roles_system_prompt_and_settings() {
+        let request = LlmRequest {
+            model: "gemini-2.5-flash".into(),
+            system_prompt: "Be brief.".into(),
+            messages: vec![
+                ChatMessage {
+                    role: Role::User,
+                    content: "hi".into(),
+                },
+                ChatMessage {
+                    role: Role::Assistant,
+                    content: String::new(),
+                },
+                ChatMessage {
+                    role: Role::Assistant,
+                    content: "hello".into(),
+                },
+                ChatMessage {
+                    role: Role::User,
+                    content: "again".into(),
+                },
+            ],
+            temperature: Some(0.5),
+            max_output_tokens: Some(64),
+        };
+        let body = serde_json::to_value(build_request(&request)).expect("json");
+        assert_eq!(
+            body,
+            json!({
+                "contents": [
+                    {"role": "user", "parts": [{"text": "hi"}]},
+                    {"role": "model", "parts": [{"text": "hello"}]},
+                    {"role": "user", "parts": [{"text": "again"}]}
+                ],
+                "systemInstruction": {"parts": [{"text": "Be brief."}]},
+                "generationConfig": {"temperature": 0.5, "maxOutputTokens": 64}
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_system_prompt_and_no_settings_are_left_out() {
+        let request = LlmRequest {
+            model: "m".into(),
+            system_prompt: String::new(),
+            messages: vec![ChatMessage {
+                role: Role::User,
+                content: "hi".into(),
+            }],
+            temperature: None,
+            max_output_tokens: None,
+        };
+        let body = serde_json::to_value(build_request(&request)).expect("json");
+        assert_eq!(
+            body,
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+        );
+    }
+
+    #[test]
+    fn text_skips_thoughts_and_joins_parts() {
+        let c = chunk(json!({
+            "candidates": [{"content": {"role": "model", "parts": [
+                {"text": "**Thinking**", "thought": true}, {"text": "Hel"}, {"text": "lo"}, {"inlineData": {}}
+            ]}, "finishReason": "STOP", "safetyRatings": []}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 9, "thoughtsTokenCount": 4},
+            "modelVersion": "gemini-2.5-flash", "responseId": "x", "somethingNew": 1
+        }))
+        .expect("chunk");
+        assert_eq!(c.text, "Hello");
+        assert_eq!(c.finish, Some((FinishReason::Stop, "STOP".into())));
+        let u = c.usage.expect("usage");
+        assert_eq!(
+            (
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.total_tokens,
+                u.thoughts_tokens
+            ),
+            (3, 2, 9, Some(4))
+        );
+        assert_eq!(c.model.as_deref(), Some("gemini-2.5-flash"));
+    }
+
+    #[test]
+    fn finish_reasons_map_with_a_catch_all() {
+        let cases = [
+            ("STOP", FinishReason::Stop),
+            ("MAX_TOKENS", FinishReason::MaxTokens),
+            ("SAFETY", FinishReason::Safety),
+            ("RECITATION", FinishReason::Safety),
+            ("BLOCKLIST", FinishReason::Safety),
+            ("PROHIBITED_CONTENT", FinishReason::Safety),
+            ("SPII", FinishReason::Safety),
+            ("LANGUAGE", FinishReason::Other),
+            ("MALFORMED_FUNCTION_CALL", FinishReason::Other),
+            ("SOMETHING_NEW_IN_2027", FinishReason::Other),
+        ];
+        for (gemini, convo) in cases {
+            assert_eq!(finish_reason(gemini), convo, "{gemini}");
+        }
+    }
+
+    #[test]
+    fn a_blocked_prompt_or_no_candidates_is_blocked() {
+        let blocked = chunk(
+            json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 3}}),
+        );
+        assert!(matches!(blocked, Err(LlmError::Blocked(m)) if m.contains("SAFETY")));
+        assert!(matches!(chunk(json!({})), Err(LlmError::Blocked(_))));
+    }
+
+    #[test]
+    fn a_candidate_without_content_has_empty_text() {
+        let c = chunk(
+            json!({"candidates": [{"content": {"role": "model"}, "finishReason": "MAX_TOKENS"}]}),
+        )
+        .expect("chunk");
+        assert_eq!(
+            (c.text.as_str(), c.finish.map(|f| f.0)),
+            ("", Some(FinishReason::MaxTokens))
+        );
+        assert_eq!(c.usage, None);
+    }
+
+    #[test]
+    fn missing_usage_counts_default_sensibly() {
+        let u = UsageMetadata {
+            prompt_token_count: Some(5),
+            ..Default::default()
+        }
+        .to_usage();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (5, 0, 5)
+        );
+    }
+
+    #[test]
+    fn error_statuses_map_to_the_contracts_classes() {
+        let retry = br#"{"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure"},
+                        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}"#;
+        assert_eq!(
+            error_for_status(429, retry),
+            LlmError::Unavailable {
+                message: "Gemini rate limit or quota (HTTP 429 RESOURCE_EXHAUSTED: Quota exceeded)"
+                    .into(),
+                retry_after: Some(Duration::from_secs(37))
+            }
+        );
+        assert!(matches!(
+            error_for_status(429, b"{}"),
+            LlmError::Unavailable {
+                retry_after: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            error_for_status(503, b"not json"),
+            LlmError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            error_for_status(500, b""),
+            LlmError::Unavailable { .. }
+        ));
+        assert_eq!(error_for_status(504, b""), LlmError::Timeout);
+        for status in [400, 401, 403, 404] {
+            assert!(
+                matches!(error_for_status(status, b"{}"), LlmError::Provider(_)),
+                "{status}"
+            );
+        }
+        let bad_key = br#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}"#;
+        assert!(
+            matches!(error_for_status(400, bad_key), LlmError::Provider(m) if m.contains("API key"))
+        );
+        let model = br#"{"error": {"code": 404, "message": "models/nope is not found", "status": "NOT_FOUND"}}"#;
+        assert!(
+            matches!(error_for_status(404, model), LlmError::Provider(m) if m.contains("model"))
+        );
+    }
+
+    #[test]
+    fn durations_parse_like_protobuf_json() {
+        assert_eq!(parse_duration("37s"), Some(Duration::from_secs(37)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+}
