@@ -36,6 +36,35 @@ pub struct Config {
     #[arg(long, env = "GEMINI_BASE_URL")]
     pub gemini_base_url: Option<String>,
 
+    /// Overall time budget of one model call, retries included, in milliseconds.
+    #[arg(long, env = "GEMINI_TIMEOUT_MS", default_value_t = 60_000)]
+    pub gemini_timeout_ms: u64,
+
+    /// Time to connect to Gemini, in milliseconds.
+    #[arg(long, env = "GEMINI_CONNECT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub gemini_connect_timeout_ms: u64,
+
+    /// Time from sending a request to Gemini's first byte, in milliseconds.
+    #[arg(long, env = "GEMINI_FIRST_BYTE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub gemini_first_byte_timeout_ms: u64,
+
+    /// Longest silence between two chunks of a streamed answer, in milliseconds.
+    #[arg(long, env = "GEMINI_IDLE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub gemini_idle_timeout_ms: u64,
+
+    /// Attempts per model call (429, 500, 503 and broken connections are retried
+    /// before the answer starts), the first included.
+    #[arg(long, env = "GEMINI_MAX_ATTEMPTS", default_value_t = 3)]
+    pub gemini_max_attempts: u32,
+
+    /// Backoff base in milliseconds (full jitter, doubling per attempt).
+    #[arg(long, env = "GEMINI_RETRY_BASE_MS", default_value_t = 500)]
+    pub gemini_retry_base_ms: u64,
+
+    /// Longest wait between attempts, also capping Gemini's own `retryDelay`, in milliseconds.
+    #[arg(long, env = "GEMINI_RETRY_MAX_DELAY_MS", default_value_t = 10_000)]
+    pub gemini_retry_max_delay_ms: u64,
+
     /// Secret that signs login tokens (HS256). Random at each start when unset,
     /// which logs everyone out on restart; required with a persistent store.
     #[arg(long, env = "CONVO_JWT_SECRET", hide_env_values = true)]
@@ -141,6 +170,13 @@ impl Config {
             gemini_api_key: None,
             gemini_model: "gemini-2.5-flash".into(),
             gemini_base_url: None,
+            gemini_timeout_ms: 60_000,
+            gemini_connect_timeout_ms: 10_000,
+            gemini_first_byte_timeout_ms: 30_000,
+            gemini_idle_timeout_ms: 30_000,
+            gemini_max_attempts: 3,
+            gemini_retry_base_ms: 500,
+            gemini_retry_max_delay_ms: 10_000,
             jwt_secret: None,
             token_ttl_secs: 86_400,
             max_body_bytes: 1024 * 1024,
@@ -166,6 +202,33 @@ impl Config {
             CookieSecure::True => true,
             CookieSecure::False => false,
         }
+    }
+
+    /// The Gemini provider's settings, when a key is configured.
+    pub fn gemini(&self) -> Option<convo_core::llm::gemini::GeminiConfig> {
+        use convo_core::llm::gemini::{GeminiConfig, RetryPolicy, DEFAULT_BASE_URL};
+        let key = self
+            .gemini_api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())?;
+        let ms = Duration::from_millis;
+        Some(GeminiConfig {
+            api_key: key.to_owned(),
+            base_url: self
+                .gemini_base_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            connect_timeout: ms(self.gemini_connect_timeout_ms),
+            first_byte_timeout: ms(self.gemini_first_byte_timeout_ms),
+            idle_timeout: ms(self.gemini_idle_timeout_ms),
+            deadline: ms(self.gemini_timeout_ms),
+            retry: RetryPolicy {
+                max_attempts: self.gemini_max_attempts.max(1),
+                base_delay: ms(self.gemini_retry_base_ms),
+                max_delay: ms(self.gemini_retry_max_delay_ms),
+            },
+        })
     }
 
     /// Token lifetime.

@@ -171,11 +171,15 @@ fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
 }
 
 fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {
-    match &config.gemini_api_key {
-        Some(key) if !key.trim().is_empty() => Err(StartupError::Config(
-            "GEMINI_API_KEY is set, but this build has no Gemini provider yet; unset it to use the mock model".into(),
-        )),
-        _ => {
+    match config.gemini() {
+        Some(gemini) => {
+            tracing::info!(base_url = %gemini.base_url, default_model = %config.gemini_model, "model: Gemini");
+            let provider = convo_core::llm::gemini::GeminiProvider::new(gemini).map_err(|e| {
+                StartupError::Config(format!("cannot set up the Gemini client: {e}"))
+            })?;
+            Ok(Arc::new(provider))
+        }
+        None => {
             tracing::info!("model: the built-in mock (replies `echo: <your message>`); set GEMINI_API_KEY for Gemini");
             let mock = MockProvider::new()
                 .with_latency(Duration::from_millis(config.mock_latency_ms))
