@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
 
+# Node runs ../shared/tools/fake-gemini, the stand-in for Gemini in end-to-end tests.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null; then
+  log "installing Node.js (for fake-gemini)"
+  apt-get update -qq && apt-get install -y -qq nodejs >/dev/null
+fi
+export FAKE_GEMINI_JS="${FAKE_GEMINI_JS:-$(cd .. && pwd)/shared/tools/fake-gemini/server.js}"
+[ -f "$FAKE_GEMINI_JS" ] || { echo "fake-gemini not found at $FAKE_GEMINI_JS (set FAKE_GEMINI_JS)" >&2; exit 1; }
+
 log "building the workspace and its tests"
 cargo build --workspace --all-features --all-targets
 
