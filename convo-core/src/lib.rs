@@ -9,9 +9,10 @@
 //! a desktop app or behind the bundled REST server:
 //!
 //! - [`Store`] persists everything. [`MemoryStore`] is always compiled;
-//!   heavier backends sit behind cargo features.
+//!   `MongoStore` sits behind the `mongodb` feature.
 //! - [`LlmProvider`] writes the replies. [`MockProvider`] (deterministic,
-//!   scriptable, recording) is always compiled.
+//!   scriptable, recording) is always compiled; `GeminiProvider` sits behind
+//!   the `gemini` feature.
 //!
 //! ## Crate map
 //! - [`domain`]: ids, users, projects, agents, sessions, messages, pagination.
@@ -59,4 +60,6 @@ pub use domain::*;
 pub use engine::{Convo, ListParams, SendMessage, Settings, Turn, TurnEvent, TurnStream};
 pub use error::ConvoError;
 pub use llm::{LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider};
+#[cfg(feature = "mongodb")]
+pub use store::MongoStore;
 pub use store::{IdempotencyRecord, MemoryStore, Store, StoreError};

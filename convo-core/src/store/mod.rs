@@ -6,6 +6,8 @@
 //! history: the engine's cost per turn is O(window), whatever the backend.
 
 mod memory;
+#[cfg(feature = "mongodb")]
+mod mongo;
 
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use crate::domain::{
 };
 
 pub use memory::MemoryStore;
+#[cfg(feature = "mongodb")]
+pub use mongo::MongoStore;
 
 /// What can go wrong in a store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -43,7 +43,10 @@ pub use users::*;
 /// Expands into one `#[tokio::test]` per conformance behaviour.
 ///
 /// `$make` is an async expression producing an `Arc<dyn Store>`; it is
-/// evaluated afresh in every test. The calling crate needs `tokio` with the
+/// evaluated afresh in every test. For a backend that needs an external
+/// server, `store_conformance_tests!(optional: …)` takes an expression
+/// producing `Option<Arc<dyn Store>>`, and each test returns early on `None`
+/// (the maker should say loudly why, and refuse to return `None` in CI). The calling crate needs `tokio` with the
 /// `macros` and `rt-multi-thread` features (usually as a dev-dependency).
 ///
 /// ```no_run
@@ -55,17 +58,27 @@ pub use users::*;
 /// ```
 #[macro_export]
 macro_rules! store_conformance_tests {
-    (@tests $make:expr; $($behaviour:ident),+ $(,)?) => {
+    (@tests $make_optional:expr; $($behaviour:ident),+ $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $behaviour() {
-                let store: ::std::sync::Arc<dyn $crate::Store> = ($make).await;
+                let store: ::std::option::Option<::std::sync::Arc<dyn $crate::Store>> = ($make_optional).await;
+                // `None`: the backend is not available here and the maker said so.
+                let ::std::option::Option::Some(store) = store else { return };
                 $crate::testkit::$behaviour(store).await;
             }
         )+
     };
+    (optional: $make_optional:expr) => {
+        $crate::store_conformance_tests!(@list $make_optional);
+    };
     ($make:expr) => {
-        $crate::store_conformance_tests!(@tests $make;
+        $crate::store_conformance_tests!(@list async {
+            ::std::option::Option::Some::<::std::sync::Arc<dyn $crate::Store>>(($make).await)
+        });
+    };
+    (@list $make_optional:expr) => {
+        $crate::store_conformance_tests!(@tests $make_optional;
             // users
             users_can_be_inserted_and_read_by_id_and_by_email,
             unknown_users_read_as_none,

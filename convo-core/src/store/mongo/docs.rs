@@ -1,0 +1,343 @@
+//! The documents Convo keeps in MongoDB, and their mapping to the domain.
+//!
+//! Ids are stored as their canonical strings (UUIDv7, hyphenated, lower
+//! case), which sort lexicographically in creation order, so `_id` indexes
+//! serve every "newest first" list. Times are BSON dates (milliseconds).
+
+use chrono::{TimeZone, Utc};
+use mongodb::bson::DateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Agent, AgentId, ChatSession, ContextRef, Email, FinishReason, IdParseError, Message, MessageId,
+    Project, ProjectId, Role, SessionId, Timestamp, Usage, User, UserId,
+};
+use crate::store::{IdempotencyRecord, StoreError};
+
+pub(super) fn to_bson(t: Timestamp) -> DateTime {
+    DateTime::from_millis(t.timestamp_millis())
+}
+
+pub(super) fn from_bson(t: DateTime) -> Timestamp {
+    Utc.timestamp_millis_opt(t.timestamp_millis())
+        .single()
+        .unwrap_or_default()
+}
+
+fn corrupt(what: &str) -> impl Fn(IdParseError) -> StoreError + '_ {
+    move |_| StoreError::Internal(format!("stored {what} id is not a valid id"))
+}
+
+/// `users`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct UserDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub created_at: DateTime,
+}
+
+impl UserDoc {
+    pub fn from_domain(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.as_str().to_owned(),
+            name: u.name.clone(),
+            password_hash: u.password_hash.clone(),
+            created_at: to_bson(u.created_at),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: UserId::parse(&self.id).map_err(corrupt("user"))?,
+            email: Email::parse(&self.email)
+                .map_err(|_| StoreError::Internal("stored email is malformed".into()))?,
+            name: self.name,
+            password_hash: self.password_hash,
+            created_at: from_bson(self.created_at),
+        })
+    }
+}
+
+/// `projects`. `deleted` is the tombstone of a cascade in progress.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ProjectDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub owner: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl ProjectDoc {
+    pub fn from_domain(p: &Project) -> Self {
+        Self {
+            id: p.id.to_string(),
+            owner: p.owner.to_string(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            created_at: to_bson(p.created_at),
+            updated_at: to_bson(p.updated_at),
+            deleted: false,
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Project, StoreError> {
+        Ok(Project {
+            id: ProjectId::parse(&self.id).map_err(corrupt("project"))?,
+            owner: UserId::parse(&self.owner).map_err(corrupt("owner"))?,
+            name: self.name,
+            description: self.description,
+            created_at: from_bson(self.created_at),
+            updated_at: from_bson(self.updated_at),
+        })
+    }
+}
+
+/// `agents`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct AgentDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub project_id: String,
+    pub owner: String,
+    pub name: String,
+    pub system_prompt: String,
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub max_output_tokens: Option<i64>,
+    pub context_messages: i64,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl AgentDoc {
+    pub fn from_domain(a: &Agent) -> Self {
+        Self {
+            id: a.id.to_string(),
+            project_id: a.project_id.to_string(),
+            owner: a.owner.to_string(),
+            name: a.name.clone(),
+            system_prompt: a.system_prompt.clone(),
+            model: a.model.clone(),
+            temperature: a.temperature,
+            max_output_tokens: a.max_output_tokens.map(i64::from),
+            context_messages: i64::from(a.context_messages),
+            created_at: to_bson(a.created_at),
+            updated_at: to_bson(a.updated_at),
+            deleted: false,
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Agent, StoreError> {
+        let small = |v: i64| {
+            u32::try_from(v)
+                .map_err(|_| StoreError::Internal("stored agent setting out of range".into()))
+        };
+        Ok(Agent {
+            id: AgentId::parse(&self.id).map_err(corrupt("agent"))?,
+            project_id: ProjectId::parse(&self.project_id).map_err(corrupt("project"))?,
+            owner: UserId::parse(&self.owner).map_err(corrupt("owner"))?,
+            name: self.name,
+            system_prompt: self.system_prompt,
+            model: self.model,
+            temperature: self.temperature,
+            max_output_tokens: self.max_output_tokens.map(small).transpose()?,
+            context_messages: small(self.context_messages)?,
+            created_at: from_bson(self.created_at),
+            updated_at: from_bson(self.updated_at),
+        })
+    }
+}
+
+/// `sessions`. Also holds the turn lock (`lock_holder` until `lock_until`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct SessionDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub agent_id: String,
+    pub project_id: String,
+    pub owner: String,
+    pub title: Option<String>,
+    pub message_count: i64,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+    #[serde(default)]
+    pub lock_holder: Option<String>,
+    #[serde(default)]
+    pub lock_until: Option<DateTime>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl SessionDoc {
+    pub fn from_domain(s: &ChatSession) -> Self {
+        Self {
+            id: s.id.to_string(),
+            agent_id: s.agent_id.to_string(),
+            project_id: s.project_id.to_string(),
+            owner: s.owner.to_string(),
+            title: s.title.clone(),
+            message_count: i64::try_from(s.message_count).unwrap_or(i64::MAX),
+            created_at: to_bson(s.created_at),
+            updated_at: to_bson(s.updated_at),
+            lock_holder: None,
+            lock_until: None,
+            deleted: false,
+        }
+    }
+
+    pub fn into_domain(self) -> Result<ChatSession, StoreError> {
+        Ok(ChatSession {
+            id: SessionId::parse(&self.id).map_err(corrupt("session"))?,
+            agent_id: AgentId::parse(&self.agent_id).map_err(corrupt("agent"))?,
+            project_id: ProjectId::parse(&self.project_id).map_err(corrupt("project"))?,
+            owner: UserId::parse(&self.owner).map_err(corrupt("owner"))?,
+            title: self.title,
+            message_count: u64::try_from(self.message_count).unwrap_or(0),
+            created_at: from_bson(self.created_at),
+            updated_at: from_bson(self.updated_at),
+        })
+    }
+}
+
+/// Token usage inside a message.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) struct UsageDoc {
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+    pub thoughts_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
+}
+
+/// The context window inside a message.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) struct ContextDoc {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub messages: i64,
+}
+
+/// `messages`, unique on `(session_id, seq)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct MessageDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub session_id: String,
+    pub seq: i64,
+    pub role: Role,
+    pub content: String,
+    pub created_at: DateTime,
+    pub model: Option<String>,
+    pub finish_reason: Option<FinishReason>,
+    pub usage: Option<UsageDoc>,
+    pub context: Option<ContextDoc>,
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl MessageDoc {
+    pub fn from_domain(m: &Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            session_id: m.session_id.to_string(),
+            seq: i(m.seq),
+            role: m.role,
+            content: m.content.clone(),
+            created_at: to_bson(m.created_at),
+            model: m.model.clone(),
+            finish_reason: m.finish_reason,
+            usage: m.usage.map(|x| UsageDoc {
+                prompt_tokens: i(x.prompt_tokens),
+                completion_tokens: i(x.completion_tokens),
+                total_tokens: i(x.total_tokens),
+                thoughts_tokens: x.thoughts_tokens.map(i),
+                cached_tokens: x.cached_tokens.map(i),
+            }),
+            context: m.context.map(|c| ContextDoc {
+                first_seq: i(c.first_seq),
+                last_seq: i(c.last_seq),
+                messages: i(c.messages),
+            }),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<Message, StoreError> {
+        Ok(Message {
+            id: MessageId::parse(&self.id).map_err(corrupt("message"))?,
+            session_id: SessionId::parse(&self.session_id).map_err(corrupt("session"))?,
+            seq: u(self.seq),
+            role: self.role,
+            content: self.content,
+            created_at: from_bson(self.created_at),
+            model: self.model,
+            finish_reason: self.finish_reason,
+            usage: self.usage.map(|x| Usage {
+                prompt_tokens: u(x.prompt_tokens),
+                completion_tokens: u(x.completion_tokens),
+                total_tokens: u(x.total_tokens),
+                thoughts_tokens: x.thoughts_tokens.map(u),
+                cached_tokens: x.cached_tokens.map(u),
+            }),
+            context: self.context.map(|c| ContextRef {
+                first_seq: u(c.first_seq),
+                last_seq: u(c.last_seq),
+                messages: u(c.messages),
+            }),
+        })
+    }
+}
+
+/// `idempotency`, keyed `<session>:<key>`, expired by a TTL index.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct IdempotencyDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub session_id: String,
+    pub user_message: MessageDoc,
+    pub assistant_message: Option<MessageDoc>,
+    pub expires_at: DateTime,
+}
+
+impl IdempotencyDoc {
+    pub fn key(session: &SessionId, key: &str) -> String {
+        format!("{session}:{key}")
+    }
+
+    pub fn from_domain(session: &SessionId, key: &str, r: &IdempotencyRecord) -> Self {
+        Self {
+            id: Self::key(session, key),
+            session_id: session.to_string(),
+            user_message: MessageDoc::from_domain(&r.user_message),
+            assistant_message: r.assistant_message.as_ref().map(MessageDoc::from_domain),
+            expires_at: to_bson(r.expires_at),
+        }
+    }
+
+    pub fn into_domain(self) -> Result<IdempotencyRecord, StoreError> {
+        Ok(IdempotencyRecord {
+            user_message: self.user_message.into_domain()?,
+            assistant_message: self
+                .assistant_message
+                .map(MessageDoc::into_domain)
+                .transpose()?,
+            expires_at: from_bson(self.expires_at),
+        })
+    }
+}
