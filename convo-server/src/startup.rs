@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use convo_core::{Convo, LlmProvider, MemoryStore, MockProvider, Settings, Store};
+use convo_core::{Convo, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, Store};
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Route, Server};
@@ -44,7 +44,9 @@ pub struct Application {
 impl Application {
     /// Builds the engine the configuration asks for, then the server.
     pub async fn build(config: &Config) -> Result<Self, StartupError> {
-        let store = build_store(config)?;
+        // Refuse a bad secret before connecting to anything.
+        jwt_secret_check(config)?;
+        let store = build_store(config).await?;
         let llm = build_llm(config)?;
         let convo = Convo::new(store, llm, engine_settings(config));
         Self::build_with(config, convo).await
@@ -152,16 +154,19 @@ fn engine_settings(config: &Config) -> Settings {
     }
 }
 
-fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
     match config.store.as_str() {
         "memory" => {
             tracing::info!("store: in-memory (data is lost when the server stops)");
             Ok(Arc::new(MemoryStore::new()))
         }
         uri if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
-            Err(StartupError::Config(
-                "this build has no MongoDB store yet; run with CONVO_STORE=memory".into(),
-            ))
+            let database = MongoStore::database_in_uri(uri).unwrap_or_else(|| "convo".to_owned());
+            let store = MongoStore::connect(uri, &database)
+                .await
+                .map_err(|e| StartupError::Config(format!("cannot use the MongoDB store: {e}")))?;
+            tracing::info!(database = %database, transactions = store.uses_transactions(), "store: MongoDB");
+            Ok(Arc::new(store))
         }
         other => Err(StartupError::Config(format!(
             "CONVO_STORE must be `memory` or a mongodb:// URI, not {:?}",
@@ -191,13 +196,20 @@ fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {
     }
 }
 
-fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+fn jwt_secret_check(config: &Config) -> Result<(), StartupError> {
     match &config.jwt_secret {
-        Some(secret) if secret.len() >= 32 => Ok(secret.as_bytes().to_vec()),
-        Some(_) => Err(StartupError::Config("CONVO_JWT_SECRET must be at least 32 characters".into())),
+        Some(secret) if secret.len() < 32 => Err(StartupError::Config("CONVO_JWT_SECRET must be at least 32 characters".into())),
         None if config.store != "memory" => Err(StartupError::Config(
             "a persistent store needs CONVO_JWT_SECRET (32+ characters), or every restart logs everyone out".into(),
         )),
+        _ => Ok(()),
+    }
+}
+
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+    jwt_secret_check(config)?;
+    match &config.jwt_secret {
+        Some(secret) => Ok(secret.as_bytes().to_vec()),
         None => {
             tracing::warn!("CONVO_JWT_SECRET is not set: using a random secret, so tokens die with this process");
             let secret: [u8; 32] = rand::random();

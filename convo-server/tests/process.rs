@@ -90,9 +90,9 @@ fn a_bad_configuration_fails_fast_with_a_clear_message() {
     let cases: [(&[(&str, &str)], &str); 3] = [
         (
             &[("CONVO_STORE", "mongodb://127.0.0.1:1/db")],
-            "no MongoDB store",
+            "CONVO_JWT_SECRET",
         ),
-        (&[("CONVO_STORE", "postgres://x")], "CONVO_STORE must be"),
+        (&[("CONVO_STORE", "postgres://x"), ("CONVO_JWT_SECRET", "0123456789abcdef0123456789abcdef")], "CONVO_STORE must be"),
         (&[("CONVO_JWT_SECRET", "short")], "at least 32 characters"),
     ];
     for (env, expected) in cases {
@@ -140,7 +140,11 @@ fn sigterm_lets_a_running_stream_finish_then_exits_zero() {
     let pid = child.id().to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let body = rt.block_on(async {
+        // reqwest is built with rustls but no default crypto provider (see
+        // convo-core's gemini feature): hand it the engine's TLS configuration.
+        let tls = convo_core::llm::gemini::tls_client_config().expect("tls");
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .cookie_store(true)
             .build()
             .expect("client");

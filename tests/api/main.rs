@@ -3,3 +3,13 @@
 
 mod helpers;
 mod openapi;
+mod auth;
+mod projects_agents;
+mod chat;
+mod streaming;
+mod ownership;
+mod errors;
+mod pagination;
+mod tokens;
+mod idempotency;
+mod validation;

@@ -75,9 +75,9 @@ impl AgentsApi {
     ) -> Result<AgentCreated, WriteError> {
         let b = body.0;
         let new = NewAgent {
-            name: b.name,
-            system_prompt: b.system_prompt,
-            model: b.model,
+            name: b.name.into(),
+            system_prompt: b.system_prompt.into(),
+            model: b.model.map(Into::into),
             temperature: b.temperature,
             max_output_tokens: b.max_output_tokens,
             context_messages: b.context_messages,
@@ -147,9 +147,9 @@ impl AgentsApi {
     ) -> Result<AgentFound, WriteError> {
         let b = body.0;
         let patch = AgentPatch {
-            name: b.name,
-            system_prompt: b.system_prompt,
-            model: b.model,
+            name: b.name.map(Into::into),
+            system_prompt: b.system_prompt.map(Into::into),
+            model: b.model.map(Into::into),
             temperature: b.temperature,
             max_output_tokens: b.max_output_tokens,
             context_messages: b.context_messages,

@@ -167,7 +167,7 @@ impl ChatApi {
         idempotency_key: Header<Option<String>>,
     ) -> Result<MessageSent, TurnError> {
         let message = SendMessage {
-            content: body.0.content,
+            content: body.0.content.into(),
             idempotency_key: idempotency_key.0,
         };
         let turn = self
@@ -211,7 +211,7 @@ impl ChatApi {
         idempotency_key: Header<Option<String>>,
     ) -> Result<MessageStreamed, TurnError> {
         let message = SendMessage {
-            content: body.0.content,
+            content: body.0.content.into(),
             idempotency_key: idempotency_key.0,
         };
         let turn = self

@@ -8,6 +8,7 @@ mod examples;
 pub mod models;
 mod ops;
 mod projects;
+mod text;
 
 use convo_core::ListParams;
 use poem_openapi::param::Query;

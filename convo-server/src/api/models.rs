@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use convo_core as core;
 use poem_openapi::{Enum, Object};
 
+pub use super::text::Text;
+
 /// A registered user.
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
@@ -43,11 +45,11 @@ pub struct UserEnvelope {
 #[oai(example)]
 pub struct RegisterRequest {
     /// E-mail address; trimmed and compared case-insensitively.
-    pub email: String,
+    pub email: Text,
     /// 8 to 128 characters.
-    pub password: String,
+    pub password: Text,
     /// Optional display name (at most 200 characters).
-    pub name: Option<String>,
+    pub name: Option<Text>,
 }
 
 /// Credentials for login and for a token.
@@ -55,9 +57,9 @@ pub struct RegisterRequest {
 #[oai(example)]
 pub struct LoginRequest {
     /// E-mail address.
-    pub email: String,
+    pub email: Text,
     /// Password.
-    pub password: String,
+    pub password: Text,
 }
 
 /// A bearer token for programmatic clients.
@@ -105,9 +107,9 @@ impl From<core::Project> for Project {
 #[oai(example)]
 pub struct CreateProject {
     /// Name (1–200 characters).
-    pub name: String,
+    pub name: Text,
     /// Description (at most 10,000 characters).
-    pub description: Option<String>,
+    pub description: Option<Text>,
 }
 
 /// Changes to a project; absent fields stay as they are.
@@ -115,9 +117,9 @@ pub struct CreateProject {
 #[oai(example)]
 pub struct UpdateProject {
     /// New name (1–200 characters).
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// New description.
-    pub description: Option<String>,
+    pub description: Option<Text>,
 }
 
 /// A chat agent: a system prompt plus model settings.
@@ -168,11 +170,11 @@ impl From<core::Agent> for Agent {
 #[oai(example)]
 pub struct CreateAgent {
     /// Name (1–200 characters).
-    pub name: String,
+    pub name: Text,
     /// System prompt (at most 100,000 characters).
-    pub system_prompt: String,
+    pub system_prompt: Text,
     /// Model id; the server's default Flash model when absent.
-    pub model: Option<String>,
+    pub model: Option<Text>,
     /// Sampling temperature, 0–2.
     pub temperature: Option<f64>,
     /// Cap on generated tokens (at least 1).
@@ -186,11 +188,11 @@ pub struct CreateAgent {
 #[oai(example)]
 pub struct UpdateAgent {
     /// New name.
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// New system prompt.
-    pub system_prompt: Option<String>,
+    pub system_prompt: Option<Text>,
     /// New model id.
-    pub model: Option<String>,
+    pub model: Option<Text>,
     /// New temperature, 0–2.
     pub temperature: Option<f64>,
     /// New output cap.
@@ -238,7 +240,7 @@ impl From<core::ChatSession> for ChatSession {
 #[oai(example)]
 pub struct StartChat {
     /// Optional title (at most 200 characters).
-    pub title: Option<String>,
+    pub title: Option<Text>,
 }
 
 /// Changes to a chat session.
@@ -246,7 +248,7 @@ pub struct StartChat {
 #[oai(example)]
 pub struct UpdateChat {
     /// New title; null or blank clears it.
-    pub title: Option<String>,
+    pub title: Option<Text>,
 }
 
 /// A message to send.
@@ -254,7 +256,7 @@ pub struct UpdateChat {
 #[oai(example)]
 pub struct SendMessageRequest {
     /// The text; stored exactly as sent (not blank; at most the server's size limit).
-    pub content: String,
+    pub content: Text,
 }
 
 /// Who wrote a message.

@@ -65,8 +65,8 @@ impl ProjectsApi {
         body: Json<CreateProject>,
     ) -> Result<ProjectCreated, WriteError> {
         let new = NewProject {
-            name: body.0.name,
-            description: body.0.description,
+            name: body.0.name.into(),
+            description: body.0.description.map(Into::into),
         };
         let project = self
             .state
@@ -127,8 +127,8 @@ impl ProjectsApi {
         body: Json<UpdateProject>,
     ) -> Result<ProjectFound, WriteError> {
         let patch = ProjectPatch {
-            name: body.0.name,
-            description: body.0.description,
+            name: body.0.name.map(Into::into),
+            description: body.0.description.map(Into::into),
         };
         let project = self
             .state

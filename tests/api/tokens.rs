@@ -1,0 +1,250 @@
+//! Bearer tokens and the token lifecycle: `/api/auth/token`, logout and
+//! revocation, forged and expired tokens, where a token may be sent, and
+//! which credential wins.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use reqwest::header::{AUTHORIZATION, COOKIE};
+use serde_json::json;
+
+use crate::helpers::{
+    assert_error, json_with_status, plain_client, set_cookie, spawn_app, JWT_SECRET, PASSWORD,
+};
+
+/// A JWT with Convo's claims, signed with HS256 and `secret`.
+fn forge(secret: &str, sub: &str, exp_from_now_secs: i64) -> String {
+    let now = Utc::now().timestamp();
+    let claims = json!({
+        "sub": sub,
+        "iat": now - 10,
+        "exp": now + exp_from_now_secs,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    encode(&Header::new(Algorithm::HS256), &claims, &key).expect("token encodes")
+}
+
+/// `GET /api/auth/me` from a client with no cookies, with this bearer token.
+async fn me_with_bearer(address: &str, token: &str) -> reqwest::Response {
+    plain_client()
+        .get(format!("{address}/api/auth/me"))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// `GET /api/auth/me` from a client with no cookie jar, with this `token` cookie.
+async fn me_with_cookie(address: &str, token: &str) -> reqwest::Response {
+    plain_client()
+        .get(format!("{address}/api/auth/me"))
+        .header(COOKIE, format!("token={token}"))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+#[tokio::test]
+async fn the_token_endpoint_returns_a_bearer_token_that_works_on_protected_routes() {
+    // Arrange
+    let app = spawn_app().await;
+    let user = app.other_user().await;
+    let creds = json!({"email": user.email, "password": PASSWORD});
+
+    // Act
+    let resp = app.post(&app.client, "/api/auth/token", &creds).await;
+
+    // Assert
+    assert!(set_cookie(&resp).is_none(), "no cookie from /token");
+    let body = json_with_status(resp, 200).await;
+    assert_eq!(body.as_object().map(|o| o.len()), Some(3), "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let expires = body["expires_at"].as_str().expect("expires_at");
+    let expires = DateTime::parse_from_rfc3339(expires).expect("RFC 3339");
+    assert!(expires.with_timezone(&Utc) > Utc::now() + chrono::Duration::hours(1));
+    let token = body["access_token"].as_str().expect("access_token");
+    let bearer = plain_client(); // no cookie jar at all
+    let with = |req: reqwest::RequestBuilder| req.header(AUTHORIZATION, format!("Bearer {token}"));
+    let me = with(bearer.get(app.url("/api/auth/me")))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(
+        json_with_status(me, 200).await["user"]["id"],
+        user.id.as_str()
+    );
+    let created = with(bearer.post(app.url("/api/projects")))
+        .json(&json!({"name": "B"}))
+        .send()
+        .await
+        .expect("create");
+    let created = json_with_status(created, 201).await;
+    let listed = with(bearer.get(app.url("/api/projects")))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(
+        json_with_status(listed, 200).await["data"][0]["id"],
+        created["id"]
+    );
+    let anonymous = bearer
+        .get(app.url("/api/projects"))
+        .send()
+        .await
+        .expect("list");
+    assert_error(anonymous, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_a_wrong_password() {
+    let app = spawn_app().await;
+    let user = app.other_user().await;
+
+    let resp = app
+        .post(
+            &app.client,
+            "/api/auth/token",
+            &json!({"email": user.email, "password": "nope-nope"}),
+        )
+        .await;
+
+    assert_error(resp, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn logout_clears_the_cookie_and_revokes_the_token() {
+    // Arrange
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    assert_eq!(
+        me_with_bearer(&app.address, &user.token).await.status(),
+        200,
+        "valid before logout"
+    );
+
+    // Act
+    let resp = app
+        .request(&app.client, reqwest::Method::POST, "/api/auth/logout", None)
+        .await;
+
+    // Assert
+    assert_eq!(resp.status(), 204);
+    let cookie = set_cookie(&resp).expect("Set-Cookie clearing the cookie");
+    assert!(
+        cookie.starts_with("token=;") && cookie.contains("Max-Age=0"),
+        "{cookie}"
+    );
+    assert_error(
+        app.get(&app.client, "/api/auth/me").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_error(
+        me_with_bearer(&app.address, &user.token).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_error(
+        me_with_cookie(&app.address, &user.token).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tampered_unsigned_foreign_expired_and_orphan_tokens_are_401() {
+    // Arrange
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    let control = forge(JWT_SECRET, &user.id, 3600);
+    assert_eq!(
+        me_with_bearer(&app.address, &control).await.status(),
+        200,
+        "a well-forged token works"
+    );
+    let mut parts: Vec<String> = user.token.split('.').map(str::to_owned).collect();
+    let flipped = if parts[2].as_bytes()[5] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    parts[2].replace_range(5..6, flipped);
+    let tampered = parts.join(".");
+    let claims = json!({"sub": user.id, "iat": Utc::now().timestamp(), "exp": Utc::now().timestamp() + 3600, "jti": "x"});
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let unsigned = format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let cases = [
+        (tampered, "tampered signature"),
+        (unsigned, "alg none"),
+        (
+            forge("another-secret-that-is-long-enough-0123", &user.id, 3600),
+            "another secret",
+        ),
+        (forge(JWT_SECRET, &user.id, -3600), "expired"),
+        (
+            forge(JWT_SECRET, &uuid::Uuid::now_v7().to_string(), 3600),
+            "unregistered subject",
+        ),
+        ("not-a-jwt".to_owned(), "garbage"),
+    ];
+
+    for (token, case) in cases {
+        // Act
+        let bearer = me_with_bearer(&app.address, &token).await;
+        let cookie = me_with_cookie(&app.address, &token).await;
+
+        // Assert
+        assert_eq!(bearer.status(), 401, "{case} (as a bearer token)");
+        assert_eq!(cookie.status(), 401, "{case} (as the cookie)");
+        assert_error(bearer, 401, "unauthenticated").await;
+        assert_error(cookie, 401, "unauthenticated").await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_in_the_query_string_is_ignored() {
+    let app = spawn_app().await;
+    let user = app.other_user().await;
+
+    for name in ["token", "access_token"] {
+        let resp = plain_client()
+            .get(app.url(&format!("/api/auth/me?{name}={}", user.token)))
+            .send()
+            .await
+            .expect("request sent");
+
+        assert_eq!(resp.status(), 401, "?{name}= must not authenticate");
+        assert_error(resp, 401, "unauthenticated").await;
+    }
+}
+
+#[tokio::test]
+async fn a_bearer_token_wins_over_the_cookie() {
+    // Arrange
+    let app = spawn_app().await;
+    let a = app.sign_up().await; // app.client holds A's cookie
+    let b = app.other_user().await;
+
+    // Act
+    let resp = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header(AUTHORIZATION, format!("Bearer {}", b.token))
+        .send()
+        .await
+        .expect("request sent");
+
+    // Assert
+    let me = json_with_status(resp, 200).await;
+    assert_eq!(
+        me["user"]["id"],
+        b.id.as_str(),
+        "the bearer (B), not the cookie (A = {})",
+        a.id
+    );
+}
