@@ -44,9 +44,13 @@ cargo build --workspace --all-features --all-targets
 if cargo nextest --version >/dev/null 2>&1; then
   log "running the tests with cargo-nextest"
   cargo nextest run --workspace --all-features --no-fail-fast
+  log "running the REST API tests again, on the MongoDB store"
+  CONVO_TEST_API_MONGODB_URI="$CONVO_TEST_MONGODB_URI" cargo nextest run --workspace --all-features --no-fail-fast --test api
 else
   log "cargo-nextest not found: running the tests with cargo test"
   cargo test --workspace --all-features --no-fail-fast --lib --bins --tests --examples
+  log "running the REST API tests again, on the MongoDB store"
+  CONVO_TEST_API_MONGODB_URI="$CONVO_TEST_MONGODB_URI" cargo test --workspace --all-features --no-fail-fast --test api
 fi
 
 log "running the documentation examples"

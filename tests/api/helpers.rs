@@ -1,11 +1,15 @@
-//! `spawn_app()`: the real server, in-process on port 0, with the memory
-//! store and a mock model the test can script and inspect.
+//! `spawn_app()`: the real server, in-process on port 0, with a mock model
+//! the test can script and inspect.
+//!
+//! The store is the memory store, or MongoDB when `CONVO_TEST_API_MONGODB_URI`
+//! is set (a fresh database per server): `scripts/test.sh` runs this whole
+//! binary once on each.
 
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
-use convo::core::{Convo, MemoryStore, MockProvider, Settings};
+use convo::core::{Convo, MemoryStore, MockProvider, MongoStore, Settings, Store};
 use convo::server::{Application, Config};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -23,7 +27,7 @@ pub struct TestApp {
     /// The model: script it with `push`, inspect it with `requests`.
     pub mock: Arc<MockProvider>,
     /// The store, for looking behind the API.
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn Store>,
     /// The configuration the server runs with.
     pub config: Config,
     /// Dropping it stops the server.
@@ -42,7 +46,7 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
     config.jwt_secret = Some(JWT_SECRET.to_owned());
     configure(&mut config);
     let mock = Arc::new(mock);
-    let store = Arc::new(MemoryStore::new());
+    let store = test_store().await;
     let settings = Settings {
         default_model: config.gemini_model.clone(),
         default_context_messages: config.context_messages,
@@ -65,6 +69,17 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
         store,
         config,
         _shutdown: tx,
+    }
+}
+
+/// The memory store, or a fresh MongoDB database when the environment names a server.
+pub async fn test_store() -> Arc<dyn Store> {
+    match std::env::var("CONVO_TEST_API_MONGODB_URI") {
+        Ok(uri) => {
+            let db = format!("convo_api_{}", uuid::Uuid::now_v7().simple());
+            Arc::new(MongoStore::connect(&uri, &db).await.expect("connect to the test MongoDB"))
+        }
+        Err(_) => Arc::new(MemoryStore::new()),
     }
 }
 
