@@ -499,20 +499,24 @@ async fn an_error_in_a_started_stream_is_an_unavailable_item_and_is_not_retried(
     let pretty = serde_json::to_string_pretty(&error).expect("json") + "\n";
     let cases = [
         ("as a data: event", format!("data: {error}\r\n\r\n")),
-        ("as raw pretty JSON lines", pretty),
+        ("as raw pretty JSON lines", pretty + "\n"),
     ];
+    let after = format!("data: {}\r\n\r\n", chunk("never seen", Some("STOP"), 3));
     for (case, tail) in cases {
         let server = MockServer::start().await;
         mount(
             &server,
             STREAM,
-            sse(&[chunk("Hel", None, 1), chunk("lo", None, 2)], &tail),
+            sse(
+                &[chunk("Hel", None, 1), chunk("lo", None, 2)],
+                &(tail + &after),
+            ),
         )
         .await;
 
         let items = stream_items(&server).await;
 
-        assert_eq!(items.len(), 3, "{case}: {items:?}");
+        assert_eq!(items.len(), 3, "{case}: nothing after the error: {items:?}");
         assert_eq!(
             items[..2],
             [

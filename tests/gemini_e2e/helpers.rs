@@ -1,0 +1,293 @@
+//! `spawn_app()`: a fake-gemini of the test's own, and the real server
+//! in-process on port 0 with Gemini as its model, pointed at that fake; a
+//! registered user with a project, an agent and a chat session.
+
+#![allow(dead_code)]
+
+use convo::server::{Application, Config};
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::fake::FakeGemini;
+
+/// The system prompt of the default agent.
+pub const SYSTEM_PROMPT: &str = "You are the end-to-end test agent. Answer briefly.";
+
+/// The Gemini API key the server is configured with (the fake accepts any).
+pub const API_KEY: &str = "e2e-gemini-key-0123456789";
+
+/// The default agent: a system prompt and both sampling settings.
+pub fn default_agent() -> Value {
+    json!({"name": "Gemini e2e", "system_prompt": SYSTEM_PROMPT, "temperature": 0.25, "max_output_tokens": 256})
+}
+
+/// The server, its fake model and a signed-in user's chat session.
+pub struct GeminiApp {
+    /// `http://127.0.0.1:<port>` of the Convo server.
+    pub address: String,
+    /// A client whose cookie jar holds the user's login.
+    pub client: reqwest::Client,
+    /// The fake Gemini the server talks to.
+    pub fake: FakeGemini,
+    /// The agent, as created.
+    pub agent: Value,
+    /// The chat session's id.
+    pub session_id: String,
+    /// Dropping it stops the server.
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// A server with the default agent.
+pub async fn spawn_app() -> GeminiApp {
+    spawn_app_with_agent(default_agent()).await
+}
+
+/// A server whose session talks to an agent created from `agent`.
+pub async fn spawn_app_with_agent(agent: Value) -> GeminiApp {
+    let fake = FakeGemini::start();
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    config.jwt_secret = Some("gemini-e2e-secret-0123456789-abcdefghijk".into());
+    config.gemini_api_key = Some(API_KEY.into());
+    config.gemini_base_url = Some(fake.url.clone());
+    // Short enough for tests, long enough for a 1 s retryDelay to be honoured twice.
+    config.gemini_connect_timeout_ms = 1_000;
+    config.gemini_first_byte_timeout_ms = 2_000;
+    config.gemini_idle_timeout_ms = 2_000;
+    config.gemini_timeout_ms = 8_000;
+    config.gemini_retry_base_ms = 50;
+    let app = Application::build(&config)
+        .await
+        .expect("the server builds with Gemini");
+    let address = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let client = client_builder().cookie_store(true).build().expect("client");
+    let mut app = GeminiApp {
+        address,
+        client,
+        fake,
+        agent: Value::Null,
+        session_id: String::new(),
+        _shutdown: tx,
+    };
+    let email = format!("gemini-{}@example.com", uuid::Uuid::new_v4().simple());
+    let password = "correct horse battery staple";
+    app.post_ok(
+        "/api/auth/register",
+        &json!({"email": email, "password": password}),
+    )
+    .await;
+    let project = app
+        .post_ok("/api/projects", &json!({"name": "Gemini e2e"}))
+        .await;
+    let agents = format!(
+        "/api/projects/{}/agents",
+        project["id"].as_str().expect("id")
+    );
+    app.agent = app.post_ok(&agents, &agent).await;
+    let start = format!("/api/chat/start/{}", app.agent["id"].as_str().expect("id"));
+    let session = app.post_ok(&start, &json!({})).await;
+    app.session_id = session["id"].as_str().expect("session id").to_owned();
+    app
+}
+
+/// A client builder that does not panic for want of a TLS provider.
+///
+/// `convo-core`'s `gemini` feature turns on reqwest's `rustls-no-provider`
+/// (feature unification reaches the tests' reqwest too), and then building a
+/// client without a crypto provider panics, even for plain HTTP to loopback.
+/// The engine's own rustls configuration (ring) avoids that without
+/// touching process-wide state.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let tls = convo::core::llm::gemini::tls_client_config().expect("TLS configuration");
+    reqwest::Client::builder().tls_backend_preconfigured(tls)
+}
+
+/// `text` with a fake-gemini directive: the fake reads `knobs` from the last
+/// user message (the directive stays in the stored content; that is expected).
+pub fn with_knobs(text: &str, knobs: Value) -> String {
+    format!("{text} [[fake-gemini:{knobs}]]")
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    /// The `event:` name.
+    pub event: String,
+    /// The `data:` parsed as JSON.
+    pub data: Value,
+}
+
+/// Parses an SSE body into its events (comments and blank lines skipped).
+pub fn parse_sse(body: &str) -> Vec<SseEvent> {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|block| {
+            let (mut event, mut data) = (String::new(), Vec::new());
+            for line in block.lines().filter(|l| !l.starts_with(':')) {
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "event" => event = value.to_owned(),
+                    "data" => data.push(value),
+                    _ => {}
+                }
+            }
+            (!data.is_empty()).then(|| SseEvent {
+                event,
+                data: serde_json::from_str(&data.join("\n"))
+                    .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {block}")),
+            })
+        })
+        .collect()
+}
+
+/// The names of `events`, in order.
+pub fn names(events: &[SseEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+/// The text of the `message.delta` events, in order.
+pub fn deltas(events: &[SseEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|e| e.event == "message.delta")
+        .filter_map(|e| e.data["delta"].as_str())
+        .collect()
+}
+
+/// A failed response: status, `error` object and headers.
+#[derive(Debug)]
+pub struct Failure {
+    /// HTTP status.
+    pub status: u16,
+    /// The envelope's `error` object.
+    pub error: Value,
+    /// The response headers.
+    pub headers: HeaderMap,
+}
+
+impl Failure {
+    /// The `Retry-After` header, if any.
+    pub fn retry_after(&self) -> Option<&str> {
+        self.headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+    }
+}
+
+impl GeminiApp {
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// `POST path` with a JSON body, asserting a 2xx, returning the body.
+    pub async fn post_ok(&self, path: &str, body: &Value) -> Value {
+        let resp = self.post(path, body).await;
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("POST {path}: not JSON ({e}): {text}"))
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        let request = self.client.post(self.url(path)).json(body);
+        request.send().await.expect("request sent")
+    }
+
+    /// `POST /api/chat/{session}/message`.
+    pub async fn send(&self, content: &str) -> reqwest::Response {
+        let path = format!("/api/chat/{}/message", self.session_id);
+        self.post(&path, &json!({"content": content})).await
+    }
+
+    /// `POST …/message`, asserting 201; returns `{user_message, assistant_message}`.
+    pub async fn send_ok(&self, content: &str) -> Value {
+        let resp = self.send(content).await;
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        assert_eq!(status, 201, "send {content:?}: {text}");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    /// `POST …/message`, expecting an error envelope.
+    pub async fn send_failing(&self, content: &str) -> Failure {
+        let resp = self.send(content).await;
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let text = resp.text().await.expect("body");
+        assert!(status >= 400, "expected a failure, got {status}: {text}");
+        let body: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        let error = body["error"].clone();
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a message: {body}"
+        );
+        Failure {
+            status,
+            error,
+            headers,
+        }
+    }
+
+    /// `POST …/message/stream`, asserting the stream opened (200, SSE); its events.
+    pub async fn stream(&self, content: &str) -> Vec<SseEvent> {
+        let path = format!("/api/chat/{}/message/stream", self.session_id);
+        let resp = self.post(&path, &json!({"content": content})).await;
+        let status = resp.status();
+        let ctype = resp.headers().get("content-type").cloned();
+        let text = resp.text().await.expect("body");
+        assert_eq!(status, 200, "the stream opens: {text}");
+        let ctype = ctype
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(
+            ctype.starts_with("text/event-stream"),
+            "content-type {ctype:?}"
+        );
+        parse_sse(&text)
+    }
+
+    /// The session's messages, oldest first.
+    pub async fn history(&self) -> Vec<Value> {
+        let path = format!("/api/chat/{}/messages?limit=100", self.session_id);
+        let resp = self.client.get(self.url(&path)).send().await.expect("sent");
+        assert_eq!(resp.status(), 200, "GET messages");
+        let list: Value = resp.json().await.expect("JSON");
+        list["data"].as_array().expect("data").clone()
+    }
+
+    /// After a failed turn: the user message is stored exactly once, and no
+    /// assistant message at all.
+    pub async fn assert_only_user_message(&self, content: &str) {
+        let history = self.history().await;
+        let users: Vec<&Value> = history.iter().filter(|m| m["role"] == "user").collect();
+        let assistants = history.iter().filter(|m| m["role"] == "assistant").count();
+        assert_eq!(
+            users.len(),
+            1,
+            "the user message is stored once: {history:?}"
+        );
+        assert_eq!(users[0]["content"], content, "stored as sent");
+        assert_eq!(
+            assistants, 0,
+            "no assistant message after a failure: {history:?}"
+        );
+    }
+
+    /// How many model calls the fake received, with their outcomes.
+    pub async fn outcomes(&self) -> Vec<String> {
+        let calls = self.fake.model_calls().await;
+        calls
+            .iter()
+            .map(|c| c["outcome"].as_str().unwrap_or("<none>").to_owned())
+            .collect()
+    }
+}
