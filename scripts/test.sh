@@ -36,6 +36,7 @@ for _ in $(seq 100); do
 done
 [ -n "${MONGO_PORT:-}" ] || { echo "secantusd-rs did not start:" >&2; cat "$MONGO_DIR/log" >&2; exit 1; }
 export CONVO_TEST_MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/?directConnection=true"
+export CONVO_TEST_SECANTUS_BIN="$SECANTUS"
 log "MongoDB-wire server (secantusd-rs) on port $MONGO_PORT"
 
 log "building the workspace and its tests"

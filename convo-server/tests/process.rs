@@ -1,55 +1,13 @@
 //! The `convo-server` binary as a process: start-up, configuration errors,
 //! the spec command, and graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_convo-server");
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
 
-/// A `convo-server` with a clean environment plus `env`.
-fn command(env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    // An empty directory, so no `.env` of the developer's is read.
-    cmd.current_dir(std::env::temp_dir());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Starts the server on a free port and returns it with its address, once it listens.
-fn start(env: &[(&str, &str)]) -> (Child, String) {
-    let mut child = command(
-        &[
-            &[("CONVO_LISTEN", "127.0.0.1:0"), ("CONVO_LOG_JSON", "true")],
-            env,
-        ]
-        .concat(),
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn convo-server");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(addr) = log["fields"]["address"].as_str() {
-            // Keep draining the log so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return (child, format!("http://{addr}"));
-        }
-    }
-    let _ = child.kill();
-    panic!("convo-server did not report its address");
-}
+use common::{client, command, post, session_for_new_user, Server};
 
 #[test]
 fn the_openapi_command_prints_the_checked_in_spec() {
@@ -92,7 +50,13 @@ fn a_bad_configuration_fails_fast_with_a_clear_message() {
             &[("CONVO_STORE", "mongodb://127.0.0.1:1/db")],
             "CONVO_JWT_SECRET",
         ),
-        (&[("CONVO_STORE", "postgres://x"), ("CONVO_JWT_SECRET", "0123456789abcdef0123456789abcdef")], "CONVO_STORE must be"),
+        (
+            &[
+                ("CONVO_STORE", "postgres://x"),
+                ("CONVO_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ],
+            "CONVO_STORE must be",
+        ),
         (&[("CONVO_JWT_SECRET", "short")], "at least 32 characters"),
     ];
     for (env, expected) in cases {
@@ -120,6 +84,7 @@ fn secrets_are_not_logged() {
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(500));
     let _ = child.kill();
+    let _ = child.wait();
     let mut log = String::new();
     child
         .stderr
@@ -133,85 +98,34 @@ fn secrets_are_not_logged() {
 
 #[test]
 fn sigterm_lets_a_running_stream_finish_then_exits_zero() {
-    let (child, base) = start(&[
+    let mut server = Server::start(&[
         ("CONVO_MOCK_CHUNKS", "5"),
         ("CONVO_MOCK_CHUNK_DELAY_MS", "300"),
     ]);
-    let pid = child.id().to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let body = rt.block_on(async {
-        // reqwest is built with rustls but no default crypto provider (see
-        // convo-core's gemini feature): hand it the engine's TLS configuration.
-        let tls = convo_core::llm::gemini::tls_client_config().expect("tls");
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .cookie_store(true)
-            .build()
-            .expect("client");
-        let json = |v: serde_json::Value| v;
-        let reg = client
-            .post(format!("{base}/api/auth/register"))
-            .json(&json(
-                serde_json::json!({"email": "s@example.com", "password": "password123"}),
-            ))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(reg.status(), 201);
-        let id = |r: serde_json::Value| r["id"].as_str().expect("id").to_owned();
-        let p = id(client
-            .post(format!("{base}/api/projects"))
-            .json(&serde_json::json!({"name": "p"}))
-            .send()
-            .await
-            .expect("p")
-            .json()
-            .await
-            .expect("j"));
-        let a = id(client
-            .post(format!("{base}/api/projects/{p}/agents"))
-            .json(&serde_json::json!({"name": "a", "system_prompt": "s"}))
-            .send()
-            .await
-            .expect("a")
-            .json()
-            .await
-            .expect("j"));
-        let s = id(client
-            .post(format!("{base}/api/chat/start/{a}"))
-            .send()
-            .await
-            .expect("s")
-            .json()
-            .await
-            .expect("j"));
-        let resp = client
-            .post(format!("{base}/api/chat/{s}/message/stream"))
+        let c = client();
+        let session = session_for_new_user(&c, &server, "s@example.com").await;
+        let resp = c
+            .post(server.url(&format!("/api/chat/{session}/message/stream")))
             .json(&serde_json::json!({"content": "a reply long enough to stream in pieces"}))
             .send()
             .await
             .expect("stream");
         assert_eq!(resp.status(), 200);
         // The stream is under way: ask the server to stop.
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(kill.success());
+        server.terminate();
         let body = resp.text().await.expect("the stream finishes");
         // New connections are refused once it stopped accepting.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            client.get(format!("{base}/healthz")).send().await.is_err(),
-            "still accepting after SIGTERM"
-        );
+        let late = post(&c, server.url("/api/auth/login"), serde_json::json!({})).await;
+        assert_eq!(late.0, 0, "still accepting after SIGTERM");
         body
     });
     assert!(
         body.contains("event: message.completed"),
         "the in-flight stream completed: {body}"
     );
-    let mut child = child;
-    let status = child.wait().expect("exit");
+    let status = server.child.wait().expect("exit");
     assert!(status.success(), "exit code {status:?}");
 }

@@ -93,8 +93,17 @@ mod tests {
 
     #[test]
     fn only_json_strings_parse() {
-        assert_eq!(Text::parse_from_json(Some(Value::String("a".into()))).ok(), Some(Text::from("a")));
-        for bad in [serde_json::json!(5), serde_json::json!(true), serde_json::json!(null), serde_json::json!([]), serde_json::json!({})] {
+        assert_eq!(
+            Text::parse_from_json(Some(Value::String("a".into()))).ok(),
+            Some(Text::from("a"))
+        );
+        for bad in [
+            serde_json::json!(5),
+            serde_json::json!(true),
+            serde_json::json!(null),
+            serde_json::json!([]),
+            serde_json::json!({}),
+        ] {
             assert!(Text::parse_from_json(Some(bad.clone())).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,287 @@
+//! Running `convo-server` (and a MongoDB-wire server) as real processes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_convo-server");
+
+/// The JWT secret shared by test servers that must accept each other's tokens.
+pub const SECRET: &str = "multi-process-test-secret-0123456789";
+
+/// A `convo-server` command with a clean environment plus `env`.
+pub fn command(env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    // An empty directory, so no `.env` of the developer's is read.
+    cmd.current_dir(std::env::temp_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A running `convo-server`; killed when dropped.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+impl Server {
+    /// Starts it on a free port and returns once it listens.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let mut child = command(
+            &[
+                &[("CONVO_LISTEN", "127.0.0.1:0"), ("CONVO_LOG_JSON", "true")],
+                env,
+            ]
+            .concat(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn convo-server");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(addr) = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|l| l["fields"]["address"].as_str().map(str::to_owned))
+            {
+                // Keep draining the log so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return Self {
+                    child,
+                    base: format!("http://{addr}"),
+                };
+            }
+            seen.push(line);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "convo-server did not report its address; its log:\n{}",
+            seen.join("\n")
+        );
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client with a cookie jar. reqwest is built with rustls but no
+/// default crypto provider (convo-core's gemini feature), so it gets the
+/// engine's TLS configuration.
+pub fn client() -> reqwest::Client {
+    let tls = convo_core::llm::gemini::tls_client_config().expect("tls");
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+/// POSTs JSON and returns (status, body); status 0 when no connection could be made.
+pub async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let Ok(resp) = client.post(url).json(&body).send().await else {
+        return (0, Value::Null);
+    };
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// GETs and returns (status, body).
+pub async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
+    let resp = client.get(url).send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Registers (logging `client` in) and creates a project, an agent and a
+/// session; returns the session id.
+pub async fn session_for_new_user(
+    client: &reqwest::Client,
+    server: &Server,
+    email: &str,
+) -> String {
+    let (status, _) = post(
+        client,
+        server.url("/api/auth/register"),
+        json!({"email": email, "password": "password123"}),
+    )
+    .await;
+    assert_eq!(status, 201, "register");
+    let (_, project) = post(client, server.url("/api/projects"), json!({"name": "p"})).await;
+    let project = project["id"].as_str().expect("project id");
+    let (_, agent) = post(
+        client,
+        server.url(&format!("/api/projects/{project}/agents")),
+        json!({"name": "a", "system_prompt": "s"}),
+    )
+    .await;
+    let agent = agent["id"].as_str().expect("agent id");
+    let (status, session) = post(
+        client,
+        server.url(&format!("/api/chat/start/{agent}")),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "start chat");
+    session["id"].as_str().expect("session id").to_owned()
+}
+
+/// A MongoDB URI for a fresh database on the test server, or `None` (loudly)
+/// on a developer machine without one. Under CI a missing server fails.
+pub fn mongo_uri(database: &str) -> Option<String> {
+    let Ok(base) = std::env::var("CONVO_TEST_MONGODB_URI") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the MongoDB tests: CONVO_TEST_MONGODB_URI is not set"
+        );
+        eprintln!("\n*** SKIPPED: needs CONVO_TEST_MONGODB_URI (scripts/test.sh sets it) ***\n");
+        return None;
+    };
+    Some(with_database(&base, database))
+}
+
+/// `mongodb://host:port/?opts` → `mongodb://host:port/<database>?opts`.
+pub fn with_database(uri: &str, database: &str) -> String {
+    let (scheme, rest) = uri.split_once("://").expect("a mongodb:// URI");
+    let (hosts, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = tail.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if query.is_empty() {
+        format!("{scheme}://{hosts}/{database}")
+    } else {
+        format!("{scheme}://{hosts}/{database}?{query}")
+    }
+}
+
+/// A secantusd-rs process of the test's own (for outage tests); killed when dropped.
+pub struct MongoProcess {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl MongoProcess {
+    /// The binary, from `CONVO_TEST_SECANTUS_BIN`, or `None` (loudly) outside CI.
+    pub fn binary() -> Option<PathBuf> {
+        match std::env::var("CONVO_TEST_SECANTUS_BIN") {
+            Ok(path) => Some(PathBuf::from(path)),
+            Err(_) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must run the MongoDB outage test: CONVO_TEST_SECANTUS_BIN is not set"
+                );
+                eprintln!(
+                    "\n*** SKIPPED: needs CONVO_TEST_SECANTUS_BIN (scripts/test.sh sets it) ***\n"
+                );
+                None
+            }
+        }
+    }
+
+    /// Starts one on `port` (0: any) with its data in `dir`. It fsyncs its log
+    /// on every commit, so writes acknowledged with `journal=true` survive a kill.
+    pub fn start(binary: &Path, port: u16, dir: &Path) -> Self {
+        let mut child = Command::new(binary)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--cache-size",
+                "128M",
+                "--sync-on-commit",
+                "--storage-path",
+            ])
+            .arg(dir.join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn secantusd-rs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(port) = line
+                .rsplit_once("listening on 127.0.0.1:")
+                .and_then(|(_, p)| p.trim().parse().ok())
+            {
+                std::thread::spawn(move || for _ in lines {});
+                return Self {
+                    child,
+                    port,
+                    dir: dir.to_owned(),
+                };
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("secantusd-rs did not start");
+    }
+
+    /// Kills it (like a crashed database host).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&mut self, binary: &Path) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // The port may linger for a moment after the kill.
+            let again = std::panic::catch_unwind(|| Self::start(binary, self.port, &self.dir));
+            match again {
+                Ok(started) => {
+                    *self = started;
+                    return;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+    }
+}
+
+impl Drop for MongoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

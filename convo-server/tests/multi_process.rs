@@ -1,0 +1,252 @@
+//! Several `convo-server` processes on one MongoDB database behave as one;
+//! data survives restarts; a database outage is a 503, then service resumes.
+//!
+//! Needs `CONVO_TEST_MONGODB_URI` (and `CONVO_TEST_SECANTUS_BIN` for the
+//! outage test); `scripts/test.sh` sets both. Under CI, missing ones fail.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    client, get, mongo_uri, post, session_for_new_user, with_database, MongoProcess, Server, SECRET,
+};
+use serde_json::{json, Value};
+
+fn fresh_db() -> String {
+    format!("convo_mp_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn env<'a>(uri: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    [&[("CONVO_STORE", uri), ("CONVO_JWT_SECRET", SECRET)], extra].concat()
+}
+
+#[tokio::test]
+async fn users_and_revocations_are_shared_between_servers() {
+    let Some(uri) = mongo_uri(&fresh_db()) else {
+        return;
+    };
+    let (a, b) = (
+        Server::start(&env(&uri, &[])),
+        Server::start(&env(&uri, &[])),
+    );
+    let on_a = client();
+    let (status, _) = post(
+        &on_a,
+        a.url("/api/auth/register"),
+        json!({"email": "x@example.com", "password": "password123"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let on_b = client();
+    let (status, body) = post(
+        &on_b,
+        b.url("/api/auth/login"),
+        json!({"email": "X@example.com", "password": "password123"}),
+    )
+    .await;
+    assert_eq!(status, 200, "a user registered on A logs in on B: {body}");
+
+    let (_, token) = post(
+        &on_a,
+        a.url("/api/auth/token"),
+        json!({"email": "x@example.com", "password": "password123"}),
+    )
+    .await;
+    let token = token["access_token"].as_str().expect("token").to_owned();
+    let bearer = |server: &Server, path: &str| client().get(server.url(path)).bearer_auth(&token);
+    assert_eq!(
+        bearer(&b, "/api/auth/me")
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        200,
+        "A's token works on B"
+    );
+    let logout = client()
+        .post(a.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 204);
+    let refused = bearer(&b, "/api/auth/me").send().await.expect("me");
+    assert_eq!(
+        refused.status(),
+        401,
+        "a token revoked on A is refused on B"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_sends_to_one_session_across_two_servers_take_turns() {
+    let Some(uri) = mongo_uri(&fresh_db()) else {
+        return;
+    };
+    let slow = [("CONVO_MOCK_LATENCY_MS", "400")];
+    let (a, b) = (
+        Server::start(&env(&uri, &slow)),
+        Server::start(&env(&uri, &slow)),
+    );
+    let c = client();
+    let session = session_for_new_user(&c, &a, "turns@example.com").await;
+
+    let sends = (0..20).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        post(
+            &c,
+            server.url(&format!("/api/chat/{session}/message")),
+            json!({"content": format!("message {i}")}),
+        )
+    });
+    let results = futures::future::join_all(sends).await;
+    let created = results.iter().filter(|(s, _)| *s == 201).count();
+    for (status, body) in &results {
+        assert!(
+            *status == 201 || (*status == 409 && body["error"]["code"] == "turn_in_progress"),
+            "every send is a turn or a 409 turn_in_progress: {status} {body}"
+        );
+    }
+    assert!(created >= 1, "at least one turn ran");
+    assert!(created < 20, "the turns were not all let through at once");
+
+    let (_, history) = get(
+        &c,
+        a.url(&format!("/api/chat/{session}/messages?limit=100")),
+    )
+    .await;
+    let messages = history["data"].as_array().expect("messages");
+    let seqs: Vec<u64> = messages
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=2 * created as u64).collect::<Vec<_>>(),
+        "one user and one assistant message per 201, contiguous"
+    );
+    for pair in messages.chunks(2) {
+        assert_eq!(
+            (pair[0]["role"].as_str(), pair[1]["role"].as_str()),
+            (Some("user"), Some("assistant"))
+        );
+        assert_eq!(
+            pair[1]["context"]["last_seq"], pair[0]["seq"],
+            "each reply answers the message right before it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn data_written_before_a_restart_is_there_after_it() {
+    let Some(uri) = mongo_uri(&fresh_db()) else {
+        return;
+    };
+    let c = client();
+    let session = {
+        let server = Server::start(&env(&uri, &[]));
+        let session = session_for_new_user(&c, &server, "restart@example.com").await;
+        let (status, _) = post(
+            &c,
+            server.url(&format!("/api/chat/{session}/message")),
+            json!({"content": "remember me"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        server.terminate();
+        session
+    };
+    let server = Server::start(&env(&uri, &[]));
+    let again = client();
+    let (status, _) = post(
+        &again,
+        server.url("/api/auth/login"),
+        json!({"email": "restart@example.com", "password": "password123"}),
+    )
+    .await;
+    assert_eq!(status, 200, "the user is still registered");
+    let (status, history) = get(&again, server.url(&format!("/api/chat/{session}/messages"))).await;
+    assert_eq!(status, 200);
+    let contents: Vec<&str> = history["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(contents, vec!["remember me", "echo: remember me"]);
+}
+
+#[tokio::test]
+async fn a_database_outage_is_a_503_and_service_resumes_when_it_returns() {
+    let Some(binary) = MongoProcess::binary() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("convo-outage-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut mongo = MongoProcess::start(&binary, 0, &dir);
+    let base = format!("mongodb://127.0.0.1:{}/?directConnection=true&serverSelectionTimeoutMS=1000&w=majority&journal=true", mongo.port);
+    let uri = with_database(&base, "convo_outage");
+    let server = Server::start(&env(&uri, &[]));
+    let c = client();
+    let session = session_for_new_user(&c, &server, "outage@example.com").await;
+    let (status, _) = post(
+        &c,
+        server.url(&format!("/api/chat/{session}/message")),
+        json!({"content": "before"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    mongo.kill();
+    let (status, body) = get(&c, server.url("/api/projects")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["retryable"], Value::Bool(true));
+    let (status, _) = post(
+        &c,
+        server.url(&format!("/api/chat/{session}/message")),
+        json!({"content": "during"}),
+    )
+    .await;
+    assert_eq!(status, 503, "a send during the outage");
+    let (status, _) = get(&c, server.url("/readyz")).await;
+    assert_eq!(status, 503, "not ready while the database is down");
+    let (status, _) = get(&c, server.url("/healthz")).await;
+    assert_eq!(status, 200, "but alive");
+
+    mongo.restart(&binary);
+    let mut ready = false;
+    for _ in 0..50 {
+        if get(&c, server.url("/readyz")).await.0 == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "ready again without a restart of the server");
+    let (status, body) = post(
+        &c,
+        server.url(&format!("/api/chat/{session}/message")),
+        json!({"content": "after"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, history) = get(&c, server.url(&format!("/api/chat/{session}/messages"))).await;
+    let contents: Vec<&str> = history["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(
+        contents,
+        vec!["before", "echo: before", "after", "echo: after"],
+        "nothing written before the outage was lost"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
