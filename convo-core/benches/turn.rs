@@ -1,5 +1,7 @@
-//! The engine's own cost per turn, on the memory store with the mock model
-//! (no delay): `cargo bench -p convo-core --bench turn`.
+//! The engine's own cost per turn and per list, with the mock model (no
+//! delay): `cargo bench -p convo-core --bench turn` on the memory store, and
+//! on MongoDB as well with `CONVO_BENCH_MONGODB_URI=mongodb://…` and
+//! `--features mongodb`.
 //!
 //! `send/10` and `send/10000` differ only in the history behind the turn; a
 //! turn reads only its context window, so their ratio should stay near 1
@@ -20,14 +22,13 @@ use tokio::runtime::Runtime;
 
 struct Bench {
     convo: Convo,
-    store: Arc<MemoryStore>,
+    store: Arc<dyn Store>,
     user: User,
     agent_id: String,
 }
 
 impl Bench {
-    async fn new() -> Self {
-        let store = Arc::new(MemoryStore::new());
+    async fn new(store: Arc<dyn Store>) -> Self {
         let convo = Convo::new(
             store.clone(),
             Arc::new(MockProvider::new().without_recording()),
@@ -124,22 +125,59 @@ async fn timed_turns(bench: &Bench, prior: usize, iters: u64, streamed: bool) ->
     total
 }
 
+/// The stores to measure: memory always, MongoDB when configured.
+fn stores(rt: &Runtime) -> Vec<(&'static str, Arc<dyn Store>)> {
+    let mut stores: Vec<(&'static str, Arc<dyn Store>)> = vec![("memory", Arc::new(MemoryStore::new()))];
+    #[cfg(feature = "mongodb")]
+    if let Ok(uri) = std::env::var("CONVO_BENCH_MONGODB_URI") {
+        let db = format!("convo_bench_{}", uuid::Uuid::now_v7().simple());
+        let mongo = rt.block_on(convo_core::MongoStore::connect(&uri, &db)).expect("connect to MongoDB");
+        stores.push(("mongodb", Arc::new(mongo)));
+    }
+    let _ = rt;
+    stores
+}
+
 fn turns(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
-    let bench = rt.block_on(Bench::new());
-    let mut group = c.benchmark_group("turn");
-    group.measurement_time(Duration::from_secs(5));
-    for prior in [10usize, 10_000] {
-        group.bench_with_input(BenchmarkId::new("send", prior), &prior, |b, &prior| {
-            b.to_async(&rt)
-                .iter_custom(|iters| timed_turns(&bench, prior, iters, false));
+    for (name, store) in stores(&rt) {
+        let bench = rt.block_on(Bench::new(store));
+        let mut group = c.benchmark_group(format!("turn/{name}"));
+        group.measurement_time(Duration::from_secs(5));
+        for prior in [10usize, 10_000] {
+            group.bench_with_input(BenchmarkId::new("send", prior), &prior, |b, &prior| {
+                b.to_async(&rt).iter_custom(|iters| timed_turns(&bench, prior, iters, false));
+            });
+        }
+        group.bench_with_input(BenchmarkId::new("stream", 10), &10usize, |b, &prior| {
+            b.to_async(&rt).iter_custom(|iters| timed_turns(&bench, prior, iters, true));
         });
+        group.finish();
+
+        // The list endpoints' engine calls: a page of 20 of 50 messages, and of 20 projects.
+        let session = rt.block_on(bench.session_with(50));
+        let session_id = session.id.to_string();
+        for i in 0..19 {
+            let new = NewProject { name: format!("project {i}"), description: None };
+            rt.block_on(bench.convo.create_project(&bench.user.id, new)).expect("project");
+        }
+        let mut group = c.benchmark_group(format!("list/{name}"));
+        group.measurement_time(Duration::from_secs(3));
+        let page = ListParams { limit: Some(20), ..Default::default() };
+        group.bench_function("messages", |b| {
+            b.to_async(&rt).iter(|| async {
+                let page = bench.convo.list_messages(&bench.user.id, &session_id, &page).await.expect("list");
+                assert_eq!(page.data.len(), 20);
+            });
+        });
+        group.bench_function("projects", |b| {
+            b.to_async(&rt).iter(|| async {
+                let page = bench.convo.list_projects(&bench.user.id, &page).await.expect("list");
+                assert_eq!(page.data.len(), 20);
+            });
+        });
+        group.finish();
     }
-    group.bench_with_input(BenchmarkId::new("stream", 10), &10usize, |b, &prior| {
-        b.to_async(&rt)
-            .iter_custom(|iters| timed_turns(&bench, prior, iters, true));
-    });
-    group.finish();
 }
 
 criterion_group!(benches, turns);
