@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use convo_core::{
-    ChatSession, Convo, MemoryStore, MessageDraft, MockProvider, NewAgent, NewProject, Role,
-    SendMessage, Settings, Store, TurnEvent, User,
+    ChatSession, Convo, ListParams, MemoryStore, MessageDraft, MockProvider, NewAgent, NewProject,
+    Role, SendMessage, Settings, Store, TurnEvent, User,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::StreamExt;
@@ -23,6 +23,8 @@ use tokio::runtime::Runtime;
 struct Bench {
     convo: Convo,
     store: Arc<dyn Store>,
+    /// A session per history length, with how much it has grown.
+    pool: std::sync::Mutex<std::collections::HashMap<usize, (ChatSession, u64)>>,
     user: User,
     agent_id: String,
 }
@@ -62,6 +64,7 @@ impl Bench {
             store,
             user,
             agent_id: agent.id.to_string(),
+            pool: Default::default(),
         }
     }
 
@@ -87,17 +90,23 @@ impl Bench {
     }
 }
 
-/// Times `iters` turns, each on a session with `prior`..=`prior + prior / 10` messages.
+/// Times `iters` turns, each on a session with `prior`..=`prior + prior / 10`
+/// messages. Sessions live across criterion's samples, and a new one is
+/// prefilled (untimed) only when the current one has grown too much.
 async fn timed_turns(bench: &Bench, prior: usize, iters: u64, streamed: bool) -> Duration {
     let max_growth = (prior / 10) as u64;
-    let mut session = bench.session_with(prior).await;
-    let mut grown = 0;
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        if grown + 2 > max_growth {
-            session = bench.session_with(prior).await;
-            grown = 0;
-        }
+        let reusable = bench
+            .pool
+            .lock()
+            .expect("pool")
+            .remove(&prior)
+            .filter(|(_, grown)| grown + 2 <= max_growth);
+        let (session, grown) = match reusable {
+            Some(entry) => entry,
+            None => (bench.session_with(prior).await, 0),
+        };
         let id = session.id.to_string();
         let start = Instant::now();
         if streamed {
@@ -120,18 +129,25 @@ async fn timed_turns(bench: &Bench, prior: usize, iters: u64, streamed: bool) ->
                 .expect("turn");
         }
         total += start.elapsed();
-        grown += 2;
+        bench
+            .pool
+            .lock()
+            .expect("pool")
+            .insert(prior, (session, grown + 2));
     }
     total
 }
 
 /// The stores to measure: memory always, MongoDB when configured.
 fn stores(rt: &Runtime) -> Vec<(&'static str, Arc<dyn Store>)> {
-    let mut stores: Vec<(&'static str, Arc<dyn Store>)> = vec![("memory", Arc::new(MemoryStore::new()))];
+    let mut stores: Vec<(&'static str, Arc<dyn Store>)> =
+        vec![("memory", Arc::new(MemoryStore::new()))];
     #[cfg(feature = "mongodb")]
     if let Ok(uri) = std::env::var("CONVO_BENCH_MONGODB_URI") {
         let db = format!("convo_bench_{}", uuid::Uuid::now_v7().simple());
-        let mongo = rt.block_on(convo_core::MongoStore::connect(&uri, &db)).expect("connect to MongoDB");
+        let mongo = rt
+            .block_on(convo_core::MongoStore::connect(&uri, &db))
+            .expect("connect to MongoDB");
         stores.push(("mongodb", Arc::new(mongo)));
     }
     let _ = rt;
@@ -144,13 +160,19 @@ fn turns(c: &mut Criterion) {
         let bench = rt.block_on(Bench::new(store));
         let mut group = c.benchmark_group(format!("turn/{name}"));
         group.measurement_time(Duration::from_secs(5));
+        if name != "memory" {
+            // A networked store's turn costs milliseconds: fewer, longer samples.
+            group.sample_size(20);
+        }
         for prior in [10usize, 10_000] {
             group.bench_with_input(BenchmarkId::new("send", prior), &prior, |b, &prior| {
-                b.to_async(&rt).iter_custom(|iters| timed_turns(&bench, prior, iters, false));
+                b.to_async(&rt)
+                    .iter_custom(|iters| timed_turns(&bench, prior, iters, false));
             });
         }
         group.bench_with_input(BenchmarkId::new("stream", 10), &10usize, |b, &prior| {
-            b.to_async(&rt).iter_custom(|iters| timed_turns(&bench, prior, iters, true));
+            b.to_async(&rt)
+                .iter_custom(|iters| timed_turns(&bench, prior, iters, true));
         });
         group.finish();
 
@@ -158,21 +180,36 @@ fn turns(c: &mut Criterion) {
         let session = rt.block_on(bench.session_with(50));
         let session_id = session.id.to_string();
         for i in 0..19 {
-            let new = NewProject { name: format!("project {i}"), description: None };
-            rt.block_on(bench.convo.create_project(&bench.user.id, new)).expect("project");
+            let new = NewProject {
+                name: format!("project {i}"),
+                description: None,
+            };
+            rt.block_on(bench.convo.create_project(&bench.user.id, new))
+                .expect("project");
         }
         let mut group = c.benchmark_group(format!("list/{name}"));
         group.measurement_time(Duration::from_secs(3));
-        let page = ListParams { limit: Some(20), ..Default::default() };
+        let page = ListParams {
+            limit: Some(20),
+            ..Default::default()
+        };
         group.bench_function("messages", |b| {
             b.to_async(&rt).iter(|| async {
-                let page = bench.convo.list_messages(&bench.user.id, &session_id, &page).await.expect("list");
+                let page = bench
+                    .convo
+                    .list_messages(&bench.user.id, &session_id, &page)
+                    .await
+                    .expect("list");
                 assert_eq!(page.data.len(), 20);
             });
         });
         group.bench_function("projects", |b| {
             b.to_async(&rt).iter(|| async {
-                let page = bench.convo.list_projects(&bench.user.id, &page).await.expect("list");
+                let page = bench
+                    .convo
+                    .list_projects(&bench.user.id, &page)
+                    .await
+                    .expect("list");
                 assert_eq!(page.data.len(), 20);
             });
         });
