@@ -16,25 +16,11 @@ export FAKE_GEMINI_JS="${FAKE_GEMINI_JS:-$(cd .. && pwd)/shared/tools/fake-gemin
 [ -f "$FAKE_GEMINI_JS" ] || { echo "fake-gemini not found at $FAKE_GEMINI_JS (set FAKE_GEMINI_JS)" >&2; exit 1; }
 
 # A real MongoDB-wire server for the Mongo store's tests: SecantusDB's
-# secantusd-rs (WiredTiger storage; see ../shared/MONGO.md). Built once into a
-# cache outside the clone (~8 min on 2 cores), then reused.
-TOOLS="${CONVO_TOOLS_DIR:-$HOME/.cache/convo-tools}"
-SECANTUS="$TOOLS/secantus/bin/secantusd-rs"
-if [ ! -x "$SECANTUS" ]; then
-  log "building secantusd-rs into $TOOLS (first run only)"
-  command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake >/dev/null; }
-  cargo install secantus-mdb --version 0.5.3-beta.196 --ignore-rust-version --locked --root "$TOOLS/secantus"
-fi
-MONGO_DIR="$(mktemp -d)"
-"$SECANTUS" --host 127.0.0.1 --port 0 --storage-path "$MONGO_DIR/data" --cache-size 256M >"$MONGO_DIR/log" 2>&1 &
-MONGO_PID=$!
-trap 'kill "$MONGO_PID" 2>/dev/null; wait "$MONGO_PID" 2>/dev/null; rm -rf "$MONGO_DIR"' EXIT
-for _ in $(seq 100); do
-  MONGO_PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$MONGO_DIR/log" | head -n 1)
-  [ -n "$MONGO_PORT" ] && break
-  sleep 0.1
-done
-[ -n "${MONGO_PORT:-}" ] || { echo "secantusd-rs did not start:" >&2; cat "$MONGO_DIR/log" >&2; exit 1; }
+# secantusd-rs (WiredTiger storage; see ../shared/MONGO.md), built once into a
+# cache outside the clone, then reused.
+. scripts/lib/mongo.sh
+trap stop_mongo EXIT
+start_mongo
 export CONVO_TEST_MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/?directConnection=true"
 export CONVO_TEST_SECANTUS_BIN="$SECANTUS"
 log "MongoDB-wire server (secantusd-rs) on port $MONGO_PORT"

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Load benchmark of convo-server (see README, "Performance").
+#
+# Builds in release mode, starts what it needs (the server on the memory
+# store and on MongoDB, the mock model with no delay, fake-gemini for the
+# real-HTTP case), loads it from this machine with wrk for a fixed time per
+# case, and prints one table. Throughput is also given as a ratio to a
+# minimal poem endpoint measured in the same run (the framework ceiling on
+# this machine): only ratios from one run compare on shared machines.
+#
+#   bash scripts/bench.sh                 # all cases, 10 s each
+#   BENCH_SECONDS=5 bash scripts/bench.sh
+#   BENCH_STORES=memory bash scripts/bench.sh
+#
+# Everything targets 127.0.0.1, is bounded in time and count, and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_CASE="${BENCH_SECONDS:-10}"
+STORES="${BENCH_STORES:-memory mongodb}"
+STREAMS="${BENCH_STREAMS:-5000}"
+WORK="$(mktemp -d)"
+PIDS=()
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+. scripts/lib/mongo.sh
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_mongo
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in wrk jq; do
+  command -v "$tool" >/dev/null || { log "installing $tool"; apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
+done
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+log "building (release)"
+cargo build --release -p convo-server --bin convo-server --example ceiling --example bench_client 2>&1 | tail -n 2 >&2
+BIN=target/release/convo-server
+CEILING=target/release/examples/ceiling
+CLIENT=target/release/examples/bench_client
+FAKE_GEMINI_JS="${FAKE_GEMINI_JS:-$(cd .. && pwd)/shared/tools/fake-gemini/server.js}"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_http() {
+  for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
+  log "no answer from $1"; return 1
+}
+
+# start_server PORT VAR=VALUE… : a convo-server in the background; sets SERVER_PID.
+start_server() {
+  local port=$1; shift
+  env CONVO_LISTEN="127.0.0.1:$port" CONVO_LOG=warn "$@" "$BIN" >"$WORK/server-$port.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_http "http://127.0.0.1:$port/healthz"
+}
+
+rss_kib() { awk -v f="$2" '$1 == f":" {print $2}' "/proc/$1/status"; }
+reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+
+# to_ms "1.23ms" → 1.23
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000
+    printf "%.2f", n }'
+}
+
+ROWS="$WORK/rows"
+: >"$ROWS"
+CEILING_RPS=""
+
+# run_wrk CASE STORE PID THREADS CONNS URL [LUA] : one fixed-time load; appends a row.
+run_wrk() {
+  local name=$1 store=$2 pid=$3 threads=$4 conns=$5 url=$6 script=${7:-}
+  local out="$WORK/wrk-$RANDOM.txt"
+  [ -n "$pid" ] && reset_peak "$pid"
+  wrk -t"$threads" -c"$conns" -d"${SECONDS_PER_CASE}s" --latency --timeout 10s ${script:+-s "$script"} "$url" >"$out"
+  record "$name" "$store" "$pid" "$out"
+}
+
+record() {
+  local name=$1 store=$2 pid=$3 out=$4
+  local rps p50 p99 non2xx sock peak
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$out")
+  sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$out")
+  peak=""
+  [ -n "$pid" ] && peak=$(awk -v k="$(rss_kib "$pid" VmHWM)" 'BEGIN {printf "%.1f", k / 1024}')
+  echo "$name|$store|$rps|$p50|$p99|$(( ${non2xx:-0} + ${sock:-0} ))|$peak" >>"$ROWS"
+}
+
+bearer_lua() { # FILE TOKEN [METHOD BODY]
+  {
+    printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$2"
+    printf 'wrk.headers["Content-Type"] = "application/json"\n'
+    if [ -n "${3:-}" ]; then printf 'wrk.method = "%s"\n' "$3"; fi
+    if [ -n "${4:-}" ]; then printf "wrk.body = '%s'\n" "$4"; fi
+  } >"$1"
+}
+
+# One wrk thread per connection, each bound to its own session, so no two
+# connections ever send to one session at once (that would be a 409).
+sessions_lua() { # FILE TOKEN SESSIONS_JSON
+  cat >"$1" <<LUA
+local sessions = { $(jq -r '[.[] | "\"" + . + "\""] | join(", ")' <<<"$3") }
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("session", sessions[(n - 1) % #sessions + 1])
+end
+function init(args)
+  path = "/api/chat/" .. session .. "/message"
+end
+function request()
+  return wrk.format("POST", path, { ["Authorization"] = "Bearer $2", ["Content-Type"] = "application/json" }, '{"content":"hello"}')
+end
+LUA
+}
+
+# ---- the framework ceiling ----
+port=$(free_port)
+"$CEILING" "127.0.0.1:$port" >/dev/null 2>&1 &
+CEILING_PID=$!
+PIDS+=("$CEILING_PID")
+wait_http "http://127.0.0.1:$port/"
+log "ceiling: fixed 200-byte JSON from a bare poem endpoint"
+run_wrk "ceiling: GET / (200 B JSON)" "-" "$CEILING_PID" 2 64 "http://127.0.0.1:$port/"
+kill "$CEILING_PID"
+
+# ---- fake-gemini for case 4 ----
+GEMINI_PORT=$(free_port)
+FAKE_GEMINI_QUIET=1 node "$FAKE_GEMINI_JS" --port "$GEMINI_PORT" >/dev/null 2>&1 &
+PIDS+=("$!")
+wait_http "http://127.0.0.1:$GEMINI_PORT/__health"
+
+SECRET="bench-secret-$(date +%s)-0123456789abcdef"
+GROWTH="$WORK/growth"
+: >"$GROWTH"
+for store in $STORES; do
+  if [ "$store" = mongodb ]; then
+    [ -n "${MONGO_PORT:-}" ] || start_mongo
+    STORE_ENV=(CONVO_STORE="mongodb://127.0.0.1:$MONGO_PORT/convo_bench_$RANDOM?directConnection=true")
+  else
+    STORE_ENV=(CONVO_STORE=memory)
+  fi
+
+  # Case 8 first: idle RSS of a fresh server.
+  port=$(free_port)
+  start_server "$port" "${STORE_ENV[@]}" CONVO_JWT_SECRET="$SECRET"
+  pid=$SERVER_PID
+  sleep 1
+  echo "8. idle RSS after start|$store||||0|$(awk -v k="$(rss_kib "$pid" VmRSS)" 'BEGIN {printf "%.1f", k / 1024}')" >>"$ROWS"
+  base="http://127.0.0.1:$port"
+
+  log "[$store] setting up data"
+  "$CLIENT" setup "$base" >"$WORK/setup.json"
+  token=$(jq -r .token "$WORK/setup.json")
+  history=$(jq -r .history_session "$WORK/setup.json")
+
+  bearer_lua "$WORK/get.lua" "$token"
+  log "[$store] case 1: GET messages"
+  run_wrk "1. GET /api/chat/{id}/messages (20 of 50)" "$store" "$pid" 2 64 "$base/api/chat/$history/messages?limit=20" "$WORK/get.lua"
+  log "[$store] case 2: GET projects"
+  run_wrk "2. GET /api/projects (20)" "$store" "$pid" 2 64 "$base/api/projects" "$WORK/get.lua"
+  log "[$store] case 3: POST message, mock model"
+  sessions_lua "$WORK/post.lua" "$token" "$(jq -c .sessions "$WORK/setup.json")"
+  run_wrk "3. POST /api/chat/{id}/message (mock)" "$store" "$pid" 64 64 "$base" "$WORK/post.lua"
+
+  log "[$store] case 5: logins, with case 2 at 8 connections beside"
+  bearer_lua "$WORK/login.lua" "-" POST "$(jq -c '{email, password}' "$WORK/setup.json")"
+  reset_peak "$pid"
+  wrk -t1 -c64 -d"${SECONDS_PER_CASE}s" --latency --timeout 10s -s "$WORK/login.lua" "$base/api/auth/login" >"$WORK/login.txt" &
+  LOGIN_WRK=$!
+  wrk -t1 -c8 -d"${SECONDS_PER_CASE}s" --latency --timeout 10s -s "$WORK/get.lua" "$base/api/projects" >"$WORK/beside.txt"
+  wait "$LOGIN_WRK"
+  record "5a. POST /api/auth/login (argon2)" "$store" "$pid" "$WORK/login.txt"
+  record "5b. case 2 at 8 conns during 5a" "$store" "$pid" "$WORK/beside.txt"
+
+  log "[$store] case 6: one send at 10 / 1,000 / 10,000 prior messages"
+  agent=$(jq -r .agent "$WORK/setup.json")
+  "$CLIENT" growth "$base" "$token" "$agent" | jq -c --arg s "$store" '. + {store: $s}' >>"$GROWTH"
+  kill "$pid"
+
+  # Case 4: the same turn through fake-gemini (a real HTTP round trip to the model).
+  port=$(free_port)
+  start_server "$port" "${STORE_ENV[@]}" CONVO_JWT_SECRET="$SECRET" GEMINI_API_KEY=bench GEMINI_BASE_URL="http://127.0.0.1:$GEMINI_PORT"
+  pid=$SERVER_PID
+  base="http://127.0.0.1:$port"
+  "$CLIENT" setup "$base" >"$WORK/setup4.json"
+  sessions_lua "$WORK/post4.lua" "$(jq -r .token "$WORK/setup4.json")" "$(jq -c .sessions "$WORK/setup4.json")"
+  log "[$store] case 4: POST message through fake-gemini"
+  run_wrk "4. POST /api/chat/{id}/message (fake-gemini)" "$store" "$pid" 64 64 "$base" "$WORK/post4.lua"
+  kill "$pid"
+done
+
+# Case 7: thousands of slow streams at once (memory store; 10 chunks, 1 s apart).
+port=$(free_port)
+start_server "$port" CONVO_MOCK_CHUNKS=10 CONVO_MOCK_CHUNK_DELAY_MS=1000
+pid=$SERVER_PID
+base="http://127.0.0.1:$port"
+"$CLIENT" setup "$base" >"$WORK/setup7.json"
+sleep 1
+STREAM_RSS_BEFORE=$(rss_kib "$pid" VmRSS)
+reset_peak "$pid"
+log "case 7: $STREAMS concurrent streams, 10 chunks 1 s apart"
+"$CLIENT" streams "$base" "$(jq -r .token "$WORK/setup7.json")" "$(jq -r .agent "$WORK/setup7.json")" "$STREAMS" >"$WORK/streams.json"
+STREAM_RSS_PEAK=$(rss_kib "$pid" VmHWM)
+kill "$pid"
+
+# ---- the table ----
+CEILING_RPS=$(awk -F'|' '$1 ~ /^ceiling/ {print $3}' "$ROWS")
+echo
+echo "convo-server load benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${SECONDS_PER_CASE} s per case, 64 connections unless noted"
+echo
+printf '| %-46s | %-7s | %10s | %8s | %8s | %8s | %6s | %9s |\n' case store "req/s" "ceiling" "p50 ms" "p99 ms" errors "peak RSS"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" "---------" "------------" "----------" "----------" "----------" "--------" "-----------"
+while IFS='|' read -r name store rps p50 p99 errors peak; do
+  ratio=""
+  [ -n "$rps" ] && [ -n "$CEILING_RPS" ] && ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN {printf "%.0f%%", 100 * a / b}')
+  printf '| %-46s | %-7s | %10s | %8s | %8s | %8s | %6s | %9s |\n' "$name" "$store" "$rps" "$ratio" "$p50" "$p99" "$errors" "${peak:+$peak MiB}"
+done <"$ROWS"
+echo
+echo "6. one send, p50 by prior messages (ratio = at 10,000 / at 10):"
+jq -r '"   \(.store): 10 → \(.p50_ms_at_10 * 100 | round / 100) ms, 1,000 → \(.p50_ms_at_1000 * 100 | round / 100) ms, 10,000 → \(.p50_ms_at_10000 * 100 | round / 100) ms; ratio \(.p50_ms_at_10000 / .p50_ms_at_10 * 100 | round / 100)"' "$GROWTH"
+echo
+jq -r --argjson before "$STREAM_RSS_BEFORE" --argjson peak "$STREAM_RSS_PEAK" \
+  '"7. \(.streams) concurrent streams (memory store): \(.completed) completed, \(.failed) failed in \(.seconds * 10 | round / 10) s; RSS \($before / 1024 * 10 | round / 10) MiB before, peak \($peak / 1024 * 10 | round / 10) MiB: \((($peak - $before) / .streams) * 10 | round / 10) KiB per open stream"' \
+  "$WORK/streams.json"
