@@ -9,6 +9,10 @@ use poem::{get, handler, Route, Server};
 /// 200 bytes of JSON, about the size of a small API object.
 const BODY: &str = r#"{"id":"0196f1c8-e0d2-7c3a-9b1e-2f3a4b5c6d7e","object":"thing","name":"a fixed payload for the framework ceiling","created_at":"2026-11-25T09:30:00.000+00:00","padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
 
+// The same allocator as convo-server, so the ratio compares like with like.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[handler]
 fn fixed() -> poem::Response {
     poem::Response::builder()
