@@ -3,6 +3,8 @@
 use convo_core::{AgentPatch, NewAgent};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+
+use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{Agent, AgentList, ChatSessionList, CreateAgent, SortOrder, UpdateAgent};
@@ -29,7 +31,7 @@ impl AgentsApi {
 pub enum AgentCreated {
     /// The new agent.
     #[oai(status = 201)]
-    Created(Json<Agent>),
+    Created(JsonOut<Agent>),
 }
 
 /// An agent.
@@ -37,7 +39,7 @@ pub enum AgentCreated {
 pub enum AgentFound {
     /// The agent.
     #[oai(status = 200)]
-    Ok(Json<Agent>),
+    Ok(JsonOut<Agent>),
 }
 
 /// A page of agents.
@@ -45,7 +47,7 @@ pub enum AgentFound {
 pub enum AgentsListed {
     /// The page.
     #[oai(status = 200)]
-    Ok(Json<AgentList>),
+    Ok(JsonOut<AgentList>),
 }
 
 /// A page of chat sessions.
@@ -53,7 +55,7 @@ pub enum AgentsListed {
 pub enum SessionsListed {
     /// The page.
     #[oai(status = 200)]
-    Ok(Json<ChatSessionList>),
+    Ok(JsonOut<ChatSessionList>),
 }
 
 #[OpenApi(tag = "ApiTags::Agents")]
@@ -87,7 +89,7 @@ impl AgentsApi {
             .convo
             .create_agent(&auth.user().id, &project_id.0, new)
             .await?;
-        Ok(AgentCreated::Created(Json(agent.into())))
+        Ok(AgentCreated::Created(JsonOut(agent.into())))
     }
 
     /// List a project's agents
@@ -117,7 +119,7 @@ impl AgentsApi {
             .convo
             .list_agents(&auth.user().id, &project_id.0, &params)
             .await?;
-        Ok(AgentsListed::Ok(Json(AgentList::from_page(page))))
+        Ok(AgentsListed::Ok(JsonOut(AgentList::from_page(page))))
     }
 
     /// Get an agent
@@ -128,7 +130,7 @@ impl AgentsApi {
     )]
     async fn get(&self, auth: Auth, agent_id: Path<String>) -> Result<AgentFound, ReadError> {
         let agent = self.state.convo.agent(&auth.user().id, &agent_id.0).await?;
-        Ok(AgentFound::Ok(Json(agent.into())))
+        Ok(AgentFound::Ok(JsonOut(agent.into())))
     }
 
     /// Update an agent
@@ -159,7 +161,7 @@ impl AgentsApi {
             .convo
             .update_agent(&auth.user().id, &agent_id.0, patch)
             .await?;
-        Ok(AgentFound::Ok(Json(agent.into())))
+        Ok(AgentFound::Ok(JsonOut(agent.into())))
     }
 
     /// Delete an agent
@@ -205,6 +207,6 @@ impl AgentsApi {
             .convo
             .list_sessions(&auth.user().id, &agent_id.0, &params)
             .await?;
-        Ok(SessionsListed::Ok(Json(ChatSessionList::from_page(page))))
+        Ok(SessionsListed::Ok(JsonOut(ChatSessionList::from_page(page))))
     }
 }

@@ -3,6 +3,8 @@
 use poem::http::StatusCode;
 use poem::web::RemoteAddr;
 use poem_openapi::payload::Json;
+
+use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{LoginRequest, RegisterRequest, TokenResponse, UserEnvelope};
@@ -28,7 +30,7 @@ impl AuthApi {
 pub enum Registered {
     /// The user is registered and logged in (the `token` cookie is set).
     #[oai(status = 201)]
-    Created(Json<UserEnvelope>, #[oai(header = "Set-Cookie")] String),
+    Created(JsonOut<UserEnvelope>, #[oai(header = "Set-Cookie")] String),
 }
 
 /// A successful login.
@@ -36,7 +38,7 @@ pub enum Registered {
 pub enum LoggedIn {
     /// Logged in (the `token` cookie is set).
     #[oai(status = 200)]
-    Ok(Json<UserEnvelope>, #[oai(header = "Set-Cookie")] String),
+    Ok(JsonOut<UserEnvelope>, #[oai(header = "Set-Cookie")] String),
 }
 
 /// A successful logout.
@@ -52,7 +54,7 @@ pub enum LoggedOut {
 pub enum Me {
     /// The authenticated user.
     #[oai(status = 200)]
-    Ok(Json<UserEnvelope>),
+    Ok(JsonOut<UserEnvelope>),
 }
 
 /// A new token.
@@ -60,7 +62,7 @@ pub enum Me {
 pub enum Token {
     /// A bearer token (not set as a cookie).
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>),
+    Ok(JsonOut<TokenResponse>),
 }
 
 impl AuthApi {
@@ -131,8 +133,7 @@ impl AuthApi {
             .await?;
         let cookie = self.login_cookie(&user)?;
         tracing::info!(user = %user.id, "user registered");
-        Ok(Registered::Created(
-            Json(UserEnvelope { user: user.into() }),
+        Ok(Registered::Created(JsonOut(UserEnvelope { user: user.into() }),
             cookie,
         ))
     }
@@ -151,8 +152,7 @@ impl AuthApi {
     ) -> Result<LoggedIn, AuthError> {
         let user = self.verify(&body.0, remote).await?;
         let cookie = self.login_cookie(&user)?;
-        Ok(LoggedIn::Ok(
-            Json(UserEnvelope { user: user.into() }),
+        Ok(LoggedIn::Ok(JsonOut(UserEnvelope { user: user.into() }),
             cookie,
         ))
     }
@@ -188,7 +188,7 @@ impl AuthApi {
                 convo_core::ConvoError::NotFound(_) => ApiError::unauthenticated(),
                 other => other.into(),
             })?;
-        Ok(Me::Ok(Json(UserEnvelope { user: user.into() })))
+        Ok(Me::Ok(JsonOut(UserEnvelope { user: user.into() })))
     }
 
     /// Get a bearer token
@@ -204,7 +204,7 @@ impl AuthApi {
     ) -> Result<Token, AuthError> {
         let user = self.verify(&body.0, remote).await?;
         let (access_token, claims) = self.state.jwt.issue(&user.id).map_err(ApiError::internal)?;
-        Ok(Token::Ok(Json(TokenResponse {
+        Ok(Token::Ok(JsonOut(TokenResponse {
             access_token,
             token_type: "Bearer".to_owned(),
             expires_at: claims.expires_at(),

@@ -3,6 +3,8 @@
 use convo_core::SendMessage;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+
+use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::events::{sse, TurnEventStream};
@@ -32,7 +34,7 @@ impl ChatApi {
 pub enum ChatStarted {
     /// The new chat session.
     #[oai(status = 201)]
-    Created(Json<ChatSession>),
+    Created(JsonOut<ChatSession>),
 }
 
 /// A chat session.
@@ -40,7 +42,7 @@ pub enum ChatStarted {
 pub enum ChatFound {
     /// The chat session.
     #[oai(status = 200)]
-    Ok(Json<ChatSession>),
+    Ok(JsonOut<ChatSession>),
 }
 
 /// A completed turn.
@@ -48,7 +50,7 @@ pub enum ChatFound {
 pub enum MessageSent {
     /// Both stored messages.
     #[oai(status = 201)]
-    Created(Json<TurnResponse>),
+    Created(JsonOut<TurnResponse>),
 }
 
 /// A streamed turn.
@@ -64,7 +66,7 @@ pub enum MessageStreamed {
 pub enum MessagesListed {
     /// The page.
     #[oai(status = 200)]
-    Ok(Json<MessageList>),
+    Ok(JsonOut<MessageList>),
 }
 
 #[OpenApi(prefix_path = "/api/chat", tag = "ApiTags::Chat")]
@@ -89,7 +91,7 @@ impl ChatApi {
             .convo
             .start_session(&auth.user().id, &agent_id.0, title.as_deref())
             .await?;
-        Ok(ChatStarted::Created(Json(session.into())))
+        Ok(ChatStarted::Created(JsonOut(session.into())))
     }
 
     /// Get a chat session
@@ -100,7 +102,7 @@ impl ChatApi {
             .convo
             .session(&auth.user().id, &chat_session_id.0)
             .await?;
-        Ok(ChatFound::Ok(Json(session.into())))
+        Ok(ChatFound::Ok(JsonOut(session.into())))
     }
 
     /// Rename a chat session
@@ -122,7 +124,7 @@ impl ChatApi {
             .convo
             .update_session(&auth.user().id, &chat_session_id.0, body.0.title.as_deref())
             .await?;
-        Ok(ChatFound::Ok(Json(session.into())))
+        Ok(ChatFound::Ok(JsonOut(session.into())))
     }
 
     /// Delete a chat session
@@ -175,7 +177,7 @@ impl ChatApi {
             .convo
             .send_message(&auth.user().id, &chat_session_id.0, message)
             .await?;
-        Ok(MessageSent::Created(Json(TurnResponse {
+        Ok(MessageSent::Created(JsonOut(TurnResponse {
             user_message: turn.user_message.into(),
             assistant_message: turn.assistant_message.into(),
         })))
@@ -253,6 +255,6 @@ impl ChatApi {
             .convo
             .list_messages(&auth.user().id, &chat_session_id.0, &params)
             .await?;
-        Ok(MessagesListed::Ok(Json(MessageList::from_page(page))))
+        Ok(MessagesListed::Ok(JsonOut(MessageList::from_page(page))))
     }
 }

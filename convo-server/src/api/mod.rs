@@ -5,6 +5,7 @@ mod auth;
 mod chat;
 mod events;
 mod examples;
+mod json;
 pub mod models;
 mod ops;
 mod projects;

@@ -9,7 +9,7 @@ use poem_openapi::{Enum, Object};
 pub use super::text::Text;
 
 /// A registered user.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct User {
     /// Unique id.
@@ -19,6 +19,7 @@ pub struct User {
     /// Display name, if one was given.
     pub name: Option<String>,
     /// When the user registered (RFC 3339, UTC).
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -34,7 +35,7 @@ impl From<core::User> for User {
 }
 
 /// `{"user": …}`: the body of register, login and me.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct UserEnvelope {
     /// The user.
     pub user: User,
@@ -63,7 +64,7 @@ pub struct LoginRequest {
 }
 
 /// A bearer token for programmatic clients.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer <access_token>`.
@@ -71,11 +72,12 @@ pub struct TokenResponse {
     /// Always `Bearer`.
     pub token_type: String,
     /// When the token stops working (RFC 3339, UTC).
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub expires_at: DateTime<Utc>,
 }
 
 /// A project: a user's container of agents.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Project {
     /// Unique id.
@@ -85,8 +87,10 @@ pub struct Project {
     /// Free-form description.
     pub description: Option<String>,
     /// When it was created.
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -123,7 +127,7 @@ pub struct UpdateProject {
 }
 
 /// A chat agent: a system prompt plus model settings.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Agent {
     /// Unique id.
@@ -143,8 +147,10 @@ pub struct Agent {
     /// How many stored messages (the new one included) are sent to the model.
     pub context_messages: u32,
     /// When it was created.
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -202,7 +208,7 @@ pub struct UpdateAgent {
 }
 
 /// A conversation with an agent.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct ChatSession {
     /// Unique id.
@@ -216,8 +222,10 @@ pub struct ChatSession {
     /// How many messages it holds.
     pub message_count: u64,
     /// When it was created.
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last changed (a new message counts).
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -260,8 +268,9 @@ pub struct SendMessageRequest {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The person (or program) chatting.
     User,
@@ -270,8 +279,9 @@ pub enum Role {
 }
 
 /// Why the model stopped writing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// A natural end.
     Stop,
@@ -286,7 +296,7 @@ pub enum FinishReason {
 }
 
 /// Token counts as the provider reported them.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Usage {
     /// Tokens in the prompt (system prompt plus context).
     pub prompt_tokens: u64,
@@ -301,7 +311,7 @@ pub struct Usage {
 }
 
 /// Which stored messages were sent to the model with a turn.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct MessageContext {
     /// `seq` of the first message sent.
     pub first_seq: u64,
@@ -312,7 +322,7 @@ pub struct MessageContext {
 }
 
 /// A stored message.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Message {
     /// Unique id.
@@ -326,18 +336,23 @@ pub struct Message {
     /// Text.
     pub content: String,
     /// When it was stored.
+    #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Model that wrote it (assistant messages).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Why generation stopped (assistant messages).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<FinishReason>,
     /// Token usage (assistant messages, when reported).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// The context window of the reply (assistant messages).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<MessageContext>,
 }
 
@@ -378,7 +393,7 @@ impl From<core::Message> for Message {
 }
 
 /// Both messages of a turn.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct TurnResponse {
     /// The stored user message.
@@ -410,7 +425,7 @@ impl From<SortOrder> for core::Order {
 macro_rules! list_type {
     ($(#[$meta:meta])* $name:ident, $item:ty) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Object)]
+        #[derive(Debug, Clone, Object, serde::Serialize)]
         pub struct $name {
             /// Always `list`.
             pub object: String,
@@ -458,8 +473,39 @@ list_type!(
 );
 
 /// Health and readiness.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Health {
     /// `ok`, or what is wrong.
     pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::types::{Example, ToJSON};
+
+    /// The body written with serde (`JsonOut`) must be what the OpenAPI
+    /// document describes (the poem-openapi view of the same type).
+    fn same_json<T: Example + ToJSON + serde::Serialize>() {
+        let value = T::example();
+        let serde = serde_json::to_value(&value).expect("serialises");
+        assert_eq!(Some(serde), value.to_json(), "{}", std::any::type_name::<T>());
+    }
+
+    #[test]
+    fn serde_and_openapi_agree_on_every_response_shape() {
+        same_json::<User>();
+        same_json::<TokenResponse>();
+        same_json::<Project>();
+        same_json::<Agent>();
+        same_json::<ChatSession>();
+        same_json::<Message>();
+        same_json::<TurnResponse>();
+        let user_message = TurnResponse::example().user_message;
+        assert_eq!(Some(serde_json::to_value(&user_message).expect("json")), user_message.to_json(), "absent fields are left out alike");
+        let list = MessageList::from_page(convo_core::Page { data: vec![Message::example()], has_more: true });
+        assert_eq!(Some(serde_json::to_value(&list).expect("json")), list.to_json());
+        let empty = ProjectList::from_page(convo_core::Page::<Project> { data: vec![], has_more: false });
+        assert_eq!(Some(serde_json::to_value(&empty).expect("json")), empty.to_json(), "null first_id/last_id");
+    }
 }

@@ -1,6 +1,8 @@
 //! Health and readiness probes.
 
 use poem_openapi::payload::Json;
+
+use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::Health;
@@ -26,7 +28,7 @@ impl OpsApi {
 pub enum Healthz {
     /// The process is up.
     #[oai(status = 200)]
-    Ok(Json<Health>),
+    Ok(JsonOut<Health>),
 }
 
 /// Readiness.
@@ -34,7 +36,7 @@ pub enum Healthz {
 pub enum Readyz {
     /// The store answers.
     #[oai(status = 200)]
-    Ok(Json<Health>),
+    Ok(JsonOut<Health>),
     /// `store_unavailable`: the store does not answer.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -47,7 +49,7 @@ impl OpsApi {
     /// 200 whenever the process is up.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> Healthz {
-        Healthz::Ok(Json(Health {
+        Healthz::Ok(JsonOut(Health {
             status: "ok".into(),
         }))
     }
@@ -58,7 +60,7 @@ impl OpsApi {
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> Readyz {
         match self.state.convo.store().ping().await {
-            Ok(()) => Readyz::Ok(Json(Health {
+            Ok(()) => Readyz::Ok(JsonOut(Health {
                 status: "ok".into(),
             })),
             Err(e) => {

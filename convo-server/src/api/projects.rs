@@ -3,6 +3,8 @@
 use convo_core::{NewProject, ProjectPatch};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+
+use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{CreateProject, Project, ProjectList, SortOrder, UpdateProject};
@@ -28,7 +30,7 @@ impl ProjectsApi {
 pub enum ProjectCreated {
     /// The new project.
     #[oai(status = 201)]
-    Created(Json<Project>),
+    Created(JsonOut<Project>),
 }
 
 /// A project.
@@ -36,7 +38,7 @@ pub enum ProjectCreated {
 pub enum ProjectFound {
     /// The project.
     #[oai(status = 200)]
-    Ok(Json<Project>),
+    Ok(JsonOut<Project>),
 }
 
 /// A page of projects.
@@ -44,7 +46,7 @@ pub enum ProjectFound {
 pub enum ProjectsListed {
     /// The page.
     #[oai(status = 200)]
-    Ok(Json<ProjectList>),
+    Ok(JsonOut<ProjectList>),
 }
 
 /// Something was deleted.
@@ -73,7 +75,7 @@ impl ProjectsApi {
             .convo
             .create_project(&auth.user().id, new)
             .await?;
-        Ok(ProjectCreated::Created(Json(project.into())))
+        Ok(ProjectCreated::Created(JsonOut(project.into())))
     }
 
     /// List projects
@@ -98,7 +100,7 @@ impl ProjectsApi {
             .convo
             .list_projects(&auth.user().id, &params)
             .await?;
-        Ok(ProjectsListed::Ok(Json(ProjectList::from_page(page))))
+        Ok(ProjectsListed::Ok(JsonOut(ProjectList::from_page(page))))
     }
 
     /// Get a project
@@ -109,7 +111,7 @@ impl ProjectsApi {
             .convo
             .project(&auth.user().id, &project_id.0)
             .await?;
-        Ok(ProjectFound::Ok(Json(project.into())))
+        Ok(ProjectFound::Ok(JsonOut(project.into())))
     }
 
     /// Update a project
@@ -135,7 +137,7 @@ impl ProjectsApi {
             .convo
             .update_project(&auth.user().id, &project_id.0, patch)
             .await?;
-        Ok(ProjectFound::Ok(Json(project.into())))
+        Ok(ProjectFound::Ok(JsonOut(project.into())))
     }
 
     /// Delete a project
