@@ -839,7 +839,7 @@ async fn a_repeated_idempotency_key_returns_the_first_result_without_calling_the
     while let Some(event) = streamed.next().await {
         match event {
             TurnEvent::Delta { text: t, .. } => text.push_str(&t),
-            TurnEvent::Completed { message } => completed = Some(message),
+            TurnEvent::Completed { message } => completed = Some(*message),
             _ => {}
         }
     }
@@ -972,7 +972,7 @@ async fn a_streamed_turn_emits_created_deltas_and_completed_in_order() {
     assert_eq!(message.id, *assistant_message_id);
     assert_eq!(deltas, message.content);
     assert_eq!(message.content, "echo: stream this please");
-    assert_eq!(w.history(&session).await.last(), Some(message));
+    assert_eq!(w.history(&session).await.last(), Some(&**message));
 }
 
 #[tokio::test]

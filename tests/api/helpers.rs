@@ -77,7 +77,11 @@ pub async fn test_store() -> Arc<dyn Store> {
     match std::env::var("CONVO_TEST_API_MONGODB_URI") {
         Ok(uri) => {
             let db = format!("convo_api_{}", uuid::Uuid::now_v7().simple());
-            Arc::new(MongoStore::connect(&uri, &db).await.expect("connect to the test MongoDB"))
+            Arc::new(
+                MongoStore::connect(&uri, &db)
+                    .await
+                    .expect("connect to the test MongoDB"),
+            )
         }
         Err(_) => Arc::new(MemoryStore::new()),
     }

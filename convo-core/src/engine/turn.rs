@@ -75,8 +75,9 @@ pub struct Turn {
 pub enum TurnEvent {
     /// The user message is stored; the reply will have this id.
     Created {
-        /// The stored user message.
-        user_message: Message,
+        /// The stored user message (boxed: events wait in a channel per
+        /// open stream, and a small event keeps thousands of streams cheap).
+        user_message: Box<Message>,
         /// Id the assistant message will be stored under.
         assistant_message_id: MessageId,
     },
@@ -90,7 +91,7 @@ pub enum TurnEvent {
     /// The reply is stored.
     Completed {
         /// The stored assistant message.
-        message: Message,
+        message: Box<Message>,
     },
     /// The turn failed; no assistant message was stored.
     Failed {
@@ -252,7 +253,7 @@ impl Convo {
                 // The channel has room for these three; the receiver is ours.
                 let message_id = turn.assistant_message.id;
                 let _ = tx.try_send(TurnEvent::Created {
-                    user_message: turn.user_message,
+                    user_message: Box::new(turn.user_message),
                     assistant_message_id: message_id,
                 });
                 if !turn.assistant_message.content.is_empty() {
@@ -260,12 +261,12 @@ impl Convo {
                     let _ = tx.try_send(TurnEvent::Delta { message_id, text });
                 }
                 let _ = tx.try_send(TurnEvent::Completed {
-                    message: turn.assistant_message,
+                    message: Box::new(turn.assistant_message),
                 });
             }
             Begun::Run(prepared) => {
                 let _ = tx.try_send(TurnEvent::Created {
-                    user_message: prepared.user_message.clone(),
+                    user_message: Box::new(prepared.user_message.clone()),
                     assistant_message_id: prepared.assistant_id,
                 });
                 let engine = self.clone();
@@ -469,7 +470,9 @@ impl Convo {
         // once can start the next turn.
         prepared.lock.release().await;
         let last = match result {
-            Ok(message) => TurnEvent::Completed { message },
+            Ok(message) => TurnEvent::Completed {
+                message: Box::new(message),
+            },
             Err(error) => TurnEvent::Failed { error },
         };
         let _ = tx.send(last).await;

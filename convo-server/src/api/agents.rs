@@ -207,6 +207,8 @@ impl AgentsApi {
             .convo
             .list_sessions(&auth.user().id, &agent_id.0, &params)
             .await?;
-        Ok(SessionsListed::Ok(JsonOut(ChatSessionList::from_page(page))))
+        Ok(SessionsListed::Ok(JsonOut(ChatSessionList::from_page(
+            page,
+        ))))
     }
 }

@@ -133,7 +133,8 @@ impl AuthApi {
             .await?;
         let cookie = self.login_cookie(&user)?;
         tracing::info!(user = %user.id, "user registered");
-        Ok(Registered::Created(JsonOut(UserEnvelope { user: user.into() }),
+        Ok(Registered::Created(
+            JsonOut(UserEnvelope { user: user.into() }),
             cookie,
         ))
     }
@@ -152,7 +153,8 @@ impl AuthApi {
     ) -> Result<LoggedIn, AuthError> {
         let user = self.verify(&body.0, remote).await?;
         let cookie = self.login_cookie(&user)?;
-        Ok(LoggedIn::Ok(JsonOut(UserEnvelope { user: user.into() }),
+        Ok(LoggedIn::Ok(
+            JsonOut(UserEnvelope { user: user.into() }),
             cookie,
         ))
     }

@@ -97,7 +97,7 @@ pub fn sse(turn: TurnStream, request_id: String, keep_alive: Duration) -> TurnEv
                     assistant_message_id,
                 } => StreamEvent::Created(MessageCreatedEvent {
                     sequence_number,
-                    user_message: user_message.into(),
+                    user_message: (*user_message).into(),
                     assistant_message_id: assistant_message_id.to_string(),
                 }),
                 TurnEvent::Delta { message_id, text } => StreamEvent::Delta(MessageDeltaEvent {
@@ -107,7 +107,7 @@ pub fn sse(turn: TurnStream, request_id: String, keep_alive: Duration) -> TurnEv
                 }),
                 TurnEvent::Completed { message } => StreamEvent::Completed(MessageCompletedEvent {
                     sequence_number,
-                    message: message.into(),
+                    message: (*message).into(),
                 }),
                 TurnEvent::Failed { error } => {
                     let mut error = ApiError::from(error).body().error;

@@ -37,8 +37,13 @@ impl<T: Type> Payload for JsonOut<T> {
 impl<T: Serialize + Send> IntoResponse for JsonOut<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::builder().content_type(Self::CONTENT_TYPE_STR).body(body),
-            Err(e) => crate::error::ApiError::internal(format!("response serialisation failed: {e}")).into_response(),
+            Ok(body) => Response::builder()
+                .content_type(Self::CONTENT_TYPE_STR)
+                .body(body),
+            Err(e) => {
+                crate::error::ApiError::internal(format!("response serialisation failed: {e}"))
+                    .into_response()
+            }
         }
     }
 }
@@ -48,6 +53,9 @@ impl<T> JsonOut<T> {
 }
 
 /// Serialises a timestamp exactly as poem-openapi does (`to_rfc3339`).
-pub fn rfc3339<S: serde::Serializer>(t: &chrono::DateTime<chrono::Utc>, s: S) -> Result<S::Ok, S::Error> {
+pub fn rfc3339<S: serde::Serializer>(
+    t: &chrono::DateTime<chrono::Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(&t.to_rfc3339())
 }

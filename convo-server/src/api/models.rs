@@ -489,7 +489,12 @@ mod tests {
     fn same_json<T: Example + ToJSON + serde::Serialize>() {
         let value = T::example();
         let serde = serde_json::to_value(&value).expect("serialises");
-        assert_eq!(Some(serde), value.to_json(), "{}", std::any::type_name::<T>());
+        assert_eq!(
+            Some(serde),
+            value.to_json(),
+            "{}",
+            std::any::type_name::<T>()
+        );
     }
 
     #[test]
@@ -502,10 +507,27 @@ mod tests {
         same_json::<Message>();
         same_json::<TurnResponse>();
         let user_message = TurnResponse::example().user_message;
-        assert_eq!(Some(serde_json::to_value(&user_message).expect("json")), user_message.to_json(), "absent fields are left out alike");
-        let list = MessageList::from_page(convo_core::Page { data: vec![Message::example()], has_more: true });
-        assert_eq!(Some(serde_json::to_value(&list).expect("json")), list.to_json());
-        let empty = ProjectList::from_page(convo_core::Page::<Project> { data: vec![], has_more: false });
-        assert_eq!(Some(serde_json::to_value(&empty).expect("json")), empty.to_json(), "null first_id/last_id");
+        assert_eq!(
+            Some(serde_json::to_value(&user_message).expect("json")),
+            user_message.to_json(),
+            "absent fields are left out alike"
+        );
+        let list = MessageList::from_page(convo_core::Page {
+            data: vec![Message::example()],
+            has_more: true,
+        });
+        assert_eq!(
+            Some(serde_json::to_value(&list).expect("json")),
+            list.to_json()
+        );
+        let empty = ProjectList::from_page(convo_core::Page::<Project> {
+            data: vec![],
+            has_more: false,
+        });
+        assert_eq!(
+            Some(serde_json::to_value(&empty).expect("json")),
+            empty.to_json(),
+            "null first_id/last_id"
+        );
     }
 }
