@@ -41,7 +41,8 @@ pub struct ErrorObject {
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
-    /// The request field at fault, for `validation_failed`.
+    /// The request field at fault, for `validation_failed`; null otherwise.
+    #[oai(nullable)]
     pub param: Option<String>,
     /// The `x-request-id` of the failed request, for support.
     pub request_id: String,

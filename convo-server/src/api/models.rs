@@ -17,6 +17,7 @@ pub struct User {
     /// E-mail address, lower-cased.
     pub email: String,
     /// Display name, if one was given.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// When the user registered (RFC 3339, UTC).
     #[serde(serialize_with = "super::json::rfc3339")]
@@ -50,6 +51,7 @@ pub struct RegisterRequest {
     /// 8 to 128 characters.
     pub password: Text,
     /// Optional display name (at most 200 characters).
+    #[oai(nullable)]
     pub name: Option<Text>,
 }
 
@@ -85,6 +87,7 @@ pub struct Project {
     /// Name (1–200 characters).
     pub name: String,
     /// Free-form description.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// When it was created.
     #[serde(serialize_with = "super::json::rfc3339")]
@@ -113,6 +116,7 @@ pub struct CreateProject {
     /// Name (1–200 characters).
     pub name: Text,
     /// Description (at most 10,000 characters).
+    #[oai(nullable)]
     pub description: Option<Text>,
 }
 
@@ -121,8 +125,10 @@ pub struct CreateProject {
 #[oai(example)]
 pub struct UpdateProject {
     /// New name (1–200 characters).
+    #[oai(nullable)]
     pub name: Option<Text>,
     /// New description.
+    #[oai(nullable)]
     pub description: Option<Text>,
 }
 
@@ -141,8 +147,10 @@ pub struct Agent {
     /// Model id.
     pub model: String,
     /// Sampling temperature (0–2); null leaves it to the model.
+    #[oai(nullable)]
     pub temperature: Option<f64>,
     /// Cap on generated tokens; null leaves it to the model.
+    #[oai(nullable)]
     pub max_output_tokens: Option<u32>,
     /// How many stored messages (the new one included) are sent to the model.
     pub context_messages: u32,
@@ -180,12 +188,16 @@ pub struct CreateAgent {
     /// System prompt (at most 100,000 characters).
     pub system_prompt: Text,
     /// Model id; the server's default Flash model when absent.
+    #[oai(nullable)]
     pub model: Option<Text>,
     /// Sampling temperature, 0–2.
+    #[oai(nullable)]
     pub temperature: Option<f64>,
     /// Cap on generated tokens (at least 1).
+    #[oai(nullable)]
     pub max_output_tokens: Option<u32>,
     /// Context window in messages (1–1000); the server's default when absent.
+    #[oai(nullable)]
     pub context_messages: Option<u32>,
 }
 
@@ -194,16 +206,22 @@ pub struct CreateAgent {
 #[oai(example)]
 pub struct UpdateAgent {
     /// New name.
+    #[oai(nullable)]
     pub name: Option<Text>,
     /// New system prompt.
+    #[oai(nullable)]
     pub system_prompt: Option<Text>,
     /// New model id.
+    #[oai(nullable)]
     pub model: Option<Text>,
     /// New temperature, 0–2.
+    #[oai(nullable)]
     pub temperature: Option<f64>,
     /// New output cap.
+    #[oai(nullable)]
     pub max_output_tokens: Option<u32>,
     /// New context window.
+    #[oai(nullable)]
     pub context_messages: Option<u32>,
 }
 
@@ -218,6 +236,7 @@ pub struct ChatSession {
     /// The agent's project.
     pub project_id: String,
     /// Optional title.
+    #[oai(nullable)]
     pub title: Option<String>,
     /// How many messages it holds.
     pub message_count: u64,
@@ -248,6 +267,7 @@ impl From<core::ChatSession> for ChatSession {
 #[oai(example)]
 pub struct StartChat {
     /// Optional title (at most 200 characters).
+    #[oai(nullable)]
     pub title: Option<Text>,
 }
 
@@ -256,6 +276,7 @@ pub struct StartChat {
 #[oai(example)]
 pub struct UpdateChat {
     /// New title; null or blank clears it.
+    #[oai(nullable)]
     pub title: Option<Text>,
 }
 
@@ -305,8 +326,10 @@ pub struct Usage {
     /// Total billed tokens.
     pub total_tokens: u64,
     /// Tokens spent thinking, when reported.
+    #[oai(nullable)]
     pub thoughts_tokens: Option<u64>,
     /// Prompt tokens served from cache, when reported.
+    #[oai(nullable)]
     pub cached_tokens: Option<u64>,
 }
 
@@ -432,8 +455,10 @@ macro_rules! list_type {
             /// The items, in the requested order.
             pub data: Vec<$item>,
             /// Id of the first item (null when empty).
+            #[oai(nullable)]
             pub first_id: Option<String>,
             /// Id of the last item (null when empty); pass it as `after` for the next page.
+            #[oai(nullable)]
             pub last_id: Option<String>,
             /// Whether more items lie beyond this page.
             pub has_more: bool,
