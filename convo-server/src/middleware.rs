@@ -48,6 +48,12 @@ pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result
     if let Ok(value) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
+        // RFC 9110: a 405 says which methods the resource supports.
+        if let Some(allow) = allowed_methods(&path).and_then(|a| HeaderValue::from_str(&a).ok()) {
+            resp.headers_mut().insert(poem::http::header::ALLOW, allow);
+        }
+    }
     let status = resp.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(request_id = %id, %method, path = %path, status, latency_ms, "request");
@@ -83,4 +89,38 @@ pub async fn body_limit<E: Endpoint>(
     }
     req.set_body(bytes);
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The methods the API offers at `path`, from the OpenAPI document's path
+/// templates (`{param}` matches one segment), as an `Allow` header value.
+fn allowed_methods(path: &str) -> Option<String> {
+    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let spec: serde_json::Value =
+            serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
+        let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+        paths
+            .into_iter()
+            .map(|(template, ops)| {
+                let segments = template.split('/').map(str::to_owned).collect();
+                let methods = ops
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
+                    .unwrap_or_default();
+                (segments, methods)
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    routes
+        .iter()
+        .find(|(template, _)| {
+            template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+        })
+        .map(|(_, methods)| methods.join(", "))
 }

@@ -116,6 +116,37 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_the_envelope() {
 }
 
 #[tokio::test]
+async fn a_405_lists_the_allowed_methods() {
+    let app = spawn_app().await;
+    let cases = [
+        (Method::PUT, "/healthz", "GET"),
+        (Method::DELETE, "/api/projects", "GET, POST"),
+        (
+            Method::PUT,
+            "/api/agents/0196f1c8-e0d2-7c3a-9b1e-2f3a4b5c6d7e",
+            "DELETE, GET, PATCH",
+        ),
+        (Method::GET, "/api/chat/x/message", "POST"),
+    ];
+    for (method, path, allowed) in cases {
+        let resp = app.request(&app.client, method.clone(), path, None).await;
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        let allow = resp
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut allow: Vec<String> = allow
+            .unwrap_or_default()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        allow.sort();
+        assert_eq!(allow.join(", "), allowed, "Allow of {method} {path}");
+    }
+}
+
+#[tokio::test]
 async fn protected_routes_without_credentials_are_401_unauthenticated() {
     let app = spawn_app().await; // nobody signed up: the client has no cookie
     let cases = [
