@@ -132,12 +132,22 @@ impl ApiError {
                 "unsupported_media_type",
                 "the body must be application/json",
             )
+        } else if let Some(field) = err
+            .downcast_ref::<ParseRequestPayloadError>()
+            .and_then(|e| failed_field(&e.reason))
+        {
+            Self::validation(field, err_text(err))
         } else if err.is::<ParseRequestPayloadError>() {
             Self::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 format!("malformed request body: {}", err_text(err)),
             )
+        } else if let Some(e) = err
+            .downcast_ref::<ParseParamError>()
+            .filter(|e| e.reason.starts_with("verification failed"))
+        {
+            Self::validation(e.name.to_owned(), err_text(err))
         } else if err.is::<ParseParamError>() || err.is::<ParsePathError>() {
             Self::new(StatusCode::BAD_REQUEST, "invalid_request", err_text(err))
         } else if err.is::<AuthorizationError>() || status == StatusCode::UNAUTHORIZED {
@@ -162,6 +172,31 @@ impl ApiError {
             Self::internal(err)
         }
     }
+}
+
+impl ApiError {
+    /// 422 `validation_failed` naming `param`.
+    pub fn validation(param: String, message: String) -> Self {
+        Self {
+            param: Some(param),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+            )
+        }
+    }
+}
+
+/// The field named by poem-openapi's "field `x` verification failed" (a body
+/// field that broke a rule stated in the OpenAPI document), which the
+/// contract answers as 422 with `param`, like the engine's own checks.
+fn failed_field(reason: &str) -> Option<String> {
+    let rest = reason.split("field `").nth(1)?;
+    let (field, tail) = rest.split_once('`')?;
+    tail.trim_start()
+        .starts_with("verification failed")
+        .then(|| field.to_owned())
 }
 
 /// An error's text, without poem's debug decorations and bounded in length.
@@ -201,7 +236,15 @@ impl From<ConvoError> for ApiError {
                 format!("{what} not found"),
             ),
             ConvoError::Invalid { field, reason } => Self {
-                param: Some(field.to_owned()),
+                // The engine's `idempotency_key` arrives here as a header.
+                param: Some(
+                    if field == "idempotency_key" {
+                        "Idempotency-Key"
+                    } else {
+                        field
+                    }
+                    .to_owned(),
+                ),
                 ..Self::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "validation_failed",

@@ -76,19 +76,19 @@ async fn bad_messages_and_idempotency_keys_are_422_naming_the_field() {
         (
             "other words",
             Some("used"),
-            "idempotency_key",
+            "Idempotency-Key",
             "a used key with other content",
         ),
         (
             "hi",
             Some("has space"),
-            "idempotency_key",
+            "Idempotency-Key",
             "a key with a space",
         ),
         (
             "hi",
             Some(&*"k".repeat(256)),
-            "idempotency_key",
+            "Idempotency-Key",
             "a key of 256 bytes",
         ),
     ];

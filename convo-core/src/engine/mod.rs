@@ -143,6 +143,8 @@ impl ListParams {
         let cursor = |field: &'static str, value: &Option<String>| {
             value
                 .as_deref()
+                // `after=` with nothing is no cursor, as in most list APIs.
+                .filter(|v| !v.is_empty())
                 .map(|v| {
                     parse_id(v)
                         .map_err(|_| ConvoError::invalid(field, "is not an id from this list"))

@@ -105,12 +105,19 @@ impl AgentsApi {
         auth: Auth,
         project_id: Path<String>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `desc` (newest first, the default) or `asc`.
         order: Query<Option<SortOrder>>,
         /// Start after this agent id (exclusive).
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         after: Query<Option<String>>,
         /// End before this agent id (exclusive): the previous page.
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         before: Query<Option<String>>,
     ) -> Result<AgentsListed, ReadError> {
         let params = list_params(limit, order, after, before);
@@ -193,12 +200,19 @@ impl AgentsApi {
         auth: Auth,
         agent_id: Path<String>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `desc` (newest first, the default) or `asc`.
         order: Query<Option<SortOrder>>,
         /// Start after this session id (exclusive).
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         after: Query<Option<String>>,
         /// End before this session id (exclusive): the previous page.
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         before: Query<Option<String>>,
     ) -> Result<SessionsListed, ReadError> {
         let params = list_params(limit, order, after, before);

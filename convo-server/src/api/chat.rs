@@ -165,7 +165,7 @@ impl ChatApi {
         chat_session_id: Path<String>,
         body: Json<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,255}$"))]
         idempotency_key: Header<Option<String>>,
     ) -> Result<MessageSent, TurnError> {
         let message = SendMessage {
@@ -209,7 +209,7 @@ impl ChatApi {
         chat_session_id: Path<String>,
         body: Json<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,255}$"))]
         idempotency_key: Header<Option<String>>,
     ) -> Result<MessageStreamed, TurnError> {
         let message = SendMessage {
@@ -241,12 +241,19 @@ impl ChatApi {
         auth: Auth,
         chat_session_id: Path<String>,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `asc` (conversation order, the default) or `desc`.
         order: Query<Option<SortOrder>>,
         /// Start after this message id (exclusive).
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         after: Query<Option<String>>,
         /// End before this message id (exclusive): the previous page.
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         before: Query<Option<String>>,
     ) -> Result<MessagesListed, ReadError> {
         let params = list_params(limit, order, after, before);

@@ -3,8 +3,11 @@
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use poem::web::sse::Event;
-use poem_openapi::payload::EventStream;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::{EventStream, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::ToJSON;
+use poem_openapi::types::Type;
 use poem_openapi::{Object, Union};
 use std::time::Duration;
 
@@ -81,8 +84,44 @@ impl StreamEvent {
     }
 }
 
+/// One server-sent event as it travels: the shape a client parsing the
+/// stream sees (`event:`, `id:`, `data:` lines).
+#[derive(Debug, Clone, Object)]
+pub struct TurnStreamEvent {
+    /// `message.created`, `message.delta`, `message.completed` or `error`.
+    pub event: String,
+    /// The event's `sequence_number`: 0, 1, 2…
+    pub id: String,
+    /// The event as JSON: a `StreamEvent` whose `type` repeats `event`.
+    pub data: String,
+}
+
 /// The SSE body of a streaming turn.
-pub type TurnEventStream = EventStream<BoxStream<'static, StreamEvent>>;
+///
+/// poem-openapi documents an event stream as an *array* of its payloads;
+/// clients (and schemathesis) check each event, so this documents one event
+/// on the wire ([`TurnStreamEvent`]) and registers [`StreamEvent`], the
+/// schema of its `data`.
+pub struct TurnEventStream(EventStream<BoxStream<'static, StreamEvent>>);
+
+impl Payload for TurnEventStream {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        TurnStreamEvent::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        TurnStreamEvent::register(registry);
+        StreamEvent::register(registry);
+    }
+}
+
+impl IntoResponse for TurnEventStream {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
 
 /// Maps the engine's turn events to numbered SSE events. `request_id` is
 /// captured now: the stream is polled after the request's scope has ended.
@@ -120,12 +159,14 @@ pub fn sse(turn: TurnStream, request_id: String, keep_alive: Duration) -> TurnEv
             }
         })
         .boxed();
-    EventStream::new(events)
-        .keep_alive(keep_alive)
-        .to_event(|event| {
-            let (name, seq) = event.name_and_seq();
-            Event::message(event.to_json_string())
-                .event_type(name)
-                .id(seq.to_string())
-        })
+    TurnEventStream(
+        EventStream::new(events)
+            .keep_alive(keep_alive)
+            .to_event(|event| {
+                let (name, seq) = event.name_and_seq();
+                Event::message(event.to_json_string())
+                    .event_type(name)
+                    .id(seq.to_string())
+            }),
+    )
 }

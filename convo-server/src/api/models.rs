@@ -47,11 +47,17 @@ pub struct UserEnvelope {
 #[oai(example)]
 pub struct RegisterRequest {
     /// E-mail address; trimmed and compared case-insensitively.
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+\s*$"
+    ))]
     pub email: Text,
     /// 8 to 128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
     pub password: Text,
     /// Optional display name (at most 200 characters).
     #[oai(nullable)]
+    #[oai(validator(max_length = 200))]
     pub name: Option<Text>,
 }
 
@@ -114,9 +120,11 @@ impl From<core::Project> for Project {
 #[oai(example)]
 pub struct CreateProject {
     /// Name (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: Text,
     /// Description (at most 10,000 characters).
     #[oai(nullable)]
+    #[oai(validator(max_length = 10000))]
     pub description: Option<Text>,
 }
 
@@ -126,9 +134,11 @@ pub struct CreateProject {
 pub struct UpdateProject {
     /// New name (1–200 characters).
     #[oai(nullable)]
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: Option<Text>,
     /// New description.
     #[oai(nullable)]
+    #[oai(validator(max_length = 10000))]
     pub description: Option<Text>,
 }
 
@@ -184,20 +194,26 @@ impl From<core::Agent> for Agent {
 #[oai(example)]
 pub struct CreateAgent {
     /// Name (1–200 characters).
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: Text,
     /// System prompt (at most 100,000 characters).
+    #[oai(validator(max_length = 100000))]
     pub system_prompt: Text,
     /// Model id; the server's default Flash model when absent.
     #[oai(nullable)]
+    #[oai(validator(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,200}$"))]
     pub model: Option<Text>,
     /// Sampling temperature, 0–2.
     #[oai(nullable)]
+    #[oai(validator(minimum(value = "0"), maximum(value = "2")))]
     pub temperature: Option<f64>,
     /// Cap on generated tokens (at least 1).
     #[oai(nullable)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub max_output_tokens: Option<u32>,
     /// Context window in messages (1–1000); the server's default when absent.
     #[oai(nullable)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub context_messages: Option<u32>,
 }
 
@@ -207,21 +223,27 @@ pub struct CreateAgent {
 pub struct UpdateAgent {
     /// New name.
     #[oai(nullable)]
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: Option<Text>,
     /// New system prompt.
     #[oai(nullable)]
+    #[oai(validator(max_length = 100000))]
     pub system_prompt: Option<Text>,
     /// New model id.
     #[oai(nullable)]
+    #[oai(validator(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,200}$"))]
     pub model: Option<Text>,
     /// New temperature, 0–2.
     #[oai(nullable)]
+    #[oai(validator(minimum(value = "0"), maximum(value = "2")))]
     pub temperature: Option<f64>,
     /// New output cap.
     #[oai(nullable)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     pub max_output_tokens: Option<u32>,
     /// New context window.
     #[oai(nullable)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub context_messages: Option<u32>,
 }
 
@@ -268,6 +290,7 @@ impl From<core::ChatSession> for ChatSession {
 pub struct StartChat {
     /// Optional title (at most 200 characters).
     #[oai(nullable)]
+    #[oai(validator(max_length = 200))]
     pub title: Option<Text>,
 }
 
@@ -277,6 +300,7 @@ pub struct StartChat {
 pub struct UpdateChat {
     /// New title; null or blank clears it.
     #[oai(nullable)]
+    #[oai(validator(max_length = 200))]
     pub title: Option<Text>,
 }
 
@@ -285,6 +309,7 @@ pub struct UpdateChat {
 #[oai(example)]
 pub struct SendMessageRequest {
     /// The text; stored exactly as sent (not blank; at most the server's size limit).
+    #[oai(validator(min_length = 1, pattern = r"\S"))]
     pub content: Text,
 }
 

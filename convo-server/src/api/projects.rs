@@ -86,12 +86,19 @@ impl ProjectsApi {
         &self,
         auth: Auth,
         /// Page size, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `desc` (newest first, the default) or `asc`.
         order: Query<Option<SortOrder>>,
         /// Start after this project id (exclusive).
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         after: Query<Option<String>>,
         /// End before this project id (exclusive): the previous page.
+        #[oai(validator(
+            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+        ))]
         before: Query<Option<String>>,
     ) -> Result<ProjectsListed, ReadError> {
         let params = list_params(limit, order, after, before);
