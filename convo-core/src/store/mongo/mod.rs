@@ -95,6 +95,105 @@ where
     Ok(page.finish(items))
 }
 
+/// A stored document that reads back as a domain value.
+trait Doc: serde::de::DeserializeOwned + Send + Sync {
+    /// The domain type.
+    type Domain;
+    /// The conversion (fails on corrupt data).
+    fn into_domain(self) -> Result<Self::Domain, StoreError>;
+}
+
+macro_rules! impl_doc {
+    ($($doc:ty => $domain:ty),+) => {
+        $(impl Doc for $doc {
+            type Domain = $domain;
+            fn into_domain(self) -> Result<$domain, StoreError> {
+                <$doc>::into_domain(self)
+            }
+        })+
+    };
+}
+impl_doc!(ProjectDoc => Project, AgentDoc => Agent, SessionDoc => ChatSession, MessageDoc => Message);
+
+/// The live (not tombstoned) object `id` of `owner`.
+fn owned(owner: &UserId, id: &impl ToString) -> Document {
+    merge(
+        doc! { "_id": id.to_string(), "owner": owner.to_string() },
+        live(),
+    )
+}
+
+/// A string field, or `null`.
+fn optional_str(value: Option<&str>) -> Bson {
+    value.map_or(Bson::Null, |v| Bson::String(v.to_owned()))
+}
+
+/// The one document matching `filter`, as a domain value.
+async fn find_one<D: Doc>(
+    coll: Collection<D>,
+    filter: Document,
+) -> Result<Option<D::Domain>, StoreError> {
+    coll.find_one(filter)
+        .await
+        .store()?
+        .map(D::into_domain)
+        .transpose()
+}
+
+/// Applies `update` to the document matching `filter`; [`StoreError::NotFound`] naming `what` if none.
+async fn update_live<D: Send + Sync>(
+    coll: Collection<D>,
+    filter: Document,
+    update: Document,
+    what: &'static str,
+) -> Result<(), StoreError> {
+    if coll.update_one(filter, update).await.store()?.matched_count == 0 {
+        return Err(StoreError::NotFound(what));
+    }
+    Ok(())
+}
+
+/// Marks the document matching `filter` deleted (the first step of a cascade); `false` if none.
+async fn tombstone<D: Send + Sync>(
+    coll: Collection<D>,
+    filter: Document,
+) -> Result<bool, StoreError> {
+    let marked = coll
+        .update_one(filter, doc! { "$set": { "deleted": true } })
+        .await
+        .store()?;
+    Ok(marked.matched_count > 0)
+}
+
+/// Inserts `child` if its live parent exists, then re-checks the parent: a
+/// cascade that tombstoned it meanwhile would miss the new child, so the
+/// child undoes itself and the insert is [`StoreError::NotFound`] too.
+async fn insert_under<P: Send + Sync, C: serde::Serialize + Send + Sync>(
+    parents: Collection<P>,
+    parent: Document,
+    what: &'static str,
+    children: Collection<C>,
+    child: &C,
+    child_id: &impl ToString,
+) -> Result<(), StoreError> {
+    let parent_exists = |filter: Document| {
+        let parents = parents.clone_with_type::<Document>();
+        async move { Ok::<_, StoreError>(parents.find_one(filter).await.store()?.is_some()) }
+    };
+    if !parent_exists(parent.clone()).await? {
+        return Err(StoreError::NotFound(what));
+    }
+    children.insert_one(child).await.store()?;
+    if !parent_exists(parent).await? {
+        children
+            .delete_one(doc! { "_id": child_id.to_string() })
+            .await
+            .store()?;
+        return Err(StoreError::NotFound(what));
+    }
+    Ok(())
+}
+
 impl MongoStore {
     /// Connects with `uri` to database `db_name` and creates the indexes.
     ///
@@ -175,78 +274,70 @@ impl MongoStore {
                 .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
                 .build()
         };
-        self.users()
-            .create_index(index(doc! { "email": 1 }, true))
-            .await
-            .store()?;
-        self.projects()
-            .create_index(index(doc! { "owner": 1, "_id": 1 }, false))
-            .await
-            .store()?;
-        self.agents()
-            .create_index(index(doc! { "project_id": 1, "_id": 1 }, false))
-            .await
-            .store()?;
-        self.sessions()
-            .create_index(index(doc! { "agent_id": 1, "_id": 1 }, false))
-            .await
-            .store()?;
-        self.sessions()
-            .create_index(index(doc! { "project_id": 1 }, false))
-            .await
-            .store()?;
-        self.messages()
-            .create_index(index(doc! { "session_id": 1, "seq": 1 }, true))
-            .await
-            .store()?;
-        self.idempotency()
-            .create_index(index(doc! { "session_id": 1 }, false))
-            .await
-            .store()?;
-        self.idempotency()
-            .create_index(ttl("expires_at"))
-            .await
-            .store()?;
-        self.revoked()
-            .create_index(ttl("expires_at"))
-            .await
-            .store()?;
+        let indexes = [
+            ("users", index(doc! { "email": 1 }, true)),
+            ("projects", index(doc! { "owner": 1, "_id": 1 }, false)),
+            ("agents", index(doc! { "project_id": 1, "_id": 1 }, false)),
+            ("sessions", index(doc! { "agent_id": 1, "_id": 1 }, false)),
+            ("sessions", index(doc! { "project_id": 1 }, false)),
+            ("messages", index(doc! { "session_id": 1, "seq": 1 }, true)),
+            ("idempotency", index(doc! { "session_id": 1 }, false)),
+            ("idempotency", ttl("expires_at")),
+            ("revoked_tokens", ttl("expires_at")),
+        ];
+        for (collection, model) in indexes {
+            self.db
+                .collection::<Document>(collection)
+                .create_index(model)
+                .await
+                .store()?;
+        }
         Ok(())
     }
 
     /// A page of documents matching `filter`, by `_id` (see [`PageRequest`]).
-    async fn page_by_id<T, K>(
+    async fn list<D: Doc, K: ToString>(
         &self,
-        coll: Collection<T>,
+        coll: Collection<D>,
         filter: Document,
         page: &PageRequest<K>,
-    ) -> Result<(Vec<T>, bool), StoreError>
-    where
-        T: serde::de::DeserializeOwned + Send + Sync,
-        K: ToString,
-    {
+    ) -> Result<Page<D::Domain>, StoreError> {
         let after = page.after.as_ref().map(|k| Bson::String(k.to_string()));
         let before = page.before.as_ref().map(|k| Bson::String(k.to_string()));
-        find_page(coll, filter, "_id", after, before, page).await
+        let (docs, has_more) = find_page(coll, filter, "_id", after, before, page).await?;
+        Ok(Page {
+            data: docs
+                .into_iter()
+                .map(D::into_domain)
+                .collect::<Result<_, _>>()?,
+            has_more,
+        })
     }
 
-    /// Deletes sessions (given by filter) with their messages and idempotency records.
-    async fn delete_sessions(&self, filter: Document) -> Result<(), StoreError> {
-        self.sessions()
-            .update_many(filter.clone(), doc! { "$set": { "deleted": true } })
+    /// Tombstones the documents of `collection` matching `filter` and
+    /// returns their ids: the first step of a cascade.
+    async fn tombstone_all(
+        &self,
+        collection: &str,
+        filter: &Document,
+    ) -> Result<Vec<String>, StoreError> {
+        let coll = self.db.collection::<Document>(collection);
+        coll.update_many(filter.clone(), doc! { "$set": { "deleted": true } })
             .await
             .store()?;
-        let ids: Vec<String> = self
-            .db
-            .collection::<Document>("sessions")
-            .find(filter.clone())
+        coll.find(filter.clone())
             .projection(doc! { "_id": 1 })
             .await
             .store()?
             .try_filter_map(|d| async move { Ok(d.get_str("_id").ok().map(str::to_owned)) })
             .try_collect()
             .await
-            .store()?;
+            .store()
+    }
+
+    /// Deletes sessions (given by filter) with their messages and idempotency records.
+    async fn delete_sessions(&self, filter: Document) -> Result<(), StoreError> {
+        let ids = self.tombstone_all("sessions", &filter).await?;
         for batch in ids.chunks(CASCADE_BATCH) {
             let in_batch = doc! { "session_id": { "$in": batch } };
             self.messages()
@@ -261,21 +352,7 @@ impl MongoStore {
 
     /// Deletes agents (given by filter) with everything under them.
     async fn delete_agents(&self, filter: Document) -> Result<(), StoreError> {
-        self.agents()
-            .update_many(filter.clone(), doc! { "$set": { "deleted": true } })
-            .await
-            .store()?;
-        let ids: Vec<String> = self
-            .db
-            .collection::<Document>("agents")
-            .find(filter.clone())
-            .projection(doc! { "_id": 1 })
-            .await
-            .store()?
-            .try_filter_map(|d| async move { Ok(d.get_str("_id").ok().map(str::to_owned)) })
-            .try_collect()
-            .await
-            .store()?;
+        let ids = self.tombstone_all("agents", &filter).await?;
         for batch in ids.chunks(CASCADE_BATCH) {
             self.delete_sessions(doc! { "agent_id": { "$in": batch } })
                 .await?;
@@ -427,16 +504,7 @@ impl Store for MongoStore {
     }
 
     async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
-        let filter = merge(
-            doc! { "_id": id.to_string(), "owner": owner.to_string() },
-            live(),
-        );
-        self.projects()
-            .find_one(filter)
-            .await
-            .store()?
-            .map(ProjectDoc::into_domain)
-            .transpose()
+        find_one(self.projects(), owned(owner, id)).await
     }
 
     async fn projects(
@@ -445,44 +513,26 @@ impl Store for MongoStore {
         page: &PageRequest<ProjectId>,
     ) -> Result<Page<Project>, StoreError> {
         let filter = merge(doc! { "owner": owner.to_string() }, live());
-        let (docs, has_more) = self.page_by_id(self.projects(), filter, page).await?;
-        Ok(Page {
-            data: docs
-                .into_iter()
-                .map(ProjectDoc::into_domain)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        self.list(self.projects(), filter, page).await
     }
 
     async fn update_project(&self, project: &Project) -> Result<(), StoreError> {
-        let filter = merge(
-            doc! { "_id": project.id.to_string(), "owner": project.owner.to_string() },
-            live(),
-        );
         let set = doc! { "$set": {
             "name": &project.name,
-            "description": project.description.as_deref().map_or(Bson::Null, |d| Bson::String(d.to_owned())),
+            "description": optional_str(project.description.as_deref()),
             "updated_at": to_bson(project.updated_at),
         }};
-        let result = self.projects().update_one(filter, set).await.store()?;
-        if result.matched_count == 0 {
-            return Err(StoreError::NotFound("project"));
-        }
-        Ok(())
+        update_live(
+            self.projects(),
+            owned(&project.owner, &project.id),
+            set,
+            "project",
+        )
+        .await
     }
 
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {
-        let filter = merge(
-            doc! { "_id": id.to_string(), "owner": owner.to_string() },
-            live(),
-        );
-        let marked = self
-            .projects()
-            .update_one(filter, doc! { "$set": { "deleted": true } })
-            .await
-            .store()?;
-        if marked.matched_count == 0 {
+        if !tombstone(self.projects(), owned(owner, id)).await? {
             return Ok(false);
         }
         self.delete_agents(doc! { "project_id": id.to_string() })
@@ -495,45 +545,20 @@ impl Store for MongoStore {
     }
 
     async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        let parent = merge(
-            doc! { "_id": agent.project_id.to_string(), "owner": agent.owner.to_string() },
-            live(),
-        );
-        if self
-            .projects()
-            .find_one(parent.clone())
-            .await
-            .store()?
-            .is_none()
-        {
-            return Err(StoreError::NotFound("project"));
-        }
-        self.agents()
-            .insert_one(AgentDoc::from_domain(agent))
-            .await
-            .store()?;
-        // A cascade may have tombstoned the project meanwhile: then undo.
-        if self.projects().find_one(parent).await.store()?.is_none() {
-            self.agents()
-                .delete_one(doc! { "_id": agent.id.to_string() })
-                .await
-                .store()?;
-            return Err(StoreError::NotFound("project"));
-        }
-        Ok(())
+        let parent = owned(&agent.owner, &agent.project_id);
+        insert_under(
+            self.projects(),
+            parent,
+            "project",
+            self.agents(),
+            &AgentDoc::from_domain(agent),
+            &agent.id,
+        )
+        .await
     }
 
     async fn agent(&self, owner: &UserId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
-        let filter = merge(
-            doc! { "_id": id.to_string(), "owner": owner.to_string() },
-            live(),
-        );
-        self.agents()
-            .find_one(filter)
-            .await
-            .store()?
-            .map(AgentDoc::into_domain)
-            .transpose()
+        find_one(self.agents(), owned(owner, id)).await
     }
 
     async fn agents(
@@ -546,21 +571,10 @@ impl Store for MongoStore {
             doc! { "project_id": project.to_string(), "owner": owner.to_string() },
             live(),
         );
-        let (docs, has_more) = self.page_by_id(self.agents(), filter, page).await?;
-        Ok(Page {
-            data: docs
-                .into_iter()
-                .map(AgentDoc::into_domain)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        self.list(self.agents(), filter, page).await
     }
 
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        let filter = merge(
-            doc! { "_id": agent.id.to_string(), "owner": agent.owner.to_string() },
-            live(),
-        );
         let d = AgentDoc::from_domain(agent);
         let set = doc! { "$set": {
             "name": d.name,
@@ -571,24 +585,11 @@ impl Store for MongoStore {
             "context_messages": d.context_messages,
             "updated_at": d.updated_at,
         }};
-        let result = self.agents().update_one(filter, set).await.store()?;
-        if result.matched_count == 0 {
-            return Err(StoreError::NotFound("agent"));
-        }
-        Ok(())
+        update_live(self.agents(), owned(&agent.owner, &agent.id), set, "agent").await
     }
 
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
-        let filter = merge(
-            doc! { "_id": id.to_string(), "owner": owner.to_string() },
-            live(),
-        );
-        let marked = self
-            .agents()
-            .update_one(filter, doc! { "$set": { "deleted": true } })
-            .await
-            .store()?;
-        if marked.matched_count == 0 {
+        if !tombstone(self.agents(), owned(owner, id)).await? {
             return Ok(false);
         }
         self.delete_agents(doc! { "_id": id.to_string() }).await?;
@@ -596,31 +597,17 @@ impl Store for MongoStore {
     }
 
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
-        let parent = merge(
-            doc! { "_id": session.agent_id.to_string(), "owner": session.owner.to_string() },
-            live(),
-        );
-        if self
-            .agents()
-            .find_one(parent.clone())
-            .await
-            .store()?
-            .is_none()
-        {
-            return Err(StoreError::NotFound("agent"));
-        }
-        self.sessions()
-            .insert_one(SessionDoc::from_domain(session))
-            .await
-            .store()?;
-        if self.agents().find_one(parent).await.store()?.is_none() {
-            self.sessions()
-                .delete_one(doc! { "_id": session.id.to_string() })
-                .await
-                .store()?;
-            return Err(StoreError::NotFound("agent"));
-        }
-        Ok(())
+        let parent = owned(&session.owner, &session.agent_id);
+        let doc = SessionDoc::from_domain(session);
+        insert_under(
+            self.agents(),
+            parent,
+            "agent",
+            self.sessions(),
+            &doc,
+            &session.id,
+        )
+        .await
     }
 
     async fn session(
@@ -628,16 +615,7 @@ impl Store for MongoStore {
         owner: &UserId,
         id: &SessionId,
     ) -> Result<Option<ChatSession>, StoreError> {
-        let filter = merge(
-            doc! { "_id": id.to_string(), "owner": owner.to_string() },
-            live(),
-        );
-        self.sessions()
-            .find_one(filter)
-            .await
-            .store()?
-            .map(SessionDoc::into_domain)
-            .transpose()
+        find_one(self.sessions(), owned(owner, id)).await
     }
 
     async fn sessions(
@@ -650,44 +628,25 @@ impl Store for MongoStore {
             doc! { "agent_id": agent.to_string(), "owner": owner.to_string() },
             live(),
         );
-        let (docs, has_more) = self.page_by_id(self.sessions(), filter, page).await?;
-        Ok(Page {
-            data: docs
-                .into_iter()
-                .map(SessionDoc::into_domain)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        self.list(self.sessions(), filter, page).await
     }
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
-        let filter = merge(
-            doc! { "_id": session.id.to_string(), "owner": session.owner.to_string() },
-            live(),
-        );
-        let title = session
-            .title
-            .as_deref()
-            .map_or(Bson::Null, |t| Bson::String(t.to_owned()));
-        let set = doc! { "$set": { "title": title, "updated_at": to_bson(session.updated_at) } };
-        let result = self.sessions().update_one(filter, set).await.store()?;
-        if result.matched_count == 0 {
-            return Err(StoreError::NotFound("chat session"));
-        }
-        Ok(())
+        let set = doc! { "$set": {
+            "title": optional_str(session.title.as_deref()),
+            "updated_at": to_bson(session.updated_at),
+        }};
+        update_live(
+            self.sessions(),
+            owned(&session.owner, &session.id),
+            set,
+            "chat session",
+        )
+        .await
     }
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
-        let filter = merge(
-            doc! { "_id": id.to_string(), "owner": owner.to_string() },
-            live(),
-        );
-        let marked = self
-            .sessions()
-            .update_one(filter, doc! { "$set": { "deleted": true } })
-            .await
-            .store()?;
-        if marked.matched_count == 0 {
+        if !tombstone(self.sessions(), owned(owner, id)).await? {
             return Ok(false);
         }
         self.delete_sessions(doc! { "_id": id.to_string() }).await?;
