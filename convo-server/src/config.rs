@@ -231,6 +231,16 @@ impl Config {
         })
     }
 
+    /// The engine settings this configuration asks for.
+    pub fn engine_settings(&self) -> convo_core::Settings {
+        convo_core::Settings {
+            default_model: self.gemini_model.clone(),
+            default_context_messages: self.context_messages,
+            max_message_bytes: self.max_body_bytes,
+            ..convo_core::Settings::default()
+        }
+    }
+
     /// Token lifetime.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs.max(1))

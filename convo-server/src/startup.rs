@@ -48,7 +48,7 @@ impl Application {
         jwt_secret_check(config)?;
         let store = build_store(config).await?;
         let llm = build_llm(config)?;
-        let convo = Convo::new(store, llm, engine_settings(config));
+        let convo = Convo::new(store, llm, config.engine_settings());
         Self::build_with(config, convo).await
     }
 
@@ -143,15 +143,6 @@ pub fn openapi_json() -> String {
         max_body_bytes: 0,
     });
     api::service(state).spec()
-}
-
-fn engine_settings(config: &Config) -> Settings {
-    Settings {
-        default_model: config.gemini_model.clone(),
-        default_context_messages: config.context_messages,
-        max_message_bytes: config.max_body_bytes,
-        ..Settings::default()
-    }
 }
 
 async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {

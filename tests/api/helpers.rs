@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use convo::core::{Convo, MemoryStore, MockProvider, MongoStore, Settings, Store};
+use convo::core::{Convo, MemoryStore, MockProvider, MongoStore, Store};
 use convo::server::{Application, Config};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -47,13 +47,7 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
     configure(&mut config);
     let mock = Arc::new(mock);
     let store = test_store().await;
-    let settings = Settings {
-        default_model: config.gemini_model.clone(),
-        default_context_messages: config.context_messages,
-        max_message_bytes: config.max_body_bytes,
-        ..Settings::default()
-    };
-    let convo = Convo::new(store.clone(), mock.clone(), settings);
+    let convo = Convo::new(store.clone(), mock.clone(), config.engine_settings());
     let app = Application::build_with(&config, convo)
         .await
         .expect("server builds");

@@ -34,11 +34,11 @@ impl<T: Type> Payload for JsonOut<T> {
     }
 }
 
-impl<T: Serialize + Send> IntoResponse for JsonOut<T> {
+impl<T: Type + Serialize + Send> IntoResponse for JsonOut<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(body) => Response::builder()
-                .content_type(Self::CONTENT_TYPE_STR)
+                .content_type(Self::CONTENT_TYPE)
                 .body(body),
             Err(e) => {
                 crate::error::ApiError::internal(format!("response serialisation failed: {e}"))
@@ -46,10 +46,6 @@ impl<T: Serialize + Send> IntoResponse for JsonOut<T> {
             }
         }
     }
-}
-
-impl<T> JsonOut<T> {
-    const CONTENT_TYPE_STR: &'static str = "application/json; charset=utf-8";
 }
 
 /// Serialises a timestamp exactly as poem-openapi does (`to_rfc3339`).

@@ -56,17 +56,14 @@ fn merge(mut a: Document, b: Document) -> Document {
 
 /// One page of `coll` ordered by `field`, between the cursors' values
 /// `after` and `before` (exclusive), per [`PageRequest`]'s rules.
-async fn find_page<T, K>(
-    coll: Collection<T>,
+async fn find_page<D: Doc, K>(
+    coll: Collection<D>,
     mut filter: Document,
     field: &str,
     after: Option<Bson>,
     before: Option<Bson>,
     page: &PageRequest<K>,
-) -> Result<(Vec<T>, bool), StoreError>
-where
-    T: serde::de::DeserializeOwned + Send + Sync,
-{
+) -> Result<Page<D::Domain>, StoreError> {
     // Bounds in ascending order: in a descending list `after` is the upper one.
     let (lo, hi) = match page.order {
         crate::domain::Order::Asc => (after, before),
@@ -83,7 +80,7 @@ where
         filter.insert(field, range);
     }
     let direction = if page.walks_ascending() { 1 } else { -1 };
-    let items: Vec<T> = coll
+    let items: Vec<D> = coll
         .find(filter)
         .sort(doc! { field: direction })
         .limit(i64::try_from(page.limit).unwrap_or(i64::MAX) + 1)
@@ -92,7 +89,14 @@ where
         .try_collect()
         .await
         .store()?;
-    Ok(page.finish(items))
+    let (docs, has_more) = page.finish(items);
+    Ok(Page {
+        data: docs
+            .into_iter()
+            .map(D::into_domain)
+            .collect::<Result<_, _>>()?,
+        has_more,
+    })
 }
 
 /// A stored document that reads back as a domain value.
@@ -113,7 +117,7 @@ macro_rules! impl_doc {
         })+
     };
 }
-impl_doc!(ProjectDoc => Project, AgentDoc => Agent, SessionDoc => ChatSession, MessageDoc => Message);
+impl_doc!(UserDoc => User, ProjectDoc => Project, AgentDoc => Agent, SessionDoc => ChatSession, MessageDoc => Message);
 
 /// The live (not tombstoned) object `id` of `owner`.
 fn owned(owner: &UserId, id: &impl ToString) -> Document {
@@ -304,14 +308,7 @@ impl MongoStore {
     ) -> Result<Page<D::Domain>, StoreError> {
         let after = page.after.as_ref().map(|k| Bson::String(k.to_string()));
         let before = page.before.as_ref().map(|k| Bson::String(k.to_string()));
-        let (docs, has_more) = find_page(coll, filter, "_id", after, before, page).await?;
-        Ok(Page {
-            data: docs
-                .into_iter()
-                .map(D::into_domain)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        find_page(coll, filter, "_id", after, before, page).await
     }
 
     /// Tombstones the documents of `collection` matching `filter` and
@@ -457,21 +454,11 @@ impl Store for MongoStore {
     }
 
     async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        self.users()
-            .find_one(doc! { "_id": id.to_string() })
-            .await
-            .store()?
-            .map(UserDoc::into_domain)
-            .transpose()
+        find_one(self.users(), doc! { "_id": id.to_string() }).await
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        self.users()
-            .find_one(doc! { "email": email.as_str() })
-            .await
-            .store()?
-            .map(UserDoc::into_domain)
-            .transpose()
+        find_one(self.users(), doc! { "email": email.as_str() }).await
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
@@ -734,7 +721,7 @@ impl Store for MongoStore {
             None => None,
         };
         let filter = doc! { "session_id": session.to_string() };
-        let (docs, has_more) = find_page(
+        find_page(
             self.messages(),
             filter,
             "seq",
@@ -742,14 +729,7 @@ impl Store for MongoStore {
             before.map(Bson::Int64),
             page,
         )
-        .await?;
-        Ok(Page {
-            data: docs
-                .into_iter()
-                .map(MessageDoc::into_domain)
-                .collect::<Result<_, _>>()?,
-            has_more,
-        })
+        .await
     }
 
     async fn try_lock_turn(
