@@ -136,7 +136,7 @@ impl ApiError {
             .downcast_ref::<ParseRequestPayloadError>()
             .and_then(|e| failed_field(&e.reason))
         {
-            Self::validation(field, err_text(err))
+            Self::broken_rule(field, err)
         } else if err.is::<ParseRequestPayloadError>() {
             Self::new(
                 StatusCode::BAD_REQUEST,
@@ -145,9 +145,12 @@ impl ApiError {
             )
         } else if let Some(e) = err
             .downcast_ref::<ParseParamError>()
-            .filter(|e| e.reason.starts_with("verification failed"))
+            // A rule stated in the document: poem-openapi's validators say
+            // "verification failed. …", as do `api::pattern`'s types inside
+            // their "failed to parse …".
+            .filter(|e| e.reason.contains("verification failed"))
         {
-            Self::validation(e.name.to_owned(), err_text(err))
+            Self::broken_rule(e.name.to_owned(), err)
         } else if err.is::<ParseParamError>() || err.is::<ParsePathError>() {
             Self::new(StatusCode::BAD_REQUEST, "invalid_request", err_text(err))
         } else if err.is::<AuthorizationError>() || status == StatusCode::UNAUTHORIZED {
@@ -184,6 +187,27 @@ impl ApiError {
                 "validation_failed",
                 message,
             )
+        }
+    }
+}
+
+impl ApiError {
+    /// 422 for `field`, which broke a rule stated in the OpenAPI document:
+    /// "`name` does not satisfy pattern("\S")", without the parser's
+    /// framing ("failed to parse …", "(occurred while parsing …)").
+    fn broken_rule(field: String, err: &poem::Error) -> Self {
+        let text = err_text(err);
+        let rule = text.split_once("verification failed. ").map(|(_, rule)| {
+            rule.split(" (occurred while parsing")
+                .next()
+                .unwrap_or(rule)
+        });
+        match rule {
+            Some(rule) => {
+                let message = format!("`{field}` does not satisfy {rule}");
+                Self::validation(field, message)
+            }
+            None => Self::validation(field, text),
         }
     }
 }

@@ -237,6 +237,11 @@ async fn bad_list_parameters_are_422_or_400() {
         let error = assert_error(resp, status, code).await;
         if let Some(param) = param {
             assert_eq!(error["param"], param, "{query}");
+            let message = error["message"].as_str().unwrap_or_default();
+            assert!(
+                message.starts_with(&format!("`{param}` does not satisfy ")),
+                "{query}: {message}"
+            );
         }
     }
     for query in ["limit=1", "limit=100", "order=asc", "order=desc"] {

@@ -8,6 +8,7 @@ use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{Agent, AgentList, ChatSessionList, CreateAgent, SortOrder, UpdateAgent};
+use super::pattern::{CursorRule, Matching};
 use super::projects::Deleted;
 use super::{list_params, ApiTags};
 use crate::auth::Auth;
@@ -110,15 +111,9 @@ impl AgentsApi {
         /// `desc` (newest first, the default) or `asc`.
         order: Query<Option<SortOrder>>,
         /// Start after this agent id (exclusive).
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        after: Query<Option<String>>,
+        after: Query<Option<Matching<CursorRule>>>,
         /// End before this agent id (exclusive): the previous page.
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        before: Query<Option<String>>,
+        before: Query<Option<Matching<CursorRule>>>,
     ) -> Result<AgentsListed, ReadError> {
         let params = list_params(limit, order, after, before);
         let page = self
@@ -205,15 +200,9 @@ impl AgentsApi {
         /// `desc` (newest first, the default) or `asc`.
         order: Query<Option<SortOrder>>,
         /// Start after this session id (exclusive).
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        after: Query<Option<String>>,
+        after: Query<Option<Matching<CursorRule>>>,
         /// End before this session id (exclusive): the previous page.
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        before: Query<Option<String>>,
+        before: Query<Option<Matching<CursorRule>>>,
     ) -> Result<SessionsListed, ReadError> {
         let params = list_params(limit, order, after, before);
         let page = self

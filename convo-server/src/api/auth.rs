@@ -129,7 +129,7 @@ impl AuthApi {
         let user = self
             .state
             .convo
-            .register(&body.email, &body.password, body.name.as_deref())
+            .register(body.email.as_str(), &body.password, body.name.as_deref())
             .await?;
         let cookie = self.login_cookie(&user)?;
         tracing::info!(user = %user.id, "user registered");

@@ -11,6 +11,7 @@ use super::events::{sse, TurnEventStream};
 use super::models::{
     ChatSession, MessageList, SendMessageRequest, SortOrder, StartChat, TurnResponse, UpdateChat,
 };
+use super::pattern::{CursorRule, IdempotencyKeyRule, Matching};
 use super::projects::Deleted;
 use super::{list_params, ApiTags};
 use crate::auth::Auth;
@@ -165,12 +166,12 @@ impl ChatApi {
         chat_session_id: Path<String>,
         body: Json<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
-        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,255}$"))]
-        idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<Matching<IdempotencyKeyRule>>>,
     ) -> Result<MessageSent, TurnError> {
         let message = SendMessage {
             content: body.0.content.into(),
-            idempotency_key: idempotency_key.0,
+            idempotency_key: idempotency_key.0.map(Matching::into_inner),
         };
         let turn = self
             .state
@@ -209,12 +210,12 @@ impl ChatApi {
         chat_session_id: Path<String>,
         body: Json<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
-        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,255}$"))]
-        idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<Matching<IdempotencyKeyRule>>>,
     ) -> Result<MessageStreamed, TurnError> {
         let message = SendMessage {
             content: body.0.content.into(),
-            idempotency_key: idempotency_key.0,
+            idempotency_key: idempotency_key.0.map(Matching::into_inner),
         };
         let turn = self
             .state
@@ -246,15 +247,9 @@ impl ChatApi {
         /// `asc` (conversation order, the default) or `desc`.
         order: Query<Option<SortOrder>>,
         /// Start after this message id (exclusive).
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        after: Query<Option<String>>,
+        after: Query<Option<Matching<CursorRule>>>,
         /// End before this message id (exclusive): the previous page.
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        before: Query<Option<String>>,
+        before: Query<Option<Matching<CursorRule>>>,
     ) -> Result<MessagesListed, ReadError> {
         let params = list_params(limit, order, after, before);
         let page = self

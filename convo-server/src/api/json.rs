@@ -84,7 +84,10 @@ impl Rfc3339 {
         if nanos >= 1_000_000_000 {
             return None;
         }
-        let mut out = Self { buf: [0; 35], len: 0 };
+        let mut out = Self {
+            buf: [0; 35],
+            len: 0,
+        };
         out.digits(year / 100, 2);
         out.digits(year % 100, 2);
         out.byte(b'-');
@@ -166,7 +169,10 @@ mod tests {
 
     #[test]
     fn out_of_range_years_fall_back_to_chrono() {
-        let t = Utc.timestamp_opt(253_402_300_800, 0).single().expect("valid"); // year 10000
+        let t = Utc
+            .timestamp_opt(253_402_300_800, 0)
+            .single()
+            .expect("valid"); // year 10000
         assert!(Rfc3339::new(&t).is_none());
         let mut body = Vec::new();
         let mut ser = serde_json::Serializer::new(&mut body);

@@ -8,6 +8,7 @@ mod examples;
 mod json;
 pub mod models;
 mod ops;
+pub mod pattern;
 mod projects;
 mod text;
 
@@ -70,13 +71,13 @@ and send `Authorization: Bearer <token>`.\n\n\
 pub(crate) fn list_params(
     limit: Query<Option<u32>>,
     order: Query<Option<models::SortOrder>>,
-    after: Query<Option<String>>,
-    before: Query<Option<String>>,
+    after: Query<Option<pattern::Matching<pattern::CursorRule>>>,
+    before: Query<Option<pattern::Matching<pattern::CursorRule>>>,
 ) -> ListParams {
     ListParams {
         limit: limit.0,
         order: order.0.map(Into::into),
-        after: after.0,
-        before: before.0,
+        after: after.0.map(pattern::Matching::into_inner),
+        before: before.0.map(pattern::Matching::into_inner),
     }
 }

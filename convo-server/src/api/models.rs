@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use convo_core as core;
 use poem_openapi::{Enum, Object};
 
+use super::pattern::{ContentRule, EmailRule, Matching, ModelRule, NameRule};
+
 pub use super::text::Text;
 
 /// A registered user.
@@ -47,11 +49,8 @@ pub struct UserEnvelope {
 #[oai(example)]
 pub struct RegisterRequest {
     /// E-mail address; trimmed and compared case-insensitively.
-    #[oai(validator(
-        max_length = 254,
-        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+\s*$"
-    ))]
-    pub email: Text,
+    #[oai(validator(max_length = 254))]
+    pub email: Matching<EmailRule>,
     /// 8 to 128 characters.
     #[oai(validator(min_length = 8, max_length = 128))]
     pub password: Text,
@@ -120,8 +119,8 @@ impl From<core::Project> for Project {
 #[oai(example)]
 pub struct CreateProject {
     /// Name (1–200 characters).
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
-    pub name: Text,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Matching<NameRule>,
     /// Description (at most 10,000 characters).
     #[oai(nullable)]
     #[oai(validator(max_length = 10000))]
@@ -134,8 +133,8 @@ pub struct CreateProject {
 pub struct UpdateProject {
     /// New name (1–200 characters).
     #[oai(nullable)]
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
-    pub name: Option<Text>,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<Matching<NameRule>>,
     /// New description.
     #[oai(nullable)]
     #[oai(validator(max_length = 10000))]
@@ -194,15 +193,14 @@ impl From<core::Agent> for Agent {
 #[oai(example)]
 pub struct CreateAgent {
     /// Name (1–200 characters).
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
-    pub name: Text,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Matching<NameRule>,
     /// System prompt (at most 100,000 characters).
     #[oai(validator(max_length = 100000))]
     pub system_prompt: Text,
     /// Model id; the server's default Flash model when absent.
     #[oai(nullable)]
-    #[oai(validator(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,200}$"))]
-    pub model: Option<Text>,
+    pub model: Option<Matching<ModelRule>>,
     /// Sampling temperature, 0–2.
     #[oai(nullable)]
     #[oai(validator(minimum(value = "0"), maximum(value = "2")))]
@@ -223,16 +221,15 @@ pub struct CreateAgent {
 pub struct UpdateAgent {
     /// New name.
     #[oai(nullable)]
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
-    pub name: Option<Text>,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<Matching<NameRule>>,
     /// New system prompt.
     #[oai(nullable)]
     #[oai(validator(max_length = 100000))]
     pub system_prompt: Option<Text>,
     /// New model id.
     #[oai(nullable)]
-    #[oai(validator(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]{1,200}$"))]
-    pub model: Option<Text>,
+    pub model: Option<Matching<ModelRule>>,
     /// New temperature, 0–2.
     #[oai(nullable)]
     #[oai(validator(minimum(value = "0"), maximum(value = "2")))]
@@ -309,8 +306,8 @@ pub struct UpdateChat {
 #[oai(example)]
 pub struct SendMessageRequest {
     /// The text; stored exactly as sent (not blank; at most the server's size limit).
-    #[oai(validator(min_length = 1, pattern = r"\S"))]
-    pub content: Text,
+    #[oai(validator(min_length = 1))]
+    pub content: Matching<ContentRule>,
 }
 
 /// Who wrote a message.

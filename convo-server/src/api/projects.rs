@@ -8,6 +8,7 @@ use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{CreateProject, Project, ProjectList, SortOrder, UpdateProject};
+use super::pattern::{CursorRule, Matching};
 use super::{list_params, ApiTags};
 use crate::auth::Auth;
 use crate::error::{ReadError, WriteError};
@@ -91,15 +92,9 @@ impl ProjectsApi {
         /// `desc` (newest first, the default) or `asc`.
         order: Query<Option<SortOrder>>,
         /// Start after this project id (exclusive).
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        after: Query<Option<String>>,
+        after: Query<Option<Matching<CursorRule>>>,
         /// End before this project id (exclusive): the previous page.
-        #[oai(validator(
-            pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
-        ))]
-        before: Query<Option<String>>,
+        before: Query<Option<Matching<CursorRule>>>,
     ) -> Result<ProjectsListed, ReadError> {
         let params = list_params(limit, order, after, before);
         let page = self
