@@ -1101,3 +1101,25 @@ async fn a_second_stream_while_one_runs_is_refused_before_it_opens() {
     let events = collect(running).await;
     assert!(matches!(events.last(), Some(TurnEvent::Completed { .. })));
 }
+
+/// The turn's futures stay small: every layer above (a server handler, its
+/// middleware, poem's boxing) moves them, and at ~3 KiB those copies were a
+/// tenth of a send's CPU time (perf, scripts/bench.sh case 3).
+#[tokio::test]
+async fn turn_futures_stay_small() {
+    let convo = world(MockProvider::new()).await.convo;
+    let user = convo_core::UserId::new();
+    let send = convo.send_message(&user, "x", convo_core::SendMessage::new("hi"));
+    assert!(
+        std::mem::size_of_val(&send) <= 512,
+        "{}",
+        std::mem::size_of_val(&send)
+    );
+    drop(send);
+    let stream = convo.stream_message(&user, "x", convo_core::SendMessage::new("hi"));
+    assert!(
+        std::mem::size_of_val(&stream) <= 512,
+        "{}",
+        std::mem::size_of_val(&stream)
+    );
+}

@@ -226,7 +226,9 @@ impl Convo {
         session_id: &str,
         message: SendMessage,
     ) -> Result<Turn, ConvoError> {
-        let prepared = match self.begin_turn(owner, session_id, message).await? {
+        // Boxed: the checks' state is ~3 KiB, and every layer above (the
+        // server's handler, its middleware) would otherwise copy it around.
+        let prepared = match Box::pin(self.begin_turn(owner, session_id, message)).await? {
             Begun::Replay(turn) => return Ok(turn),
             Begun::Run(prepared) => prepared,
         };
@@ -248,7 +250,8 @@ impl Convo {
         message: SendMessage,
     ) -> Result<TurnStream, ConvoError> {
         let (tx, rx) = mpsc::channel(self.settings().stream_buffer.max(4));
-        match self.begin_turn(owner, session_id, message).await? {
+        // Boxed, as in `send_message`.
+        match Box::pin(self.begin_turn(owner, session_id, message)).await? {
             Begun::Replay(turn) => {
                 // The channel has room for these three; the receiver is ours.
                 let message_id = turn.assistant_message.id;
