@@ -186,8 +186,7 @@ for store in $STORES; do
   record "5b. case 2 at 8 conns during 5a" "$store" "$pid" "$WORK/beside.txt"
 
   log "[$store] case 6: one send at 10 / 1,000 / 10,000 prior messages"
-  agent=$(jq -r .agent "$WORK/setup.json")
-  "$CLIENT" growth "$base" "$token" "$agent" | jq -c --arg s "$store" '. + {store: $s}' >>"$GROWTH"
+  "$CLIENT" growth "$base" "$token" | jq -c --arg s "$store" '. + {store: $s}' >>"$GROWTH"
   kill "$pid"
 
   # Case 4: the same turn through fake-gemini (a real HTTP round trip to the model).

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! bench_client setup   <base>                      # JSON: token, ids for the wrk cases
-//! bench_client growth  <base> <token> <agent_id>   # JSON: p50 of one send at 10 / 1,000 / 10,000 prior messages
+//! bench_client growth  <base> <token>              # JSON: p50 of one send at 10 / 1,000 / 10,000 prior messages
 //! bench_client streams <base> <token> <agent_id> <n>  # JSON: n concurrent streamed turns, how many completed
 //! ```
 //! Every run is bounded: fixed counts, a timeout on every request.
@@ -127,9 +127,21 @@ fn p50(mut samples: Vec<f64>) -> f64 {
 }
 
 /// p50 of one send against 10, 1,000 and 10,000 prior messages.
-async fn growth(base: &str, token: &str, agent: &str) -> Result<Value> {
+async fn growth(base: &str, token: &str) -> Result<Value> {
     const SAMPLES: usize = 100;
     let api = Api::new(base, token, Duration::from_secs(30))?;
+    // An agent whose context window (10 messages) is full at every point
+    // measured, so each turn sends the model the same amount and only the
+    // session's history length differs. With the default window of 20, the
+    // 10-message point would read half the messages of the others and the
+    // ratio would measure the window filling up, not history growth.
+    let project = api.id("/api/projects", json!({"name": "growth"})).await?;
+    let agent = api
+        .id(
+            &format!("/api/projects/{project}/agents"),
+            json!({"name": "growth", "system_prompt": "", "context_messages": 10}),
+        )
+        .await?;
     let start = format!("/api/chat/start/{agent}");
     let mut result = serde_json::Map::new();
 
@@ -212,7 +224,7 @@ async fn main() -> Result<()> {
     };
     let out = match arg(0)? {
         "setup" => setup(arg(1)?).await?,
-        "growth" => growth(arg(1)?, arg(2)?, arg(3)?).await?,
+        "growth" => growth(arg(1)?, arg(2)?).await?,
         "streams" => streams(arg(1)?, arg(2)?, arg(3)?, arg(4)?.parse()?).await?,
         other => return Err(format!("unknown command {other}").into()),
     };

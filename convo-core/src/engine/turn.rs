@@ -118,7 +118,10 @@ impl Stream for TurnStream {
 /// A session's turn lock, held by one turn.
 ///
 /// Release it with [`release`](Self::release). If it is dropped unreleased
-/// (a panic), a task releases it; if even that fails, the lease runs out.
+/// (a panic), a task releases it. A release the store refuses (it is down)
+/// is retried in the background until it succeeds or the lease would have
+/// run out anyway, so a database outage does not leave sessions locked for a
+/// whole lease after it ends.
 struct TurnLock {
     store: Arc<dyn Store>,
     session: SessionId,
@@ -166,9 +169,40 @@ impl TurnLock {
     async fn release(mut self) {
         self.held = false;
         if let Err(e) = self.store.unlock_turn(&self.session, &self.holder).await {
-            tracing::warn!(session = %self.session, error = %e, "could not release the turn lock; its lease will expire");
+            tracing::warn!(session = %self.session, error = %e, "could not release the turn lock; retrying in the background");
+            spawn_release(
+                Arc::clone(&self.store),
+                self.session,
+                std::mem::take(&mut self.holder),
+                self.lease,
+            );
         }
     }
+}
+
+/// Releases a turn lock from a task of its own, retrying with backoff while
+/// the store fails, for at most `lease` (after which it has expired anyway).
+fn spawn_release(store: Arc<dyn Store>, session: SessionId, holder: String, lease: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return; // no runtime: the lease runs out
+    };
+    runtime.spawn(async move {
+        let deadline = tokio::time::Instant::now() + lease;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match store.unlock_turn(&session, &holder).await {
+                Ok(()) => return,
+                Err(e) if tokio::time::Instant::now() + pause >= deadline => {
+                    tracing::warn!(%session, error = %e, "could not release the turn lock; its lease will expire");
+                    return;
+                }
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    });
 }
 
 impl Drop for TurnLock {
@@ -176,16 +210,12 @@ impl Drop for TurnLock {
         if !self.held {
             return;
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (store, session, holder) = (
-                Arc::clone(&self.store),
-                self.session,
-                std::mem::take(&mut self.holder),
-            );
-            runtime.spawn(async move {
-                let _ = store.unlock_turn(&session, &holder).await;
-            });
-        }
+        spawn_release(
+            Arc::clone(&self.store),
+            self.session,
+            std::mem::take(&mut self.holder),
+            self.lease,
+        );
     }
 }
 
