@@ -74,6 +74,12 @@ pub struct Config {
     #[arg(long, env = "CONVO_TOKEN_TTL_SECS", default_value_t = 86_400)]
     pub token_ttl_secs: u64,
 
+    /// Lease of a session's turn lock, in seconds: renewed while a turn runs,
+    /// so it only matters when a server dies mid-turn (the session is free
+    /// again this long after).
+    #[arg(long, env = "CONVO_TURN_LEASE_SECS", default_value_t = 120)]
+    pub turn_lease_secs: u64,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CONVO_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -179,6 +185,7 @@ impl Config {
             gemini_retry_max_delay_ms: 10_000,
             jwt_secret: None,
             token_ttl_secs: 86_400,
+            turn_lease_secs: 120,
             max_body_bytes: 1024 * 1024,
             context_messages: 20,
             cookie_secure: CookieSecure::Auto,
@@ -237,6 +244,7 @@ impl Config {
             default_model: self.gemini_model.clone(),
             default_context_messages: self.context_messages,
             max_message_bytes: self.max_body_bytes,
+            turn_lease: Duration::from_secs(self.turn_lease_secs.max(1)),
             ..convo_core::Settings::default()
         }
     }

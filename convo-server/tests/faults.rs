@@ -128,12 +128,16 @@ fn check_session(messages: &[Value], acknowledged: &[&Sent], label: &str) -> usi
     let mut seen = HashSet::new();
     for (i, m) in messages.iter().enumerate() {
         let content = m["content"].as_str().expect("content");
-        assert!(seen.insert((m["role"].as_str().expect("role"), content)), "{label}: {content:?} stored twice");
+        assert!(
+            seen.insert((m["role"].as_str().expect("role"), content)),
+            "{label}: {content:?} stored twice"
+        );
         if m["role"] == "assistant" {
             let previous = i.checked_sub(1).map(|p| &messages[p]);
             assert!(
                 previous.is_some_and(|p| p["role"] == "user"
-                    && m["content"] == format!("echo: {}", p["content"].as_str().unwrap_or_default())),
+                    && m["content"]
+                        == format!("echo: {}", p["content"].as_str().unwrap_or_default())),
                 "{label}: assistant message {} answers the user message before it",
                 m["seq"]
             );
@@ -147,7 +151,9 @@ fn check_session(messages: &[Value], acknowledged: &[&Sent], label: &str) -> usi
             panic!("{label}: acknowledged message {:?} is missing", ack.content);
         };
         assert_eq!(
-            messages.get(position + 1).and_then(|m| m["content"].as_str()),
+            messages
+                .get(position + 1)
+                .and_then(|m| m["content"].as_str()),
             Some(format!("echo: {}", ack.content).as_str()),
             "{label}: the acknowledged reply to {:?} is stored",
             ack.content
@@ -276,7 +282,11 @@ async fn a_database_killed_and_restarted_under_load_loses_nothing_acknowledged()
             .iter()
             .filter(|s| s.session == i && s.status == 201)
             .collect();
-        stored += check_session(&history(&c, &server, session).await, &acked, &format!("session {i}"));
+        stored += check_session(
+            &history(&c, &server, session).await,
+            &acked,
+            &format!("session {i}"),
+        );
     }
     eprintln!(
         "database outage of {down_for:?}: {} sends, {acknowledged} acknowledged, {unavailable} answered 503, {} answered 409; {stored} messages checked, 0 lost",
@@ -327,7 +337,10 @@ async fn a_server_killed_mid_turn_leaves_every_session_consistent() {
         sent.extend(task.await.expect("load task"));
     }
     let acknowledged: Vec<&Sent> = sent.iter().filter(|s| s.status == 201).collect();
-    assert!(!acknowledged.is_empty(), "sends were acknowledged before the kill");
+    assert!(
+        !acknowledged.is_empty(),
+        "sends were acknowledged before the kill"
+    );
     let cut = sent.iter().filter(|s| s.status == 0).count();
     assert!(cut > 0, "the kill cut sends in flight");
     for s in &sent {
@@ -349,8 +362,16 @@ async fn a_server_killed_mid_turn_leaves_every_session_consistent() {
     assert_eq!(status, 200, "log in again: {body}");
     let mut stored = 0;
     for (i, session) in ids.iter().enumerate() {
-        let acked: Vec<&Sent> = acknowledged.iter().copied().filter(|s| s.session == i).collect();
-        stored += check_session(&history(&c, &restarted, session).await, &acked, &format!("session {i}"));
+        let acked: Vec<&Sent> = acknowledged
+            .iter()
+            .copied()
+            .filter(|s| s.session == i)
+            .collect();
+        stored += check_session(
+            &history(&c, &restarted, session).await,
+            &acked,
+            &format!("session {i}"),
+        );
     }
     // Locks held by the killed process run out with their lease (3 s).
     every_session_accepts_a_send(&c, &restarted, &ids, Duration::from_secs(10)).await;
