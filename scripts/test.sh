@@ -40,5 +40,8 @@ else
   CONVO_TEST_API_MONGODB_URI="$CONVO_TEST_MONGODB_URI" cargo test --workspace --all-features --no-fail-fast --test api
 fi
 
+log "property-based API tests: schemathesis against the running server's OpenAPI document"
+bash scripts/schemathesis.sh target/debug/convo-server
+
 log "running the documentation examples"
 cargo test --workspace --all-features --doc
