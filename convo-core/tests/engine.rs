@@ -1123,3 +1123,191 @@ async fn turn_futures_stay_small() {
         std::mem::size_of_val(&stream)
     );
 }
+
+/// Reads a stream to its end: the deltas' text and the last event.
+async fn drain(stream: &mut convo_core::TurnStream) -> (String, Option<TurnEvent>) {
+    let mut text = String::new();
+    let mut last = None;
+    while let Some(event) = stream.next().await {
+        if let TurnEvent::Delta { text: delta, .. } = &event {
+            text.push_str(delta);
+        }
+        last = Some(event);
+    }
+    (text, last)
+}
+
+#[tokio::test]
+async fn cancelling_a_streamed_turn_stores_the_text_so_far_and_completes_the_stream() {
+    let w = world(
+        MockProvider::new()
+            .with_chunks(10)
+            .with_chunk_delay(Duration::from_millis(100)),
+    )
+    .await;
+    let session = w.session().await;
+    let id = session.id.to_string();
+    let mut stream = w
+        .convo
+        .stream_message(&w.user, &id, SendMessage::new("a long answer please"))
+        .await
+        .expect("stream");
+    assert!(matches!(
+        stream.next().await,
+        Some(TurnEvent::Created { .. })
+    ));
+    let Some(TurnEvent::Delta { text: first, .. }) = stream.next().await else {
+        panic!("expected a delta")
+    };
+
+    assert!(
+        w.convo.cancel_turn(&w.user, &id).await.expect("cancel"),
+        "a turn was running"
+    );
+
+    let (rest, last) = drain(&mut stream).await;
+    let Some(TurnEvent::Completed { message }) = last else {
+        panic!("the stream ends with the stored message, got {last:?}")
+    };
+    assert_eq!(message.finish_reason, Some(FinishReason::Cancelled));
+    assert_eq!(
+        message.content,
+        format!("{first}{rest}"),
+        "exactly the text streamed"
+    );
+    assert!(
+        message.content.len() < "echo: a long answer please".len(),
+        "stopped early"
+    );
+    let history = w.history(&session).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1], *message, "the same message is stored");
+    assert!(
+        !w.convo.cancel_turn(&w.user, &id).await.expect("cancel"),
+        "nothing is running any more"
+    );
+    w.send(&session, "next")
+        .await
+        .expect("the lock was released");
+}
+
+#[tokio::test]
+async fn a_cancel_made_through_another_engine_stops_the_turn_through_the_store() {
+    // Two engines over one store: two server processes.
+    let mock = Arc::new(
+        MockProvider::new()
+            .with_chunks(10)
+            .with_chunk_delay(Duration::from_millis(100)),
+    );
+    let store = Arc::new(MemoryStore::new());
+    let settings = Settings {
+        cancel_poll: Duration::from_millis(50),
+        ..Settings::default()
+    };
+    let a = Convo::new(store.clone(), mock.clone(), settings.clone());
+    let b = Convo::new(store.clone(), mock, settings);
+    let user = a
+        .register("owner@example.com", "password123", None)
+        .await
+        .expect("register")
+        .id;
+    let project = a
+        .create_project(
+            &user,
+            NewProject {
+                name: "P".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("project");
+    let agent = a
+        .create_agent(
+            &user,
+            &project.id.to_string(),
+            NewAgent {
+                name: "A".into(),
+                system_prompt: "S".into(),
+                ..NewAgent::default()
+            },
+        )
+        .await
+        .expect("agent");
+    let session = a
+        .start_session(&user, &agent.id.to_string(), None)
+        .await
+        .expect("session");
+    let id = session.id.to_string();
+
+    let mut stream = a
+        .stream_message(&user, &id, SendMessage::new("a long answer please"))
+        .await
+        .expect("stream");
+    assert!(matches!(
+        stream.next().await,
+        Some(TurnEvent::Created { .. })
+    ));
+    assert!(matches!(stream.next().await, Some(TurnEvent::Delta { .. })));
+    assert!(
+        b.cancel_turn(&user, &id).await.expect("cancel on B"),
+        "B sees the running turn"
+    );
+
+    let (_, last) = drain(&mut stream).await;
+    let Some(TurnEvent::Completed { message }) = last else {
+        panic!("A's stream ends with the stored message, got {last:?}")
+    };
+    assert_eq!(message.finish_reason, Some(FinishReason::Cancelled));
+    assert!(
+        message.content.len() < "echo: a long answer please".len(),
+        "stopped early"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_plain_send_answers_an_empty_cancelled_reply() {
+    let w = world(MockProvider::new().with_latency(Duration::from_millis(500))).await;
+    let session = w.session().await;
+    let id = session.id.to_string();
+    let convo = w.convo.clone();
+    let user = w.user;
+    let send = tokio::spawn({
+        let id = id.clone();
+        async move { convo.send_message(&user, &id, SendMessage::new("hi")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(w.convo.cancel_turn(&w.user, &id).await.expect("cancel"));
+    let turn = send.await.expect("task").expect("the send completes");
+    assert_eq!(
+        turn.assistant_message.finish_reason,
+        Some(FinishReason::Cancelled)
+    );
+    assert_eq!(turn.assistant_message.content, "");
+    assert_eq!(w.history(&session).await.len(), 2);
+}
+
+#[tokio::test]
+async fn cancelling_is_scoped_to_the_owner_and_harmless_when_idle() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let id = session.id.to_string();
+    assert!(
+        !w.convo
+            .cancel_turn(&w.user, &id)
+            .await
+            .expect("idle cancel"),
+        "no turn was running"
+    );
+    let stranger = UserId::new();
+    assert!(matches!(
+        w.convo.cancel_turn(&stranger, &id).await,
+        Err(ConvoError::NotFound(_))
+    ));
+    assert!(matches!(
+        w.convo.cancel_turn(&w.user, "not-an-id").await,
+        Err(ConvoError::NotFound(_))
+    ));
+    w.send(&session, "still fine")
+        .await
+        .expect("send after an idle cancel");
+}

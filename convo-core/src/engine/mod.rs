@@ -38,6 +38,10 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Events buffered between a streaming turn and its consumer.
     pub stream_buffer: usize,
+    /// How often a running turn checks the store for a cancel request made
+    /// through another engine (another server process). A request made
+    /// through this engine stops the turn at once.
+    pub cancel_poll: Duration,
 }
 
 impl Default for Settings {
@@ -52,6 +56,7 @@ impl Default for Settings {
                 .map_or(2, |n| n.get()),
             max_message_bytes: 1024 * 1024,
             stream_buffer: 32,
+            cancel_poll: Duration::from_millis(500),
         }
     }
 }
@@ -72,6 +77,11 @@ struct Shared {
     settings: Settings,
     hash_permits: Semaphore,
     dummy_hash: OnceCell<String>,
+    /// The turns this engine is running, by session: how a cancel request
+    /// made here reaches them without waiting for the store poll.
+    running: std::sync::Mutex<
+        std::collections::HashMap<crate::domain::SessionId, Arc<tokio::sync::Notify>>,
+    >,
 }
 
 impl std::fmt::Debug for Convo {
@@ -94,6 +104,7 @@ impl Convo {
                 settings,
                 hash_permits: Semaphore::new(permits),
                 dummy_hash: OnceCell::new(),
+                running: std::sync::Mutex::default(),
             }),
         }
     }

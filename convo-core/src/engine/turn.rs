@@ -15,6 +15,11 @@
 //! leaves the lock held nor (for a plain send) loses the reply; a streaming
 //! consumer that goes away cancels generation and the text so far is stored
 //! with finish reason `cancelled`.
+//!
+//! [`Convo::cancel_turn`] stops a running turn the same way, from any engine
+//! over the same store: the request is a mark on the session's lock, which
+//! the turn checks every [`Settings::cancel_poll`](super::Settings) (and at
+//! once when the request is made through the engine running it).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -166,6 +171,22 @@ impl TurnLock {
         }
     }
 
+    /// Whether someone asked this turn to stop through the store; a store
+    /// failure reads as no (the turn goes on; the next poll asks again).
+    async fn cancel_requested(&self) -> bool {
+        match self
+            .store
+            .turn_cancel_requested(&self.session, &self.holder)
+            .await
+        {
+            Ok(requested) => requested,
+            Err(e) => {
+                tracing::warn!(session = %self.session, error = %e, "could not check for a cancel request");
+                false
+            }
+        }
+    }
+
     async fn release(mut self) {
         self.held = false;
         if let Err(e) = self.store.unlock_turn(&self.session, &self.holder).await {
@@ -216,6 +237,26 @@ impl Drop for TurnLock {
             std::mem::take(&mut self.holder),
             self.lease,
         );
+    }
+}
+
+/// A turn registered as running in this engine; unregistered on drop.
+struct Running {
+    engine: Convo,
+    session: SessionId,
+    cancel: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = self.engine.running_turns();
+        // Only our own entry: a later turn of the session may have replaced it.
+        if running
+            .get(&self.session)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cancel))
+        {
+            running.remove(&self.session);
+        }
     }
 }
 
@@ -307,6 +348,44 @@ impl Convo {
             }
         }
         Ok(TurnStream { rx })
+    }
+
+    /// Stops the turn running in a session, if any, whichever engine (server
+    /// process) runs it: the text generated so far is stored with finish
+    /// reason `cancelled`, and that message is the turn's result (a stream's
+    /// last event is `Completed` with it). `Ok(false)` when no turn was
+    /// running.
+    pub async fn cancel_turn(&self, owner: &UserId, session_id: &str) -> Result<bool, ConvoError> {
+        let session = self.session(owner, session_id).await?;
+        let local = self.running_turns().get(&session.id).cloned();
+        if let Some(cancel) = &local {
+            cancel.notify_one();
+        }
+        let running = self.store().cancel_turn(&session.id).await?;
+        Ok(running || local.is_some())
+    }
+
+    fn running_turns(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionId, Arc<tokio::sync::Notify>>>
+    {
+        // The map is only ever inserted into and removed from: a panic
+        // elsewhere cannot leave it inconsistent.
+        self.shared
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a running turn for local cancel requests until the guard drops.
+    fn register_running(&self, session: SessionId) -> Running {
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        self.running_turns().insert(session, Arc::clone(&cancel));
+        Running {
+            engine: self.clone(),
+            session,
+            cancel,
+        }
     }
 
     /// Steps 1–5.
@@ -464,9 +543,11 @@ impl Convo {
 
     /// Steps 6–8 for a plain send.
     async fn run_generate(&self, prepared: Prepared) -> Result<Turn, ConvoError> {
+        let running = self.register_running(prepared.user_message.session_id);
         let reply = self
             .keep_lease(
                 &prepared.lock,
+                &running,
                 None,
                 self.llm().generate(prepared.request.clone()),
             )
@@ -486,10 +567,22 @@ impl Convo {
                     assistant_message,
                 }),
             Raced::Done(Err(e)) => Err(e.into()),
-            Raced::Cancelled => Err(ConvoError::Internal(
-                "a plain send cannot be cancelled".into(),
-            )),
+            // Cancelled: nothing was generated that a plain send could keep.
+            Raced::Cancelled => self
+                .store_reply(
+                    &prepared,
+                    String::new(),
+                    FinishReason::Cancelled,
+                    None,
+                    None,
+                )
+                .await
+                .map(|assistant_message| Turn {
+                    user_message: prepared.user_message.clone(),
+                    assistant_message,
+                }),
         };
+        drop(running);
         log_failure(&prepared, &result);
         prepared.lock.release().await;
         result
@@ -497,7 +590,9 @@ impl Convo {
 
     /// Steps 6–8 for a streamed turn, reporting to `tx`.
     async fn run_stream(&self, prepared: Prepared, tx: mpsc::Sender<TurnEvent>) {
-        let result = self.drive_stream(&prepared, &tx).await;
+        let running = self.register_running(prepared.user_message.session_id);
+        let result = self.drive_stream(&prepared, &running, &tx).await;
+        drop(running);
         log_failure(&prepared, &result);
         // Release before the final event, so a client that reacts to it at
         // once can start the next turn.
@@ -514,12 +609,14 @@ impl Convo {
     async fn drive_stream(
         &self,
         prepared: &Prepared,
+        running: &Running,
         tx: &mpsc::Sender<TurnEvent>,
     ) -> Result<Message, ConvoError> {
         let mut text = String::new();
         let started = self
             .keep_lease(
                 &prepared.lock,
+                running,
                 Some(tx),
                 self.llm().stream(prepared.request.clone()),
             )
@@ -534,7 +631,7 @@ impl Convo {
         };
         loop {
             let item = match self
-                .keep_lease(&prepared.lock, Some(tx), upstream.next())
+                .keep_lease(&prepared.lock, running, Some(tx), upstream.next())
                 .await
             {
                 Raced::Done(item) => item,
@@ -616,16 +713,20 @@ impl Convo {
         Ok(message)
     }
 
-    /// Awaits `work` while renewing the turn lock's lease; with `consumer`,
-    /// also stops waiting when the consumer goes away.
+    /// Awaits `work` while renewing the turn lock's lease; stops waiting when
+    /// the turn is cancelled (here, or through the store by another engine)
+    /// or, with `consumer`, when the consumer goes away.
     async fn keep_lease<F: Future>(
         &self,
         lock: &TurnLock,
+        running: &Running,
         consumer: Option<&mpsc::Sender<TurnEvent>>,
         work: F,
     ) -> Raced<F::Output> {
         let period = (lock.lease / 3).max(Duration::from_millis(10));
         let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let poll = self.settings().cancel_poll.max(Duration::from_millis(10));
+        let mut polls = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
         let gone = async {
             match consumer {
                 Some(tx) => tx.closed().await,
@@ -637,7 +738,13 @@ impl Convo {
             tokio::select! {
                 output = &mut work => return Raced::Done(output),
                 () = &mut gone => return Raced::Cancelled,
+                () = running.cancel.notified() => return Raced::Cancelled,
                 _ = renewals.tick() => lock.renew().await,
+                _ = polls.tick() => {
+                    if lock.cancel_requested().await {
+                        return Raced::Cancelled;
+                    }
+                }
             }
         }
     }

@@ -45,7 +45,8 @@ struct SessionEntry {
     /// `messages[i].seq == i + 1`.
     messages: Vec<Message>,
     seq_by_id: HashMap<MessageId, u64>,
-    lock: Option<(String, Instant)>,
+    /// Holder, lease end, and whether the holder was asked to stop.
+    lock: Option<(String, Instant, bool)>,
     idempotency: HashMap<String, IdempotencyRecord>,
 }
 
@@ -486,14 +487,17 @@ impl Store for MemoryStore {
         let mut inner = self.write();
         let entry = inner.session_entry_mut(session)?;
         let now = Instant::now();
-        let free = match &entry.lock {
-            None => true,
-            Some((current, until)) => current == holder || *until <= now,
-        };
-        if free {
-            entry.lock = Some((holder.to_owned(), now + lease));
+        match &mut entry.lock {
+            Some((current, until, _)) if current == holder => {
+                *until = now + lease; // a renewal keeps a cancel request
+                Ok(true)
+            }
+            Some((_, until, _)) if *until > now => Ok(false),
+            _ => {
+                entry.lock = Some((holder.to_owned(), now + lease, false));
+                Ok(true)
+            }
         }
-        Ok(free)
     }
 
     async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
@@ -502,12 +506,38 @@ impl Store for MemoryStore {
             if entry
                 .lock
                 .as_ref()
-                .is_some_and(|(current, _)| current == holder)
+                .is_some_and(|(current, _, _)| current == holder)
             {
                 entry.lock = None;
             }
         }
         Ok(())
+    }
+
+    async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {
+        let mut inner = self.write();
+        let entry = inner.session_entry_mut(session)?;
+        let now = Instant::now();
+        match &mut entry.lock {
+            Some((_, until, cancel)) if *until > now => {
+                *cancel = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn turn_cancel_requested(
+        &self,
+        session: &SessionId,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let inner = self.read();
+        Ok(inner
+            .sessions
+            .get(session)
+            .and_then(|e| e.lock.as_ref())
+            .is_some_and(|(current, _, cancel)| current == holder && *cancel))
     }
 
     async fn idempotency_record(

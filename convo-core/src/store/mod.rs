@@ -161,7 +161,20 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
     ) -> Result<bool, StoreError>;
     /// Releases the lock if `holder` still holds it; otherwise does nothing.
+    /// Clears a cancel request with it.
     async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError>;
+    /// Asks the turn holding the session's lock to stop: marks the lock, and
+    /// the holder sees it through [`Store::turn_cancel_requested`]. `true` if
+    /// an unexpired lock was held, `false` if no turn was running. A new
+    /// holder starts with no request.
+    async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError>;
+    /// Whether the lock `holder` holds on the session has been asked to stop
+    /// (`false` when `holder` no longer holds it).
+    async fn turn_cancel_requested(
+        &self,
+        session: &SessionId,
+        holder: &str,
+    ) -> Result<bool, StoreError>;
 
     /// The unexpired record stored for `key` in this session.
     async fn idempotency_record(

@@ -184,3 +184,81 @@ pub async fn exactly_one_of_twenty_concurrent_lockers_gets_the_turn(store: Arc<d
         "exactly one of 20 concurrent try_lock_turn calls must win"
     );
 }
+
+/// `cancel_turn` marks the held lock; only its holder sees the request; a
+/// renewal keeps it; unlocking clears it, and the next holder starts clean.
+pub async fn a_cancel_request_reaches_the_holder_and_ends_with_its_lock(store: Arc<dyn Store>) {
+    let f = Fixture::insert(store.as_ref()).await;
+    let (s, store) = (f.session.id, store.as_ref());
+    assert!(lock(store, &s, "a", LONG).await, "A takes the lock");
+    assert!(
+        !store
+            .turn_cancel_requested(&s, "a")
+            .await
+            .expect("turn_cancel_requested"),
+        "a fresh lock has no cancel request"
+    );
+    assert!(
+        store.cancel_turn(&s).await.expect("cancel_turn"),
+        "cancel_turn reports that a turn was running"
+    );
+    assert!(
+        store
+            .turn_cancel_requested(&s, "a")
+            .await
+            .expect("turn_cancel_requested"),
+        "the holder sees the request"
+    );
+    assert!(
+        !store
+            .turn_cancel_requested(&s, "b")
+            .await
+            .expect("turn_cancel_requested"),
+        "a non-holder does not"
+    );
+    assert!(lock(store, &s, "a", LONG).await, "A renews its lease");
+    assert!(
+        store
+            .turn_cancel_requested(&s, "a")
+            .await
+            .expect("turn_cancel_requested"),
+        "a renewal keeps the request"
+    );
+    unlock(store, &s, "a").await;
+    assert!(lock(store, &s, "b", LONG).await, "B takes the lock next");
+    assert!(
+        !store
+            .turn_cancel_requested(&s, "b")
+            .await
+            .expect("turn_cancel_requested"),
+        "the next holder starts without the old request"
+    );
+}
+
+/// Cancelling with no lock held, or after the lease ran out, reports that no
+/// turn was running and leaves nothing behind for the next holder.
+pub async fn cancelling_a_free_session_reports_no_turn(store: Arc<dyn Store>) {
+    let f = Fixture::insert(store.as_ref()).await;
+    let (s, store) = (f.session.id, store.as_ref());
+    assert!(
+        !store.cancel_turn(&s).await.expect("cancel_turn"),
+        "no turn is running on a fresh session"
+    );
+    assert!(
+        lock(store, &s, "a", Duration::from_millis(200)).await,
+        "A takes a short lease"
+    );
+    sleep(Duration::from_millis(400)).await;
+    assert!(
+        !store.cancel_turn(&s).await.expect("cancel_turn"),
+        "an expired lease is no running turn"
+    );
+    assert!(lock(store, &s, "b", LONG).await, "B takes the expired lock");
+    assert!(
+        !store
+            .turn_cancel_requested(&s, "b")
+            .await
+            .expect("turn_cancel_requested"),
+        "and starts without a request"
+    );
+}

@@ -116,6 +116,8 @@ macro_rules! store_conformance_tests {
             an_expired_turn_lock_can_be_taken_by_another_holder,
             turn_locks_are_per_session,
             exactly_one_of_twenty_concurrent_lockers_gets_the_turn,
+            a_cancel_request_reaches_the_holder_and_ends_with_its_lock,
+            cancelling_a_free_session_reports_no_turn,
             // idempotency
             a_missing_idempotency_record_reads_as_none,
             idempotency_records_round_trip_and_can_be_replaced,

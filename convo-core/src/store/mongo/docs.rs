@@ -175,6 +175,9 @@ pub(super) struct SessionDoc {
     pub lock_holder: Option<String>,
     #[serde(default)]
     pub lock_until: Option<DateTime>,
+    /// The lock's holder was asked to stop (`cancel_turn`).
+    #[serde(default)]
+    pub lock_cancel: bool,
     #[serde(default)]
     pub deleted: bool,
 }
@@ -192,6 +195,7 @@ impl SessionDoc {
             updated_at: to_bson(s.updated_at),
             lock_holder: None,
             lock_until: None,
+            lock_cancel: false,
             deleted: false,
         }
     }

@@ -740,20 +740,42 @@ impl Store for MongoStore {
     ) -> Result<bool, StoreError> {
         let now = now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
-        let filter = merge(
+        // Take a free or expired lock (with no cancel request), or renew
+        // our own (keeping one).
+        let free = merge(
             doc! {
                 "_id": session.to_string(),
                 "$or": [
                     { "lock_holder": Bson::Null },
                     { "lock_until": { "$lte": to_bson(now) } },
-                    { "lock_holder": holder },
                 ],
             },
             live(),
         );
-        let update = doc! { "$set": { "lock_holder": holder, "lock_until": to_bson(until) } };
-        let result = self.sessions().update_one(filter, update).await.store()?;
-        if result.matched_count == 1 {
+        let take = doc! { "$set": { "lock_holder": holder, "lock_until": to_bson(until), "lock_cancel": false } };
+        if self
+            .sessions()
+            .update_one(free, take)
+            .await
+            .store()?
+            .matched_count
+            == 1
+        {
+            return Ok(true);
+        }
+        let ours = merge(
+            doc! { "_id": session.to_string(), "lock_holder": holder },
+            live(),
+        );
+        let renew = doc! { "$set": { "lock_until": to_bson(until) } };
+        if self
+            .sessions()
+            .update_one(ours, renew)
+            .await
+            .store()?
+            .matched_count
+            == 1
+        {
             return Ok(true);
         }
         let exists = self
@@ -771,11 +793,49 @@ impl Store for MongoStore {
         self.sessions()
             .update_one(
                 doc! { "_id": session.to_string(), "lock_holder": holder },
-                doc! { "$set": { "lock_holder": Bson::Null, "lock_until": Bson::Null } },
+                doc! { "$set": { "lock_holder": Bson::Null, "lock_until": Bson::Null, "lock_cancel": false } },
             )
             .await
             .store()?;
         Ok(())
+    }
+
+    async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {
+        let filter = merge(
+            doc! {
+                "_id": session.to_string(),
+                "lock_holder": { "$ne": Bson::Null },
+                "lock_until": { "$gt": to_bson(now()) },
+            },
+            live(),
+        );
+        let result = self
+            .sessions()
+            .update_one(filter, doc! { "$set": { "lock_cancel": true } })
+            .await
+            .store()?;
+        if result.matched_count == 1 {
+            return Ok(true);
+        }
+        let exists = self
+            .sessions()
+            .find_one(merge(doc! { "_id": session.to_string() }, live()))
+            .await
+            .store()?;
+        match exists {
+            Some(_) => Ok(false),
+            None => Err(StoreError::NotFound("chat session")),
+        }
+    }
+
+    async fn turn_cancel_requested(
+        &self,
+        session: &SessionId,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let filter =
+            doc! { "_id": session.to_string(), "lock_holder": holder, "lock_cancel": true };
+        Ok(self.sessions().find_one(filter).await.store()?.is_some())
     }
 
     async fn idempotency_record(
