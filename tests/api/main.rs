@@ -2,6 +2,7 @@
 //! HTTP client. One test binary; one module per area.
 
 mod auth;
+mod cancel;
 mod chat;
 mod errors;
 mod helpers;

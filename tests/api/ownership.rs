@@ -51,6 +51,7 @@ fn routes(project: &str, agent: &str, session: &str) -> Vec<(Method, String, Opt
             message,
         ),
         (Method::GET, format!("/api/chat/{session}/messages"), None),
+        (Method::POST, format!("/api/chat/{session}/cancel"), None),
     ]
 }
 

@@ -229,6 +229,31 @@ impl ChatApi {
         )))
     }
 
+    /// Cancel the turn in progress
+    ///
+    /// Stops the reply being generated in this session, whichever server process runs it:
+    /// the text so far is stored with `finish_reason: "cancelled"`, a streaming client
+    /// receives it as its final `message.completed`, and a plain send answers `201` with it.
+    /// `204` whether or not a turn was running, so it is safe to repeat. The session is free
+    /// for the next message once the stopped turn has stored its reply (at once when the turn
+    /// runs in this process, within about half a second otherwise).
+    #[oai(
+        path = "/:chat_session_id/cancel",
+        method = "post",
+        operation_id = "cancel_turn"
+    )]
+    async fn cancel(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+    ) -> Result<Cancelled, ReadError> {
+        self.state
+            .convo
+            .cancel_turn(&auth.user().id, &chat_session_id.0)
+            .await?;
+        Ok(Cancelled::NoContent)
+    }
+
     /// List messages
     ///
     /// The session's history, in conversation order (`seq` ascending) unless `order=desc`.
@@ -259,4 +284,12 @@ impl ChatApi {
             .await?;
         Ok(MessagesListed::Ok(JsonOut(MessageList::from_page(page))))
     }
+}
+
+/// A cancel request was taken.
+#[derive(ApiResponse)]
+pub enum Cancelled {
+    /// No turn is running any more (or none was).
+    #[oai(status = 204)]
+    NoContent,
 }
