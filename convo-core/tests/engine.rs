@@ -1311,3 +1311,87 @@ async fn cancelling_is_scoped_to_the_owner_and_harmless_when_idle() {
         .await
         .expect("send after an idle cancel");
 }
+
+#[tokio::test]
+async fn a_fork_copies_the_history_up_to_a_message_and_goes_its_own_way() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let id = session.id.to_string();
+    for text in ["one", "two", "three"] {
+        w.send(&session, text).await.expect("send");
+    }
+
+    // Edit message 3 ("two"): fork at 2, then send the new text.
+    let fork = w
+        .convo
+        .fork_session(&w.user, &id, 2, Some("edited"))
+        .await
+        .expect("fork");
+    assert_eq!(fork.agent_id, session.agent_id);
+    assert_eq!(fork.message_count, 2);
+    assert_eq!(fork.title.as_deref(), Some("edited"));
+    assert_eq!(
+        fork.forked_from,
+        Some(convo_core::ForkOrigin {
+            session_id: session.id,
+            seq: 2
+        })
+    );
+    w.send(&fork, "two, edited")
+        .await
+        .expect("send to the fork");
+
+    let copied = w.history(&fork).await;
+    let contents: Vec<&str> = copied.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        contents,
+        ["one", "echo: one", "two, edited", "echo: two, edited"]
+    );
+    assert_eq!(
+        copied.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    let original = w.history(&session).await;
+    assert_eq!(original.len(), 6, "the source is unchanged");
+    assert!(
+        copied.iter().zip(&original).all(|(c, o)| c.id != o.id),
+        "copies have ids of their own"
+    );
+    // The model saw the fork's history, not the source's.
+    let last = w.mock.requests().last().cloned().expect("a request");
+    let seen: Vec<&str> = last.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(seen, ["one", "echo: one", "two, edited"]);
+}
+
+#[tokio::test]
+async fn forks_are_checked_like_everything_else() {
+    let w = world(MockProvider::new()).await;
+    let session = w.session().await;
+    let id = session.id.to_string();
+    w.send(&session, "one").await.expect("send");
+
+    let empty = w
+        .convo
+        .fork_session(&w.user, &id, 0, None)
+        .await
+        .expect("fork at 0");
+    assert_eq!(empty.message_count, 0);
+    assert!(w.history(&empty).await.is_empty());
+    assert!(matches!(
+        w.convo.fork_session(&w.user, &id, 3, None).await,
+        Err(ConvoError::Invalid {
+            field: "up_to_seq",
+            ..
+        })
+    ));
+    assert!(matches!(
+        w.convo.fork_session(&UserId::new(), &id, 1, None).await,
+        Err(ConvoError::NotFound(_))
+    ));
+    assert!(matches!(
+        w.convo
+            .fork_session(&w.user, &id, 1, Some(&"x".repeat(201)))
+            .await,
+        Err(ConvoError::Invalid { field: "title", .. })
+    ));
+}

@@ -14,6 +14,6 @@ pub use ids::{AgentId, IdParseError, MessageId, ProjectId, SessionId, UserId};
 pub use message::{ContextRef, FinishReason, Message, MessageDraft, Role, Usage};
 pub use page::{Order, Page, PageRequest};
 pub use project::{NewProject, Project, ProjectPatch};
-pub use session::ChatSession;
+pub use session::{ChatSession, ForkOrigin};
 pub use time::{now, Timestamp};
 pub use user::{Email, EmailError, User};

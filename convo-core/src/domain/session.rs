@@ -23,4 +23,16 @@ pub struct ChatSession {
     pub created_at: Timestamp,
     /// When it was last changed (a message added counts).
     pub updated_at: Timestamp,
+    /// The session and message it was forked from, if it is a fork.
+    pub forked_from: Option<ForkOrigin>,
+}
+
+/// Where a forked session came from: it began as a copy of `session_id`'s
+/// messages 1..=`seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkOrigin {
+    /// The session it was copied from.
+    pub session_id: SessionId,
+    /// The last message copied.
+    pub seq: u64,
 }

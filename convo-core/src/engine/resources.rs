@@ -2,8 +2,8 @@
 
 use super::{validate, Convo, ListParams};
 use crate::domain::{
-    now, Agent, AgentId, AgentPatch, ChatSession, Message, MessageId, NewAgent, NewProject, Order,
-    Page, Project, ProjectId, ProjectPatch, SessionId, UserId,
+    now, Agent, AgentId, AgentPatch, ChatSession, ForkOrigin, Message, MessageId, NewAgent,
+    NewProject, Order, Page, Project, ProjectId, ProjectPatch, SessionId, UserId,
 };
 use crate::error::ConvoError;
 
@@ -200,9 +200,56 @@ impl Convo {
             message_count: 0,
             created_at: at,
             updated_at: at,
+            forked_from: None,
         };
         self.store().insert_session(&session).await?;
         Ok(session)
+    }
+
+    /// Forks a session: a new session of the same agent holding copies of
+    /// messages 1..=`up_to_seq` (same contents and roles, new ids, `seq` from
+    /// 1), recording where it came from. The source is unchanged. Editing
+    /// message N is a fork at N-1 followed by a send; `up_to_seq` 0 forks
+    /// an empty session. The title is `title`, else the source's.
+    pub async fn fork_session(
+        &self,
+        owner: &UserId,
+        id: &str,
+        up_to_seq: u64,
+        title: Option<&str>,
+    ) -> Result<ChatSession, ConvoError> {
+        let title = validate::optional_name("title", title)?;
+        let source = self.session(owner, id).await?;
+        if up_to_seq > source.message_count {
+            return Err(ConvoError::invalid(
+                "up_to_seq",
+                format!(
+                    "must be at most the session's message count ({})",
+                    source.message_count
+                ),
+            ));
+        }
+        let at = now();
+        let fork = ChatSession {
+            id: SessionId::new(),
+            agent_id: source.agent_id,
+            project_id: source.project_id,
+            owner: *owner,
+            title: title.or(source.title),
+            message_count: up_to_seq,
+            created_at: at,
+            updated_at: at,
+            forked_from: Some(ForkOrigin {
+                session_id: source.id,
+                seq: up_to_seq,
+            }),
+        };
+        match self.store().insert_fork(&fork, &source.id, up_to_seq).await {
+            Ok(()) => Ok(fork),
+            // The agent or the source went away meanwhile.
+            Err(crate::store::StoreError::NotFound(_)) => Err(ConvoError::NotFound("chat session")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The owner's chat session.

@@ -344,6 +344,50 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn insert_fork(
+        &self,
+        session: &ChatSession,
+        from: &SessionId,
+        up_to_seq: u64,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        if !inner.owns_agent(&session.owner, &session.agent_id) {
+            return Err(StoreError::NotFound("agent"));
+        }
+        let source = inner.session_entry(from)?;
+        let n = usize::try_from(up_to_seq).unwrap_or(usize::MAX);
+        let Some(originals) = source.messages.get(..n) else {
+            return Err(StoreError::NotFound("message"));
+        };
+        let messages: Vec<Message> = originals
+            .iter()
+            .map(|m| Message {
+                id: MessageId::new(),
+                session_id: session.id,
+                ..m.clone()
+            })
+            .collect();
+        let seq_by_id = messages.iter().map(|m| (m.id, m.seq)).collect();
+        let mut session = session.clone();
+        session.message_count = up_to_seq;
+        inner
+            .sessions_by_agent
+            .entry(session.agent_id)
+            .or_default()
+            .insert(session.id);
+        inner.sessions.insert(
+            session.id,
+            SessionEntry {
+                session,
+                messages,
+                seq_by_id,
+                lock: None,
+                idempotency: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
     async fn session(
         &self,
         owner: &UserId,

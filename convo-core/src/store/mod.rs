@@ -110,6 +110,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new session; [`StoreError::NotFound`] if its agent is gone.
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError>;
+    /// Stores a new session holding copies of messages 1..=`up_to_seq` of
+    /// `from` (same seqs, roles, contents and metadata; new ids), with
+    /// `message_count` = `up_to_seq`. Nobody sees the new session before all
+    /// its messages are in. [`StoreError::NotFound`] if the agent is gone or
+    /// `from` has fewer messages.
+    async fn insert_fork(
+        &self,
+        session: &ChatSession,
+        from: &SessionId,
+        up_to_seq: u64,
+    ) -> Result<(), StoreError>;
     /// The owner's session with this id.
     async fn session(
         &self,

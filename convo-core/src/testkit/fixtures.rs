@@ -76,6 +76,7 @@ pub fn session(agent: &Agent) -> ChatSession {
         message_count: 0,
         created_at: at,
         updated_at: at,
+        forked_from: None,
     }
 }
 

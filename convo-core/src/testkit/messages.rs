@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 
 use super::fixtures::{append_messages, assert_not_found, assistant_draft, session, Fixture};
-use crate::domain::{now, ChatSession, MessageDraft, Order, PageRequest, SessionId};
+use crate::domain::{now, ChatSession, ForkOrigin, MessageDraft, Order, PageRequest, SessionId};
 use crate::store::Store;
 
 /// Appends get `seq` 1, 2, 3, return the draft as stored, read back equal, and
@@ -175,4 +175,100 @@ pub async fn last_messages_returns_the_newest_n_in_ascending_seq(store: Arc<dyn 
         got.is_empty(),
         "last_messages of an empty session must be empty, got {got:?}"
     );
+}
+
+/// A fork holds copies of messages 1..=k (same seqs, roles, contents and
+/// metadata; new ids), counts k messages, records its origin, takes new
+/// messages from k+1, and leaves the source untouched.
+pub async fn a_fork_copies_the_first_messages_under_new_ids(store: Arc<dyn Store>) {
+    let f = Fixture::insert(store.as_ref()).await;
+    let originals = append_messages(store.as_ref(), &f.session.id, 3).await;
+    let reply = store
+        .append_message(&f.session.id, assistant_draft("a reply"))
+        .await
+        .expect("append_message");
+    let fork = ChatSession {
+        message_count: 4,
+        forked_from: Some(ForkOrigin {
+            session_id: f.session.id,
+            seq: 4,
+        }),
+        ..session(&f.agent)
+    };
+
+    store
+        .insert_fork(&fork, &f.session.id, 4)
+        .await
+        .expect("insert_fork of existing messages must succeed");
+
+    let read = store
+        .session(&f.user.id, &fork.id)
+        .await
+        .expect("session")
+        .expect("the fork is stored");
+    assert_eq!(read, fork, "the fork reads back as inserted");
+    let copies = store
+        .last_messages(&fork.id, 10)
+        .await
+        .expect("last_messages");
+    assert_eq!(copies.len(), 4, "the fork holds 4 messages");
+    for (copy, original) in copies.iter().zip(originals.iter().chain([&reply])) {
+        assert_ne!(copy.id, original.id, "a copy has a new id");
+        assert_eq!(copy.session_id, fork.id, "a copy belongs to the fork");
+        let as_original = crate::domain::Message {
+            id: original.id,
+            session_id: original.session_id,
+            ..copy.clone()
+        };
+        assert_eq!(
+            &as_original, original,
+            "a copy equals its original but for ids"
+        );
+    }
+    let next = store
+        .append_message(&fork.id, MessageDraft::user("edited"))
+        .await
+        .expect("append to the fork");
+    assert_eq!(next.seq, 5, "the fork continues after its copies");
+    let source = store
+        .last_messages(&f.session.id, 10)
+        .await
+        .expect("last_messages");
+    assert_eq!(source.len(), 4, "the source is untouched");
+    assert_eq!(source.last(), Some(&reply));
+}
+
+/// Forking past the end of the source, from a missing session, or into a
+/// missing agent is not found, and leaves no session behind.
+pub async fn a_fork_of_missing_messages_is_not_found(store: Arc<dyn Store>) {
+    let f = Fixture::insert(store.as_ref()).await;
+    append_messages(store.as_ref(), &f.session.id, 2).await;
+    let fork = ChatSession {
+        message_count: 3,
+        ..session(&f.agent)
+    };
+    assert_not_found(
+        store.insert_fork(&fork, &f.session.id, 3).await,
+        "insert_fork past the source's last message",
+    );
+    assert_not_found(
+        store.insert_fork(&fork, &SessionId::new(), 1).await,
+        "insert_fork from a missing session",
+    );
+    let mut orphan = session(&f.agent);
+    orphan.agent_id = crate::domain::AgentId::new();
+    assert_not_found(
+        store.insert_fork(&orphan, &f.session.id, 1).await,
+        "insert_fork into a missing agent",
+    );
+    for id in [fork.id, orphan.id] {
+        assert!(
+            store
+                .session(&f.user.id, &id)
+                .await
+                .expect("session")
+                .is_none(),
+            "no session is left behind"
+        );
+    }
 }

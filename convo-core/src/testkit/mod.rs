@@ -105,6 +105,8 @@ macro_rules! store_conformance_tests {
             fifty_concurrent_appends_get_seqs_one_to_fifty,
             appending_to_a_missing_session_is_not_found,
             last_messages_returns_the_newest_n_in_ascending_seq,
+            a_fork_copies_the_first_messages_under_new_ids,
+            a_fork_of_missing_messages_is_not_found,
             // cascades
             deleting_a_project_deletes_its_agents_sessions_and_messages,
             deleting_an_agent_deletes_its_sessions_and_messages_but_keeps_its_project,

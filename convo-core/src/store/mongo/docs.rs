@@ -9,8 +9,8 @@ use mongodb::bson::DateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Agent, AgentId, ChatSession, ContextRef, Email, FinishReason, IdParseError, Message, MessageId,
-    Project, ProjectId, Role, SessionId, Timestamp, Usage, User, UserId,
+    Agent, AgentId, ChatSession, ContextRef, Email, FinishReason, ForkOrigin, IdParseError,
+    Message, MessageId, Project, ProjectId, Role, SessionId, Timestamp, Usage, User, UserId,
 };
 use crate::store::{IdempotencyRecord, StoreError};
 
@@ -101,6 +101,13 @@ impl ProjectDoc {
     }
 }
 
+/// A session's fork origin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ForkDoc {
+    pub session_id: String,
+    pub seq: i64,
+}
+
 /// `agents`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct AgentDoc {
@@ -175,6 +182,9 @@ pub(super) struct SessionDoc {
     pub lock_holder: Option<String>,
     #[serde(default)]
     pub lock_until: Option<DateTime>,
+    /// `{session_id, seq}` of the session it was forked from.
+    #[serde(default)]
+    pub forked_from: Option<ForkDoc>,
     /// The lock's holder was asked to stop (`cancel_turn`).
     #[serde(default)]
     pub lock_cancel: bool,
@@ -193,6 +203,10 @@ impl SessionDoc {
             message_count: i64::try_from(s.message_count).unwrap_or(i64::MAX),
             created_at: to_bson(s.created_at),
             updated_at: to_bson(s.updated_at),
+            forked_from: s.forked_from.map(|f| ForkDoc {
+                session_id: f.session_id.to_string(),
+                seq: i(f.seq),
+            }),
             lock_holder: None,
             lock_until: None,
             lock_cancel: false,
@@ -210,6 +224,15 @@ impl SessionDoc {
             message_count: u64::try_from(self.message_count).unwrap_or(0),
             created_at: from_bson(self.created_at),
             updated_at: from_bson(self.updated_at),
+            forked_from: self
+                .forked_from
+                .map(|f| -> Result<ForkOrigin, StoreError> {
+                    Ok(ForkOrigin {
+                        session_id: SessionId::parse(&f.session_id).map_err(corrupt("session"))?,
+                        seq: u(f.seq),
+                    })
+                })
+                .transpose()?,
         })
     }
 }

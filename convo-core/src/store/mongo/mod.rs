@@ -43,6 +43,8 @@ pub struct MongoStore {
 
 /// Ids of children deleted per `$in` batch in a cascade.
 const CASCADE_BATCH: usize = 500;
+/// Messages copied per `insert_many` when forking a session.
+const FORK_BATCH: usize = 1000;
 
 /// Filter on "not tombstoned".
 fn live() -> Document {
@@ -595,6 +597,86 @@ impl Store for MongoStore {
             &session.id,
         )
         .await
+    }
+
+    async fn insert_fork(
+        &self,
+        session: &ChatSession,
+        from: &SessionId,
+        up_to_seq: u64,
+    ) -> Result<(), StoreError> {
+        let up_to = i64::try_from(up_to_seq).unwrap_or(i64::MAX);
+        let copied = doc! { "session_id": from.to_string(), "seq": { "$lte": up_to } };
+        if self
+            .messages()
+            .count_documents(copied.clone())
+            .await
+            .store()?
+            != up_to_seq
+        {
+            return Err(StoreError::NotFound("message"));
+        }
+        // Inserted as a tombstone, so no one sees it (and a cascade deletes
+        // it) until every message is in; then brought to life.
+        let mut doc = SessionDoc::from_domain(session);
+        doc.message_count = up_to;
+        doc.deleted = true;
+        let parent = owned(&session.owner, &session.agent_id);
+        insert_under(
+            self.agents(),
+            parent,
+            "agent",
+            self.sessions(),
+            &doc,
+            &session.id,
+        )
+        .await?;
+        let copy = async {
+            let mut cursor = self
+                .messages()
+                .find(copied)
+                .sort(doc! { "seq": 1 })
+                .await
+                .store()?;
+            let mut batch = Vec::with_capacity(FORK_BATCH);
+            while let Some(original) = cursor.try_next().await.store()? {
+                batch.push(MessageDoc {
+                    id: MessageId::new().to_string(),
+                    session_id: session.id.to_string(),
+                    ..original
+                });
+                if batch.len() == FORK_BATCH {
+                    self.messages()
+                        .insert_many(std::mem::take(&mut batch))
+                        .await
+                        .store()?;
+                }
+            }
+            if !batch.is_empty() {
+                self.messages().insert_many(batch).await.store()?;
+            }
+            let live_again = self
+                .sessions()
+                .update_one(
+                    doc! { "_id": session.id.to_string(), "deleted": true },
+                    doc! { "$set": { "deleted": false } },
+                )
+                .await
+                .store()?;
+            if live_again.matched_count == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound("agent"))
+            }
+        };
+        let result: Result<(), StoreError> = copy.await;
+        if result.is_err() {
+            // Best effort: what was copied is invisible either way.
+            let _ = self
+                .delete_sessions(doc! { "_id": session.id.to_string() })
+                .await;
+        }
+        result
     }
 
     async fn session(
