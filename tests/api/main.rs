@@ -5,6 +5,7 @@ mod auth;
 mod cancel;
 mod chat;
 mod errors;
+mod fork;
 mod helpers;
 mod idempotency;
 mod openapi;

@@ -52,6 +52,11 @@ fn routes(project: &str, agent: &str, session: &str) -> Vec<(Method, String, Opt
         ),
         (Method::GET, format!("/api/chat/{session}/messages"), None),
         (Method::POST, format!("/api/chat/{session}/cancel"), None),
+        (
+            Method::POST,
+            format!("/api/chat/{session}/fork"),
+            Some(json!({"up_to_seq": 0})),
+        ),
     ]
 }
 

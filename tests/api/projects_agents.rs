@@ -302,6 +302,7 @@ async fn an_agents_sessions_are_listed_newest_first_and_only_its_own() {
         [
             "agent_id",
             "created_at",
+            "forked_from",
             "id",
             "message_count",
             "project_id",

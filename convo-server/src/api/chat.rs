@@ -9,7 +9,8 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::events::{sse, TurnEventStream};
 use super::models::{
-    ChatSession, MessageList, SendMessageRequest, SortOrder, StartChat, TurnResponse, UpdateChat,
+    ChatSession, ForkChat, MessageList, SendMessageRequest, SortOrder, StartChat, TurnResponse,
+    UpdateChat,
 };
 use super::pattern::{CursorRule, IdempotencyKeyRule, Matching};
 use super::projects::Deleted;
@@ -227,6 +228,37 @@ impl ChatApi {
             current_request_id(),
             self.state.sse_keep_alive,
         )))
+    }
+
+    /// Fork a chat session
+    ///
+    /// Creates a new session of the same agent holding copies of messages 1..=`up_to_seq`
+    /// (same contents and roles, new ids, `seq` from 1), with `forked_from` recording the
+    /// source and `up_to_seq`. The source is not changed. This is how to edit a message
+    /// without rewriting history: to change message N, fork at N-1 and send the new text
+    /// to the fork. `up_to_seq` beyond the session's `message_count` is `422`.
+    #[oai(
+        path = "/:chat_session_id/fork",
+        method = "post",
+        operation_id = "fork_chat"
+    )]
+    async fn fork(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+        body: Json<ForkChat>,
+    ) -> Result<ChatStarted, WriteError> {
+        let session = self
+            .state
+            .convo
+            .fork_session(
+                &auth.user().id,
+                &chat_session_id.0,
+                body.0.up_to_seq,
+                body.0.title.as_deref(),
+            )
+            .await?;
+        Ok(ChatStarted::Created(JsonOut(session.into())))
     }
 
     /// Cancel the turn in progress

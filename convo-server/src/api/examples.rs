@@ -140,6 +140,16 @@ impl Example for ChatSession {
             message_count: 2,
             created_at: at(),
             updated_at: at(),
+            forked_from: None,
+        }
+    }
+}
+
+impl Example for ForkChat {
+    fn example() -> Self {
+        ForkChat {
+            up_to_seq: 2,
+            title: Some("Printer trouble, take two".into()),
         }
     }
 }

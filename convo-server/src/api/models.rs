@@ -265,6 +265,31 @@ pub struct ChatSession {
     /// When it was last changed (a new message counts).
     #[serde(serialize_with = "super::json::rfc3339")]
     pub updated_at: DateTime<Utc>,
+    /// Where a fork came from (`null` for a session started afresh).
+    #[oai(nullable)]
+    pub forked_from: Option<ForkOrigin>,
+}
+
+/// The session and message a fork was copied from.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ForkOrigin {
+    /// The session it was copied from.
+    pub session_id: String,
+    /// The last message copied: the fork began with messages 1..=`seq`.
+    pub seq: u64,
+}
+
+/// A fork of a chat session.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct ForkChat {
+    /// Copy messages 1..=`up_to_seq` (0 for none; at most the session's `message_count`).
+    /// To edit message N, fork at N-1 and send the new text to the fork.
+    pub up_to_seq: u64,
+    /// Title of the fork (at most 200 characters); the source's title when absent.
+    #[oai(nullable)]
+    #[oai(validator(max_length = 200))]
+    pub title: Option<Text>,
 }
 
 impl From<core::ChatSession> for ChatSession {
@@ -277,6 +302,10 @@ impl From<core::ChatSession> for ChatSession {
             message_count: s.message_count,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            forked_from: s.forked_from.map(|f| ForkOrigin {
+                session_id: f.session_id.to_string(),
+                seq: f.seq,
+            }),
         }
     }
 }
