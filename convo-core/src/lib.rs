@@ -57,7 +57,10 @@ pub mod store;
 pub mod testkit;
 
 pub use domain::*;
-pub use engine::{Convo, ListParams, SendMessage, Settings, Turn, TurnEvent, TurnStream};
+pub use engine::{
+    context, ContextMessage, ContextPreview, Convo, ListParams, SendMessage, SeqRange, Settings,
+    Turn, TurnEvent, TurnStream,
+};
 pub use error::ConvoError;
 pub use llm::{LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider};
 #[cfg(feature = "mongodb")]

@@ -4,6 +4,7 @@
 mod auth;
 mod cancel;
 mod chat;
+mod context;
 mod errors;
 mod fork;
 mod helpers;

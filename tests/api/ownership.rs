@@ -52,6 +52,7 @@ fn routes(project: &str, agent: &str, session: &str) -> Vec<(Method, String, Opt
         ),
         (Method::GET, format!("/api/chat/{session}/messages"), None),
         (Method::POST, format!("/api/chat/{session}/cancel"), None),
+        (Method::GET, format!("/api/chat/{session}/context"), None),
         (
             Method::POST,
             format!("/api/chat/{session}/fork"),

@@ -125,6 +125,7 @@ async fn an_agent_gets_the_default_model_and_context_window() {
         keys(&agent),
         [
             "context_messages",
+            "context_tokens",
             "created_at",
             "id",
             "max_output_tokens",

@@ -25,6 +25,9 @@ pub struct Agent {
     pub max_output_tokens: Option<u32>,
     /// How many stored messages, the new user message included, are sent to the model.
     pub context_messages: u32,
+    /// A budget of estimated tokens for those messages: the window keeps the
+    /// newest messages that fit (the new one always). `None`: no budget.
+    pub context_tokens: Option<u32>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it was last changed.
@@ -44,8 +47,11 @@ pub struct NewAgent {
     pub temperature: Option<f64>,
     /// Cap on generated tokens (at least 1).
     pub max_output_tokens: Option<u32>,
-    /// Context window in messages; the engine's default when `None`.
+    /// Context window in messages; the engine's default when `None`, or
+    /// the engine's maximum when `context_tokens` is given instead.
     pub context_messages: Option<u32>,
+    /// Context window as a budget of estimated tokens.
+    pub context_tokens: Option<u32>,
 }
 
 /// A partial update of an agent: `None` leaves a field as it is.
@@ -63,4 +69,6 @@ pub struct AgentPatch {
     pub max_output_tokens: Option<u32>,
     /// New context window.
     pub context_messages: Option<u32>,
+    /// New token budget: `Some(None)` removes it.
+    pub context_tokens: Option<Option<u32>>,
 }

@@ -1,6 +1,7 @@
 //! [`Convo`]: the engine. The only place where ownership and turn rules live.
 
 mod auth;
+pub mod context;
 mod resources;
 mod turn;
 mod validate;
@@ -15,7 +16,9 @@ use crate::error::ConvoError;
 use crate::llm::LlmProvider;
 use crate::store::Store;
 
-pub use turn::{SendMessage, Turn, TurnEvent, TurnStream};
+pub use turn::{
+    ContextMessage, ContextPreview, SendMessage, SeqRange, Turn, TurnEvent, TurnStream,
+};
 
 /// Engine settings. `Settings::default()` suits tests and small servers.
 #[derive(Debug, Clone)]

@@ -110,9 +110,18 @@ impl Convo {
                 .transpose()?,
             context_messages: validate::context_messages(
                 new.context_messages
-                    .unwrap_or(settings.default_context_messages),
+                    .unwrap_or(if new.context_tokens.is_some() {
+                        // A token budget instead of a message count.
+                        settings.max_context_messages
+                    } else {
+                        settings.default_context_messages
+                    }),
                 settings.max_context_messages,
             )?,
+            context_tokens: new
+                .context_tokens
+                .map(validate::context_tokens)
+                .transpose()?,
             created_at: at,
             updated_at: at,
         };
@@ -167,6 +176,9 @@ impl Convo {
         if let Some(v) = patch.context_messages {
             agent.context_messages =
                 validate::context_messages(v, self.settings().max_context_messages)?;
+        }
+        if let Some(v) = patch.context_tokens {
+            agent.context_tokens = v.map(validate::context_tokens).transpose()?;
         }
         agent.updated_at = now();
         self.store().update_agent(&agent).await?;

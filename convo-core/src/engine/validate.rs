@@ -86,6 +86,21 @@ pub(crate) fn max_output_tokens(value: u32) -> Result<u32, ConvoError> {
     }
 }
 
+/// The largest token budget an agent may set for its context window.
+pub(crate) const MAX_CONTEXT_TOKENS: u32 = 10_000_000;
+
+/// A token budget for the context window: 1 to [`MAX_CONTEXT_TOKENS`].
+pub(crate) fn context_tokens(value: u32) -> Result<u32, ConvoError> {
+    if (1..=MAX_CONTEXT_TOKENS).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConvoError::invalid(
+            "context_tokens",
+            format!("must be between 1 and {MAX_CONTEXT_TOKENS}"),
+        ))
+    }
+}
+
 /// A context window between 1 and `max` messages.
 pub(crate) fn context_messages(value: u32, max: u32) -> Result<u32, ConvoError> {
     if (1..=max).contains(&value) {

@@ -59,6 +59,7 @@ pub fn agent(project: &Project) -> Agent {
         temperature: Some(0.5),
         max_output_tokens: Some(256),
         context_messages: 20,
+        context_tokens: None,
         created_at: at,
         updated_at: at,
     }

@@ -3,6 +3,7 @@
 use convo_core::{AgentPatch, NewAgent};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 
 use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
@@ -84,6 +85,7 @@ impl AgentsApi {
             temperature: b.temperature,
             max_output_tokens: b.max_output_tokens,
             context_messages: b.context_messages,
+            context_tokens: b.context_tokens,
         };
         let agent = self
             .state
@@ -157,6 +159,11 @@ impl AgentsApi {
             temperature: b.temperature,
             max_output_tokens: b.max_output_tokens,
             context_messages: b.context_messages,
+            context_tokens: match b.context_tokens {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v)),
+            },
         };
         let agent = self
             .state

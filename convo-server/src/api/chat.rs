@@ -9,8 +9,8 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::events::{sse, TurnEventStream};
 use super::models::{
-    ChatSession, ForkChat, MessageList, SendMessageRequest, SortOrder, StartChat, TurnResponse,
-    UpdateChat,
+    ChatSession, ContextPreview, ForkChat, MessageList, SendMessageRequest, SortOrder, StartChat,
+    TurnResponse, UpdateChat,
 };
 use super::pattern::{CursorRule, IdempotencyKeyRule, Matching};
 use super::projects::Deleted;
@@ -261,6 +261,34 @@ impl ChatApi {
         Ok(ChatStarted::Created(JsonOut(session.into())))
     }
 
+    /// Preview the next turn's context
+    ///
+    /// Exactly what the next turn would send to the model, without sending anything: the
+    /// model, system prompt and generation settings, the window's messages with their `seq`,
+    /// the estimated prompt tokens, and which earlier messages are left out. The same code
+    /// decides this and the real turn. With `content`, the preview is of sending that text
+    /// now (it is counted against a token budget and shown last with `pending: true`);
+    /// without, it shows the history the next message would follow.
+    #[oai(
+        path = "/:chat_session_id/context",
+        method = "get",
+        operation_id = "preview_context"
+    )]
+    async fn context(
+        &self,
+        auth: Auth,
+        chat_session_id: Path<String>,
+        /// A message to preview sending (not stored).
+        content: Query<Option<String>>,
+    ) -> Result<ContextShown, ReadError> {
+        let preview = self
+            .state
+            .convo
+            .context_preview(&auth.user().id, &chat_session_id.0, content.0.as_deref())
+            .await?;
+        Ok(ContextShown::Ok(JsonOut(preview.into())))
+    }
+
     /// Cancel the turn in progress
     ///
     /// Stops the reply being generated in this session, whichever server process runs it:
@@ -324,4 +352,12 @@ pub enum Cancelled {
     /// No turn is running any more (or none was).
     #[oai(status = 204)]
     NoContent,
+}
+
+/// A context preview.
+#[derive(ApiResponse)]
+pub enum ContextShown {
+    /// What the next turn would send.
+    #[oai(status = 200)]
+    Ok(JsonOut<ContextPreview>),
 }

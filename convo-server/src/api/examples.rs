@@ -98,6 +98,7 @@ impl Example for Agent {
             temperature: Some(0.7),
             max_output_tokens: Some(1024),
             context_messages: 20,
+            context_tokens: None,
             created_at: at(),
             updated_at: at(),
         }
@@ -113,6 +114,7 @@ impl Example for CreateAgent {
             temperature: Some(0.7),
             max_output_tokens: Some(1024),
             context_messages: None,
+            context_tokens: None,
         }
     }
 }
@@ -126,6 +128,7 @@ impl Example for UpdateAgent {
             temperature: Some(0.2),
             max_output_tokens: None,
             context_messages: None,
+            context_tokens: poem_openapi::types::MaybeUndefined::Undefined,
         }
     }
 }

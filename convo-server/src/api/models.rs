@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use convo_core as core;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object};
 
 use super::pattern::{ContentRule, EmailRule, Matching, ModelRule, NameRule};
@@ -163,6 +164,10 @@ pub struct Agent {
     pub max_output_tokens: Option<u32>,
     /// How many stored messages (the new one included) are sent to the model.
     pub context_messages: u32,
+    /// Context window as a budget of estimated tokens (about 4 characters a token plus 4 a
+    /// message): the newest messages that fit, the new one always. `null`: no budget.
+    #[oai(nullable)]
+    pub context_tokens: Option<u32>,
     /// When it was created.
     #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
@@ -182,6 +187,7 @@ impl From<core::Agent> for Agent {
             temperature: a.temperature,
             max_output_tokens: a.max_output_tokens,
             context_messages: a.context_messages,
+            context_tokens: a.context_tokens,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -213,6 +219,11 @@ pub struct CreateAgent {
     #[oai(nullable)]
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub context_messages: Option<u32>,
+    /// Context window as a budget of estimated tokens (1–10,000,000), instead of or besides
+    /// `context_messages` (which, when absent, is then the server's maximum).
+    #[oai(nullable)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
+    pub context_tokens: Option<u32>,
 }
 
 /// Changes to an agent; absent fields stay as they are.
@@ -242,6 +253,9 @@ pub struct UpdateAgent {
     #[oai(nullable)]
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub context_messages: Option<u32>,
+    /// New token budget; `null` removes it.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
+    pub context_tokens: MaybeUndefined<u32>,
 }
 
 /// A conversation with an agent.
@@ -350,6 +364,15 @@ pub enum Role {
     Assistant,
 }
 
+impl From<core::Role> for Role {
+    fn from(role: core::Role) -> Self {
+        match role {
+            core::Role::User => Role::User,
+            core::Role::Assistant => Role::Assistant,
+        }
+    }
+}
+
 /// Why the model stopped writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
@@ -436,10 +459,7 @@ impl From<core::Message> for Message {
             id: m.id.to_string(),
             session_id: m.session_id.to_string(),
             seq: m.seq,
-            role: match m.role {
-                core::Role::User => Role::User,
-                core::Role::Assistant => Role::Assistant,
-            },
+            role: m.role.into(),
             content: m.content,
             created_at: m.created_at,
             model: m.model,
@@ -605,5 +625,89 @@ mod tests {
             empty.to_json(),
             "null first_id/last_id"
         );
+    }
+}
+
+/// What the next turn in a session would send to the model.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ContextPreview {
+    /// Always `chat.context`.
+    pub object: String,
+    /// The model that would be called.
+    pub model: String,
+    /// The system prompt sent first.
+    pub system_prompt: String,
+    /// Sampling temperature sent (`null`: the provider's default).
+    #[oai(nullable)]
+    pub temperature: Option<f64>,
+    /// Output cap sent (`null`: the provider's default).
+    #[oai(nullable)]
+    pub max_output_tokens: Option<u32>,
+    /// The messages sent after the system prompt, oldest first.
+    pub messages: Vec<ContextMessage>,
+    /// Estimated tokens of the system prompt and the messages (about 4 characters a token
+    /// plus 4 a message; the provider's own count may differ).
+    pub estimated_prompt_tokens: u32,
+    /// Earlier messages left out of the window (`null`: none).
+    #[oai(nullable)]
+    pub left_out: Option<SeqRange>,
+    /// The agent's window in messages.
+    pub context_messages: u32,
+    /// The agent's token budget (`null`: none).
+    #[oai(nullable)]
+    pub context_tokens: Option<u32>,
+}
+
+/// A message in a context preview.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ContextMessage {
+    /// Its seq (for the previewed message, the one it would get).
+    pub seq: u64,
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+    /// Its estimated tokens.
+    pub estimated_tokens: u32,
+    /// `true` for the previewed `content`, which is not stored.
+    pub pending: bool,
+}
+
+/// Messages `first_seq..=last_seq`.
+#[derive(Debug, Clone, Copy, Object, serde::Serialize)]
+pub struct SeqRange {
+    /// The first.
+    pub first_seq: u64,
+    /// The last.
+    pub last_seq: u64,
+}
+
+impl From<core::ContextPreview> for ContextPreview {
+    fn from(p: core::ContextPreview) -> Self {
+        Self {
+            object: "chat.context".into(),
+            model: p.request.model,
+            system_prompt: p.request.system_prompt,
+            temperature: p.request.temperature,
+            max_output_tokens: p.request.max_output_tokens,
+            messages: p
+                .messages
+                .into_iter()
+                .map(|m| ContextMessage {
+                    seq: m.seq,
+                    role: m.role.into(),
+                    content: m.content,
+                    estimated_tokens: m.estimated_tokens,
+                    pending: m.pending,
+                })
+                .collect(),
+            estimated_prompt_tokens: p.estimated_prompt_tokens,
+            left_out: p.left_out.map(|r| SeqRange {
+                first_seq: r.first_seq,
+                last_seq: r.last_seq,
+            }),
+            context_messages: p.context_messages,
+            context_tokens: p.context_tokens,
+        }
     }
 }

@@ -121,6 +121,8 @@ pub(super) struct AgentDoc {
     pub temperature: Option<f64>,
     pub max_output_tokens: Option<i64>,
     pub context_messages: i64,
+    #[serde(default)]
+    pub context_tokens: Option<i64>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
     #[serde(default)]
@@ -139,6 +141,7 @@ impl AgentDoc {
             temperature: a.temperature,
             max_output_tokens: a.max_output_tokens.map(i64::from),
             context_messages: i64::from(a.context_messages),
+            context_tokens: a.context_tokens.map(i64::from),
             created_at: to_bson(a.created_at),
             updated_at: to_bson(a.updated_at),
             deleted: false,
@@ -160,6 +163,7 @@ impl AgentDoc {
             temperature: self.temperature,
             max_output_tokens: self.max_output_tokens.map(small).transpose()?,
             context_messages: small(self.context_messages)?,
+            context_tokens: self.context_tokens.map(small).transpose()?,
             created_at: from_bson(self.created_at),
             updated_at: from_bson(self.updated_at),
         })

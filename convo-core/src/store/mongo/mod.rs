@@ -572,6 +572,7 @@ impl Store for MongoStore {
             "temperature": d.temperature.map_or(Bson::Null, Bson::Double),
             "max_output_tokens": d.max_output_tokens.map_or(Bson::Null, Bson::Int64),
             "context_messages": d.context_messages,
+            "context_tokens": d.context_tokens.map_or(Bson::Null, Bson::Int64),
             "updated_at": d.updated_at,
         }};
         update_live(self.agents(), owned(&agent.owner, &agent.id), set, "agent").await
