@@ -44,7 +44,11 @@ async fn cancelling_a_streamed_turn_ends_the_stream_with_the_text_so_far() {
     }
     let events = parse_sse(&seen);
     let last = events.last().expect("events");
-    assert_eq!(last.event.as_deref(), Some("message.completed"), "{events:?}");
+    assert_eq!(
+        last.event.as_deref(),
+        Some("message.completed"),
+        "{events:?}"
+    );
     let message = &last.data["message"];
     assert_eq!(message["finish_reason"], "cancelled", "{message}");
     let streamed: String = events
@@ -52,12 +56,19 @@ async fn cancelling_a_streamed_turn_ends_the_stream_with_the_text_so_far() {
         .filter(|e| e.event.as_deref() == Some("message.delta"))
         .filter_map(|e| e.data["delta"].as_str())
         .collect();
-    assert_eq!(message["content"], streamed.as_str(), "exactly the text streamed");
+    assert_eq!(
+        message["content"],
+        streamed.as_str(),
+        "exactly the text streamed"
+    );
     let full = format!("echo: {content}");
     assert!(streamed.len() < full.len(), "stopped early: {streamed:?}");
     let history = app.history(&app.client, fx.session_id()).await;
     assert_eq!(history.len(), 2);
-    assert_eq!(history[1], *message, "the message stored is the one streamed");
+    assert_eq!(
+        history[1], *message,
+        "the message stored is the one streamed"
+    );
     let next = app
         .send_message(&app.client, fx.session_id(), "still there?")
         .await;
@@ -96,7 +107,10 @@ async fn a_cancelled_plain_send_answers_201_with_an_empty_cancelled_reply() {
     assert_eq!(cancel.status(), 204);
     let resp = send.await.expect("task").expect("response");
     let turn = json_with_status(resp, 201).await;
-    assert_eq!(turn["assistant_message"]["finish_reason"], "cancelled", "{turn}");
+    assert_eq!(
+        turn["assistant_message"]["finish_reason"], "cancelled",
+        "{turn}"
+    );
     assert_eq!(turn["assistant_message"]["content"], "");
     assert_eq!(app.history(&app.client, fx.session_id()).await.len(), 2);
 }
@@ -122,6 +136,8 @@ async fn cancelling_when_nothing_runs_is_204_and_changes_nothing() {
     }
 
     assert_eq!(app.history(&app.client, fx.session_id()).await, before);
-    let next = app.send_message(&app.client, fx.session_id(), "again").await;
+    let next = app
+        .send_message(&app.client, fx.session_id(), "again")
+        .await;
     assert_eq!(next.status(), 201);
 }

@@ -5,7 +5,10 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_error, json_with_status, spawn_app};
 
 fn contents(history: &[Value]) -> Vec<&str> {
-    history.iter().filter_map(|m| m["content"].as_str()).collect()
+    history
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect()
 }
 
 #[tokio::test]
@@ -61,13 +64,24 @@ async fn editing_a_message_is_a_fork_before_it_then_a_send() {
         "the source is unchanged"
     );
     let listed = json_with_status(
-        app.get(&app.client, &format!("/api/agents/{}/sessions", fx.agent_id()))
-            .await,
+        app.get(
+            &app.client,
+            &format!("/api/agents/{}/sessions", fx.agent_id()),
+        )
+        .await,
         200,
     )
     .await;
-    assert_eq!(listed["data"].as_array().map(Vec::len), Some(2), "both sessions are listed");
-    let read = json_with_status(app.get(&app.client, &format!("/api/chat/{fork_id}")).await, 200).await;
+    assert_eq!(
+        listed["data"].as_array().map(Vec::len),
+        Some(2),
+        "both sessions are listed"
+    );
+    let read = json_with_status(
+        app.get(&app.client, &format!("/api/chat/{fork_id}")).await,
+        200,
+    )
+    .await;
     assert_eq!(read["forked_from"]["seq"], 2, "the origin is stored");
 }
 
@@ -84,7 +98,12 @@ async fn a_fork_at_zero_is_empty_and_keeps_the_sources_title() {
         )
         .await;
     assert_eq!(renamed.status(), 200);
-    assert_eq!(app.send_message(&app.client, fx.session_id(), "hi").await.status(), 201);
+    assert_eq!(
+        app.send_message(&app.client, fx.session_id(), "hi")
+            .await
+            .status(),
+        201
+    );
 
     let resp = app
         .post(
@@ -106,11 +125,26 @@ async fn bad_forks_are_4xx_and_create_nothing() {
     let app = spawn_app().await;
     app.sign_up().await;
     let fx = app.fixture(&app.client).await;
-    assert_eq!(app.send_message(&app.client, fx.session_id(), "hi").await.status(), 201);
+    assert_eq!(
+        app.send_message(&app.client, fx.session_id(), "hi")
+            .await
+            .status(),
+        201
+    );
     let path = format!("/api/chat/{}/fork", fx.session_id());
     let cases = [
-        (json!({"up_to_seq": 3}), 422, "validation_failed", Some("up_to_seq")),
-        (json!({"up_to_seq": 1, "title": "x".repeat(201)}), 422, "validation_failed", Some("title")),
+        (
+            json!({"up_to_seq": 3}),
+            422,
+            "validation_failed",
+            Some("up_to_seq"),
+        ),
+        (
+            json!({"up_to_seq": 1, "title": "x".repeat(201)}),
+            422,
+            "validation_failed",
+            Some("title"),
+        ),
         (json!({"up_to_seq": -1}), 400, "invalid_request", None),
         (json!({"up_to_seq": "1"}), 400, "invalid_request", None),
         (json!({}), 400, "invalid_request", None),
@@ -124,10 +158,17 @@ async fn bad_forks_are_4xx_and_create_nothing() {
         }
     }
     let listed = json_with_status(
-        app.get(&app.client, &format!("/api/agents/{}/sessions", fx.agent_id()))
-            .await,
+        app.get(
+            &app.client,
+            &format!("/api/agents/{}/sessions", fx.agent_id()),
+        )
+        .await,
         200,
     )
     .await;
-    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "no fork was created");
+    assert_eq!(
+        listed["data"].as_array().map(Vec::len),
+        Some(1),
+        "no fork was created"
+    );
 }

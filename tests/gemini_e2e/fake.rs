@@ -137,6 +137,32 @@ impl FakeGemini {
         list.as_array().expect("an array of requests").clone()
     }
 
+    /// `POST /__reset`: clears the request log, the stats and the
+    /// `fail_first_n` counters.
+    pub async fn reset(&self) {
+        let resp = self
+            .client
+            .post(format!("{}/__reset", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("POST /__reset: {e}; fake-gemini stderr: {}", self.stderr())
+            });
+        assert_eq!(resp.status(), 200, "POST /__reset");
+    }
+
+    /// `GET /__stats`: `{total, in_flight, max_in_flight, by_status, recorded}`.
+    pub async fn stats(&self) -> Value {
+        let resp = self
+            .client
+            .get(format!("{}/__stats", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET /__stats: {e}; fake-gemini stderr: {}", self.stderr()));
+        assert_eq!(resp.status(), 200, "GET /__stats");
+        resp.json().await.expect("JSON stats")
+    }
+
     /// The recorded model calls (`generateContent` and `streamGenerateContent`).
     pub async fn model_calls(&self) -> Vec<Value> {
         let all = self.requests().await;

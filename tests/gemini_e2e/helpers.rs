@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
+use convo::core::llm::gemini::GeminiProvider;
+use convo::core::{Convo, Store};
 use convo::server::{Application, Config};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -46,6 +50,29 @@ pub async fn spawn_app() -> GeminiApp {
 /// A server whose session talks to an agent created from `agent`.
 pub async fn spawn_app_with_agent(agent: Value) -> GeminiApp {
     let fake = FakeGemini::start();
+    let config = e2e_config(&fake);
+    let app = Application::build(&config)
+        .await
+        .expect("the server builds with Gemini");
+    signed_in(fake, app, agent).await
+}
+
+/// A server (with the default agent) over `store`, which the caller keeps a
+/// handle on to look inside: turn locks, for one.
+pub async fn spawn_app_with_store(store: Arc<dyn Store>) -> GeminiApp {
+    let fake = FakeGemini::start();
+    let config = e2e_config(&fake);
+    let gemini = config.gemini().expect("a Gemini key is configured");
+    let llm = GeminiProvider::new(gemini).expect("the Gemini client builds");
+    let convo = Convo::new(store, Arc::new(llm), config.engine_settings());
+    let app = Application::build_with(&config, convo)
+        .await
+        .expect("the server builds with Gemini");
+    signed_in(fake, app, default_agent()).await
+}
+
+/// The server's configuration: Gemini at `fake`, with small timeouts.
+fn e2e_config(fake: &FakeGemini) -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("address");
     config.jwt_secret = Some("gemini-e2e-secret-0123456789-abcdefghijk".into());
@@ -57,9 +84,12 @@ pub async fn spawn_app_with_agent(agent: Value) -> GeminiApp {
     config.gemini_idle_timeout_ms = 2_000;
     config.gemini_timeout_ms = 8_000;
     config.gemini_retry_base_ms = 50;
-    let app = Application::build(&config)
-        .await
-        .expect("the server builds with Gemini");
+    config
+}
+
+/// Runs `app`, registers a user and creates a project, an agent from
+/// `agent` and a chat session.
+async fn signed_in(fake: FakeGemini, app: Application, agent: Value) -> GeminiApp {
     let address = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
@@ -89,9 +119,7 @@ pub async fn spawn_app_with_agent(agent: Value) -> GeminiApp {
         project["id"].as_str().expect("id")
     );
     app.agent = app.post_ok(&agents, &agent).await;
-    let start = format!("/api/chat/start/{}", app.agent["id"].as_str().expect("id"));
-    let session = app.post_ok(&start, &json!({})).await;
-    app.session_id = session["id"].as_str().expect("session id").to_owned();
+    app.session_id = app.start_session().await;
     app
 }
 
@@ -200,6 +228,42 @@ impl GeminiApp {
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         let request = self.client.post(self.url(path)).json(body);
         request.send().await.expect("request sent")
+    }
+
+    /// `POST /api/chat/start/{agent}`: a new chat session with the agent; its id.
+    pub async fn start_session(&self) -> String {
+        let start = format!("/api/chat/start/{}", self.agent["id"].as_str().expect("id"));
+        let session = self.post_ok(&start, &json!({})).await;
+        session["id"].as_str().expect("session id").to_owned()
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let request = self.client.get(self.url(path));
+        request.send().await.expect("request sent")
+    }
+
+    /// `POST /api/chat/{session}/message` to a session of the caller's choice.
+    pub async fn send_to(&self, session: &str, content: &str) -> reqwest::Response {
+        let path = format!("/api/chat/{session}/message");
+        self.post(&path, &json!({"content": content})).await
+    }
+
+    /// `POST /api/chat/{session}/message/stream`, the response as it comes
+    /// (whatever its status).
+    pub async fn stream_to(&self, session: &str, content: &str) -> reqwest::Response {
+        let path = format!("/api/chat/{session}/message/stream");
+        self.post(&path, &json!({"content": content})).await
+    }
+
+    /// A session's messages, oldest first (up to 100).
+    pub async fn history_of(&self, session: &str) -> Vec<Value> {
+        let path = format!("/api/chat/{session}/messages?limit=100");
+        let resp = self.get(&path).await;
+        assert_eq!(resp.status(), 200, "GET messages of {session}");
+        let list: Value = resp.json().await.expect("JSON");
+        assert_eq!(list["has_more"], false, "{session}: more than 100 messages");
+        list["data"].as_array().expect("data").clone()
     }
 
     /// `POST /api/chat/{session}/message`.

@@ -6,6 +6,7 @@
 mod failures;
 mod fake;
 mod helpers;
+mod load_faults;
 mod requests;
 mod streaming;
 mod successes;
