@@ -1,9 +1,15 @@
 //! Language models: the [`LlmProvider`] trait, its request and reply types,
-//! [`MockProvider`], and (feature `gemini`) [`gemini::GeminiProvider`].
+//! [`MockProvider`], (feature `gemini`) [`gemini::GeminiProvider`] and
+//! (feature `openai`) [`openai::OpenAiCompatProvider`]. The HTTP providers
+//! share their client, retries, timeouts, SSE reader and TLS set-up.
 
 #[cfg(feature = "gemini")]
 pub mod gemini;
+#[cfg(any(feature = "gemini", feature = "openai"))]
+mod http;
 mod mock;
+#[cfg(feature = "openai")]
+pub mod openai;
 
 use std::time::Duration;
 
@@ -13,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{FinishReason, Role, Usage};
 
+#[cfg(any(feature = "gemini", feature = "openai"))]
+pub use http::{tls_client_config, RetryPolicy};
 pub use mock::{MockProvider, MockReply};
 
 /// What can go wrong when asking a model, in the API contract's classes.

@@ -1,30 +1,28 @@
 //! [`GeminiProvider`]: Google's Generative Language API (`v1beta`) over reqwest.
 //!
 //! - `wire`: the JSON shapes and their pure mapping to Convo's types;
-//! - `sse`: the `alt=sse` stream reader;
-//! - `retry`: backoff with full jitter under a deadline;
-//! - `tls`: the HTTPS configuration (rustls + ring).
+//! - `decode`: what the `alt=sse` stream's events mean.
+//!
+//! The HTTP machinery (client, retries, timeouts, SSE reading, TLS) is shared
+//! with the other providers in `llm::http`.
 //!
 //! One shared `reqwest::Client` (connection pooling). The API key travels
 //! only in the `x-goog-api-key` header: never in a URL, never in a log line.
 
-mod retry;
-mod sse;
-mod tls;
+mod decode;
 mod wire;
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use tokio::time::{timeout, Instant};
+use bytes::Bytes;
+use tokio::time::Instant;
 
-use super::{ChunkStream, LlmChunk, LlmError, LlmProvider, LlmReply, LlmRequest};
-use crate::domain::{FinishReason, Usage};
+use super::http::{chunk_stream, Transport};
+use super::{ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest};
+use crate::domain::FinishReason;
 
-pub use retry::RetryPolicy;
-pub use tls::client_config as tls_client_config;
+pub use super::http::{tls_client_config, RetryPolicy};
 
 /// Google's endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -81,7 +79,7 @@ impl std::fmt::Debug for GeminiConfig {
 /// The Gemini model provider.
 #[derive(Debug, Clone)]
 pub struct GeminiProvider {
-    client: reqwest::Client,
+    http: Transport,
     config: GeminiConfig,
 }
 
@@ -89,16 +87,13 @@ impl GeminiProvider {
     /// A provider with its own connection pool.
     pub fn new(mut config: GeminiConfig) -> Result<Self, LlmError> {
         config.base_url = config.base_url.trim_end_matches('/').to_owned();
-        let tls = tls::client_config()
-            .map_err(|e| LlmError::Provider(format!("TLS configuration failed: {e}")))?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("convo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LlmError::Provider(format!("HTTP client configuration failed: {e}")))?;
-        Ok(Self { client, config })
+        let http = Transport::new(
+            "Gemini",
+            config.connect_timeout,
+            config.first_byte_timeout,
+            config.retry.clone(),
+        )?;
+        Ok(Self { http, config })
     }
 
     fn url(&self, model: &str, stream: bool) -> String {
@@ -119,74 +114,21 @@ impl GeminiProvider {
         deadline: Instant,
     ) -> Result<reqwest::Response, LlmError> {
         let url = self.url(&request.model, stream);
-        let body = serde_json::to_vec(&wire::build_request(request))
-            .map_err(|e| LlmError::Provider(format!("could not encode the request: {e}")))?;
-        let mut attempt = 1;
-        loop {
-            let error = match self.attempt(&url, body.clone(), deadline).await {
-                Ok(response) => return Ok(response),
-                Err(e) => e,
-            };
-            match self.config.retry.next_delay(attempt, &error, deadline) {
-                Some(wait) => {
-                    tracing::info!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "retrying the Gemini request");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                None => return Err(error),
-            }
-        }
-    }
-
-    async fn attempt(
-        &self,
-        url: &str,
-        body: Vec<u8>,
-        deadline: Instant,
-    ) -> Result<reqwest::Response, LlmError> {
-        let send = self
-            .client
-            .post(url)
-            .header("x-goog-api-key", &self.config.api_key)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send();
-        let limit = self
-            .config
-            .first_byte_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
-        let response = timeout(limit, send)
-            .await
-            .map_err(|_| LlmError::Timeout)?
-            .map_err(transport_error)?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let body = timeout(limit, response.bytes())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        Err(wire::error_for_status(status.as_u16(), &body))
-    }
-}
-
-/// A transport failure (no HTTP answer) in the contract's classes.
-fn transport_error(err: reqwest::Error) -> LlmError {
-    if err.is_timeout() {
-        LlmError::Timeout
-    } else {
-        // Refused, reset, DNS, TLS: the provider could not be reached this time.
-        let kind = if err.is_connect() {
-            "could not connect to Gemini"
-        } else {
-            "the connection to Gemini failed"
+        let body = Bytes::from(
+            serde_json::to_vec(&wire::build_request(request))
+                .map_err(|e| LlmError::Provider(format!("could not encode the request: {e}")))?,
+        );
+        let build = |client: &reqwest::Client| {
+            client
+                .post(&url)
+                .header("x-goog-api-key", &self.config.api_key)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
         };
-        LlmError::Unavailable {
-            message: kind.to_owned(),
-            retry_after: None,
-        }
+        let classify = |status: u16, _: &reqwest::header::HeaderMap, body: &[u8]| {
+            wire::error_for_status(status, body)
+        };
+        self.http.start(build, classify, deadline).await
     }
 }
 
@@ -205,11 +147,7 @@ impl LlmProvider for GeminiProvider {
     async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
         let deadline = Instant::now() + self.config.deadline;
         let response = self.start(&request, false, deadline).await?;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let body = timeout(remaining, response.bytes())
-            .await
-            .map_err(|_| LlmError::Timeout)?
-            .map_err(transport_error)?;
+        let body = self.http.body(response, deadline).await?;
         let parsed: wire::GenerateResponse = serde_json::from_slice(&body).map_err(|e| {
             LlmError::Provider(format!(
                 "Gemini answered with a body that is not the expected JSON: {e}"
@@ -231,139 +169,12 @@ impl LlmProvider for GeminiProvider {
     async fn stream(&self, request: LlmRequest) -> Result<ChunkStream, LlmError> {
         let deadline = Instant::now() + self.config.deadline;
         let response = self.start(&request, true, deadline).await?;
-        let reader = StreamReader {
-            bytes: response.bytes_stream().boxed(),
-            parser: sse::SseParser::default(),
-            queue: VecDeque::new(),
-            done: false,
+        Ok(chunk_stream(
+            response,
+            decode::GeminiDecoder::default(),
+            self.http.label(),
+            self.config.idle_timeout,
             deadline,
-            idle: self.config.idle_timeout,
-            usage: None,
-            model: None,
-            text_seen: false,
-        };
-        Ok(futures::stream::unfold(reader, |mut r| async move {
-            r.next().await.map(|item| (item, r))
-        })
-        .boxed())
+        ))
     }
-}
-
-/// Turns the SSE byte stream into chunks.
-struct StreamReader {
-    bytes: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    parser: sse::SseParser,
-    queue: VecDeque<Result<LlmChunk, LlmError>>,
-    done: bool,
-    deadline: Instant,
-    idle: Duration,
-    usage: Option<Usage>,
-    model: Option<String>,
-    text_seen: bool,
-}
-
-impl StreamReader {
-    async fn next(&mut self) -> Option<Result<LlmChunk, LlmError>> {
-        loop {
-            if let Some(item) = self.queue.pop_front() {
-                return Some(item);
-            }
-            if self.done {
-                return None;
-            }
-            let limit = self
-                .idle
-                .min(self.deadline.saturating_duration_since(Instant::now()));
-            match timeout(limit, self.bytes.next()).await {
-                Err(_) => self.fail(LlmError::Timeout),
-                Ok(None) => {
-                    for item in self.parser.finish() {
-                        self.handle(item);
-                    }
-                    // Without a finish reason the engine reports a cut stream.
-                    self.done = true;
-                }
-                Ok(Some(Err(_))) => self.fail(LlmError::Unavailable {
-                    message: "the connection to Gemini broke mid-answer".into(),
-                    retry_after: None,
-                }),
-                Ok(Some(Ok(bytes))) => {
-                    for item in self.parser.push(&bytes) {
-                        self.handle(item);
-                    }
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, err: LlmError) {
-        self.queue.push_back(Err(err));
-        self.done = true;
-    }
-
-    fn handle(&mut self, item: sse::SseItem) {
-        if self.done {
-            return;
-        }
-        let text = match item {
-            sse::SseItem::Data(text) => text,
-            sse::SseItem::Raw(text) => {
-                // A bare error object; anything else raw is noise.
-                if let Some(err) = embedded_error(&text) {
-                    self.fail(err);
-                }
-                return;
-            }
-        };
-        let value: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                return self.fail(LlmError::Provider(format!(
-                    "Gemini sent a chunk that is not JSON: {e}"
-                )))
-            }
-        };
-        if let Some(err) = embedded_error(&text) {
-            return self.fail(err);
-        }
-        let chunk = match serde_json::from_value::<wire::GenerateResponse>(value)
-            .map(wire::GenerateResponse::into_chunk)
-        {
-            Ok(Ok(chunk)) => chunk,
-            Ok(Err(err)) => return self.fail(err),
-            Err(e) => {
-                return self.fail(LlmError::Provider(format!(
-                    "Gemini sent an unexpected chunk: {e}"
-                )))
-            }
-        };
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
-        }
-        if chunk.model.is_some() {
-            self.model = chunk.model;
-        }
-        if !chunk.text.is_empty() {
-            self.text_seen = true;
-            self.queue.push_back(Ok(LlmChunk::Text(chunk.text)));
-        }
-        if let Some(finish) = chunk.finish {
-            if let Some(err) = refused(&finish, self.text_seen) {
-                return self.fail(err);
-            }
-            self.queue.push_back(Ok(LlmChunk::Finish {
-                finish_reason: finish.0,
-                usage: self.usage,
-                model: self.model.take(),
-            }));
-            self.done = true;
-        }
-    }
-}
-
-/// The error inside `{"error": {...}}`, if `text` is one.
-fn embedded_error(text: &str) -> Option<LlmError> {
-    let envelope: wire::ErrorEnvelope = serde_json::from_str(text).ok()?;
-    let body = envelope.error?;
-    Some(wire::error_from_body(body.code.unwrap_or(500), &body))
 }

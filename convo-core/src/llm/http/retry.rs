@@ -1,4 +1,5 @@
-//! Retries: exponential backoff with full jitter, bounded by a deadline.
+//! Retries: exponential backoff with full jitter, bounded by a deadline, and
+//! the `Retry-After` header that asks for a wait.
 
 use std::time::Duration;
 
@@ -13,7 +14,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Backoff base: attempt n waits a random time in `[0, base * 2^(n-1)]`.
     pub base_delay: Duration,
-    /// The longest wait, including a provider's `retryDelay`.
+    /// The longest wait, including one the provider asked for (`retryDelay`,
+    /// `Retry-After`).
     pub max_delay: Duration,
 }
 
@@ -57,6 +59,27 @@ impl RetryPolicy {
         let wait = jittered.max(asked);
         (Instant::now() + wait < deadline).then_some(wait)
     }
+}
+
+/// The wait an HTTP response asks for: `retry-after-ms` (OpenAI's, more
+/// precise), else `Retry-After` as seconds or as an HTTP date. A date in the
+/// past is no wait; anything unreadable is no request at all.
+#[cfg_attr(not(feature = "openai"), allow(dead_code))]
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    if let Some(ms) = text("retry-after-ms").and_then(|t| t.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms.min(86_400_000.0) / 1000.0));
+        }
+    }
+    let value = text("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -127,5 +150,44 @@ mod tests {
         assert!(policy
             .next_delay(1, &unavailable(Some(Duration::from_secs(5))), soon)
             .is_none());
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> reqwest::header::HeaderMap {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().expect("a header value"));
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_milliseconds_or_a_date() {
+        let cases = [
+            (vec![("retry-after", "7")], Some(Duration::from_secs(7))),
+            (
+                vec![("retry-after", "0.5")],
+                Some(Duration::from_millis(500)),
+            ),
+            (
+                vec![("retry-after", "20"), ("retry-after-ms", "1500")],
+                Some(Duration::from_millis(1500)),
+            ),
+            (
+                vec![("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
+                Some(Duration::ZERO),
+            ),
+            (vec![("retry-after", "soon")], None),
+            (vec![("retry-after", "-3")], None),
+            (vec![], None),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(retry_after_header(&headers(&pairs)), expected, "{pairs:?}");
+        }
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        let wait = retry_after_header(&headers(&[("retry-after", &later)])).expect("a date");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
     }
 }

@@ -1,9 +1,12 @@
-//! A server-sent-events reader for Gemini's `alt=sse` streams.
+//! A server-sent-events reader for model streams (Gemini's `alt=sse`, Chat
+//! Completions' `stream: true`).
 //!
-//! Written here rather than taken from a crate for one reason: when the real
+//! Written here rather than taken from a crate for one reason: when a real
 //! API fails mid-stream it may write its error as bare, pretty-printed JSON
-//! lines with no `data:` prefix, which a conforming SSE parser silently drops.
-//! This one hands such lines back as [`SseItem::Raw`], so the error is seen.
+//! lines with no `data:` prefix (Gemini), or under a field SSE does not know
+//! (`error: {...}`, some OpenAI-compatible servers), which a conforming SSE
+//! parser silently drops. This one hands such lines back as [`SseItem::Raw`],
+//! so the error is seen.
 
 /// What the stream carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +64,7 @@ impl SseParser {
             || field(line, "id").is_some()
             || field(line, "retry").is_some()
         {
-            // Gemini does not use them.
+            // No model API gives them a meaning Convo needs.
         } else {
             self.raw.push(line.to_owned());
         }
