@@ -84,6 +84,28 @@ pub struct Config {
     #[arg(long, env = "CONVO_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Seconds a client has to send a request's headers, counted from its
+    /// first byte (or from connecting); a connection that is late is closed.
+    /// 0: no limit.
+    #[arg(long, env = "CONVO_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body once its headers are
+    /// in; a late body is answered `408 request_timeout`. 0: no limit.
+    #[arg(long, env = "CONVO_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_read_timeout_secs: u64,
+
+    /// Seconds of silence (nothing read or written) after which a connection
+    /// is closed; a response being written finishes first. 0: never.
+    #[arg(long, env = "CONVO_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Browser origins allowed to call the API with the login cookie (CORS),
+    /// comma-separated and exact, e.g. `https://app.example.com`. Empty: no
+    /// CORS headers at all. Wildcards are refused.
+    #[arg(long, env = "CONVO_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Context window (messages sent to the model, the new one included) for
     /// agents created without one.
     #[arg(long, env = "CONVO_CONTEXT_MESSAGES", default_value_t = 20)]
@@ -187,6 +209,10 @@ impl Config {
             token_ttl_secs: 86_400,
             turn_lease_secs: 120,
             max_body_bytes: 1024 * 1024,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            cors_origins: Vec::new(),
             context_messages: 20,
             cookie_secure: CookieSecure::Auto,
             login_failures_per_minute: 10,
@@ -249,10 +275,30 @@ impl Config {
         }
     }
 
+    /// How long a client may take to send a request's headers (`None`: for ever).
+    pub fn header_read_timeout(&self) -> Option<Duration> {
+        nonzero_secs(self.header_read_timeout_secs)
+    }
+
+    /// How long a client may take to send a request's body (`None`: for ever).
+    pub fn body_read_timeout(&self) -> Option<Duration> {
+        nonzero_secs(self.body_read_timeout_secs)
+    }
+
+    /// How long a silent connection is kept open (`None`: for ever).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        nonzero_secs(self.idle_timeout_secs)
+    }
+
     /// Token lifetime.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs.max(1))
     }
+}
+
+/// `secs` seconds, or `None` for 0 (no limit).
+fn nonzero_secs(secs: u64) -> Option<Duration> {
+    (secs > 0).then_some(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -274,6 +320,34 @@ mod tests {
             parsed.login_failures_per_minute,
             defaults.login_failures_per_minute
         );
+        assert_eq!(
+            parsed.header_read_timeout_secs,
+            defaults.header_read_timeout_secs
+        );
+        assert_eq!(
+            parsed.body_read_timeout_secs,
+            defaults.body_read_timeout_secs
+        );
+        assert_eq!(parsed.idle_timeout_secs, defaults.idle_timeout_secs);
+        assert_eq!(parsed.cors_origins, defaults.cors_origins);
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_and_zero_timeouts_mean_none() {
+        let parsed = Config::try_parse_from([
+            "convo-server",
+            "--cors-origins",
+            "https://a.example,http://localhost:5173",
+            "--header-read-timeout-secs",
+            "0",
+        ])
+        .expect("parses");
+        assert_eq!(
+            parsed.cors_origins,
+            ["https://a.example", "http://localhost:5173"]
+        );
+        assert_eq!(parsed.header_read_timeout(), None);
+        assert_eq!(parsed.body_read_timeout(), Some(Duration::from_secs(30)));
     }
 
     #[test]

@@ -169,6 +169,20 @@ impl ApiError {
                 "payload_too_large",
                 "the request body is over the size limit",
             )
+        } else if status == StatusCode::REQUEST_TIMEOUT {
+            // A client sent its body too slowly; sent in time, it can succeed.
+            Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            )
+            .retry(None)
+        } else if err.is::<poem::error::CorsError>() {
+            Self::new(
+                StatusCode::FORBIDDEN,
+                "cors_rejected",
+                format!("cross-origin request refused: {}", err_text(err)),
+            )
         } else if status.is_client_error() {
             Self::new(status, "invalid_request", err_text(err))
         } else {

@@ -10,11 +10,15 @@
 //! - `api`: the operations, one module per resource, and their JSON shapes.
 //! - `auth`: JWTs, the cookie, the cookie-or-bearer security scheme, login limits.
 //! - `error`: the error envelope and the one mapping from errors to statuses.
-//! - `middleware`: request ids, the access log, the body limit.
+//! - `middleware`: request ids, the access log, the body limit and deadline.
+//! - [`connection`]: the request-head deadline against slow clients (slowloris).
+//! - [`cors`]: cross-origin requests from the configured origins only.
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod connection;
+pub mod cors;
 pub mod error;
 pub mod middleware;
 pub mod startup;
@@ -22,7 +26,7 @@ pub mod state;
 pub mod telemetry;
 
 pub use config::Config;
-pub use startup::{openapi_json, Application, StartupError};
+pub use startup::{openapi_json, Application, HttpOptions, StartupError};
 
 use std::process::ExitCode;
 

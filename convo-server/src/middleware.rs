@@ -1,10 +1,14 @@
-//! Around every request: an id, one log line, the body limit.
+//! Around every request: an id, one log line, the body limit and deadline,
+//! and the connection's bookkeeping for the head deadline ([`crate::connection`]).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use poem::http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
+use crate::connection::{ConnectionState, Connections};
 use crate::error::{ApiError, REQUEST_ID};
 
 /// Name of the request id header.
@@ -14,8 +18,21 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// runs it with that id in scope, stamps the response, and logs one line.
 /// Bodies, headers and query strings are not logged: they carry secrets and
 /// message contents.
-pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+///
+/// With a [`Connections`] table in the request data, it also tells the
+/// request's connection that a head arrived (and, at the end, that the
+/// request was read), and hands the connection's state to [`body_limit`].
+pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let started = Instant::now();
+    let connection = req
+        .remote_addr()
+        .as_socket_addr()
+        .copied()
+        .and_then(|peer| req.data::<Connections>()?.get(&peer));
+    if let Some(connection) = &connection {
+        connection.request_started();
+        req.extensions_mut().insert(connection.clone());
+    }
     let id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -45,6 +62,9 @@ pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result
                 .await
         }
     };
+    if let Some(connection) = connection {
+        connection.request_read();
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -61,13 +81,16 @@ pub async fn request_context<E: Endpoint>(next: E, req: Request) -> poem::Result
 }
 
 /// Refuses bodies over `limit` bytes with 413, whether or not they declare
-/// a `Content-Length` (poem's own limit misses chunked bodies).
+/// a `Content-Length` (poem's own limit misses chunked bodies), and bodies
+/// that take longer than `read_timeout` to arrive with 408 (a client
+/// trickling its body would otherwise hold its connection and buffer for ever).
 pub async fn body_limit<E: Endpoint>(
     next: E,
     mut req: Request,
     limit: usize,
+    read_timeout: Option<Duration>,
 ) -> poem::Result<Response> {
-    let too_large = || poem::Error::from_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
+    let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -76,11 +99,20 @@ pub async fn body_limit<E: Endpoint>(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    let body = req.take_body();
-    let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
+    let read = req.take_body().into_bytes_limit(limit);
+    let read = match read_timeout {
+        Some(timeout) => tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?,
+        None => read.await,
+    };
+    let bytes = read.map_err(|e| match e {
         poem::error::ReadBodyError::PayloadTooLarge => too_large(),
         other => poem::Error::from(other),
     })?;
+    if let Some(connection) = req.extensions().get::<Arc<ConnectionState>>() {
+        connection.request_read();
+    }
     // An empty body with no content type is "no body": let it parse as JSON
     // `null`, so operations whose body is optional (starting a chat) accept it.
     if bytes.is_empty() && !req.headers().contains_key(CONTENT_TYPE) {

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use convo_core::{Convo, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, Store};
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Route, Server};
 
 use crate::api;
 use crate::auth::{FailureLimiter, JwtKeys};
 use crate::config::Config;
+use crate::connection::{Connections, GuardedAcceptor};
+use crate::cors::{AllowedOrigins, CorsGate};
 use crate::error::{ApiError, PanicToEnvelope};
 use crate::middleware::{body_limit, request_context};
 use crate::state::{AppState, StateInner};
@@ -35,10 +37,23 @@ pub enum StartupError {
 
 /// A server bound to its socket, ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: GuardedAcceptor,
     addr: SocketAddr,
     state: AppState,
+    http: HttpOptions,
+    idle_timeout: Option<Duration>,
     grace: Duration,
+}
+
+/// How the HTTP layer treats clients, beyond what the engine decides.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Browser origins allowed to make credentialed cross-origin requests.
+    pub cors_origins: AllowedOrigins,
+    /// How long a request body may take to arrive (`None`: for ever).
+    pub body_read_timeout: Option<Duration>,
+    /// The open connections, whose head deadlines the middleware tends.
+    pub connections: Connections,
 }
 
 impl Application {
@@ -55,6 +70,8 @@ impl Application {
     /// Builds the server around an engine made by the caller (tests, embedders).
     pub async fn build_with(config: &Config, convo: Convo) -> Result<Self, StartupError> {
         let secret = jwt_secret(config)?;
+        let cors_origins = AllowedOrigins::parse(&config.cors_origins)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
         let state = AppState::new(StateInner {
             convo,
             jwt: JwtKeys::new(&secret, config.token_ttl()),
@@ -66,6 +83,11 @@ impl Application {
             sse_keep_alive: Duration::from_secs(config.sse_keep_alive_secs.max(1)),
             max_body_bytes: config.max_body_bytes,
         });
+        let http = HttpOptions {
+            cors_origins,
+            body_read_timeout: config.body_read_timeout(),
+            connections: Connections::default(),
+        };
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -73,6 +95,11 @@ impl Application {
                 addr: config.listen,
                 source,
             })?;
+        let acceptor = GuardedAcceptor::new(
+            acceptor,
+            http.connections.clone(),
+            config.header_read_timeout(),
+        );
         let addr = acceptor
             .local_addr()
             .first()
@@ -82,6 +109,8 @@ impl Application {
             acceptor,
             addr,
             state,
+            http,
+            idle_timeout: config.idle_timeout(),
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -97,16 +126,27 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = routes(self.state);
-        Server::new_with_acceptor(self.acceptor)
+        let app = routes_with(self.state, self.http);
+        let server = Server::new_with_acceptor(self.acceptor);
+        let server = match self.idle_timeout {
+            Some(timeout) => server.idle_timeout(timeout),
+            None => server,
+        };
+        server
             .run_with_graceful_shutdown(app, shutdown, Some(self.grace))
             .await
     }
 }
 
-/// The whole HTTP surface over `state`.
+/// The whole HTTP surface over `state`, with no CORS and no body deadline.
 pub fn routes(state: AppState) -> impl poem::Endpoint {
+    routes_with(state, HttpOptions::default())
+}
+
+/// The whole HTTP surface over `state`, treating clients as `http` says.
+pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
     let limit = state.max_body_bytes;
+    let body_read_timeout = http.body_read_timeout;
     let service = api::service(state.clone());
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
@@ -114,7 +154,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .around(move |ep, req| body_limit(ep, req, limit))
+        .around(move |ep, req| body_limit(ep, req, limit, body_read_timeout))
         .catch_all_error(|err: poem::Error| async move {
             if err.is_from_response() {
                 err.into_response()
@@ -123,7 +163,9 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
             }
         })
         .with(CatchPanic::new().with_handler(PanicToEnvelope))
+        .with(CorsGate::new(http.cors_origins))
         .around(request_context)
+        .data(http.connections)
         .data(state)
 }
 
