@@ -262,12 +262,10 @@ async fn a_database_killed_and_restarted_under_load_loses_nothing_acknowledged()
     // Every answer was a success, the outage's 503, or (right after the
     // restart) a turn lock whose release was still pending.
     for s in &sent {
-        let ok = match (s.status, s.code.as_deref()) {
-            (201, _) => true,
-            (503, Some("store_unavailable")) => true,
-            (409, Some("turn_in_progress")) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (s.status, s.code.as_deref()),
+            (201, _) | (503, Some("store_unavailable")) | (409, Some("turn_in_progress"))
+        );
         assert!(ok, "unexpected answer during the outage: {s:?}");
     }
     let acknowledged = sent.iter().filter(|s| s.status == 201).count();
