@@ -44,13 +44,17 @@ curl -sf -o /dev/null -H 'content-type: application/json' -d "$CREDENTIALS" "$BA
 TOKEN=$(curl -sf -H 'content-type: application/json' -d "$CREDENTIALS" "$BASE/api/auth/token" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 
-log "schemathesis $VERSION against $BASE/openapi.json (logout excluded: it would revoke the token the run uses; tests/api/tokens.rs covers it)"
+# Excluded: logout (it would revoke the token the run uses; tests/api/tokens.rs
+# covers it) and import_project (its body is JSON Lines, which schemathesis
+# cannot generate; tests/api/transfer.rs covers it).
+log "schemathesis $VERSION against $BASE/openapi.json (logout and import_project excluded, see the script)"
 status=0
 "$VENV/bin/schemathesis" --config-file tests/schemathesis/schemathesis.toml run "$BASE/openapi.json" \
   --url "$BASE" \
   --header "Authorization: Bearer $TOKEN" \
   --checks all \
   --exclude-operation-id logout \
+  --exclude-operation-id import_project \
   --no-color || status=$?
 
 if ! kill -0 "$SERVER" 2>/dev/null; then

@@ -30,6 +30,18 @@ pub enum ConvoError {
     /// Another reply is being generated in this session.
     #[error("a reply is already being generated in this chat session")]
     TurnInProgress,
+    /// The user's token budget for the month is spent.
+    #[error("the monthly token budget is spent; it resets at {resets_at}")]
+    QuotaExceeded {
+        /// When the budget starts again (the next calendar month, UTC).
+        resets_at: crate::domain::Timestamp,
+    },
+    /// The user already has as many turns running as allowed.
+    #[error("too many turns running at once; try again shortly")]
+    RateLimited {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -45,7 +57,9 @@ impl ConvoError {
     /// Whether repeating the same call later can succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ConvoError::TurnInProgress => true,
+            ConvoError::TurnInProgress
+            | ConvoError::QuotaExceeded { .. }
+            | ConvoError::RateLimited { .. } => true,
             ConvoError::Store(e) => matches!(e, StoreError::Unavailable(_)),
             ConvoError::Llm(e) => e.is_retryable(),
             _ => false,

@@ -58,11 +58,13 @@ pub mod testkit;
 
 pub use domain::*;
 pub use engine::{
-    context, ContextMessage, ContextPreview, Convo, ListParams, SendMessage, SeqRange, Settings,
-    Turn, TurnEvent, TurnStream,
+    context, CompletionMessage, CompletionOverrides, CompletionRole, ContextMessage,
+    ContextPreview, Convo, ExportRecord, ExportStream, ImportError, ListParams, SendMessage,
+    SeqRange, Settings, Turn, TurnEvent, TurnStream,
 };
+pub use engine::{month_of, UsageReport};
 pub use error::ConvoError;
-pub use llm::{LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider};
+pub use llm::{LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider, RouterProvider};
 #[cfg(feature = "mongodb")]
 pub use store::MongoStore;
 pub use store::{IdempotencyRecord, MemoryStore, Store, StoreError};

@@ -65,6 +65,16 @@ pub struct Config {
     #[arg(long, env = "GEMINI_RETRY_MAX_DELAY_MS", default_value_t = 10_000)]
     pub gemini_retry_max_delay_ms: u64,
 
+    /// Base URL of an OpenAI-compatible Chat Completions API, up to the version
+    /// (e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`). When
+    /// set, agents whose model is `openai:<model>` are answered there.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+
+    /// API key for `OPENAI_BASE_URL`, sent as a Bearer token (none when unset).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+
     /// Secret that signs login tokens (HS256). Random at each start when unset,
     /// which logs everyone out on restart; required with a persistent store.
     #[arg(long, env = "CONVO_JWT_SECRET", hide_env_values = true)]
@@ -79,6 +89,16 @@ pub struct Config {
     /// again this long after).
     #[arg(long, env = "CONVO_TURN_LEASE_SECS", default_value_t = 120)]
     pub turn_lease_secs: u64,
+
+    /// Tokens each user may spend per calendar month (UTC, as the model
+    /// provider reports them); over it, sends get 429 `quota_exceeded`. 0: no budget.
+    #[arg(long, env = "CONVO_MONTHLY_TOKEN_BUDGET", default_value_t = 0)]
+    pub monthly_token_budget: u64,
+
+    /// Turns one user may have running at once on this server; more get 429
+    /// `rate_limited`. 0: no limit.
+    #[arg(long, env = "CONVO_MAX_CONCURRENT_TURNS", default_value_t = 0)]
+    pub max_concurrent_turns: usize,
 
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CONVO_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -205,9 +225,13 @@ impl Config {
             gemini_max_attempts: 3,
             gemini_retry_base_ms: 500,
             gemini_retry_max_delay_ms: 10_000,
+            openai_base_url: None,
+            openai_api_key: None,
             jwt_secret: None,
             token_ttl_secs: 86_400,
             turn_lease_secs: 120,
+            monthly_token_budget: 0,
+            max_concurrent_turns: 0,
             max_body_bytes: 1024 * 1024,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
@@ -264,6 +288,23 @@ impl Config {
         })
     }
 
+    /// The OpenAI-compatible provider's settings, when a base URL is configured.
+    pub fn openai(&self) -> Option<convo_core::llm::openai::OpenAiConfig> {
+        let base_url = self
+            .openai_base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())?;
+        let mut config = convo_core::llm::openai::OpenAiConfig::new(base_url);
+        config.api_key = self
+            .openai_api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        Some(config)
+    }
+
     /// The engine settings this configuration asks for.
     pub fn engine_settings(&self) -> convo_core::Settings {
         convo_core::Settings {
@@ -271,6 +312,8 @@ impl Config {
             default_context_messages: self.context_messages,
             max_message_bytes: self.max_body_bytes,
             turn_lease: Duration::from_secs(self.turn_lease_secs.max(1)),
+            monthly_token_budget: Some(self.monthly_token_budget).filter(|b| *b > 0),
+            max_concurrent_turns: Some(self.max_concurrent_turns).filter(|n| *n > 0),
             ..convo_core::Settings::default()
         }
     }

@@ -305,6 +305,26 @@ impl From<ConvoError> for ApiError {
                 "a reply is already being generated in this chat session",
             )
             .retry(None),
+            ConvoError::QuotaExceeded { resets_at } => {
+                let wait = (resets_at - convo_core::now())
+                    .to_std()
+                    .unwrap_or(std::time::Duration::ZERO);
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exceeded",
+                    format!(
+                        "the monthly token budget is spent; it resets at {}",
+                        resets_at.to_rfc3339()
+                    ),
+                )
+                .retry(Some(wait))
+            }
+            ConvoError::RateLimited { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many turns running at once; try again shortly",
+            )
+            .retry(Some(retry_after)),
             ConvoError::Store(StoreError::Unavailable(detail)) => {
                 tracing::warn!(detail = %detail, "store unavailable");
                 Self::new(
@@ -478,6 +498,9 @@ error_responses! {
         UnsupportedMediaType = 415,
         /// `validation_failed`: e.g. empty content or a bad `Idempotency-Key` (`param` names it).
         Validation = 422,
+        /// `quota_exceeded` (the monthly token budget is spent; `Retry-After` until it resets) or
+        /// `rate_limited` (too many turns running at once; `Retry-After` set).
+        TooManyRequests = 429,
         /// `internal`: a bug.
         Internal = 500,
         /// `llm_error` (the model provider failed) or `llm_blocked` (it refused the prompt).

@@ -145,14 +145,17 @@ fn allowed_methods(path: &str) -> Option<String> {
             .collect()
     });
     let segments: Vec<&str> = path.split('/').collect();
+    // The most specific template wins, as in the router: `/api/projects/import`
+    // is that path, not `/api/projects/{project_id}`.
     routes
         .iter()
-        .find(|(template, _)| {
+        .filter(|(template, _)| {
             template.len() == segments.len()
                 && template
                     .iter()
                     .zip(&segments)
                     .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
         })
+        .min_by_key(|(template, _)| template.iter().filter(|t| t.starts_with('{')).count())
         .map(|(_, methods)| methods.join(", "))
 }

@@ -63,6 +63,7 @@ impl Application {
         jwt_secret_check(config)?;
         let store = build_store(config).await?;
         let llm = build_llm(config)?;
+        let llm = route_models(config, llm)?;
         let convo = Convo::new(store, llm, config.engine_settings());
         Self::build_with(config, convo).await
     }
@@ -152,6 +153,8 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
     let docs = service.swagger_ui();
     Route::new()
         .nest("/", service)
+        // OpenAI's API over the agents: not in our OpenAPI document (api::openai).
+        .nest("/v1", api::openai::routes())
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .around(move |ep, req| body_limit(ep, req, limit, body_read_timeout))
@@ -206,6 +209,25 @@ async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
             other.chars().take(40).collect::<String>()
         ))),
     }
+}
+
+/// Puts the providers behind a [`RouterProvider`](convo_core::RouterProvider):
+/// `openai:<model>` goes to the OpenAI-compatible API when `OPENAI_BASE_URL`
+/// is set, every other model to `default`, and any other `prefix:` is refused
+/// at agent creation (422 `model`).
+fn route_models(
+    config: &Config,
+    default: Arc<dyn LlmProvider>,
+) -> Result<Arc<dyn LlmProvider>, StartupError> {
+    let mut router = convo_core::RouterProvider::new(default);
+    if let Some(openai) = config.openai() {
+        tracing::info!(base_url = %openai.base_url, "model: `openai:<model>` agents use the OpenAI-compatible API");
+        let provider = convo_core::llm::openai::OpenAiCompatProvider::new(openai).map_err(|e| {
+            StartupError::Config(format!("cannot set up the OpenAI-compatible client: {e}"))
+        })?;
+        router = router.route("openai", Arc::new(provider));
+    }
+    Ok(Arc::new(router))
 }
 
 fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {

@@ -127,6 +127,8 @@ async fn a_405_lists_the_allowed_methods() {
             "DELETE, GET, PATCH",
         ),
         (Method::GET, "/api/chat/x/message", "POST"),
+        // A literal segment beats a template: not `/api/projects/{project_id}`.
+        (Method::GET, "/api/projects/import", "POST"),
     ];
     for (method, path, allowed) in cases {
         let resp = app.request(&app.client, method.clone(), path, None).await;

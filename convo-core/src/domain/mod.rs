@@ -7,6 +7,7 @@ mod page;
 mod project;
 mod session;
 mod time;
+mod usage;
 mod user;
 
 pub use agent::{Agent, AgentPatch, NewAgent};
@@ -16,4 +17,5 @@ pub use page::{Order, Page, PageRequest};
 pub use project::{NewProject, Project, ProjectPatch};
 pub use session::{ChatSession, ForkOrigin};
 pub use time::{now, Timestamp};
+pub use usage::{day_of, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals};
 pub use user::{Email, EmailError, User};

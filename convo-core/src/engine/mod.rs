@@ -1,9 +1,12 @@
 //! [`Convo`]: the engine. The only place where ownership and turn rules live.
 
 mod auth;
+mod complete;
 pub mod context;
 mod resources;
+pub mod transfer;
 mod turn;
+mod usage;
 mod validate;
 
 use std::sync::Arc;
@@ -16,9 +19,14 @@ use crate::error::ConvoError;
 use crate::llm::LlmProvider;
 use crate::store::Store;
 
+pub use complete::{CompletionMessage, CompletionOverrides, CompletionRole};
+pub use transfer::{
+    parse_lines, ExportRecord, ExportStream, ImportError, EXPORT_FORMAT, EXPORT_VERSION,
+};
 pub use turn::{
     ContextMessage, ContextPreview, SendMessage, SeqRange, Turn, TurnEvent, TurnStream,
 };
+pub use usage::{month_of, UsageReport};
 
 /// Engine settings. `Settings::default()` suits tests and small servers.
 #[derive(Debug, Clone)]
@@ -45,6 +53,13 @@ pub struct Settings {
     /// through another engine (another server process). A request made
     /// through this engine stops the turn at once.
     pub cancel_poll: Duration,
+    /// Tokens each user may spend per calendar month (UTC), counted from the
+    /// usage ledger with the provider's reported totals; `None`: no budget.
+    /// Checked before the model is called, so one turn may overrun it.
+    pub monthly_token_budget: Option<u64>,
+    /// Turns one user may have running at once in this engine; `None`: no
+    /// limit.
+    pub max_concurrent_turns: Option<usize>,
 }
 
 impl Default for Settings {
@@ -60,6 +75,8 @@ impl Default for Settings {
             max_message_bytes: 1024 * 1024,
             stream_buffer: 32,
             cancel_poll: Duration::from_millis(500),
+            monthly_token_budget: None,
+            max_concurrent_turns: None,
         }
     }
 }
@@ -85,6 +102,8 @@ struct Shared {
     running: std::sync::Mutex<
         std::collections::HashMap<crate::domain::SessionId, Arc<tokio::sync::Notify>>,
     >,
+    /// Turns running per user, for [`Settings::max_concurrent_turns`].
+    turns_per_user: std::sync::Mutex<std::collections::HashMap<crate::domain::UserId, usize>>,
 }
 
 impl std::fmt::Debug for Convo {
@@ -108,6 +127,7 @@ impl Convo {
                 hash_permits: Semaphore::new(permits),
                 dummy_hash: OnceCell::new(),
                 running: std::sync::Mutex::default(),
+                turns_per_user: std::sync::Mutex::default(),
             }),
         }
     }

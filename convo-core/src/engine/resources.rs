@@ -102,7 +102,10 @@ impl Convo {
             owner: *owner,
             name: validate::name("name", &new.name)?,
             system_prompt: system_prompt(new.system_prompt)?,
-            model: validate::model(new.model.as_deref().unwrap_or(&settings.default_model))?,
+            model: validate::served_model(
+                self.llm().as_ref(),
+                new.model.as_deref().unwrap_or(&settings.default_model),
+            )?,
             temperature: new.temperature.map(validate::temperature).transpose()?,
             max_output_tokens: new
                 .max_output_tokens
@@ -165,7 +168,7 @@ impl Convo {
             agent.system_prompt = system_prompt(v)?;
         }
         if let Some(v) = patch.model {
-            agent.model = validate::model(&v)?;
+            agent.model = validate::served_model(self.llm().as_ref(), &v)?;
         }
         if let Some(v) = patch.temperature {
             agent.temperature = Some(validate::temperature(v)?);

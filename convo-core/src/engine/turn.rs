@@ -304,6 +304,8 @@ impl Drop for Running {
 
 /// A turn that passed every check, holds the lock and has stored its user message.
 struct Prepared {
+    /// Counts against the user's limit of turns at once until the turn ends.
+    _slot: Option<super::usage::TurnSlot>,
     lock: TurnLock,
     agent: Agent,
     user_message: Message,
@@ -447,9 +449,12 @@ impl Convo {
             .agent(owner, &session.agent_id)
             .await?
             .ok_or(ConvoError::NotFound("chat session"))?;
+        // Quotas first: a refused turn stores nothing.
+        let slot = self.admit_turn(owner).await?;
         let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
         match self.begin_locked(&session.id, &agent, &message).await {
             Ok(Some((user_message, request, context))) => Ok(Begun::Run(Prepared {
+                _slot: slot,
                 lock,
                 agent,
                 user_message,
@@ -656,8 +661,22 @@ impl Convo {
         };
         drop(running);
         log_failure(&prepared, &result);
+        self.record_outcome(&prepared, result.as_ref().map(|t| &t.assistant_message))
+            .await;
         prepared.lock.release().await;
         result
+    }
+
+    /// Step 7½: the turn goes in the usage ledger, failed or not.
+    async fn record_outcome(&self, prepared: &Prepared, outcome: Result<&Message, &ConvoError>) {
+        let session = prepared.user_message.session_id;
+        match outcome {
+            Ok(reply) => {
+                self.record_turn(&prepared.agent, session, reply.usage, false)
+                    .await
+            }
+            Err(_) => self.record_turn(&prepared.agent, session, None, true).await,
+        }
     }
 
     /// Steps 6–8 for a streamed turn, reporting to `tx`.
@@ -666,6 +685,7 @@ impl Convo {
         let result = self.drive_stream(&prepared, &running, &tx).await;
         drop(running);
         log_failure(&prepared, &result);
+        self.record_outcome(&prepared, result.as_ref()).await;
         // Release before the final event, so a client that reacts to it at
         // once can start the next turn.
         prepared.lock.release().await;

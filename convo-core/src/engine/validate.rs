@@ -62,6 +62,24 @@ pub(crate) fn model(value: &str) -> Result<String, ConvoError> {
     Ok(value.to_owned())
 }
 
+/// A model id (see [`model`]) that the engine's provider serves: an
+/// `openai:` model with no OpenAI-compatible provider configured, or an
+/// unknown `foo:` prefix, fails here rather than at the first turn.
+pub(crate) fn served_model(
+    llm: &dyn crate::llm::LlmProvider,
+    value: &str,
+) -> Result<String, ConvoError> {
+    let value = model(value)?;
+    if llm.supports_model(&value) {
+        Ok(value)
+    } else {
+        Err(ConvoError::invalid(
+            "model",
+            format!("no configured model provider serves `{value}`"),
+        ))
+    }
+}
+
 /// A temperature in 0–2.
 pub(crate) fn temperature(value: f64) -> Result<f64, ConvoError> {
     if value.is_finite() && (0.0..=2.0).contains(&value) {

@@ -10,6 +10,7 @@ mod http;
 mod mock;
 #[cfg(feature = "openai")]
 pub mod openai;
+mod router;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use crate::domain::{FinishReason, Role, Usage};
 #[cfg(any(feature = "gemini", feature = "openai"))]
 pub use http::{tls_client_config, RetryPolicy};
 pub use mock::{MockProvider, MockReply};
+pub use router::RouterProvider;
 
 /// What can go wrong when asking a model, in the API contract's classes.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -114,6 +116,15 @@ pub type ChunkStream = BoxStream<'static, Result<LlmChunk, LlmError>>;
 pub trait LlmProvider: Send + Sync + 'static {
     /// A short name for logs and metrics, e.g. `gemini`.
     fn name(&self) -> &str;
+
+    /// Whether this provider can answer requests for `model`. The engine
+    /// refuses agents whose model no provider serves (`422 model`), so a
+    /// typo fails at agent creation rather than at the first turn. The
+    /// default accepts every model (the provider's API decides).
+    fn supports_model(&self, model: &str) -> bool {
+        let _ = model;
+        true
+    }
 
     /// Generates a whole reply.
     async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError>;

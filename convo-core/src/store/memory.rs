@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     now, Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Order, Page,
-    PageRequest, Project, ProjectId, SessionId, Timestamp, User, UserId,
+    PageRequest, Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord,
+    UsageTotals, User, UserId,
 };
 
 /// An in-process [`Store`]: fast, safe under concurrency, gone on exit.
@@ -37,6 +38,8 @@ struct Inner {
     agents_by_project: HashMap<ProjectId, BTreeSet<AgentId>>,
     sessions: HashMap<SessionId, SessionEntry>,
     sessions_by_agent: HashMap<AgentId, BTreeSet<SessionId>>,
+    /// The usage ledger, per owner, in the order turns ended.
+    usage: HashMap<UserId, Vec<UsageRecord>>,
 }
 
 #[derive(Debug)]
@@ -582,6 +585,35 @@ impl Store for MemoryStore {
             .get(session)
             .and_then(|e| e.lock.as_ref())
             .is_some_and(|(current, _, cancel)| current == holder && *cancel))
+    }
+
+    async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {
+        self.write()
+            .usage
+            .entry(record.owner)
+            .or_default()
+            .push(record.clone());
+        Ok(())
+    }
+
+    async fn usage(
+        &self,
+        owner: &UserId,
+        from: Timestamp,
+        to: Timestamp,
+        group_by: UsageGroupBy,
+    ) -> Result<Vec<UsageGroup>, StoreError> {
+        let inner = self.read();
+        let mut groups: std::collections::BTreeMap<String, UsageTotals> = Default::default();
+        for record in inner.usage.get(owner).into_iter().flatten() {
+            if record.at >= from && record.at < to {
+                groups.entry(group_by.key(record)).or_default().add(record);
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(key, totals)| UsageGroup { key, totals })
+            .collect())
     }
 
     async fn idempotency_record(

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, User, UserId,
+    Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
 };
 
 pub use memory::MemoryStore;
@@ -186,6 +186,18 @@ pub trait Store: Send + Sync + 'static {
         session: &SessionId,
         holder: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Adds a turn to the usage ledger.
+    async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError>;
+    /// The owner's usage with `from <= at < to`, summed per group, groups in
+    /// ascending key order.
+    async fn usage(
+        &self,
+        owner: &UserId,
+        from: Timestamp,
+        to: Timestamp,
+        group_by: UsageGroupBy,
+    ) -> Result<Vec<UsageGroup>, StoreError>;
 
     /// The unexpired record stored for `key` in this session.
     async fn idempotency_record(

@@ -27,6 +27,7 @@ mod messages;
 mod misc;
 mod pagination;
 mod scoping;
+mod usage;
 mod users;
 
 pub use cascade::*;
@@ -38,6 +39,7 @@ pub use messages::*;
 pub use misc::*;
 pub use pagination::*;
 pub use scoping::*;
+pub use usage::*;
 pub use users::*;
 
 /// Expands into one `#[tokio::test]` per conformance behaviour.
@@ -125,6 +127,8 @@ macro_rules! store_conformance_tests {
             idempotency_records_round_trip_and_can_be_replaced,
             idempotency_records_are_scoped_per_session,
             an_expired_idempotency_record_reads_as_none,
+            // usage ledger
+            usage_is_summed_per_day_project_and_agent,
             // tokens, health
             revoked_tokens_are_reported_as_revoked,
             ping_succeeds,

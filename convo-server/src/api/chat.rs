@@ -4,7 +4,7 @@ use convo_core::SendMessage;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 
-use super::json::JsonOut;
+use super::json::{JsonOut, OptionalJson};
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::events::{sse, TurnEventStream};
@@ -12,7 +12,7 @@ use super::models::{
     ChatSession, ContextPreview, ForkChat, MessageList, SendMessageRequest, SortOrder, StartChat,
     TurnResponse, UpdateChat,
 };
-use super::pattern::{CursorRule, IdempotencyKeyRule, Matching};
+use super::pattern::{ContentRule, CursorRule, IdempotencyKeyRule, Matching};
 use super::projects::Deleted;
 use super::{list_params, ApiTags};
 use crate::auth::Auth;
@@ -85,7 +85,7 @@ impl ChatApi {
         &self,
         auth: Auth,
         agent_id: Path<String>,
-        body: Json<Option<StartChat>>,
+        body: OptionalJson<StartChat>,
     ) -> Result<ChatStarted, WriteError> {
         let title = body.0.and_then(|b| b.title);
         let session = self
@@ -278,13 +278,17 @@ impl ChatApi {
         &self,
         auth: Auth,
         chat_session_id: Path<String>,
-        /// A message to preview sending (not stored).
-        content: Query<Option<String>>,
+        /// A message to preview sending (not stored; not blank).
+        content: Query<Option<Matching<ContentRule>>>,
     ) -> Result<ContextShown, ReadError> {
         let preview = self
             .state
             .convo
-            .context_preview(&auth.user().id, &chat_session_id.0, content.0.as_deref())
+            .context_preview(
+                &auth.user().id,
+                &chat_session_id.0,
+                content.0.as_ref().map(Matching::as_str),
+            )
             .await?;
         Ok(ContextShown::Ok(JsonOut(preview.into())))
     }

@@ -8,10 +8,12 @@
 //! The `serde` and poem-openapi views of every response type are checked to
 //! agree (see the tests in `models.rs`).
 
-use poem::{IntoResponse, Response};
-use poem_openapi::payload::Payload;
-use poem_openapi::registry::{MetaSchemaRef, Registry};
-use poem_openapi::types::Type;
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
+use poem_openapi::error::{ContentTypeError, ParseRequestPayloadError};
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, Type};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde::Serialize;
 
 /// A JSON response body.
@@ -47,6 +49,89 @@ impl<T: Type + Serialize + Send> IntoResponse for JsonOut<T> {
                     .into_response()
             }
         }
+    }
+}
+
+/// An optional JSON request body: absent (no bytes) is `None`; present, it
+/// must be a `T` (a literal `null` is refused like any other wrong type, as
+/// the OpenAPI document describes an object). poem-openapi's
+/// `Json<Option<T>>` reads `null` as absent, which the document cannot say.
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: Type> Payload for OptionalJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.starts_with("application/json")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for OptionalJson<T> {
+    const IS_REQUIRED: bool = false;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let data = <Vec<u8> as FromRequest>::from_request(request, body).await?;
+        if data.is_empty() {
+            return Ok(Self(None));
+        }
+        if let Some(content_type) = request.content_type() {
+            if !Self::check_content_type(content_type) {
+                return Err(ContentTypeError::NotSupported {
+                    content_type: content_type.to_owned(),
+                }
+                .into());
+            }
+        }
+        let malformed = |reason: String| poem::Error::from(ParseRequestPayloadError { reason });
+        let value: serde_json::Value =
+            serde_json::from_slice(&data).map_err(|e| malformed(e.to_string()))?;
+        if value.is_null() {
+            return Err(malformed(
+                "the body must be a JSON object, or no body at all".into(),
+            ));
+        }
+        T::parse_from_json(Some(value))
+            .map(|v| Self(Some(v)))
+            .map_err(|e| malformed(e.into_message()))
+    }
+}
+
+impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: Self::CONTENT_TYPE,
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        <Self as ParsePayload>::from_request(request, body).await
     }
 }
 

@@ -7,10 +7,13 @@ mod events;
 mod examples;
 mod json;
 pub mod models;
+pub mod openai;
 mod ops;
 pub mod pattern;
 mod projects;
 mod text;
+mod transfer;
+mod usage;
 
 use convo_core::ListParams;
 use poem_openapi::param::Query;
@@ -29,6 +32,8 @@ pub enum ApiTags {
     Agents,
     /// Chat sessions and their messages.
     Chat,
+    /// The usage ledger.
+    Usage,
     /// Health and readiness probes.
     Operations,
 }
@@ -37,8 +42,10 @@ pub enum ApiTags {
 pub type Api = (
     auth::AuthApi,
     projects::ProjectsApi,
+    transfer::TransferApi,
     agents::AgentsApi,
     chat::ChatApi,
+    usage::UsageApi,
     ops::OpsApi,
 );
 
@@ -47,8 +54,10 @@ pub fn service(state: AppState) -> OpenApiService<Api, ()> {
     let api = (
         auth::AuthApi::new(state.clone()),
         projects::ProjectsApi::new(state.clone()),
+        transfer::TransferApi::new(state.clone()),
         agents::AgentsApi::new(state.clone()),
         chat::ChatApi::new(state.clone()),
+        usage::UsageApi::new(state.clone()),
         ops::OpsApi::new(state),
     );
     OpenApiService::new(api, "Convo", env!("CARGO_PKG_VERSION"))

@@ -254,6 +254,7 @@ pub struct UpdateAgent {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub context_messages: Option<u32>,
     /// New token budget; `null` removes it.
+    #[oai(nullable)]
     #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
     pub context_tokens: MaybeUndefined<u32>,
 }
@@ -299,6 +300,7 @@ pub struct ForkOrigin {
 pub struct ForkChat {
     /// Copy messages 1..=`up_to_seq` (0 for none; at most the session's `message_count`).
     /// To edit message N, fork at N-1 and send the new text to the fork.
+    #[oai(validator(minimum(value = "0")))]
     pub up_to_seq: u64,
     /// Title of the fork (at most 200 characters); the source's title when absent.
     #[oai(nullable)]

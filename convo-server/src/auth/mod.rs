@@ -8,4 +8,4 @@ mod scheme;
 pub use cookie::{clear_cookie, session_cookie, COOKIE_NAME};
 pub use jwt::{Claims, JwtKeys};
 pub use limiter::FailureLimiter;
-pub use scheme::{Auth, AuthUser};
+pub use scheme::{authenticate_token, Auth, AuthUser};

@@ -70,22 +70,29 @@ async fn authenticate(req: &Request, token: &str) -> poem::Result<AuthUser> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| reject(ApiError::internal("app state missing")))?;
+    authenticate_token(state, token).await.map_err(reject)
+}
+
+/// The caller a token stands for: it verifies, is not revoked, and its user
+/// still exists. For routes outside the OpenAPI service (`/v1`), which
+/// answer failures in their own error shape.
+pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     let claims = state
         .jwt
         .verify(token)
-        .ok_or_else(|| reject(ApiError::unauthenticated()))?;
-    let id = UserId::parse(&claims.sub).map_err(|_| reject(ApiError::unauthenticated()))?;
+        .ok_or_else(ApiError::unauthenticated)?;
+    let id = UserId::parse(&claims.sub).map_err(|_| ApiError::unauthenticated())?;
     let store = state.convo.store();
     if store
         .is_token_revoked(&claims.jti)
         .await
-        .map_err(|e| reject(ConvoError::from(e).into()))?
+        .map_err(|e| ApiError::from(ConvoError::from(e)))?
     {
-        return Err(reject(ApiError::unauthenticated()));
+        return Err(ApiError::unauthenticated());
     }
     match state.convo.user(&id).await {
         Ok(_) => Ok(AuthUser { id, claims }),
-        Err(ConvoError::NotFound(_)) => Err(reject(ApiError::unauthenticated())),
-        Err(e) => Err(reject(e.into())),
+        Err(ConvoError::NotFound(_)) => Err(ApiError::unauthenticated()),
+        Err(e) => Err(e.into()),
     }
 }

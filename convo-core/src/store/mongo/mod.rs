@@ -29,8 +29,9 @@ use self::docs::{to_bson, AgentDoc, IdempotencyDoc, MessageDoc, ProjectDoc, Sess
 use self::error::{is_duplicate, MapErr};
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
-    now, Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, User, UserId,
+    day_of, now, Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page,
+    PageRequest, Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord,
+    UsageTotals, User, UserId,
 };
 
 /// A [`Store`] on MongoDB.
@@ -290,6 +291,7 @@ impl MongoStore {
             ("idempotency", index(doc! { "session_id": 1 }, false)),
             ("idempotency", ttl("expires_at")),
             ("revoked_tokens", ttl("expires_at")),
+            ("usage", index(doc! { "owner": 1, "at": 1 }, false)),
         ];
         for (collection, model) in indexes {
             self.db
@@ -919,6 +921,95 @@ impl Store for MongoStore {
         let filter =
             doc! { "_id": session.to_string(), "lock_holder": holder, "lock_cancel": true };
         Ok(self.sessions().find_one(filter).await.store()?.is_some())
+    }
+
+    async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {
+        let u = record.usage.unwrap_or_default();
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let entry = doc! {
+            "owner": record.owner.to_string(),
+            "project_id": record.project_id.to_string(),
+            "agent_id": record.agent_id.to_string(),
+            "session_id": record.session_id.to_string(),
+            "at": to_bson(record.at),
+            "day": day_of(record.at),
+            "prompt_tokens": n(u.prompt_tokens),
+            "completion_tokens": n(u.completion_tokens),
+            "thoughts_tokens": n(u.thoughts_tokens.unwrap_or(0)),
+            "cached_tokens": n(u.cached_tokens.unwrap_or(0)),
+            "total_tokens": n(u.total_tokens),
+            // A number, so the failures are a plain `$sum`.
+            "failed": i32::from(record.failed),
+        };
+        self.db
+            .collection::<Document>("usage")
+            .insert_one(entry)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    async fn usage(
+        &self,
+        owner: &UserId,
+        from: Timestamp,
+        to: Timestamp,
+        group_by: UsageGroupBy,
+    ) -> Result<Vec<UsageGroup>, StoreError> {
+        let key = match group_by {
+            UsageGroupBy::Day => "$day",
+            UsageGroupBy::Project => "$project_id",
+            UsageGroupBy::Agent => "$agent_id",
+        };
+        let pipeline = vec![
+            doc! { "$match": {
+                "owner": owner.to_string(),
+                "at": { "$gte": to_bson(from), "$lt": to_bson(to) },
+            }},
+            doc! { "$group": {
+                "_id": key,
+                "prompt_tokens": { "$sum": "$prompt_tokens" },
+                "completion_tokens": { "$sum": "$completion_tokens" },
+                "thoughts_tokens": { "$sum": "$thoughts_tokens" },
+                "cached_tokens": { "$sum": "$cached_tokens" },
+                "total_tokens": { "$sum": "$total_tokens" },
+                "turns": { "$sum": 1 },
+                "failures": { "$sum": "$failed" },
+            }},
+            doc! { "$sort": { "_id": 1 } },
+        ];
+        let groups: Vec<Document> = self
+            .db
+            .collection::<Document>("usage")
+            .aggregate(pipeline)
+            .await
+            .store()?
+            .try_collect()
+            .await
+            .store()?;
+        let count = |d: &Document, field: &str| -> u64 {
+            match d.get(field) {
+                Some(Bson::Int64(v)) => u64::try_from(*v).unwrap_or(0),
+                Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
+                Some(Bson::Double(v)) if *v >= 0.0 => *v as u64,
+                _ => 0,
+            }
+        };
+        Ok(groups
+            .iter()
+            .map(|d| UsageGroup {
+                key: d.get_str("_id").unwrap_or_default().to_owned(),
+                totals: UsageTotals {
+                    prompt_tokens: count(d, "prompt_tokens"),
+                    completion_tokens: count(d, "completion_tokens"),
+                    thoughts_tokens: count(d, "thoughts_tokens"),
+                    cached_tokens: count(d, "cached_tokens"),
+                    total_tokens: count(d, "total_tokens"),
+                    turns: count(d, "turns"),
+                    failures: count(d, "failures"),
+                },
+            })
+            .collect())
     }
 
     async fn idempotency_record(

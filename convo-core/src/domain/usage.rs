@@ -1,0 +1,96 @@
+//! The usage ledger: one entry per turn, summed per day, project or agent.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgentId, ProjectId, SessionId, Timestamp, Usage, UserId};
+
+/// One turn's use of the model, as the provider reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// The user who sent the turn.
+    pub owner: UserId,
+    /// The agent's project.
+    pub project_id: ProjectId,
+    /// The agent that answered.
+    pub agent_id: AgentId,
+    /// The chat session.
+    pub session_id: SessionId,
+    /// When the turn ended.
+    pub at: Timestamp,
+    /// Tokens, when the provider reported them (a failed turn has none).
+    pub usage: Option<Usage>,
+    /// Whether the turn failed (the model or the store).
+    pub failed: bool,
+}
+
+/// Sums over usage records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Thinking tokens (where reported).
+    pub thoughts_tokens: u64,
+    /// Cached prompt tokens (where reported).
+    pub cached_tokens: u64,
+    /// Total tokens, as the provider bills them.
+    pub total_tokens: u64,
+    /// Turns (failed ones included).
+    pub turns: u64,
+    /// Failed turns.
+    pub failures: u64,
+}
+
+impl UsageTotals {
+    /// Adds one record.
+    pub fn add(&mut self, record: &UsageRecord) {
+        self.turns += 1;
+        if record.failed {
+            self.failures += 1;
+        }
+        if let Some(u) = &record.usage {
+            self.prompt_tokens += u.prompt_tokens;
+            self.completion_tokens += u.completion_tokens;
+            self.thoughts_tokens += u.thoughts_tokens.unwrap_or(0);
+            self.cached_tokens += u.cached_tokens.unwrap_or(0);
+            self.total_tokens += u.total_tokens;
+        }
+    }
+}
+
+/// How usage is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UsageGroupBy {
+    /// By UTC calendar day (`YYYY-MM-DD`).
+    Day,
+    /// By project id.
+    Project,
+    /// By agent id.
+    Agent,
+}
+
+impl UsageGroupBy {
+    /// A record's group key.
+    pub fn key(self, record: &UsageRecord) -> String {
+        match self {
+            UsageGroupBy::Day => day_of(record.at),
+            UsageGroupBy::Project => record.project_id.to_string(),
+            UsageGroupBy::Agent => record.agent_id.to_string(),
+        }
+    }
+}
+
+/// The UTC calendar day of an instant, `YYYY-MM-DD`.
+pub fn day_of(at: Timestamp) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// One group's sums.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageGroup {
+    /// The day, project id or agent id.
+    pub key: String,
+    /// Its sums.
+    pub totals: UsageTotals,
+}

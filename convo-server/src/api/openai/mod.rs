@@ -1,0 +1,214 @@
+//! `/v1`: Convo's agents behind OpenAI's API, so OpenAI's SDKs and every
+//! tool built on them can talk to an agent.
+//!
+//! - `GET /v1/models`: the caller's agents (`id` = agent id, `owned_by` =
+//!   project id); `GET /v1/models/{id}`: one of them.
+//! - `POST /v1/chat/completions` with `model` = an agent id: the agent
+//!   answers the request's messages (see `convo_core::engine::complete` for
+//!   how its system prompt and settings combine with the request's), as one
+//!   `chat.completion` or, with `stream: true`, as chunks (`stream`).
+//!   Nothing is stored, unless the header `x-convo-session: <chat session
+//!   id>` names a stored session of that agent: then the request's last
+//!   message (a user message) is sent as a turn of that session, with the
+//!   history from the store, and both messages are stored; the request's
+//!   earlier messages and its `temperature` / `max_tokens` are ignored.
+//!
+//! Authentication is `Authorization: Bearer <token from POST /api/auth/token>`
+//! (the cookie is not read: these are programs' routes). Errors are in
+//! OpenAI's shape (`error`).
+//!
+//! These routes are OpenAI's API, not Convo's: they are kept out of Convo's
+//! OpenAPI document and Swagger UI, and answer in their own shapes.
+
+mod error;
+mod stream;
+mod wire;
+
+use convo_core::{CompletionOverrides, Convo};
+use poem::http::header::AUTHORIZATION;
+use poem::web::Data;
+use poem::{get, handler, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use serde::Serialize;
+
+use self::error::OpenAiError;
+use self::wire::{ChatCompletionRequest, ChunkMeta, Model, ModelList};
+use crate::auth::{authenticate_token, AuthUser};
+use crate::state::AppState;
+
+/// The header that makes a completion a turn of a stored chat session.
+pub const SESSION_HEADER: &str = "x-convo-session";
+
+/// The `/v1` routes (nest them at `/v1`).
+pub fn routes() -> impl Endpoint {
+    Route::new()
+        .at("/models", get(list_models))
+        .at("/models/:model", get(get_model))
+        .at("/chat/completions", post(chat_completions))
+        .catch_all_error(|err: poem::Error| async move {
+            if err.is_from_response() {
+                err.into_response()
+            } else {
+                OpenAiError::from_poem(&err).into_response()
+            }
+        })
+}
+
+/// `GET /v1/models`.
+#[handler]
+async fn list_models(req: &Request, state: Data<&AppState>) -> Response {
+    let result = async {
+        let user = caller(req, &state).await?;
+        let agents = state
+            .convo
+            .all_agents(&user.id)
+            .await
+            .map_err(|e| OpenAiError::from_convo(e, ""))?;
+        Ok(ModelList {
+            object: "list",
+            data: agents.iter().map(Model::from).collect(),
+        })
+    };
+    respond(result.await)
+}
+
+/// `GET /v1/models/{model}`.
+#[handler]
+async fn get_model(
+    req: &Request,
+    state: Data<&AppState>,
+    model: poem::web::Path<String>,
+) -> Response {
+    let result = async {
+        let user = caller(req, &state).await?;
+        let agent = state
+            .convo
+            .agent(&user.id, &model)
+            .await
+            .map_err(|e| OpenAiError::from_convo(e, &model))?;
+        Ok(Model::from(&agent))
+    };
+    respond(result.await)
+}
+
+/// `POST /v1/chat/completions`.
+#[handler]
+async fn chat_completions(req: &Request, state: Data<&AppState>, body: Vec<u8>) -> Response {
+    match complete(req, &state, &body).await {
+        Ok(resp) => resp,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Response, OpenAiError> {
+    let user = caller(req, state).await?;
+    let request: ChatCompletionRequest = serde_json::from_slice(body)
+        .map_err(|e| OpenAiError::invalid(None, format!("malformed request body: {e}")))?;
+    if request.n.is_some_and(|n| n != 1) {
+        return Err(OpenAiError::invalid(Some("n"), "only n=1 is supported"));
+    }
+    let messages = wire::messages(&request.messages)
+        .map_err(|message| OpenAiError::invalid(Some("messages"), message))?;
+    let overrides = CompletionOverrides {
+        temperature: request.temperature,
+        max_output_tokens: request.max_completion_tokens.or(request.max_tokens),
+    };
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|v| v.to_str().map(str::trim).unwrap_or_default().to_owned());
+    let model = request.model.as_str();
+    let failed = |e: convo_core::ConvoError| OpenAiError::from_convo(e, model);
+    let convo: &Convo = &state.convo;
+    let mut meta = ChunkMeta {
+        id: format!("chatcmpl-{}", uuid::Uuid::now_v7().simple()),
+        created: chrono::Utc::now().timestamp(),
+        model: request.model.clone(),
+    };
+    let include_usage = request
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    let streamed = request.stream.unwrap_or(false);
+    let keep_alive = state.sse_keep_alive;
+    Ok(match (session, streamed) {
+        (None, false) => {
+            let reply = convo
+                .complete(&user.id, model, &messages, overrides)
+                .await
+                .map_err(failed)?;
+            json(&wire::completion(
+                &meta,
+                reply.text,
+                reply.finish_reason,
+                reply.usage,
+            ))
+        }
+        (None, true) => {
+            let chunks = convo
+                .stream_complete(&user.id, model, &messages, overrides)
+                .await
+                .map_err(failed)?;
+            stream::sse(stream::from_chunks(chunks), meta, include_usage, keep_alive)
+        }
+        (Some(session), false) => {
+            let turn = convo
+                .complete_in_session(&user.id, model, &session, &messages, None)
+                .await
+                .map_err(failed)?;
+            let reply = turn.assistant_message;
+            meta.id = format!("chatcmpl-{}", reply.id);
+            json(&wire::completion(
+                &meta,
+                reply.content,
+                reply
+                    .finish_reason
+                    .unwrap_or(convo_core::FinishReason::Stop),
+                reply.usage,
+            ))
+        }
+        (Some(session), true) => {
+            let turn = convo
+                .stream_in_session(&user.id, model, &session, &messages, None)
+                .await
+                .map_err(failed)?;
+            stream::sse(stream::from_turn(turn), meta, include_usage, keep_alive)
+        }
+    })
+}
+
+/// The caller of a `/v1` route: a Bearer token only.
+async fn caller(req: &Request, state: &AppState) -> Result<AuthUser, OpenAiError> {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(OpenAiError::unauthenticated)?;
+    authenticate_token(state, token)
+        .await
+        .map_err(OpenAiError::from_api)
+}
+
+fn respond<T: Serialize>(result: Result<T, OpenAiError>) -> Response {
+    match result {
+        Ok(value) => json(&value),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(body),
+        Err(e) => OpenAiError::from_api(crate::error::ApiError::internal(format!(
+            "response serialisation failed: {e}"
+        )))
+        .into_response(),
+    }
+}

@@ -1,0 +1,371 @@
+//! The JSON of OpenAI's Chat Completions and Models APIs, as far as Convo
+//! speaks them, and the pure mapping to and from the engine's types.
+
+use convo_core::{Agent, CompletionMessage, CompletionRole, FinishReason, Usage};
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/chat/completions`. Fields Convo does not use are ignored.
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest {
+    /// The agent's id.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<RequestMessage>,
+    /// Overrides the agent's temperature.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Overrides the agent's output cap (the older name).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Overrides the agent's output cap (the newer name; wins over `max_tokens`).
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    /// Answer as server-sent chunks.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// Streaming options.
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// How many choices; only 1 is supported.
+    #[serde(default)]
+    pub n: Option<u32>,
+}
+
+/// `stream_options`.
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    /// Send a last chunk with `usage` (and no choices).
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// One message of the request.
+#[derive(Debug, Deserialize)]
+pub struct RequestMessage {
+    /// `system`, `developer`, `user` or `assistant`.
+    pub role: String,
+    /// Text, or an array of parts of which only `text` parts are supported.
+    #[serde(default)]
+    pub content: Option<Content>,
+}
+
+/// A message's content.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// Plain text.
+    Text(String),
+    /// Content parts.
+    Parts(Vec<ContentPart>),
+}
+
+/// One content part.
+#[derive(Debug, Deserialize)]
+pub struct ContentPart {
+    /// `text` (others are refused).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` part.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// Why a request message cannot be used; the text is for the client.
+pub type MessageError = String;
+
+/// The engine's messages for the request's: `developer` is OpenAI's newer
+/// name for `system`; text parts are joined; tools and images are refused.
+pub fn messages(request: &[RequestMessage]) -> Result<Vec<CompletionMessage>, MessageError> {
+    request
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let role = match m.role.as_str() {
+                "system" | "developer" => CompletionRole::System,
+                "user" => CompletionRole::User,
+                "assistant" => CompletionRole::Assistant,
+                other => {
+                    return Err(format!(
+                        "messages[{i}].role `{other}` is not supported (system, developer, user, assistant)"
+                    ))
+                }
+            };
+            let content = match &m.content {
+                Some(Content::Text(text)) => text.clone(),
+                Some(Content::Parts(parts)) => {
+                    let mut text = String::new();
+                    for part in parts {
+                        match (part.kind.as_str(), &part.text) {
+                            ("text", Some(t)) => text.push_str(t),
+                            _ => {
+                                return Err(format!(
+                                    "messages[{i}]: only text content parts are supported"
+                                ))
+                            }
+                        }
+                    }
+                    text
+                }
+                None => return Err(format!("messages[{i}] has no content")),
+            };
+            Ok(CompletionMessage::new(role, content))
+        })
+        .collect()
+}
+
+/// OpenAI's name for a finish reason. A cancelled or otherwise ended reply
+/// is a plain `stop`: OpenAI has no better word for either.
+pub fn finish_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::MaxTokens => "length",
+        FinishReason::Safety => "content_filter",
+        FinishReason::Stop | FinishReason::Cancelled | FinishReason::Other => "stop",
+    }
+}
+
+/// `usage`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct UsageOut {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Generated tokens.
+    pub completion_tokens: u64,
+    /// Their total, as the provider bills it.
+    pub total_tokens: u64,
+}
+
+impl UsageOut {
+    /// The provider's counts; zeros when it reported none.
+    pub fn from_usage(usage: Option<Usage>) -> Self {
+        usage.map_or_else(Self::default, |u| Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+        })
+    }
+}
+
+/// A whole answer: `chat.completion`.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletion {
+    /// `chatcmpl-…`.
+    pub id: String,
+    /// `chat.completion`.
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: i64,
+    /// The model asked for (the agent's id).
+    pub model: String,
+    /// Exactly one choice.
+    pub choices: Vec<Choice>,
+    /// Token counts.
+    pub usage: UsageOut,
+}
+
+/// The one choice of a [`ChatCompletion`].
+#[derive(Debug, Serialize)]
+pub struct Choice {
+    /// 0.
+    pub index: u32,
+    /// The reply.
+    pub message: AssistantMessage,
+    /// `stop`, `length` or `content_filter`.
+    pub finish_reason: &'static str,
+    /// Always null.
+    pub logprobs: Option<()>,
+}
+
+/// The reply of a [`Choice`].
+#[derive(Debug, Serialize)]
+pub struct AssistantMessage {
+    /// `assistant`.
+    pub role: &'static str,
+    /// The text.
+    pub content: String,
+}
+
+/// A whole answer in one value.
+pub fn completion(
+    meta: &ChunkMeta,
+    text: String,
+    reason: FinishReason,
+    usage: Option<Usage>,
+) -> ChatCompletion {
+    ChatCompletion {
+        id: meta.id.clone(),
+        object: "chat.completion",
+        created: meta.created,
+        model: meta.model.clone(),
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: text,
+            },
+            finish_reason: finish_reason(reason),
+            logprobs: None,
+        }],
+        usage: UsageOut::from_usage(usage),
+    }
+}
+
+/// What every chunk of one answer repeats.
+#[derive(Debug, Clone)]
+pub struct ChunkMeta {
+    /// `chatcmpl-…`.
+    pub id: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// The model asked for.
+    pub model: String,
+}
+
+/// One streamed piece: `chat.completion.chunk`.
+#[derive(Debug, Serialize)]
+pub struct Chunk {
+    /// The answer's id.
+    pub id: String,
+    /// `chat.completion.chunk`.
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: i64,
+    /// The model asked for.
+    pub model: String,
+    /// One choice, or none on the usage chunk.
+    pub choices: Vec<ChunkChoice>,
+    /// Only on the last chunk, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageOut>,
+}
+
+/// The choice of a [`Chunk`].
+#[derive(Debug, Serialize)]
+pub struct ChunkChoice {
+    /// 0.
+    pub index: u32,
+    /// What is new.
+    pub delta: Delta,
+    /// Set on the choice's last chunk.
+    pub finish_reason: Option<&'static str>,
+    /// Always null.
+    pub logprobs: Option<()>,
+}
+
+/// The new part of a streamed reply.
+#[derive(Debug, Default, Serialize)]
+pub struct Delta {
+    /// `assistant`, on the first chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// New text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+impl ChunkMeta {
+    /// A chunk with one choice.
+    pub fn chunk(&self, delta: Delta, finish_reason: Option<&'static str>) -> Chunk {
+        Chunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                logprobs: None,
+            }],
+            usage: None,
+        }
+    }
+
+    /// The last chunk when usage was asked for: no choices, `usage`.
+    pub fn usage_chunk(&self, usage: Option<Usage>) -> Chunk {
+        Chunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: self.model.clone(),
+            choices: Vec::new(),
+            usage: Some(UsageOut::from_usage(usage)),
+        }
+    }
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Serialize)]
+pub struct ModelList {
+    /// `list`.
+    pub object: &'static str,
+    /// The caller's agents.
+    pub data: Vec<Model>,
+}
+
+/// An agent as an OpenAI model.
+#[derive(Debug, Serialize)]
+pub struct Model {
+    /// The agent's id.
+    pub id: String,
+    /// `model`.
+    pub object: &'static str,
+    /// The agent's creation, in Unix seconds.
+    pub created: i64,
+    /// The agent's project id.
+    pub owned_by: String,
+}
+
+impl From<&Agent> for Model {
+    fn from(agent: &Agent) -> Self {
+        Self {
+            id: agent.id.to_string(),
+            object: "model",
+            created: agent.created_at.timestamp(),
+            owned_by: agent.project_id.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_messages_map_to_the_engines_and_odd_ones_are_refused() {
+        let request: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m",
+            "messages": [
+                {"role": "developer", "content": "Be kind."},
+                {"role": "user", "content": [{"type": "text", "text": "hel"}, {"type": "text", "text": "lo"}]},
+            ],
+            "unknown_field": true,
+        }))
+        .expect("parses");
+
+        let mapped = messages(&request.messages).expect("maps");
+
+        assert_eq!(
+            mapped,
+            [
+                CompletionMessage::new(CompletionRole::System, "Be kind."),
+                CompletionMessage::new(CompletionRole::User, "hello"),
+            ]
+        );
+        for bad in [
+            serde_json::json!([{"role": "tool", "content": "x"}]),
+            serde_json::json!([{"role": "assistant", "content": null}]),
+            serde_json::json!([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]),
+        ] {
+            let parsed: Vec<RequestMessage> = serde_json::from_value(bad.clone()).expect("parses");
+            assert!(messages(&parsed).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn finish_reasons_use_openais_words() {
+        assert_eq!(finish_reason(FinishReason::Stop), "stop");
+        assert_eq!(finish_reason(FinishReason::MaxTokens), "length");
+        assert_eq!(finish_reason(FinishReason::Safety), "content_filter");
+        assert_eq!(finish_reason(FinishReason::Cancelled), "stop");
+    }
+}
