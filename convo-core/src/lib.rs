@@ -67,4 +67,4 @@ pub use error::ConvoError;
 pub use llm::{LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider, RouterProvider};
 #[cfg(feature = "mongodb")]
 pub use store::MongoStore;
-pub use store::{IdempotencyRecord, MemoryStore, Store, StoreError};
+pub use store::{IdempotencyRecord, InstrumentedStore, MemoryStore, Store, StoreError};

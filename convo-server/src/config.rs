@@ -19,6 +19,11 @@ pub struct Config {
     #[arg(long, env = "CONVO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Serve `/metrics` (Prometheus text format) on this address instead of
+    /// beside the API, keeping it off the public surface.
+    #[arg(long, env = "CONVO_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Where data lives: `memory` (lost on exit) or a `mongodb://` URI.
     /// `MONGODB_URI` is read too when this is left at `memory`.
     #[arg(long, env = "CONVO_STORE", default_value = "memory")]
@@ -214,6 +219,7 @@ impl Config {
     pub fn defaults() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             store: "memory".into(),
             gemini_api_key: None,
             gemini_model: "gemini-2.5-flash".into(),

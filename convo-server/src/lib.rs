@@ -20,6 +20,7 @@ pub mod config;
 pub mod connection;
 pub mod cors;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod startup;
 pub mod state;

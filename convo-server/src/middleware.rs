@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use poem::http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
 
 use crate::connection::{ConnectionState, Connections};
 use crate::error::{ApiError, REQUEST_ID};
@@ -46,10 +47,14 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Re
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // Everything logged while handling the request (engine, store, model
+    // provider, and the turn's own task) carries its id.
+    let span = tracing::info_span!("request", request_id = %id);
     let result = REQUEST_ID
-        .scope(id.clone(), async move {
-            next.call(req).await.map(IntoResponse::into_response)
-        })
+        .scope(
+            id.clone(),
+            async move { next.call(req).await.map(IntoResponse::into_response) }.instrument(span),
+        )
         .await;
     // Errors were turned into responses inside; anything left is answered here.
     let mut resp = match result {
@@ -75,7 +80,9 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Re
         }
     }
     let status = resp.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    crate::metrics::record_request(route_label(&path), method.as_str(), status, took);
+    let latency_ms = took.as_secs_f64() * 1000.0;
     tracing::info!(request_id = %id, %method, path = %path, status, latency_ms, "request");
     Ok(resp)
 }
@@ -123,39 +130,70 @@ pub async fn body_limit<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// The methods the API offers at `path`, from the OpenAPI document's path
-/// templates (`{param}` matches one segment), as an `Allow` header value.
-fn allowed_methods(path: &str) -> Option<String> {
-    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> =
-        std::sync::OnceLock::new();
+/// A path template of the OpenAPI document and its methods.
+struct RouteInfo {
+    template: String,
+    segments: Vec<String>,
+    methods: String,
+}
+
+/// The OpenAPI path template `path` falls under (`{param}` matches one
+/// segment; the most specific template wins, as in the router:
+/// `/api/projects/import` is that path, not `/api/projects/{project_id}`).
+fn route_of(path: &str) -> Option<&'static RouteInfo> {
+    static ROUTES: std::sync::OnceLock<Vec<RouteInfo>> = std::sync::OnceLock::new();
     let routes = ROUTES.get_or_init(|| {
         let spec: serde_json::Value =
             serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
         let paths = spec["paths"].as_object().cloned().unwrap_or_default();
         paths
             .into_iter()
-            .map(|(template, ops)| {
-                let segments = template.split('/').map(str::to_owned).collect();
-                let methods = ops
+            .map(|(template, ops)| RouteInfo {
+                segments: template.split('/').map(str::to_owned).collect(),
+                methods: ops
                     .as_object()
-                    .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
-                    .unwrap_or_default();
-                (segments, methods)
+                    .map(|o| {
+                        o.keys()
+                            .map(|m| m.to_uppercase())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default(),
+                template,
             })
             .collect()
     });
     let segments: Vec<&str> = path.split('/').collect();
-    // The most specific template wins, as in the router: `/api/projects/import`
-    // is that path, not `/api/projects/{project_id}`.
     routes
         .iter()
-        .filter(|(template, _)| {
-            template.len() == segments.len()
-                && template
+        .filter(|r| {
+            r.segments.len() == segments.len()
+                && r.segments
                     .iter()
                     .zip(&segments)
                     .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
         })
-        .min_by_key(|(template, _)| template.iter().filter(|t| t.starts_with('{')).count())
-        .map(|(_, methods)| methods.join(", "))
+        .min_by_key(|r| r.segments.iter().filter(|t| t.starts_with('{')).count())
+}
+
+/// The methods the API offers at `path`, as an `Allow` header value.
+fn allowed_methods(path: &str) -> Option<String> {
+    route_of(path).map(|r| r.methods.clone())
+}
+
+/// The route label of `path` for metrics: its OpenAPI template, one of the
+/// fixed surfaces outside the document, or `other` (never the raw path,
+/// whose ids would make a series per object).
+fn route_label(path: &str) -> &'static str {
+    if let Some(route) = route_of(path) {
+        return route.template.as_str();
+    }
+    match path {
+        "/metrics" => "/metrics",
+        "/openapi.json" => "/openapi.json",
+        "/v1/models" => "/v1/models",
+        "/v1/chat/completions" => "/v1/chat/completions",
+        p if p == "/docs" || p.starts_with("/docs/") => "/docs",
+        _ => "other",
+    }
 }

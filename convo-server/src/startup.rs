@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use convo_core::{Convo, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, Store};
+use convo_core::{
+    Convo, InstrumentedStore, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, Store,
+};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Route, Server};
@@ -39,6 +41,8 @@ pub enum StartupError {
 pub struct Application {
     acceptor: GuardedAcceptor,
     addr: SocketAddr,
+    /// `/metrics` on an address of its own (`CONVO_METRICS_LISTEN`).
+    metrics: Option<(poem::listener::TcpAcceptor, SocketAddr)>,
     state: AppState,
     http: HttpOptions,
     idle_timeout: Option<Duration>,
@@ -54,6 +58,8 @@ pub struct HttpOptions {
     pub body_read_timeout: Option<Duration>,
     /// The open connections, whose head deadlines the middleware tends.
     pub connections: Connections,
+    /// Serve `/metrics` beside the API (when it has no listener of its own).
+    pub metrics_on_main: bool,
 }
 
 impl Application {
@@ -88,6 +94,23 @@ impl Application {
             cors_origins,
             body_read_timeout: config.body_read_timeout(),
             connections: Connections::default(),
+            metrics_on_main: config.metrics_listen.is_none(),
+        };
+        let metrics = match config.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let acceptor = TcpListener::bind(addr)
+                    .into_acceptor()
+                    .await
+                    .map_err(|source| StartupError::Bind { addr, source })?;
+                let bound = acceptor
+                    .local_addr()
+                    .first()
+                    .and_then(|a| a.as_socket_addr().copied())
+                    .unwrap_or(addr);
+                tracing::info!(address = %bound, "metrics on their own listener");
+                Some((acceptor, bound))
+            }
         };
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
@@ -109,6 +132,7 @@ impl Application {
         Ok(Self {
             acceptor,
             addr,
+            metrics,
             state,
             http,
             idle_timeout: config.idle_timeout(),
@@ -121,6 +145,11 @@ impl Application {
         self.addr
     }
 
+    /// The metrics listener's address, when `/metrics` has one of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and lets
     /// in-flight requests and streams finish for up to the grace period.
     pub async fn run_until(
@@ -128,14 +157,24 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = routes_with(self.state, self.http);
+        let metrics = self.metrics.map(|(acceptor, _)| {
+            tokio::spawn(
+                Server::new_with_acceptor(acceptor)
+                    .run(Route::new().at("/metrics", crate::metrics::endpoint)),
+            )
+        });
         let server = Server::new_with_acceptor(self.acceptor);
         let server = match self.idle_timeout {
             Some(timeout) => server.idle_timeout(timeout),
             None => server,
         };
-        server
+        let served = server
             .run_with_graceful_shutdown(app, shutdown, Some(self.grace))
-            .await
+            .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        served
     }
 }
 
@@ -148,6 +187,9 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
 pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
     let limit = state.max_body_bytes;
     let body_read_timeout = http.body_read_timeout;
+    let metrics_on_main = http.metrics_on_main;
+    // Install the recorder before the first request is counted.
+    let _ = crate::metrics::handle();
     let service = api::service(state.clone());
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
@@ -157,6 +199,16 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
         .nest("/v1", api::openai::routes())
         .nest("/docs", docs)
         .at("/openapi.json", spec)
+        .at(
+            "/metrics",
+            poem::endpoint::make_sync(move |_| {
+                if metrics_on_main {
+                    crate::metrics::render()
+                } else {
+                    poem::http::StatusCode::NOT_FOUND.into_response()
+                }
+            }),
+        )
         .around(move |ep, req| body_limit(ep, req, limit, body_read_timeout))
         .catch_all_error(|err: poem::Error| async move {
             if err.is_from_response() {
@@ -194,7 +246,9 @@ async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
     match config.store.as_str() {
         "memory" => {
             tracing::info!("store: in-memory (data is lost when the server stops)");
-            Ok(Arc::new(MemoryStore::new()))
+            Ok(Arc::new(InstrumentedStore::new(Arc::new(
+                MemoryStore::new(),
+            ))))
         }
         uri if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
             let database = MongoStore::database_in_uri(uri).unwrap_or_else(|| "convo".to_owned());
@@ -202,7 +256,7 @@ async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
                 .await
                 .map_err(|e| StartupError::Config(format!("cannot use the MongoDB store: {e}")))?;
             tracing::info!(database = %database, transactions = store.uses_transactions(), "store: MongoDB");
-            Ok(Arc::new(store))
+            Ok(Arc::new(InstrumentedStore::new(Arc::new(store))))
         }
         other => Err(StartupError::Config(format!(
             "CONVO_STORE must be `memory` or a mongodb:// URI, not {:?}",

@@ -30,6 +30,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// The configuration the server runs with.
     pub config: Config,
+    /// `http://<metrics address>` when `/metrics` has a listener of its own.
+    pub metrics_address: Option<String>,
     /// Dropping it stops the server.
     _shutdown: oneshot::Sender<()>,
 }
@@ -47,11 +49,14 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
     configure(&mut config);
     let mock = Arc::new(mock);
     let store = test_store().await;
-    let convo = Convo::new(store.clone(), mock.clone(), config.engine_settings());
+    // Measured, as the server measures its own store.
+    let measured: Arc<dyn Store> = Arc::new(convo_core::InstrumentedStore::new(store.clone()));
+    let convo = Convo::new(measured, mock.clone(), config.engine_settings());
     let app = Application::build_with(&config, convo)
         .await
         .expect("server builds");
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -62,6 +67,7 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
         mock,
         store,
         config,
+        metrics_address,
         _shutdown: tx,
     }
 }

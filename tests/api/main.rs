@@ -10,6 +10,7 @@ mod errors;
 mod fork;
 mod helpers;
 mod idempotency;
+mod metrics;
 mod openai_compat;
 mod openapi;
 mod ownership;

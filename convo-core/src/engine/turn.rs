@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::{context, validate, Convo};
 use crate::domain::{
@@ -185,6 +186,7 @@ impl TurnLock {
     ) -> Result<Self, ConvoError> {
         let holder = uuid::Uuid::new_v4().to_string();
         if !store.try_lock_turn(&session, &holder, lease).await? {
+            metrics::counter!("convo_turn_lock_conflicts_total").increment(1);
             return Err(ConvoError::TurnInProgress);
         }
         Ok(Self {
@@ -304,6 +306,8 @@ impl Drop for Running {
 
 /// A turn that passed every check, holds the lock and has stored its user message.
 struct Prepared {
+    /// When the turn started running (for the metrics).
+    started: std::time::Instant,
     /// Counts against the user's limit of turns at once until the turn ends.
     _slot: Option<super::usage::TurnSlot>,
     lock: TurnLock,
@@ -348,7 +352,9 @@ impl Convo {
             Begun::Run(prepared) => prepared,
         };
         let engine = self.clone();
-        tokio::spawn(async move { engine.run_generate(prepared).await })
+        // The turn's task logs under the caller's span (its request id).
+        let span = tracing::Span::current();
+        tokio::spawn(async move { engine.run_generate(prepared).await }.instrument(span))
             .await
             .map_err(|e| ConvoError::Internal(format!("turn task failed: {e}")))?
     }
@@ -388,7 +394,8 @@ impl Convo {
                     assistant_message_id: prepared.assistant_id,
                 });
                 let engine = self.clone();
-                tokio::spawn(async move { engine.run_stream(prepared, tx).await });
+                let span = tracing::Span::current();
+                tokio::spawn(async move { engine.run_stream(prepared, tx).await }.instrument(span));
             }
         }
         Ok(TurnStream { rx })
@@ -454,6 +461,7 @@ impl Convo {
         let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
         match self.begin_locked(&session.id, &agent, &message).await {
             Ok(Some((user_message, request, context))) => Ok(Begun::Run(Prepared {
+                started: std::time::Instant::now(),
                 _slot: slot,
                 lock,
                 agent,
@@ -667,9 +675,32 @@ impl Convo {
         result
     }
 
-    /// Step 7½: the turn goes in the usage ledger, failed or not.
+    /// Step 7½: the turn goes in the usage ledger, failed or not, and in
+    /// the metrics (`convo_llm_calls_total{provider, outcome}`,
+    /// `convo_llm_call_duration_seconds{provider}`,
+    /// `convo_llm_tokens_total{provider, kind}`).
     async fn record_outcome(&self, prepared: &Prepared, outcome: Result<&Message, &ConvoError>) {
         let session = prepared.user_message.session_id;
+        let provider = self.llm().name().to_owned();
+        let label = match outcome {
+            Ok(m) if m.finish_reason == Some(FinishReason::Cancelled) => "cancelled",
+            Ok(_) => "ok",
+            Err(ConvoError::Llm(LlmError::Unavailable { .. })) => "unavailable",
+            Err(ConvoError::Llm(LlmError::Timeout)) => "timeout",
+            Err(ConvoError::Llm(LlmError::Blocked(_))) => "blocked",
+            Err(ConvoError::Llm(LlmError::Provider(_))) => "provider_error",
+            Err(_) => "other_error",
+        };
+        metrics::counter!("convo_llm_calls_total", "provider" => provider.clone(), "outcome" => label)
+            .increment(1);
+        metrics::histogram!("convo_llm_call_duration_seconds", "provider" => provider.clone())
+            .record(prepared.started.elapsed().as_secs_f64());
+        if let Some(usage) = outcome.ok().and_then(|m| m.usage) {
+            metrics::counter!("convo_llm_tokens_total", "provider" => provider.clone(), "kind" => "prompt")
+                .increment(usage.prompt_tokens);
+            metrics::counter!("convo_llm_tokens_total", "provider" => provider, "kind" => "completion")
+                .increment(usage.completion_tokens);
+        }
         match outcome {
             Ok(reply) => {
                 self.record_turn(&prepared.agent, session, reply.usage, false)

@@ -5,6 +5,7 @@
 //! scoped by its owner, every list is paginated, and nothing loads a whole
 //! history: the engine's cost per turn is O(window), whatever the backend.
 
+mod instrumented;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
@@ -18,6 +19,7 @@ use crate::domain::{
     Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
 };
 
+pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::MongoStore;

@@ -126,9 +126,12 @@ impl IntoResponse for TurnEventStream {
 /// Maps the engine's turn events to numbered SSE events. `request_id` is
 /// captured now: the stream is polled after the request's scope has ended.
 pub fn sse(turn: TurnStream, request_id: String, keep_alive: Duration) -> TurnEventStream {
+    // Counted as open (`convo_sse_streams_open`) until the body is dropped.
+    let open = crate::metrics::OpenStream::open();
     let events = turn
         .enumerate()
         .map(move |(i, event)| {
+            let _open = &open;
             let sequence_number = i as u64;
             match event {
                 TurnEvent::Created {

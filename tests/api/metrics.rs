@@ -1,0 +1,175 @@
+//! `GET /metrics`: Prometheus text, labelled by route template, on the API
+//! listener or on one of its own.
+
+use convo_core::llm::MockProvider;
+
+use crate::helpers::{new_client, spawn_app, spawn_app_with};
+
+/// The value of the first sample whose line starts with `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_turns_store_operations_and_streams() {
+    // Arrange: some traffic.
+    let app = spawn_app().await;
+    app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    for _ in 0..3 {
+        assert_eq!(app.get(&app.client, "/api/projects").await.status(), 200);
+    }
+    assert_eq!(
+        app.send_message(&app.client, fx.session_id(), "hi")
+            .await
+            .status(),
+        201
+    );
+    let streamed = app
+        .stream_message(&app.client, fx.session_id(), "there")
+        .await;
+    let _ = streamed.text().await;
+    let missing = format!("/api/chat/{}/messages", uuid::Uuid::now_v7());
+    assert_eq!(app.get(&app.client, &missing).await.status(), 404);
+
+    // Act
+    let resp = new_client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+
+    // Assert
+    assert_eq!(resp.status(), 200);
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = resp.text().await.expect("text");
+    let projects = sample(
+        &text,
+        r#"convo_http_requests_total{route="/api/projects",method="GET",status="200"}"#,
+    );
+    assert!(projects.is_some_and(|n| n >= 3.0), "{text}");
+    assert!(
+        text.contains(r#"route="/api/chat/{chat_session_id}/messages",method="GET",status="404""#),
+        "ids are folded into the route template"
+    );
+    assert!(!text.contains(fx.session_id()), "no raw ids in labels");
+    assert!(text.contains("convo_http_request_duration_seconds_bucket"));
+    assert_eq!(
+        sample(
+            &text,
+            r#"convo_llm_calls_total{provider="mock",outcome="ok"}"#
+        ),
+        Some(2.0),
+        "one plain and one streamed turn"
+    );
+    assert!(sample(
+        &text,
+        r#"convo_llm_tokens_total{provider="mock",kind="completion"}"#
+    )
+    .is_some_and(|n| n > 0.0));
+    assert!(text.contains(r#"convo_store_operation_duration_seconds_count{op="append_message"}"#));
+    assert_eq!(
+        sample(&text, "convo_sse_streams_open"),
+        Some(0.0),
+        "the stream closed"
+    );
+}
+
+#[tokio::test]
+async fn a_metrics_listener_of_its_own_takes_metrics_off_the_api() {
+    let app = spawn_app_with(MockProvider::new(), |config| {
+        config.metrics_listen = Some("127.0.0.1:0".parse().expect("address"));
+    })
+    .await;
+    assert_eq!(app.get(&app.client, "/healthz").await.status(), 200);
+
+    let on_api = new_client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("request");
+    let own = app.metrics_address.clone().expect("a metrics address");
+    let on_own = new_client()
+        .get(format!("{own}/metrics"))
+        .send()
+        .await
+        .expect("request");
+
+    assert_eq!(on_api.status(), 404, "not on the public listener");
+    assert_eq!(on_own.status(), 200);
+    let text = on_own.text().await.expect("text");
+    assert!(
+        text.contains(r#"convo_http_requests_total{route="/healthz""#),
+        "{text}"
+    );
+}
+
+/// A writer into a shared buffer, for capturing log lines.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_engines_log_lines_carry_the_request_id() {
+    // Arrange: a log capture. Under cargo-nextest (scripts/test.sh) each test
+    // is a process of its own, so this is the only subscriber; under
+    // `cargo test` another test may have installed one first.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let installed = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init()
+        .is_ok();
+    let app = spawn_app().await;
+    app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    app.mock.push(convo_core::llm::MockReply::Fail(
+        convo_core::LlmError::Timeout,
+    ));
+
+    // Act: a turn that fails, logged by the engine from the turn's own task.
+    let resp = app.send_message(&app.client, fx.session_id(), "hi").await;
+
+    // Assert
+    assert_eq!(resp.status(), 504);
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("request id")
+        .to_owned();
+    if !installed {
+        eprintln!("another subscriber owns this process: nothing to check");
+        return;
+    }
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("turn failed"))
+        .unwrap_or_else(|| panic!("the engine logged the failure: {logs}"));
+    assert!(line.contains(&request_id), "{line}");
+}
