@@ -63,17 +63,44 @@ pub fn render() -> Response {
 }
 
 /// Records one HTTP request.
-pub fn record_request(route: &'static str, method: &str, status: u16, took: Duration) {
-    let method = method.to_owned();
-    metrics::counter!(
-        "convo_http_requests_total",
-        "route" => route,
-        "method" => method.clone(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!("convo_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(took.as_secs_f64());
+///
+/// The handles of each (route, method, status) are kept per thread: building
+/// a labelled key and looking it up in the registry on every request cost
+/// more than the rest of this module.
+pub fn record_request(
+    route: &'static str,
+    method: &poem::http::Method,
+    status: u16,
+    took: Duration,
+) {
+    type Handles = (metrics::Counter, metrics::Histogram);
+    thread_local! {
+        static HANDLES: std::cell::RefCell<
+            std::collections::HashMap<(&'static str, poem::http::Method, u16), Handles>,
+        > =
+            std::cell::RefCell::default();
+    }
+    HANDLES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let key = (route, method.clone(), status);
+        let (count, latency) = cache.entry(key).or_insert_with(|| {
+            (
+                metrics::counter!(
+                    "convo_http_requests_total",
+                    "route" => route,
+                    "method" => method.to_string(),
+                    "status" => status.to_string()
+                ),
+                metrics::histogram!(
+                    "convo_http_request_duration_seconds",
+                    "route" => route,
+                    "method" => method.to_string()
+                ),
+            )
+        });
+        count.increment(1);
+        latency.record(took.as_secs_f64());
+    });
 }
 
 /// Counts an open event stream until dropped (`convo_sse_streams_open`).

@@ -81,7 +81,7 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Re
     }
     let status = resp.status().as_u16();
     let took = started.elapsed();
-    crate::metrics::record_request(route_label(&path), method.as_str(), status, took);
+    crate::metrics::record_request(route_label(&path), &method, status, took);
     let latency_ms = took.as_secs_f64() * 1000.0;
     tracing::info!(request_id = %id, %method, path = %path, status, latency_ms, "request");
     Ok(resp)

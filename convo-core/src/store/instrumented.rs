@@ -45,12 +45,27 @@ async fn timed<T>(
     result
 }
 
+/// Records one operation. Each operation's handles are kept per thread, so
+/// no labelled key is built and looked up on every call.
 fn record(op: &'static str, took: Duration, failed: bool) {
-    metrics::histogram!("convo_store_operation_duration_seconds", "op" => op)
-        .record(took.as_secs_f64());
-    if failed {
-        metrics::counter!("convo_store_errors_total", "op" => op).increment(1);
+    thread_local! {
+        static HANDLES: std::cell::RefCell<
+            std::collections::HashMap<&'static str, (metrics::Histogram, metrics::Counter)>,
+        > = std::cell::RefCell::default();
     }
+    HANDLES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let (latency, errors) = cache.entry(op).or_insert_with(|| {
+            (
+                metrics::histogram!("convo_store_operation_duration_seconds", "op" => op),
+                metrics::counter!("convo_store_errors_total", "op" => op),
+            )
+        });
+        latency.record(took.as_secs_f64());
+        if failed {
+            errors.increment(1);
+        }
+    });
 }
 
 #[async_trait]
