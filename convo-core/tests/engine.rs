@@ -1503,3 +1503,81 @@ async fn a_user_may_run_only_so_many_turns_at_once() {
     assert!(matches!(last, Some(TurnEvent::Completed { .. })));
     w.send(&second, "now").await.expect("a slot is free again");
 }
+
+#[tokio::test]
+async fn a_turn_streaming_faster_than_its_renewal_period_keeps_its_lease_and_hears_cancels() {
+    // A lease of 300 ms (renewed every 100 ms) and a cancel poll of 100 ms,
+    // under a model that streams a chunk every 40 ms for 1.2 s: no single
+    // await outlasts either period, yet both must happen.
+    let settings = Settings {
+        turn_lease: Duration::from_millis(300),
+        cancel_poll: Duration::from_millis(100),
+        ..Settings::default()
+    };
+    let mock = Arc::new(
+        MockProvider::new()
+            .with_chunks(30)
+            .with_chunk_delay(Duration::from_millis(40)),
+    );
+    let store = Arc::new(MemoryStore::new());
+    let a = Convo::new(store.clone(), mock.clone(), settings.clone());
+    let b = Convo::new(store.clone(), mock, settings);
+    let user = a
+        .register("owner@example.com", "password123", None)
+        .await
+        .expect("register")
+        .id;
+    let project = a
+        .create_project(
+            &user,
+            NewProject {
+                name: "P".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("project");
+    let agent = a
+        .create_agent(
+            &user,
+            &project.id.to_string(),
+            NewAgent {
+                name: "A".into(),
+                system_prompt: "S".into(),
+                ..NewAgent::default()
+            },
+        )
+        .await
+        .expect("agent");
+    let id = a
+        .start_session(&user, &agent.id.to_string(), None)
+        .await
+        .expect("session")
+        .id
+        .to_string();
+    let mut stream = a
+        .stream_message(
+            &user,
+            &id,
+            SendMessage::new("a long answer please, quite long indeed"),
+        )
+        .await
+        .expect("stream");
+
+    // Past two leases, the turn still holds the session.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = b
+        .send_message(&user, &id, SendMessage::new("meanwhile"))
+        .await;
+    assert!(
+        matches!(second, Err(ConvoError::TurnInProgress)),
+        "the lease was renewed: {second:?}"
+    );
+    // And a cancel through the other engine is heard between chunks.
+    assert!(b.cancel_turn(&user, &id).await.expect("cancel"));
+    let (_, last) = drain(&mut stream).await;
+    let Some(TurnEvent::Completed { message }) = last else {
+        panic!("ends with the stored message, got {last:?}")
+    };
+    assert_eq!(message.finish_reason, Some(FinishReason::Cancelled));
+}

@@ -250,3 +250,84 @@ async fn a_database_outage_is_a_503_and_service_resumes_when_it_returns() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_cancel_sent_to_one_server_stops_the_turn_running_on_another() {
+    let Some(uri) = mongo_uri(&fresh_db()) else {
+        return;
+    };
+    // A slow streamed reply: 20 chunks, 200 ms apart.
+    let slow = [
+        ("CONVO_MOCK_CHUNKS", "20"),
+        ("CONVO_MOCK_CHUNK_DELAY_MS", "200"),
+    ];
+    let (a, b) = (
+        Server::start(&env(&uri, &slow)),
+        Server::start(&env(&uri, &slow)),
+    );
+    let c = client();
+    let session = session_for_new_user(&c, &a, "cancel@example.com").await;
+    let content = "a long story about two servers, please, with many words in it";
+    let stream = c
+        .post(a.url(&format!("/api/chat/{session}/message/stream")))
+        .json(&json!({ "content": content }))
+        .send()
+        .await
+        .expect("stream on A");
+    assert_eq!(stream.status(), 200);
+    let mut body = stream.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("event: message.delta") {
+        use futures::StreamExt;
+        let chunk = body.next().await.expect("more events").expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    let started = std::time::Instant::now();
+    let cancel = c
+        .post(b.url(&format!("/api/chat/{session}/cancel")))
+        .send()
+        .await
+        .expect("cancel on B");
+    assert_eq!(cancel.status(), 204);
+    {
+        use futures::StreamExt;
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.expect("bytes")));
+        }
+    }
+
+    // A's stream ended with the cancelled message, well before the model's
+    // 4 s, within the poll interval (0.5 s) plus slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    let completed = seen
+        .split("\n\n")
+        .find(|e| e.contains("event: message.completed"))
+        .expect("a final message.completed");
+    assert!(
+        completed.contains(r#""finish_reason":"cancelled""#),
+        "{completed}"
+    );
+    let (_, history) = get(&c, b.url(&format!("/api/chat/{session}/messages"))).await;
+    let reply = &history["data"][1];
+    assert_eq!(
+        reply["finish_reason"], "cancelled",
+        "stored, seen from B: {history}"
+    );
+    let text = reply["content"].as_str().unwrap_or_default();
+    assert!(
+        text.len() < format!("echo: {content}").len(),
+        "partial: {text:?}"
+    );
+    let (status, _) = post(
+        &c,
+        b.url(&format!("/api/chat/{session}/message")),
+        json!({"content": "next"}),
+    )
+    .await;
+    assert_eq!(status, 201, "the session is free again");
+}

@@ -289,6 +289,34 @@ struct Running {
     engine: Convo,
     session: SessionId,
     cancel: Arc<tokio::sync::Notify>,
+    /// When the lease is next renewed, and the store next asked for a
+    /// cancel request: kept across the turn's awaits, so a model that
+    /// streams faster than either period still gets both.
+    next_renewal: Deadline,
+    next_poll: Deadline,
+}
+
+/// An instant shared by reference across a task's awaits (uncontended).
+struct Deadline(std::sync::Mutex<tokio::time::Instant>);
+
+impl Deadline {
+    fn new(at: tokio::time::Instant) -> Self {
+        Self(std::sync::Mutex::new(at))
+    }
+
+    fn get(&self) -> tokio::time::Instant {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, at: tokio::time::Instant) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
 }
 
 impl Drop for Running {
@@ -432,11 +460,24 @@ impl Convo {
     fn register_running(&self, session: SessionId) -> Running {
         let cancel = Arc::new(tokio::sync::Notify::new());
         self.running_turns().insert(session, Arc::clone(&cancel));
+        let now = tokio::time::Instant::now();
         Running {
             engine: self.clone(),
             session,
             cancel,
+            next_renewal: Deadline::new(now + self.renewal_period()),
+            next_poll: Deadline::new(now + self.poll_period()),
         }
+    }
+
+    /// How often a running turn renews its lease: a third of it.
+    fn renewal_period(&self) -> Duration {
+        (self.settings().turn_lease / 3).max(Duration::from_millis(10))
+    }
+
+    /// How often a running turn asks the store for a cancel request.
+    fn poll_period(&self) -> Duration {
+        self.settings().cancel_poll.max(Duration::from_millis(10))
     }
 
     /// Steps 1–5.
@@ -846,10 +887,6 @@ impl Convo {
         consumer: Option<&mpsc::Sender<TurnEvent>>,
         work: F,
     ) -> Raced<F::Output> {
-        let period = (lock.lease / 3).max(Duration::from_millis(10));
-        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        let poll = self.settings().cancel_poll.max(Duration::from_millis(10));
-        let mut polls = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
         let gone = async {
             match consumer {
                 Some(tx) => tx.closed().await,
@@ -862,8 +899,12 @@ impl Convo {
                 output = &mut work => return Raced::Done(output),
                 () = &mut gone => return Raced::Cancelled,
                 () = running.cancel.notified() => return Raced::Cancelled,
-                _ = renewals.tick() => lock.renew().await,
-                _ = polls.tick() => {
+                () = tokio::time::sleep_until(running.next_renewal.get()) => {
+                    running.next_renewal.set(tokio::time::Instant::now() + self.renewal_period());
+                    lock.renew().await;
+                }
+                () = tokio::time::sleep_until(running.next_poll.get()) => {
+                    running.next_poll.set(tokio::time::Instant::now() + self.poll_period());
                     if lock.cancel_requested().await {
                         return Raced::Cancelled;
                     }
