@@ -97,6 +97,15 @@ pub async fn body_limit<E: Endpoint>(
     limit: usize,
     read_timeout: Option<Duration>,
 ) -> poem::Result<Response> {
+    if STREAMED_UPLOADS.contains(&req.uri().path()) {
+        // Read by the handler as it arrives, under its own size limit; each
+        // piece must still arrive within the body read timeout.
+        if let Some(timeout) = read_timeout {
+            let body = req.take_body().into_bytes_stream();
+            req.set_body(poem::Body::from_bytes_stream(paced(body, timeout)));
+        }
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
     let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
     let declared = req
         .headers()
@@ -128,6 +137,32 @@ pub async fn body_limit<E: Endpoint>(
     }
     req.set_body(bytes);
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Routes whose bodies are streamed to the handler rather than read whole
+/// here: a project import may be far larger than the body limit, and is
+/// read line by line under its own limit (`api::transfer`).
+pub const STREAMED_UPLOADS: &[&str] = &["/api/projects/import"];
+
+/// `body`, failing with `TimedOut` when a piece takes longer than `timeout`.
+fn paced(
+    body: impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+    timeout: Duration,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    use futures::StreamExt;
+    futures::stream::unfold(Box::pin(body), move |mut body| async move {
+        match tokio::time::timeout(timeout, body.next()).await {
+            Ok(Some(piece)) => Some((piece, body)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the request body stalled past the body read timeout",
+                )),
+                body,
+            )),
+        }
+    })
 }
 
 /// A path template of the OpenAPI document and its methods.

@@ -18,6 +18,7 @@ fn routes(project: &str, agent: &str, session: &str) -> Vec<(Method, String, Opt
             name.clone(),
         ),
         (Method::DELETE, format!("/api/projects/{project}"), None),
+        (Method::GET, format!("/api/projects/{project}/export"), None),
         (Method::GET, format!("/api/projects/{project}/agents"), None),
         (
             Method::POST,

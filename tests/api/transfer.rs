@@ -249,8 +249,9 @@ async fn a_project_round_trips_through_export_and_import() {
 #[tokio::test]
 async fn a_project_of_10000_messages_round_trips() {
     // Arrange: 10,000 messages (alternating user and assistant with metadata),
-    // written straight into the store, in a server whose body limit lets the file in.
-    let app = spawn_app_with(MockProvider::new(), |c| c.max_body_bytes = 64 * 1024 * 1024).await;
+    // written straight into the store. The file (~3 MB) is larger than the
+    // default 1 MiB body limit: imports are streamed under their own limit.
+    let app = spawn_app_with(MockProvider::new(), |_| {}).await;
     app.sign_up().await;
     let fx = app.fixture(&app.client).await;
     let session = SessionId::parse(fx.session_id()).expect("session id");
@@ -522,8 +523,18 @@ async fn an_import_over_the_size_limit_is_413_and_leaves_nothing_behind() {
     let app = spawn_app_with(MockProvider::new(), |c| c.max_body_bytes = 4096).await;
     app.sign_up().await;
     let fx = app.fixture(&app.client).await;
-    let mut file = export(&app, &app.client, fx.project_id()).await;
-    file.push_str(&"x".repeat(8192));
+    // A valid file over the import limit (256 × the 4 KiB body limit = 1 MiB):
+    // 300 messages of 4,000 characters.
+    let session = SessionId::parse(fx.session_id()).expect("session id");
+    let content = "y".repeat(4000);
+    for _ in 0..300 {
+        app.store
+            .append_message(&session, convo_core::MessageDraft::user(&content))
+            .await
+            .expect("append");
+    }
+    let file = export(&app, &app.client, fx.project_id()).await;
+    assert!(file.len() > 1024 * 1024, "{} bytes", file.len());
     let resp = import(&app, &app.client, file).await;
     assert_error(resp, 413, "payload_too_large").await;
     assert_eq!(project_ids(&app, &app.client).await, [fx.project_id()]);
