@@ -18,7 +18,8 @@
 //! - [`domain`]: ids, users, projects, agents, sessions, messages, pagination.
 //! - [`engine`]: [`Convo`], its [`Settings`] and the turn algorithm.
 //! - [`store`]: the [`Store`] trait and [`MemoryStore`].
-//! - [`llm`]: the [`LlmProvider`] trait and [`MockProvider`].
+//! - [`llm`]: the [`LlmProvider`] trait, [`MockProvider`], and [`RouterProvider`]
+//!   (providers chosen by model prefix, e.g. `openai:<model>`).
 //! - `testkit` (feature `testkit`): the conformance suite every store must pass.
 //!
 //! ## Example

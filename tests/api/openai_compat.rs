@@ -254,6 +254,9 @@ async fn the_session_header_makes_the_call_a_stored_turn_with_the_stored_history
     );
 }
 
+/// A request body, its `x-convo-session`, and the expected status, `code` and `param`.
+type Case<'a> = (Value, Option<&'a str>, u16, &'a str, Option<&'a str>);
+
 #[tokio::test]
 async fn failures_answer_in_openais_error_shape() {
     // Arrange
@@ -270,7 +273,7 @@ async fn failures_answer_in_openais_error_shape() {
         }
         b
     };
-    let cases: Vec<(Value, Option<&str>, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             json!({"model": theirs.agent_id(), "messages": [user_message("hi")]}),
             None,
@@ -528,4 +531,55 @@ async fn an_openai_agent_is_answered_by_another_convo_servers_v1() {
         b.history(&b.client, b_fx.session_id()).await.is_empty(),
         "B stored nothing"
     );
+}
+
+#[tokio::test]
+async fn completions_count_against_the_monthly_token_budget() {
+    // Arrange: a budget the first completion spends.
+    let app = crate::helpers::spawn_app_with(convo::core::MockProvider::new(), |c| {
+        c.monthly_token_budget = 1;
+    })
+    .await;
+    let user = app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    let body = json!({"model": fx.agent_id(), "messages": [user_message("spend")]});
+
+    // Act
+    let first = completion(&app, &user.token, &body, None).await;
+    let second = completion(&app, &user.token, &body, None).await;
+
+    // Assert
+    json_with_status(first, 200).await;
+    assert!(second.headers().contains_key("retry-after"));
+    let error = assert_openai_error(second, 429, "rate_limit_error").await;
+    assert_eq!(error["code"], "quota_exceeded");
+    assert_eq!(
+        app.mock.request_count(),
+        1,
+        "the refused call never reached the model"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_ends_with_an_error_event_and_no_done() {
+    // Arrange
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    app.mock.push(convo::core::llm::MockReply::FailMidStream {
+        chunks: 1,
+        error: convo::core::LlmError::Provider("cut".into()),
+    });
+    let body = json!({"model": fx.agent_id(), "messages": [user_message("break")], "stream": true});
+
+    // Act
+    let resp = completion(&app, &user.token, &body, None).await;
+
+    // Assert
+    assert_eq!(resp.status(), 200, "the stream had started");
+    let data = sse_data(&resp.text().await.expect("body"));
+    assert!(!data.iter().any(|d| d == "[DONE]"), "{data:?}");
+    let last: Value = serde_json::from_str(data.last().expect("events")).expect("JSON");
+    assert_eq!(last["error"]["type"], "api_error", "{last}");
+    assert_eq!(last["error"]["code"], "llm_error", "{last}");
 }
