@@ -43,6 +43,7 @@ fi
 log "property-based API tests: schemathesis against the running server's OpenAPI document"
 bash scripts/schemathesis.sh target/debug/convo-server
 log "the OpenAI-compatible /v1 routes with the official openai Python SDK"; bash scripts/openai_sdk.sh target/debug/convo-server
+log "Swagger UI in headless Chromium: register, project, agent, chat, message via Try it out"; bash scripts/browser_test.sh target/debug/convo-server
 
 log "running the documentation examples"
 cargo test --workspace --all-features --doc
