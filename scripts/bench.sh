@@ -27,8 +27,9 @@ log() { printf '==> %s\n' "$*" >&2; }
 . scripts/lib/mongo.sh
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # The database first: `wait` below waits for every child, it included.
   stop_mongo
+  wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -50,12 +50,11 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Re
     // Everything logged while handling the request (engine, store, model
     // provider, and the turn's own task) carries its id.
     let span = tracing::info_span!("request", request_id = %id);
-    let result = REQUEST_ID
-        .scope(
-            id.clone(),
-            async move { next.call(req).await.map(IntoResponse::into_response) }.instrument(span),
-        )
-        .await;
+    // Boxed: the layers inside are one large future, which every layer
+    // outside (and poem's own boxing) would otherwise copy as it moves.
+    let inner: std::pin::Pin<Box<dyn std::future::Future<Output = poem::Result<Response>> + Send>> =
+        Box::pin(async move { next.call(req).await.map(IntoResponse::into_response) });
+    let result = REQUEST_ID.scope(id.clone(), inner.instrument(span)).await;
     // Errors were turned into responses inside; anything left is answered here.
     let mut resp = match result {
         Ok(resp) => resp,
@@ -103,6 +102,20 @@ pub async fn body_limit<E: Endpoint>(
         if let Some(timeout) = read_timeout {
             let body = req.take_body().into_bytes_stream();
             req.set_body(poem::Body::from_bytes_stream(paced(body, timeout)));
+        }
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    // No body at all (most GETs): nothing to read or limit.
+    let chunked = req
+        .headers()
+        .contains_key(poem::http::header::TRANSFER_ENCODING);
+    if !chunked && !req.headers().contains_key(CONTENT_LENGTH) {
+        if let Some(connection) = req.extensions().get::<Arc<ConnectionState>>() {
+            connection.request_read();
+        }
+        if !req.headers().contains_key(CONTENT_TYPE) {
+            req.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         return next.call(req).await.map(IntoResponse::into_response);
     }
