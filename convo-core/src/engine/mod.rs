@@ -102,6 +102,8 @@ struct Shared {
     running: std::sync::Mutex<
         std::collections::HashMap<crate::domain::SessionId, Arc<tokio::sync::Notify>>,
     >,
+    /// The metrics handles of turns, made on first use.
+    turn_metrics: std::sync::OnceLock<turn::TurnMetrics>,
     /// Turns running per user, for [`Settings::max_concurrent_turns`].
     turns_per_user: std::sync::Mutex<std::collections::HashMap<crate::domain::UserId, usize>>,
 }
@@ -128,6 +130,7 @@ impl Convo {
                 dummy_hash: OnceCell::new(),
                 running: std::sync::Mutex::default(),
                 turns_per_user: std::sync::Mutex::default(),
+                turn_metrics: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -284,6 +284,41 @@ impl Drop for TurnLock {
     }
 }
 
+/// The metrics handles of this engine's turns, made once: building a
+/// labelled key and looking it up in the registry per turn was a visible
+/// share of a send.
+pub(crate) struct TurnMetrics {
+    calls: [metrics::Counter; 7],
+    duration: metrics::Histogram,
+    prompt_tokens: metrics::Counter,
+    completion_tokens: metrics::Counter,
+}
+
+/// The `outcome` label of each index of [`TurnMetrics::calls`].
+const OUTCOMES: [&str; 7] = [
+    "ok",
+    "cancelled",
+    "unavailable",
+    "timeout",
+    "blocked",
+    "provider_error",
+    "other_error",
+];
+
+impl TurnMetrics {
+    fn new(provider: &str) -> Self {
+        let provider = provider.to_owned();
+        Self {
+            calls: OUTCOMES.map(|outcome| {
+                metrics::counter!("convo_llm_calls_total", "provider" => provider.clone(), "outcome" => outcome)
+            }),
+            duration: metrics::histogram!("convo_llm_call_duration_seconds", "provider" => provider.clone()),
+            prompt_tokens: metrics::counter!("convo_llm_tokens_total", "provider" => provider.clone(), "kind" => "prompt"),
+            completion_tokens: metrics::counter!("convo_llm_tokens_total", "provider" => provider, "kind" => "completion"),
+        }
+    }
+}
+
 /// A turn registered as running in this engine; unregistered on drop.
 struct Running {
     engine: Convo,
@@ -454,6 +489,14 @@ impl Convo {
             .running
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// This engine's turn metrics, made on first use (after the embedding
+    /// program installed its metrics recorder, if it has one).
+    fn turn_metrics(&self) -> &TurnMetrics {
+        self.shared
+            .turn_metrics
+            .get_or_init(|| TurnMetrics::new(self.llm().name()))
     }
 
     /// Registers a running turn for local cancel requests until the guard drops.
@@ -722,25 +765,21 @@ impl Convo {
     /// `convo_llm_tokens_total{provider, kind}`).
     async fn record_outcome(&self, prepared: &Prepared, outcome: Result<&Message, &ConvoError>) {
         let session = prepared.user_message.session_id;
-        let provider = self.llm().name().to_owned();
-        let label = match outcome {
-            Ok(m) if m.finish_reason == Some(FinishReason::Cancelled) => "cancelled",
-            Ok(_) => "ok",
-            Err(ConvoError::Llm(LlmError::Unavailable { .. })) => "unavailable",
-            Err(ConvoError::Llm(LlmError::Timeout)) => "timeout",
-            Err(ConvoError::Llm(LlmError::Blocked(_))) => "blocked",
-            Err(ConvoError::Llm(LlmError::Provider(_))) => "provider_error",
-            Err(_) => "other_error",
+        let outcome_index = match outcome {
+            Ok(m) if m.finish_reason == Some(FinishReason::Cancelled) => 1,
+            Ok(_) => 0,
+            Err(ConvoError::Llm(LlmError::Unavailable { .. })) => 2,
+            Err(ConvoError::Llm(LlmError::Timeout)) => 3,
+            Err(ConvoError::Llm(LlmError::Blocked(_))) => 4,
+            Err(ConvoError::Llm(LlmError::Provider(_))) => 5,
+            Err(_) => 6,
         };
-        metrics::counter!("convo_llm_calls_total", "provider" => provider.clone(), "outcome" => label)
-            .increment(1);
-        metrics::histogram!("convo_llm_call_duration_seconds", "provider" => provider.clone())
-            .record(prepared.started.elapsed().as_secs_f64());
+        let m = self.turn_metrics();
+        m.calls[outcome_index].increment(1);
+        m.duration.record(prepared.started.elapsed().as_secs_f64());
         if let Some(usage) = outcome.ok().and_then(|m| m.usage) {
-            metrics::counter!("convo_llm_tokens_total", "provider" => provider.clone(), "kind" => "prompt")
-                .increment(usage.prompt_tokens);
-            metrics::counter!("convo_llm_tokens_total", "provider" => provider, "kind" => "completion")
-                .increment(usage.completion_tokens);
+            m.prompt_tokens.increment(usage.prompt_tokens);
+            m.completion_tokens.increment(usage.completion_tokens);
         }
         match outcome {
             Ok(reply) => {
