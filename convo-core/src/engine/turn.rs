@@ -185,7 +185,18 @@ impl TurnLock {
         lease: Duration,
     ) -> Result<Self, ConvoError> {
         let holder = uuid::Uuid::new_v4().to_string();
-        if !store.try_lock_turn(&session, &holder, lease).await? {
+        let taken = match store.try_lock_turn(&session, &holder, lease).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                // The answer was lost, not necessarily the write: the lock
+                // may be ours now. Release it in the background, or it would
+                // stay held for a whole lease (found by the database-outage
+                // test under load).
+                spawn_release(Arc::clone(store), session, holder, lease);
+                return Err(e.into());
+            }
+        };
+        if !taken {
             metrics::counter!("convo_turn_lock_conflicts_total").increment(1);
             return Err(ConvoError::TurnInProgress);
         }

@@ -59,8 +59,15 @@ impl Server {
                 .ok()
                 .and_then(|l| l["fields"]["address"].as_str().map(str::to_owned))
             {
-                // Keep draining the log so the server never blocks on a full pipe.
-                std::thread::spawn(move || for _ in lines {});
+                // Keep draining the log so the server never blocks on a full
+                // pipe; its errors go to the test's output, where a failure shows them.
+                std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        if line.contains("\"level\":\"ERROR\"") {
+                            eprintln!("convo-server: {line}");
+                        }
+                    }
+                });
                 return Self {
                     child,
                     base: format!("http://{addr}"),

@@ -398,6 +398,21 @@ impl MongoStore {
         Ok(message)
     }
 
+    /// Our message as stored, by its id, in its session: the outcome of an
+    /// append whose answer was lost.
+    async fn stored_message(
+        &self,
+        session: &SessionId,
+        id: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        self.messages()
+            .find_one(doc! { "_id": id.to_string(), "session_id": session.to_string() })
+            .await
+            .store()?
+            .map(MessageDoc::into_domain)
+            .transpose()
+    }
+
     async fn append_in_transaction(
         &self,
         session: &SessionId,
@@ -730,10 +745,21 @@ impl Store for MongoStore {
         session: &SessionId,
         draft: MessageDraft,
     ) -> Result<Message, StoreError> {
-        let message = if self.transactions {
-            self.append_in_transaction(session, &draft).await?
+        let appended = if self.transactions {
+            self.append_in_transaction(session, &draft).await
         } else {
-            self.append_plain(session, &draft).await?
+            self.append_plain(session, &draft).await
+        };
+        let message = match appended {
+            Ok(message) => message,
+            // A connection cut after the write landed: the driver's retry
+            // (or the transaction's) then collides with our own message.
+            // If it is there, the append succeeded (found by the
+            // database-outage test under load).
+            Err(e) => match self.stored_message(session, &draft.id).await {
+                Ok(Some(stored)) => stored,
+                _ => return Err(e),
+            },
         };
         // A cascade may have tombstoned the session meanwhile: then undo.
         let still_live = merge(doc! { "_id": session.to_string() }, live());
