@@ -398,6 +398,21 @@ impl MongoStore {
         Ok(message)
     }
 
+    /// The answer to a conditional lock update that matched nothing: `false`
+    /// when the session is there (the condition did not hold), not found
+    /// when it is not.
+    async fn unmatched_lock_update(&self, session: &SessionId) -> Result<bool, StoreError> {
+        let exists = self
+            .sessions()
+            .find_one(merge(doc! { "_id": session.to_string() }, live()))
+            .await
+            .store()?;
+        match exists {
+            Some(_) => Ok(false),
+            None => Err(StoreError::NotFound("chat session")),
+        }
+    }
+
     /// Our message as stored, by its id, in its session: the outcome of an
     /// append whose answer was lost.
     async fn stored_message(
@@ -889,15 +904,7 @@ impl Store for MongoStore {
         {
             return Ok(true);
         }
-        let exists = self
-            .sessions()
-            .find_one(merge(doc! { "_id": session.to_string() }, live()))
-            .await
-            .store()?;
-        match exists {
-            Some(_) => Ok(false),
-            None => Err(StoreError::NotFound("chat session")),
-        }
+        self.unmatched_lock_update(session).await
     }
 
     async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
@@ -928,15 +935,7 @@ impl Store for MongoStore {
         if result.matched_count == 1 {
             return Ok(true);
         }
-        let exists = self
-            .sessions()
-            .find_one(merge(doc! { "_id": session.to_string() }, live()))
-            .await
-            .store()?;
-        match exists {
-            Some(_) => Ok(false),
-            None => Err(StoreError::NotFound("chat session")),
-        }
+        self.unmatched_lock_update(session).await
     }
 
     async fn turn_cancel_requested(
