@@ -147,12 +147,7 @@ impl LlmProvider for GeminiProvider {
     async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
         let deadline = Instant::now() + self.config.deadline;
         let response = self.start(&request, false, deadline).await?;
-        let body = self.http.body(response, deadline).await?;
-        let parsed: wire::GenerateResponse = serde_json::from_slice(&body).map_err(|e| {
-            LlmError::Provider(format!(
-                "Gemini answered with a body that is not the expected JSON: {e}"
-            ))
-        })?;
+        let parsed: wire::GenerateResponse = self.http.json(response, deadline).await?;
         let chunk = parsed.into_chunk()?;
         let finish = chunk.finish.unwrap_or((FinishReason::Other, String::new()));
         if let Some(err) = refused(&finish, !chunk.text.is_empty()) {

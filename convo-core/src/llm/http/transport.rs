@@ -131,6 +131,22 @@ impl Transport {
             .map_err(|e| self.transport_error(e))
     }
 
+    /// The whole body of `response`, before `deadline`, parsed as JSON; a
+    /// body that is not the expected JSON is a provider error.
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        deadline: Instant,
+    ) -> Result<T, LlmError> {
+        let body = self.body(response, deadline).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            LlmError::Provider(format!(
+                "{} answered with a body that is not the expected JSON: {e}",
+                self.label
+            ))
+        })
+    }
+
     /// A transport failure (no HTTP answer) in the contract's classes.
     pub(crate) fn transport_error(&self, err: reqwest::Error) -> LlmError {
         if err.is_timeout() {

@@ -120,12 +120,7 @@ impl LlmProvider for OpenAiCompatProvider {
     async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
         let deadline = Instant::now() + self.config.deadline;
         let response = self.start(&request, false, deadline).await?;
-        let body = self.http.body(response, deadline).await?;
-        let parsed: wire::Completion = serde_json::from_slice(&body).map_err(|e| {
-            LlmError::Provider(format!(
-                "the model API answered with a body that is not the expected JSON: {e}"
-            ))
-        })?;
+        let parsed: wire::Completion = self.http.json(response, deadline).await?;
         let part = parsed.into_part()?;
         if !part.has_choice {
             return Err(LlmError::Provider(
