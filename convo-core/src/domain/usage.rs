@@ -43,6 +43,17 @@ pub struct UsageTotals {
 }
 
 impl UsageTotals {
+    /// Adds another group's sums.
+    pub fn merge(&mut self, other: &UsageTotals) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.thoughts_tokens += other.thoughts_tokens;
+        self.cached_tokens += other.cached_tokens;
+        self.total_tokens += other.total_tokens;
+        self.turns += other.turns;
+        self.failures += other.failures;
+    }
+
     /// Adds one record.
     pub fn add(&mut self, record: &UsageRecord) {
         self.turns += 1;

@@ -80,14 +80,7 @@ impl Convo {
         let groups = self.store().usage(owner, from, to, group_by).await?;
         let mut totals = UsageTotals::default();
         for g in &groups {
-            let t = &g.totals;
-            totals.prompt_tokens += t.prompt_tokens;
-            totals.completion_tokens += t.completion_tokens;
-            totals.thoughts_tokens += t.thoughts_tokens;
-            totals.cached_tokens += t.cached_tokens;
-            totals.total_tokens += t.total_tokens;
-            totals.turns += t.turns;
-            totals.failures += t.failures;
+            totals.merge(&g.totals);
         }
         Ok(UsageReport {
             group_by,
