@@ -31,7 +31,12 @@ fn world_with(mock: MockProvider, settings: Settings) -> World {
 }
 
 async fn world(mock: MockProvider) -> World {
-    let mut w = world_with(mock, Settings::default());
+    registered_world(mock, Settings::default()).await
+}
+
+/// A world with these settings and its owner registered.
+async fn registered_world(mock: MockProvider, settings: Settings) -> World {
+    let mut w = world_with(mock, settings);
     w.user = w
         .convo
         .register("owner@example.com", "password123", None)
@@ -39,6 +44,11 @@ async fn world(mock: MockProvider) -> World {
         .expect("register")
         .id;
     w
+}
+
+/// A second engine over the world's store and model: another server process.
+fn second_engine(w: &World, settings: Settings) -> Convo {
+    Convo::new(w.store.clone(), w.mock.clone(), settings)
 }
 
 impl World {
@@ -1194,50 +1204,19 @@ async fn cancelling_a_streamed_turn_stores_the_text_so_far_and_completes_the_str
 #[tokio::test]
 async fn a_cancel_made_through_another_engine_stops_the_turn_through_the_store() {
     // Two engines over one store: two server processes.
-    let mock = Arc::new(
-        MockProvider::new()
-            .with_chunks(10)
-            .with_chunk_delay(Duration::from_millis(100)),
-    );
-    let store = Arc::new(MemoryStore::new());
     let settings = Settings {
         cancel_poll: Duration::from_millis(50),
         ..Settings::default()
     };
-    let a = Convo::new(store.clone(), mock.clone(), settings.clone());
-    let b = Convo::new(store.clone(), mock, settings);
-    let user = a
-        .register("owner@example.com", "password123", None)
-        .await
-        .expect("register")
-        .id;
-    let project = a
-        .create_project(
-            &user,
-            NewProject {
-                name: "P".into(),
-                description: None,
-            },
-        )
-        .await
-        .expect("project");
-    let agent = a
-        .create_agent(
-            &user,
-            &project.id.to_string(),
-            NewAgent {
-                name: "A".into(),
-                system_prompt: "S".into(),
-                ..NewAgent::default()
-            },
-        )
-        .await
-        .expect("agent");
-    let session = a
-        .start_session(&user, &agent.id.to_string(), None)
-        .await
-        .expect("session");
-    let id = session.id.to_string();
+    let w = registered_world(
+        MockProvider::new()
+            .with_chunks(10)
+            .with_chunk_delay(Duration::from_millis(100)),
+        settings.clone(),
+    )
+    .await;
+    let (a, b, user) = (&w.convo, second_engine(&w, settings), w.user);
+    let id = w.session().await.id.to_string();
 
     let mut stream = a
         .stream_message(&user, &id, SendMessage::new("a long answer please"))
@@ -1444,13 +1423,7 @@ async fn a_spent_monthly_budget_refuses_turns_before_storing_anything() {
         monthly_token_budget: Some(1),
         ..Settings::default()
     };
-    let mut w = world_with(MockProvider::new(), settings);
-    w.user = w
-        .convo
-        .register("owner@example.com", "password123", None)
-        .await
-        .expect("register")
-        .id;
+    let w = registered_world(MockProvider::new(), settings).await;
     let session = w.session().await;
     w.send(&session, "one")
         .await
@@ -1473,18 +1446,13 @@ async fn a_user_may_run_only_so_many_turns_at_once() {
         max_concurrent_turns: Some(1),
         ..Settings::default()
     };
-    let mut w = world_with(
+    let w = registered_world(
         MockProvider::new()
             .with_chunks(5)
             .with_chunk_delay(Duration::from_millis(100)),
         settings,
-    );
-    w.user = w
-        .convo
-        .register("owner@example.com", "password123", None)
-        .await
-        .expect("register")
-        .id;
+    )
+    .await;
     let (first, second) = (w.session().await, w.session().await);
     let mut stream = w
         .convo
@@ -1514,47 +1482,15 @@ async fn a_turn_streaming_faster_than_its_renewal_period_keeps_its_lease_and_hea
         cancel_poll: Duration::from_millis(100),
         ..Settings::default()
     };
-    let mock = Arc::new(
+    let w = registered_world(
         MockProvider::new()
             .with_chunks(30)
             .with_chunk_delay(Duration::from_millis(40)),
-    );
-    let store = Arc::new(MemoryStore::new());
-    let a = Convo::new(store.clone(), mock.clone(), settings.clone());
-    let b = Convo::new(store.clone(), mock, settings);
-    let user = a
-        .register("owner@example.com", "password123", None)
-        .await
-        .expect("register")
-        .id;
-    let project = a
-        .create_project(
-            &user,
-            NewProject {
-                name: "P".into(),
-                description: None,
-            },
-        )
-        .await
-        .expect("project");
-    let agent = a
-        .create_agent(
-            &user,
-            &project.id.to_string(),
-            NewAgent {
-                name: "A".into(),
-                system_prompt: "S".into(),
-                ..NewAgent::default()
-            },
-        )
-        .await
-        .expect("agent");
-    let id = a
-        .start_session(&user, &agent.id.to_string(), None)
-        .await
-        .expect("session")
-        .id
-        .to_string();
+        settings.clone(),
+    )
+    .await;
+    let (a, b, user) = (&w.convo, second_engine(&w, settings), w.user);
+    let id = w.session().await.id.to_string();
     let mut stream = a
         .stream_message(
             &user,
