@@ -106,19 +106,35 @@ pub async fn body_limit<E: Endpoint>(
         return next.call(req).await.map(IntoResponse::into_response);
     }
     // No body at all (most GETs): nothing to read or limit.
-    let chunked = req
+    let has_body = req
         .headers()
-        .contains_key(poem::http::header::TRANSFER_ENCODING);
-    if !chunked && !req.headers().contains_key(CONTENT_LENGTH) {
-        if let Some(connection) = req.extensions().get::<Arc<ConnectionState>>() {
-            connection.request_read();
-        }
-        if !req.headers().contains_key(CONTENT_TYPE) {
-            req.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        }
-        return next.call(req).await.map(IntoResponse::into_response);
+        .contains_key(poem::http::header::TRANSFER_ENCODING)
+        || req.headers().contains_key(CONTENT_LENGTH);
+    let bytes = if has_body {
+        read_limited(&mut req, limit, read_timeout).await?
+    } else {
+        bytes::Bytes::new()
+    };
+    if let Some(connection) = req.extensions().get::<Arc<ConnectionState>>() {
+        connection.request_read();
     }
+    // An empty body with no content type is "no body": let it parse as JSON
+    // `null`, so operations whose body is optional (starting a chat) accept it.
+    if bytes.is_empty() && !req.headers().contains_key(CONTENT_TYPE) {
+        req.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    req.set_body(bytes);
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The whole body, refused with 413 over `limit` bytes (declared or not)
+/// and with 408 when it takes longer than `read_timeout` to arrive.
+async fn read_limited(
+    req: &mut Request,
+    limit: usize,
+    read_timeout: Option<Duration>,
+) -> poem::Result<bytes::Bytes> {
     let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
     let declared = req
         .headers()
@@ -135,21 +151,10 @@ pub async fn body_limit<E: Endpoint>(
             .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?,
         None => read.await,
     };
-    let bytes = read.map_err(|e| match e {
+    read.map_err(|e| match e {
         poem::error::ReadBodyError::PayloadTooLarge => too_large(),
         other => poem::Error::from(other),
-    })?;
-    if let Some(connection) = req.extensions().get::<Arc<ConnectionState>>() {
-        connection.request_read();
-    }
-    // An empty body with no content type is "no body": let it parse as JSON
-    // `null`, so operations whose body is optional (starting a chat) accept it.
-    if bytes.is_empty() && !req.headers().contains_key(CONTENT_TYPE) {
-        req.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
-    req.set_body(bytes);
-    next.call(req).await.map(IntoResponse::into_response)
+    })
 }
 
 /// Routes whose bodies are streamed to the handler rather than read whole
