@@ -61,11 +61,13 @@ pub use domain::*;
 pub use engine::{
     context, CompletionMessage, CompletionOverrides, CompletionRole, ContextMessage,
     ContextPreview, Convo, ExportRecord, ExportStream, ImportError, ListParams, SendMessage,
-    SeqRange, Settings, Turn, TurnEvent, TurnStream,
+    SeqRange, Settings, Turn, TurnEvent, TurnStream, DEFAULT_MODEL,
 };
 pub use engine::{month_of, UsageReport};
 pub use error::ConvoError;
-pub use llm::{LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider, RouterProvider};
+pub use llm::{
+    LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider, ReasoningSupport, RouterProvider,
+};
 #[cfg(feature = "mongodb")]
 pub use store::MongoStore;
 pub use store::{IdempotencyRecord, InstrumentedStore, MemoryStore, Store, StoreError};

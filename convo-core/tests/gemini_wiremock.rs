@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use convo_core::llm::gemini::{GeminiConfig, GeminiProvider, RetryPolicy};
 use convo_core::llm::{ChatMessage, LlmChunk, LlmError, LlmProvider, LlmRequest};
-use convo_core::{FinishReason, Role, Usage};
+use convo_core::{FinishReason, ProviderState, ReasoningEffort, Role, Usage};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
-const STREAM: &str = "/v1beta/models/gemini-2.5-flash:streamGenerateContent";
+const GENERATE: &str = "/v1beta/models/gemini-3.8-flash:generateContent";
+const STREAM: &str = "/v1beta/models/gemini-3.8-flash:streamGenerateContent";
 
 fn provider(server: &MockServer) -> GeminiProvider {
     GeminiProvider::new(GeminiConfig {
@@ -35,24 +35,35 @@ fn provider(server: &MockServer) -> GeminiProvider {
 }
 
 fn msg(role: Role, content: &str) -> ChatMessage {
-    ChatMessage {
-        role,
-        content: content.into(),
-    }
+    ChatMessage::new(role, content)
 }
 
-/// A window of three messages, a system prompt and both settings.
+/// A thought signature Gemini returned with an earlier answer of `model`.
+fn signed(model: &str, signature: &str) -> Option<ProviderState> {
+    Some(ProviderState {
+        provider: "gemini".into(),
+        model: model.into(),
+        thought_signature: Some(signature.into()),
+    })
+}
+
+/// A window of three messages (the model's answer signed), a system prompt
+/// and every setting.
 fn request() -> LlmRequest {
     LlmRequest {
-        model: "gemini-2.5-flash".into(),
+        model: "gemini-3.8-flash".into(),
         system_prompt: "Be brief.".into(),
         messages: vec![
             msg(Role::User, "hi"),
-            msg(Role::Assistant, "hello"),
+            ChatMessage {
+                provider_state: signed("gemini-3.8-flash", "c2lnLWhlbGxv"),
+                ..msg(Role::Assistant, "hello")
+            },
             msg(Role::User, "again"),
         ],
         temperature: Some(0.5),
         max_output_tokens: Some(64),
+        reasoning_effort: Some(ReasoningEffort::Low),
     }
 }
 
@@ -60,11 +71,12 @@ fn expected_body() -> Value {
     json!({
         "contents": [
             {"role": "user", "parts": [{"text": "hi"}]},
-            {"role": "model", "parts": [{"text": "hello"}]},
+            {"role": "model", "parts": [{"text": "hello", "thoughtSignature": "c2lnLWhlbGxv"}]},
             {"role": "user", "parts": [{"text": "again"}]}
         ],
         "systemInstruction": {"parts": [{"text": "Be brief."}]},
-        "generationConfig": {"temperature": 0.5, "maxOutputTokens": 64}
+        "generationConfig": {"temperature": 0.5, "maxOutputTokens": 64,
+                             "thinkingConfig": {"thinkingLevel": "LOW"}}
     })
 }
 
@@ -72,7 +84,7 @@ fn answer(text: &str, finish: &str) -> Value {
     json!({
         "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": finish}],
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
-        "modelVersion": "gemini-2.5-flash"
+        "modelVersion": "gemini-3.8-flash"
     })
 }
 
@@ -105,7 +117,7 @@ fn chunk(text: &str, finish: Option<&str>, completion: u64) -> Value {
     let mut c = json!({
         "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}],
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": completion, "totalTokenCount": 5 + completion},
-        "modelVersion": "gemini-2.5-flash"
+        "modelVersion": "gemini-3.8-flash"
     });
     if let Some(f) = finish {
         c["candidates"][0]["finishReason"] = json!(f);
@@ -235,7 +247,7 @@ async fn usage_metadata_and_the_model_version_are_reported() {
     let mut body = answer("ok", "STOP");
     body["usageMetadata"] = json!({"promptTokenCount": 11, "candidatesTokenCount": 3,
         "totalTokenCount": 40, "thoughtsTokenCount": 26, "cachedContentTokenCount": 4});
-    body["modelVersion"] = json!("gemini-2.5-flash-001");
+    body["modelVersion"] = json!("gemini-3.8-flash-001");
     mount(&server, GENERATE, ok(body)).await;
 
     let reply = generate(&server).await.expect("reply");
@@ -248,7 +260,7 @@ async fn usage_metadata_and_the_model_version_are_reported() {
         cached_tokens: Some(4),
     };
     assert_eq!(reply.usage, Some(expected));
-    assert_eq!(reply.model.as_deref(), Some("gemini-2.5-flash-001"));
+    assert_eq!(reply.model.as_deref(), Some("gemini-3.8-flash-001"));
 }
 
 #[tokio::test]
@@ -278,7 +290,7 @@ async fn refusals_are_blocked_errors() {
             json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
             "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3}}),
         ),
-        ("no candidates", json!({"modelVersion": "gemini-2.5-flash"})),
+        ("no candidates", json!({"modelVersion": "gemini-3.8-flash"})),
         (
             "SAFETY with no text",
             json!({"candidates": [{"finishReason": "SAFETY",
@@ -459,7 +471,9 @@ async fn no_first_byte_within_the_timeout_is_a_timeout_and_is_not_retried() {
 async fn a_stream_yields_text_deltas_then_a_finish_with_the_last_usage() {
     let server = MockServer::start().await;
     let thought = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "hmm", "thought": true}]}}]});
+    // Gemini 3 ends a stream with an empty text part carrying the signature.
     let mut last = chunk("", Some("STOP"), 4);
+    last["candidates"][0]["content"]["parts"][0]["thoughtSignature"] = json!("c2lnLXN0cmVhbQ==");
     last["usageMetadata"]["thoughtsTokenCount"] = json!(9);
     last["usageMetadata"]["totalTokenCount"] = json!(18);
     let chunks = [
@@ -487,7 +501,8 @@ async fn a_stream_yields_text_deltas_then_a_finish_with_the_last_usage() {
         Ok(LlmChunk::Finish {
             finish_reason: FinishReason::Stop,
             usage: Some(expected_usage),
-            model: Some("gemini-2.5-flash".into()),
+            model: Some("gemini-3.8-flash".into()),
+            provider_state: signed("gemini-3.8-flash", "c2lnLXN0cmVhbQ=="),
         }),
     ];
     assert_eq!(items, expected);
@@ -616,4 +631,89 @@ async fn a_stream_refused_for_safety_before_any_text_is_a_blocked_item() {
 
     assert_eq!(items.len(), 1, "{items:?}");
     assert!(matches!(items[0], Err(LlmError::Blocked(_))), "{items:?}");
+}
+
+#[tokio::test]
+async fn a_signature_goes_back_only_to_the_model_that_made_it() {
+    let server = MockServer::start().await;
+    mount(&server, GENERATE, ok(answer("fine", "STOP"))).await;
+    let mut req = request();
+    req.messages[1].provider_state = signed("gemini-3.6-flash", "c2lnLW90aGVy");
+    req.reasoning_effort = None;
+    provider(&server).generate(req).await.expect("reply");
+    let body: Value = received(&server).await[0].body_json().expect("json");
+    assert_eq!(
+        body["contents"][1],
+        json!({"role": "model", "parts": [{"text": "hello"}]}),
+        "another model's signature is left out"
+    );
+    assert!(body["generationConfig"].get("thinkingConfig").is_none());
+}
+
+#[tokio::test]
+async fn a_signed_answer_is_returned_with_its_provider_state() {
+    let server = MockServer::start().await;
+    let mut body = answer("Hello", "STOP");
+    body["candidates"][0]["content"]["parts"] =
+        json!([{"text": "Hel"}, {"text": "lo", "thoughtSignature": "c2lnLWFuc3dlcg=="}]);
+    mount(&server, GENERATE, ok(body)).await;
+    let reply = generate(&server).await.expect("reply");
+    assert_eq!(reply.text, "Hello");
+    assert_eq!(
+        reply.provider_state,
+        signed("gemini-3.8-flash", "c2lnLWFuc3dlcg==")
+    );
+}
+
+#[tokio::test]
+async fn a_retired_model_is_a_provider_error_naming_the_model_and_the_fix() {
+    let server = MockServer::start().await;
+    let retired = json!({"error": {"code": 404, "status": "NOT_FOUND",
+        "message": "This model models/gemini-3.8-flash is no longer available to new users. Please update your code to use a newer model for the latest features and improvements."}});
+    mount(
+        &server,
+        GENERATE,
+        ResponseTemplate::new(404).set_body_json(retired),
+    )
+    .await;
+    let err = generate(&server).await.expect_err("refused");
+    assert!(
+        matches!(&err, LlmError::Provider(m)
+            if m.contains("`gemini-3.8-flash`") && m.contains("GEMINI_MODEL")),
+        "{err:?}"
+    );
+    assert_eq!(received(&server).await.len(), 1, "a 404 is not retried");
+}
+
+#[tokio::test]
+async fn check_model_asks_count_tokens_and_reports_an_unknown_model() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1beta/models/gemini-3.8-flash:countTokens"))
+        .respond_with(ok(json!({"totalTokens": 1})))
+        .mount(&server)
+        .await;
+    let missing = json!({"error": {"code": 404, "status": "NOT_FOUND",
+        "message": "models/gemini-9-flash is not found for API version v1beta, or is not supported for countTokens."}});
+    Mock::given(method("POST"))
+        .and(path("/v1beta/models/gemini-9-flash:countTokens"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(missing))
+        .mount(&server)
+        .await;
+    let p = provider(&server);
+    assert_eq!(p.check_model("gemini-3.8-flash").await, Ok(()));
+    let err = p.check_model("gemini-9-flash").await.expect_err("unknown");
+    assert!(
+        matches!(&err, LlmError::Provider(m) if m.contains("`gemini-9-flash`")),
+        "{err:?}"
+    );
+    let sent = received(&server).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0]
+            .headers
+            .get("x-goog-api-key")
+            .and_then(|v| v.to_str().ok()),
+        Some("test-key")
+    );
 }

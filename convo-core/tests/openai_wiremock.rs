@@ -40,10 +40,7 @@ fn provider(server: &MockServer) -> OpenAiCompatProvider {
 }
 
 fn msg(role: Role, content: &str) -> ChatMessage {
-    ChatMessage {
-        role,
-        content: content.into(),
-    }
+    ChatMessage::new(role, content)
 }
 
 /// A window of three messages, a system prompt and both settings.
@@ -58,6 +55,7 @@ fn request() -> LlmRequest {
         ],
         temperature: Some(0.5),
         max_output_tokens: Some(64),
+        reasoning_effort: None,
     }
 }
 
@@ -285,6 +283,7 @@ async fn a_reply_reports_its_text_finish_reason_usage_and_model() {
             cached_tokens: Some(4),
         }),
         model: Some("gpt-4o-mini-2024-07-18".into()),
+        provider_state: None,
     };
     assert_eq!(reply, expected);
 }
@@ -628,6 +627,7 @@ async fn a_stream_yields_text_deltas_then_a_finish_with_the_usage_of_the_last_ch
             finish_reason: FinishReason::Stop,
             usage: Some(expected_usage),
             model: Some("gpt-4o-mini-2024-07-18".into()),
+            provider_state: None,
         }),
     ];
     assert_eq!(items, expected);

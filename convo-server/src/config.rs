@@ -34,7 +34,7 @@ pub struct Config {
     pub gemini_api_key: Option<String>,
 
     /// Default model for new agents.
-    #[arg(long, env = "GEMINI_MODEL", default_value = "gemini-2.5-flash")]
+    #[arg(long, env = "GEMINI_MODEL", default_value = convo_core::DEFAULT_MODEL)]
     pub gemini_model: String,
 
     /// Base URL of the Gemini API (for proxies and test doubles).
@@ -222,7 +222,7 @@ impl Config {
             metrics_listen: None,
             store: "memory".into(),
             gemini_api_key: None,
-            gemini_model: "gemini-2.5-flash".into(),
+            gemini_model: convo_core::DEFAULT_MODEL.into(),
             gemini_base_url: None,
             gemini_timeout_ms: 60_000,
             gemini_connect_timeout_ms: 10_000,

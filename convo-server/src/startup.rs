@@ -70,6 +70,9 @@ impl Application {
         let store = build_store(config).await?;
         let llm = build_llm(config)?;
         let llm = route_models(config, llm)?;
+        if config.gemini().is_some() {
+            spawn_default_model_check(Arc::clone(&llm), config.gemini_model.clone());
+        }
         let convo = Convo::new(store, llm, config.engine_settings());
         Self::build_with(config, convo).await
     }
@@ -282,6 +285,28 @@ fn route_models(
         router = router.route("openai", Arc::new(provider));
     }
     Ok(Arc::new(router))
+}
+
+/// Asks the provider, once and in the background, whether the default model
+/// exists, so that a retired or misspelt `GEMINI_MODEL` is reported loudly at
+/// startup rather than by the first user's message. Startup never waits for
+/// it nor fails on it.
+fn spawn_default_model_check(llm: Arc<dyn LlmProvider>, model: String) {
+    tokio::spawn(async move {
+        match llm.check_model(&model).await {
+            Ok(()) => tracing::info!(%model, "the default model is served"),
+            Err(convo_core::LlmError::Provider(message)) => tracing::error!(
+                %model,
+                "THE DEFAULT MODEL IS NOT AVAILABLE: agents using it will fail with 502 llm_error \
+                 until GEMINI_MODEL (or their `model`) names a current model. {message}"
+            ),
+            Err(e) => tracing::warn!(
+                %model,
+                error = %e,
+                "could not check the default model now; it is tried again with the first message"
+            ),
+        }
+    });
 }
 
 fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {

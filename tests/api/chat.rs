@@ -156,7 +156,7 @@ async fn sending_a_message_returns_both_stored_messages() {
     );
     assert_eq!(assistant["content"], "echo: hello");
     assert_eq!(assistant["session_id"], fx.session_id());
-    assert_eq!(assistant["model"], "gemini-2.5-flash");
+    assert_eq!(assistant["model"], "gemini-3.8-flash");
     assert_eq!(assistant["finish_reason"], "stop");
     // The mock counts a token per four characters: "Be brief." + "hello" = 14, "echo: hello" = 11.
     let usage = &assistant["usage"];
@@ -248,9 +248,14 @@ async fn the_model_gets_the_agents_prompt_settings_and_context_window() {
     assert_eq!(requests.len(), 3, "one model call per turn");
     let last = &requests[2];
     assert_eq!(last.system_prompt, "You are terse.");
-    assert_eq!(last.model, "gemini-2.5-flash");
+    assert_eq!(last.model, "gemini-3.8-flash");
     assert_eq!(last.temperature, Some(0.5));
     assert_eq!(last.max_output_tokens, Some(256));
+    assert_eq!(
+        last.reasoning_effort,
+        Some(convo_core::ReasoningEffort::Low),
+        "the agent's default effort"
+    );
     let window: Vec<(Role, &str)> = last
         .messages
         .iter()

@@ -63,6 +63,7 @@ fn received(app: &TestApp) -> (Value, Vec<(String, String)>) {
         "system_prompt": request.system_prompt,
         "temperature": request.temperature,
         "max_output_tokens": request.max_output_tokens,
+        "reasoning_effort": request.reasoning_effort.map(|e| e.as_str()),
     });
     (settings, messages)
 }
@@ -73,6 +74,7 @@ fn settings_of(p: &Value) -> Value {
         "system_prompt": p["system_prompt"],
         "temperature": p["temperature"],
         "max_output_tokens": p["max_output_tokens"],
+        "reasoning_effort": p["reasoning_effort"],
     })
 }
 

@@ -132,6 +132,7 @@ async fn an_agent_gets_the_default_model_and_context_window() {
             "model",
             "name",
             "project_id",
+            "reasoning_effort",
             "system_prompt",
             "temperature",
             "updated_at"
@@ -140,7 +141,8 @@ async fn an_agent_gets_the_default_model_and_context_window() {
     assert_eq!(agent["project_id"], id(&project));
     assert_eq!(agent["name"], "Bot");
     assert_eq!(agent["system_prompt"], "Be kind.");
-    assert_eq!(agent["model"], "gemini-2.5-flash");
+    assert_eq!(agent["model"], "gemini-3.8-flash");
+    assert_eq!(agent["reasoning_effort"], "low");
     assert_eq!(agent["context_messages"], 20);
     assert_eq!(agent["temperature"], Value::Null);
     assert_eq!(agent["max_output_tokens"], Value::Null);
@@ -152,8 +154,8 @@ async fn an_agent_can_be_created_read_listed_updated_and_deleted() {
     let app = spawn_app().await;
     app.sign_up().await;
     let project = app.create_project(&app.client, "P").await;
-    let body = json!({"name": "Bot", "system_prompt": "S", "model": "gemini-2.5-pro", "temperature": 0.5,
-                      "max_output_tokens": 256, "context_messages": 8});
+    let body = json!({"name": "Bot", "system_prompt": "S", "model": "gemini-3.1-pro-preview", "temperature": 0.5,
+                      "max_output_tokens": 256, "context_messages": 8, "reasoning_effort": "high"});
 
     // Act
     let agent = app.create_agent(&app.client, id(&project), &body).await;
@@ -180,6 +182,7 @@ async fn an_agent_can_be_created_read_listed_updated_and_deleted() {
         "temperature",
         "max_output_tokens",
         "context_messages",
+        "reasoning_effort",
     ] {
         assert_eq!(agent[field], body[field], "{field} as given");
     }
@@ -192,6 +195,7 @@ async fn an_agent_can_be_created_read_listed_updated_and_deleted() {
         "model",
         "max_output_tokens",
         "context_messages",
+        "reasoning_effort",
         "created_at",
     ] {
         assert_eq!(patched[field], agent[field], "PATCH leaves {field} alone");
@@ -310,5 +314,81 @@ async fn an_agents_sessions_are_listed_newest_first_and_only_its_own() {
             "title",
             "updated_at"
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_reasoning_effort_the_model_does_not_take_is_a_422_on_that_field() {
+    // Arrange
+    let app = spawn_app().await;
+    app.sign_up().await;
+    let project = app.create_project(&app.client, "P").await;
+    let agents = format!("/api/projects/{}/agents", id(&project));
+
+    // Act: the default model (Gemini 3.8 Flash) takes low, medium, high; not minimal.
+    let minimal = app
+        .post(
+            &app.client,
+            &agents,
+            &json!({"name": "Bot", "system_prompt": "S", "reasoning_effort": "minimal"}),
+        )
+        .await;
+    let lite = app
+        .create_agent(
+            &app.client,
+            id(&project),
+            &json!({"name": "Lite", "system_prompt": "S", "model": "gemini-3.5-flash-lite",
+                    "reasoning_effort": "minimal"}),
+        )
+        .await;
+    let path = format!("/api/agents/{}", id(&lite));
+    let to_flash = app
+        .patch(&app.client, &path, &json!({"model": "gemini-3.8-flash"}))
+        .await;
+    let unchanged = json_with_status(app.get(&app.client, &path).await, 200).await;
+    let moved = app
+        .patch(
+            &app.client,
+            &path,
+            &json!({"model": "gemini-3.8-flash", "reasoning_effort": "medium"}),
+        )
+        .await;
+    let cleared = app
+        .patch(&app.client, &path, &json!({"reasoning_effort": null}))
+        .await;
+    let unknown_level = app
+        .post(
+            &app.client,
+            &agents,
+            &json!({"name": "Bot", "system_prompt": "S", "reasoning_effort": "extreme"}),
+        )
+        .await;
+
+    // Assert
+    let err = assert_error(minimal, 422, "validation_failed").await;
+    assert_eq!(err["param"], "reasoning_effort");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("gemini-3.8-flash") && message.contains("low, medium, high"),
+        "{message}"
+    );
+    assert_eq!(lite["reasoning_effort"], "minimal");
+    let err = assert_error(to_flash, 422, "validation_failed").await;
+    assert_eq!(err["param"], "reasoning_effort");
+    assert_eq!(
+        unchanged["model"], "gemini-3.5-flash-lite",
+        "a refused PATCH changes nothing"
+    );
+    let moved = json_with_status(moved, 200).await;
+    assert_eq!(
+        (&moved["model"], &moved["reasoning_effort"]),
+        (&json!("gemini-3.8-flash"), &json!("medium"))
+    );
+    let cleared = json_with_status(cleared, 200).await;
+    assert_eq!(cleared["reasoning_effort"], Value::Null);
+    let status = unknown_level.status().as_u16();
+    assert!(
+        status == 400 || status == 422,
+        "an unknown level is refused: {status}"
     );
 }

@@ -49,8 +49,15 @@ pub async fn spawn_app() -> GeminiApp {
 
 /// A server whose session talks to an agent created from `agent`.
 pub async fn spawn_app_with_agent(agent: Value) -> GeminiApp {
+    spawn_app_configured(agent, |_| {}).await
+}
+
+/// A server configured by `configure` (after the e2e defaults), whose
+/// session talks to an agent created from `agent`.
+pub async fn spawn_app_configured(agent: Value, configure: impl FnOnce(&mut Config)) -> GeminiApp {
     let fake = FakeGemini::start();
-    let config = e2e_config(&fake);
+    let mut config = e2e_config(&fake);
+    configure(&mut config);
     let app = Application::build(&config)
         .await
         .expect("the server builds with Gemini");

@@ -10,3 +10,4 @@ mod load_faults;
 mod requests;
 mod streaming;
 mod successes;
+mod today;

@@ -40,19 +40,24 @@ async fn a_turn_sends_the_agents_system_prompt_and_settings_with_the_key_in_a_he
     let call = &calls[0];
     assert_eq!(
         call["path"],
-        "/v1beta/models/gemini-2.5-flash:generateContent"
+        "/v1beta/models/gemini-3.8-flash:generateContent"
     );
     assert_eq!(call["model"], app.agent["model"], "the agent's model");
     assert_eq!(
         call["systemInstruction"],
         json!({"parts": [{"text": SYSTEM_PROMPT}]})
     );
-    let settings = json!({"temperature": app.agent["temperature"], "maxOutputTokens": app.agent["max_output_tokens"]});
+    let settings = json!({"temperature": app.agent["temperature"], "maxOutputTokens": app.agent["max_output_tokens"],
+                          "thinkingConfig": {"thinkingLevel": "LOW"}});
     assert_eq!(call["generationConfig"], settings);
     assert_eq!(
-        settings,
-        json!({"temperature": 0.25, "maxOutputTokens": 256}),
-        "as created"
+        (
+            &app.agent["temperature"],
+            &app.agent["max_output_tokens"],
+            &app.agent["reasoning_effort"]
+        ),
+        (&json!(0.25), &json!(256), &json!("low")),
+        "as created, with the default effort"
     );
     assert_eq!(
         call["contents"],
@@ -73,7 +78,7 @@ async fn a_turn_sends_the_agents_system_prompt_and_settings_with_the_key_in_a_he
         reply["content"], call["reply"],
         "the reply is what the fake said"
     );
-    assert_eq!(reply["model"], "gemini-2.5-flash");
+    assert_eq!(reply["model"], "gemini-3.8-flash");
     let usage = &reply["usage"];
     assert!(
         usage["prompt_tokens"].as_u64().is_some_and(|n| n > 0),
@@ -103,7 +108,7 @@ async fn a_streamed_turn_calls_stream_generate_content_with_alt_sse_and_the_key_
     let call = &calls[0];
     assert_eq!(
         call["path"],
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+        "/v1beta/models/gemini-3.8-flash:streamGenerateContent"
     );
     assert_eq!(
         (call["stream"].as_bool(), call["alt"].as_str()),
@@ -120,7 +125,7 @@ async fn a_streamed_turn_calls_stream_generate_content_with_alt_sse_and_the_key_
     );
     assert_eq!(
         call["generationConfig"],
-        json!({"temperature": 0.25, "maxOutputTokens": 256})
+        json!({"temperature": 0.25, "maxOutputTokens": 256, "thinkingConfig": {"thinkingLevel": "LOW"}})
     );
 }
 
@@ -186,29 +191,44 @@ async fn the_window_holds_at_most_the_agents_context_messages_and_starts_with_a_
 }
 
 #[tokio::test]
-async fn an_agent_without_settings_sends_no_generation_config() {
-    // Arrange
+async fn an_agent_without_settings_sends_only_its_thinking_level_then_nothing() {
+    // Arrange: no sampling settings; the default reasoning effort only.
     let agent = json!({"name": "Plain", "system_prompt": SYSTEM_PROMPT});
     let app = spawn_app_with_agent(agent).await;
     assert_eq!(
-        (&app.agent["temperature"], &app.agent["max_output_tokens"]),
-        (&Value::Null, &Value::Null)
+        (
+            &app.agent["temperature"],
+            &app.agent["max_output_tokens"],
+            &app.agent["reasoning_effort"]
+        ),
+        (&Value::Null, &Value::Null, &json!("low"))
     );
 
-    // Act
+    // Act: a turn, then the effort left to the model, then another turn.
     app.send_ok("hi").await;
+    let path = format!("/api/agents/{}", app.agent["id"].as_str().expect("id"));
+    let patched = app
+        .client
+        .patch(app.url(&path))
+        .json(&json!({"reasoning_effort": null}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(patched.status(), 200);
+    app.send_ok("again").await;
 
     // Assert
     let calls = app.fake.model_calls().await;
     assert_eq!(
-        calls[0]["generationConfig"],
-        Value::Null,
+        calls[0]["body"]["generationConfig"],
+        json!({"thinkingConfig": {"thinkingLevel": "LOW"}}),
         "{}",
         calls[0]["body"]
     );
     assert_eq!(
-        calls[0]["body"].get("generationConfig"),
+        calls[1]["body"].get("generationConfig"),
         None,
-        "absent, not null"
+        "absent, not null: {}",
+        calls[1]["body"]
     );
 }

@@ -105,8 +105,10 @@ async fn an_unknown_finish_reason_is_reported_as_other() {
 
 #[tokio::test]
 async fn an_agents_small_max_output_tokens_truncates_the_reply_with_max_tokens() {
-    // Arrange
-    let agent = json!({"name": "Terse", "system_prompt": SYSTEM_PROMPT, "max_output_tokens": 3});
+    // Arrange: no thinking to speak of (Gemini 3 bills thinking against the
+    // output cap; the next test covers that).
+    let agent = json!({"name": "Terse", "system_prompt": SYSTEM_PROMPT, "max_output_tokens": 3,
+                       "model": "gemini-3.5-flash-lite", "reasoning_effort": "minimal"});
     let app = spawn_app_with_agent(agent).await;
 
     // Act
@@ -124,6 +126,37 @@ async fn an_agents_small_max_output_tokens_truncates_the_reply_with_max_tokens()
     );
     let calls = app.fake.model_calls().await;
     assert_eq!(calls[0]["generationConfig"]["maxOutputTokens"], 3);
+}
+
+#[tokio::test]
+async fn thinking_that_spends_the_whole_output_cap_is_stored_as_an_empty_max_tokens_reply() {
+    // Arrange: Gemini 3.8 Flash thinks even at `low`, and thinking tokens
+    // count against `maxOutputTokens`.
+    let agent = json!({"name": "Tiny", "system_prompt": SYSTEM_PROMPT, "max_output_tokens": 3});
+    let app = spawn_app_with_agent(agent).await;
+
+    // Act
+    let turn = app.send_ok("please answer").await;
+    let next = app.send_ok("and now?").await;
+
+    // Assert
+    let reply = &turn["assistant_message"];
+    assert_eq!(
+        (&reply["content"], &reply["finish_reason"]),
+        (&json!(""), &json!("max_tokens"))
+    );
+    assert!(
+        reply["usage"]["thoughts_tokens"].as_u64().unwrap_or(0) > 0,
+        "{reply}"
+    );
+    assert_eq!(next["assistant_message"]["finish_reason"], "max_tokens");
+    let calls = app.fake.model_calls().await;
+    assert_eq!(
+        calls[1]["contents"],
+        json!([{"role": "user", "parts": [{"text": "please answer"}]},
+               {"role": "user", "parts": [{"text": "and now?"}]}]),
+        "the empty reply is left out of the next request"
+    );
 }
 
 #[tokio::test]

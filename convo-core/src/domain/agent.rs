@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentId, ProjectId, Timestamp, UserId};
+use super::{AgentId, ProjectId, ReasoningEffort, Timestamp, UserId};
 
 /// A chat agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ pub struct Agent {
     pub name: String,
     /// Instructions sent to the model before every conversation.
     pub system_prompt: String,
-    /// Model id, e.g. `gemini-2.5-flash`.
+    /// Model id, e.g. `gemini-3.8-flash`.
     pub model: String,
     /// Sampling temperature (0–2); `None` leaves it to the provider.
     pub temperature: Option<f64>,
@@ -28,6 +28,11 @@ pub struct Agent {
     /// A budget of estimated tokens for those messages: the window keeps the
     /// newest messages that fit (the new one always). `None`: no budget.
     pub context_tokens: Option<u32>,
+    /// How hard the model thinks before answering; `None` leaves it to the
+    /// model's own default. Agents stored before this setting existed read
+    /// as `None`.
+    #[serde(default)]
+    pub reasoning_effort: Option<ReasoningEffort>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it was last changed.
@@ -52,6 +57,9 @@ pub struct NewAgent {
     pub context_messages: Option<u32>,
     /// Context window as a budget of estimated tokens.
     pub context_tokens: Option<u32>,
+    /// Reasoning effort; the engine's default when `None` and the model
+    /// takes it (see [`crate::Settings::default_reasoning_effort`]).
+    pub reasoning_effort: Option<ReasoningEffort>,
 }
 
 /// A partial update of an agent: `None` leaves a field as it is.
@@ -71,4 +79,6 @@ pub struct AgentPatch {
     pub context_messages: Option<u32>,
     /// New token budget: `Some(None)` removes it.
     pub context_tokens: Option<Option<u32>>,
+    /// New reasoning effort: `Some(None)` leaves it to the model's default.
+    pub reasoning_effort: Option<Option<ReasoningEffort>>,
 }

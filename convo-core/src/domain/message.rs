@@ -79,6 +79,26 @@ pub struct ContextRef {
     pub messages: u64,
 }
 
+/// What a model provider returned with a reply that it needs back,
+/// unchanged, when the reply is part of a later request: Gemini 3's thought
+/// signature (an encrypted trace of the model's reasoning, on the reply's
+/// last part). Stored with the message, never shown through the API, and
+/// not exported (a signature is only valid for the deployment that got it).
+///
+/// Function calling makes echoing signatures mandatory; tool calls will
+/// carry their own next to them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProviderState {
+    /// The provider that produced it (its [`crate::LlmProvider::name`], e.g. `gemini`).
+    pub provider: String,
+    /// The model it was produced for, as requested: a signature goes back
+    /// only to the same model.
+    pub model: String,
+    /// Gemini's `thoughtSignature` of the reply's text (base64, opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
@@ -102,6 +122,10 @@ pub struct Message {
     pub usage: Option<Usage>,
     /// The context window the reply was generated from (assistant messages).
     pub context: Option<ContextRef>,
+    /// What the provider needs back with this message in later requests
+    /// (assistant messages of providers that have such state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_state: Option<ProviderState>,
 }
 
 /// A message before the store gives it its `seq`.
@@ -123,6 +147,8 @@ pub struct MessageDraft {
     pub usage: Option<Usage>,
     /// See [`Message::context`].
     pub context: Option<ContextRef>,
+    /// See [`Message::provider_state`].
+    pub provider_state: Option<ProviderState>,
 }
 
 impl MessageDraft {
@@ -137,6 +163,7 @@ impl MessageDraft {
             finish_reason: None,
             usage: None,
             context: None,
+            provider_state: None,
         }
     }
 
@@ -153,6 +180,7 @@ impl MessageDraft {
             finish_reason: self.finish_reason,
             usage: self.usage,
             context: self.context,
+            provider_state: self.provider_state,
         }
     }
 }

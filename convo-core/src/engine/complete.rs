@@ -326,10 +326,7 @@ fn build_request(
         if message.content.trim().is_empty() {
             return Err(invalid(format!("message {i} has no text")));
         }
-        conversation.push(ChatMessage {
-            role,
-            content: message.content.clone(),
-        });
+        conversation.push(ChatMessage::new(role, message.content.clone()));
     }
     match conversation.last() {
         Some(last) if last.role == Role::User => {}
@@ -354,6 +351,7 @@ fn build_request(
             .map(validate::max_output_tokens)
             .transpose()?
             .or(agent.max_output_tokens),
+        reasoning_effort: agent.reasoning_effort,
     })
 }
 
@@ -375,6 +373,7 @@ mod tests {
             max_output_tokens: Some(100),
             context_messages: 20,
             context_tokens: None,
+            reasoning_effort: None,
             created_at: now(),
             updated_at: now(),
         }

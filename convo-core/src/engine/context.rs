@@ -94,10 +94,12 @@ pub(crate) fn plan<'a>(agent: &Agent, recent: &'a [Message]) -> Plan<'a> {
             .map(|m| ChatMessage {
                 role: m.role,
                 content: m.content.clone(),
+                provider_state: m.provider_state.clone(),
             })
             .collect(),
         temperature: agent.temperature,
         max_output_tokens: agent.max_output_tokens,
+        reasoning_effort: agent.reasoning_effort,
     };
     let system = if agent.system_prompt.is_empty() {
         0
@@ -128,6 +130,7 @@ mod tests {
             max_output_tokens: None,
             context_messages: 100,
             context_tokens,
+            reasoning_effort: None,
             created_at: now(),
             updated_at: now(),
         }
@@ -153,6 +156,7 @@ mod tests {
                 finish_reason: None,
                 usage: None,
                 context: None,
+                provider_state: None,
             })
             .collect()
     }

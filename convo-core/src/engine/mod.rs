@@ -28,11 +28,29 @@ pub use turn::{
 };
 pub use usage::{month_of, UsageReport};
 
+/// The default model: Gemini's current stable Flash model.
+///
+/// Chosen from Google's "Gemini deprecations" page
+/// (<https://ai.google.dev/gemini-api/docs/deprecations>) and its release
+/// notes, read 2026-11-30: `gemini-3.8-flash` (GA 2026-09-02) is the newest
+/// stable Flash model; `gemini-2.5-flash`, the previous default, is closed to
+/// new API keys and shut down on 2026-12-01, and `gemini-3.7-flash` is
+/// deprecated and routed to 3.8.
+pub const DEFAULT_MODEL: &str = "gemini-3.8-flash";
+
 /// Engine settings. `Settings::default()` suits tests and small servers.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Model given to agents created without one.
     pub default_model: String,
+    /// Reasoning effort given to agents created without one, when their
+    /// model is known to take it (otherwise they keep the model's own
+    /// default). `low` by default: Convo's agents answer people in a
+    /// conversation, and Google's guidance for Gemini 3 Flash is to use
+    /// lower thinking levels for latency-sensitive work and keep `medium`
+    /// and `high` for complex, multi-step tasks ("Developer's guide to
+    /// Gemini 3.8 Flash", read 2026-11-30). An agent that needs more sets it.
+    pub default_reasoning_effort: Option<crate::domain::ReasoningEffort>,
     /// Context window (in messages, the new one included) of agents created without one.
     pub default_context_messages: u32,
     /// The largest context window an agent may ask for.
@@ -65,7 +83,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            default_model: "gemini-2.5-flash".to_owned(),
+            default_model: DEFAULT_MODEL.to_owned(),
+            default_reasoning_effort: Some(crate::domain::ReasoningEffort::Low),
             default_context_messages: 20,
             max_context_messages: 1000,
             turn_lease: Duration::from_secs(120),

@@ -96,7 +96,7 @@ impl Convo {
         let project = self.project(owner, project_id).await?;
         let settings = self.settings();
         let at = now();
-        let agent = Agent {
+        let mut agent = Agent {
             id: AgentId::new(),
             project_id: project.id,
             owner: *owner,
@@ -125,8 +125,16 @@ impl Convo {
                 .context_tokens
                 .map(validate::context_tokens)
                 .transpose()?,
+            reasoning_effort: None,
             created_at: at,
             updated_at: at,
+        };
+        let support = self.llm().reasoning_efforts(&agent.model);
+        agent.reasoning_effort = match new.reasoning_effort {
+            Some(effort) => Some(validate::reasoning_effort(support, &agent.model, effort)?),
+            None => settings
+                .default_reasoning_effort
+                .filter(|e| support.known_to_accept(*e)),
         };
         self.store().insert_agent(&agent).await?;
         Ok(agent)
@@ -167,6 +175,7 @@ impl Convo {
         if let Some(v) = patch.system_prompt {
             agent.system_prompt = system_prompt(v)?;
         }
+        let model_changed = patch.model.is_some();
         if let Some(v) = patch.model {
             agent.model = validate::served_model(self.llm().as_ref(), &v)?;
         }
@@ -182,6 +191,18 @@ impl Convo {
         }
         if let Some(v) = patch.context_tokens {
             agent.context_tokens = v.map(validate::context_tokens).transpose()?;
+        }
+        if let Some(v) = patch.reasoning_effort {
+            agent.reasoning_effort = v;
+        }
+        // The effort is checked against the model after both may have
+        // changed: a new model that does not take the agent's effort is
+        // refused on `reasoning_effort`, naming what the model takes.
+        if let Some(effort) = agent.reasoning_effort {
+            if model_changed || patch.reasoning_effort.is_some() {
+                let support = self.llm().reasoning_efforts(&agent.model);
+                validate::reasoning_effort(support, &agent.model, effort)?;
+            }
         }
         agent.updated_at = now();
         self.store().update_agent(&agent).await?;

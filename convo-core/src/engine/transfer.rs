@@ -145,6 +145,9 @@ pub struct ExportedAgent {
     /// Context window as a token budget.
     #[serde(default)]
     pub context_tokens: Option<u32>,
+    /// Reasoning effort (the engine's default for the model when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<crate::domain::ReasoningEffort>,
     /// Informational; an import stamps its own.
     #[serde(default)]
     pub created_at: Option<Timestamp>,
@@ -323,6 +326,7 @@ impl Convo {
                     max_output_tokens: agent.max_output_tokens,
                     context_messages: Some(agent.context_messages),
                     context_tokens: agent.context_tokens,
+                    reasoning_effort: agent.reasoning_effort,
                     created_at: Some(agent.created_at),
                     updated_at: Some(agent.updated_at),
                 });
@@ -666,6 +670,7 @@ impl Import<'_> {
             max_output_tokens: a.max_output_tokens,
             context_messages: a.context_messages,
             context_tokens: a.context_tokens,
+            reasoning_effort: a.reasoning_effort,
         };
         let agent = self
             .engine
@@ -769,6 +774,9 @@ impl Import<'_> {
             finish_reason: m.finish_reason,
             usage: m.usage,
             context: m.context,
+            // Signatures are not exported: they are only valid for the
+            // deployment that received them.
+            provider_state: None,
         };
         let stored = self
             .engine

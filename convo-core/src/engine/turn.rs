@@ -33,11 +33,10 @@ use tracing::Instrument;
 
 use super::{context, validate, Convo};
 use crate::domain::{
-    now, Agent, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, SessionId, Usage,
-    UserId,
+    now, Agent, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, SessionId, UserId,
 };
 use crate::error::ConvoError;
-use crate::llm::{LlmChunk, LlmError, LlmRequest};
+use crate::llm::{LlmChunk, LlmError, LlmReply, LlmRequest};
 use crate::store::{IdempotencyRecord, Store};
 
 /// What the next turn would send: see [`Convo::context_preview`].
@@ -733,29 +732,18 @@ impl Convo {
             )
             .await;
         let result = match reply {
-            Raced::Done(Ok(reply)) => self
-                .store_reply(
-                    &prepared,
-                    reply.text,
-                    reply.finish_reason,
-                    reply.usage,
-                    reply.model,
-                )
-                .await
-                .map(|assistant_message| Turn {
-                    user_message: prepared.user_message.clone(),
-                    assistant_message,
-                }),
+            Raced::Done(Ok(reply)) => {
+                self.store_reply(&prepared, reply)
+                    .await
+                    .map(|assistant_message| Turn {
+                        user_message: prepared.user_message.clone(),
+                        assistant_message,
+                    })
+            }
             Raced::Done(Err(e)) => Err(e.into()),
             // Cancelled: nothing was generated that a plain send could keep.
             Raced::Cancelled => self
-                .store_reply(
-                    &prepared,
-                    String::new(),
-                    FinishReason::Cancelled,
-                    None,
-                    None,
-                )
+                .store_reply(&prepared, cancelled(String::new()))
                 .await
                 .map(|assistant_message| Turn {
                     user_message: prepared.user_message.clone(),
@@ -837,11 +825,7 @@ impl Convo {
             .await;
         let mut upstream = match started {
             Raced::Done(started) => started?,
-            Raced::Cancelled => {
-                return self
-                    .store_reply(prepared, text, FinishReason::Cancelled, None, None)
-                    .await
-            }
+            Raced::Cancelled => return self.store_reply(prepared, cancelled(text)).await,
         };
         loop {
             let item = match self
@@ -851,9 +835,7 @@ impl Convo {
                 Raced::Done(item) => item,
                 Raced::Cancelled => {
                     drop(upstream); // stops generation
-                    return self
-                        .store_reply(prepared, text, FinishReason::Cancelled, None, None)
-                        .await;
+                    return self.store_reply(prepared, cancelled(text)).await;
                 }
             };
             match item {
@@ -868,19 +850,23 @@ impl Convo {
                     };
                     if tx.send(event).await.is_err() {
                         drop(upstream);
-                        return self
-                            .store_reply(prepared, text, FinishReason::Cancelled, None, None)
-                            .await;
+                        return self.store_reply(prepared, cancelled(text)).await;
                     }
                 }
                 Some(Ok(LlmChunk::Finish {
                     finish_reason,
                     usage,
                     model,
+                    provider_state,
                 })) => {
-                    return self
-                        .store_reply(prepared, text, finish_reason, usage, model)
-                        .await;
+                    let reply = LlmReply {
+                        text,
+                        finish_reason,
+                        usage,
+                        model,
+                        provider_state,
+                    };
+                    return self.store_reply(prepared, reply).await;
                 }
                 Some(Err(e)) => return Err(e.into()),
                 None => {
@@ -897,20 +883,18 @@ impl Convo {
     async fn store_reply(
         &self,
         prepared: &Prepared,
-        text: String,
-        finish_reason: FinishReason,
-        usage: Option<Usage>,
-        model: Option<String>,
+        reply: LlmReply,
     ) -> Result<Message, ConvoError> {
         let draft = MessageDraft {
             id: prepared.assistant_id,
             role: Role::Assistant,
-            content: text,
+            content: reply.text,
             created_at: now(),
-            model: Some(model.unwrap_or_else(|| prepared.agent.model.clone())),
-            finish_reason: Some(finish_reason),
-            usage,
+            model: Some(reply.model.unwrap_or_else(|| prepared.agent.model.clone())),
+            finish_reason: Some(reply.finish_reason),
+            usage: reply.usage,
             context: Some(prepared.context),
+            provider_state: reply.provider_state,
         };
         let session = prepared.user_message.session_id;
         let message = self.store().append_message(&session, draft).await?;
@@ -961,6 +945,17 @@ impl Convo {
                 }
             }
         }
+    }
+}
+
+/// A reply stopped by a cancel: the text so far, nothing else.
+fn cancelled(text: String) -> LlmReply {
+    LlmReply {
+        text,
+        finish_reason: FinishReason::Cancelled,
+        usage: None,
+        model: None,
+        provider_state: None,
     }
 }
 

@@ -80,6 +80,29 @@ pub(crate) fn served_model(
     }
 }
 
+/// A reasoning effort the agent's model takes.
+pub(crate) fn reasoning_effort(
+    support: crate::llm::ReasoningSupport,
+    model: &str,
+    effort: crate::domain::ReasoningEffort,
+) -> Result<crate::domain::ReasoningEffort, ConvoError> {
+    use crate::llm::ReasoningSupport;
+    if support.accepts(effort) {
+        return Ok(effort);
+    }
+    let message = match support {
+        ReasoningSupport::Levels(levels) => {
+            let names: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
+            format!(
+                "the model `{model}` does not take `{effort}`; it takes {}, or null for the model's default",
+                names.join(", ")
+            )
+        }
+        _ => format!("the model `{model}` takes no reasoning effort; leave it null"),
+    };
+    Err(ConvoError::invalid("reasoning_effort", message))
+}
+
 /// A temperature in 0–2.
 pub(crate) fn temperature(value: f64) -> Result<f64, ConvoError> {
     if value.is_finite() && (0.0..=2.0).contains(&value) {

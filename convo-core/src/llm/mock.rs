@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 
-use super::{ChunkStream, LlmChunk, LlmError, LlmProvider, LlmReply, LlmRequest};
+use super::{ChunkStream, LlmChunk, LlmError, LlmProvider, LlmReply, LlmRequest, ReasoningSupport};
 use crate::domain::{FinishReason, Role, Usage};
 
 /// One scripted answer of a [`MockProvider`].
@@ -155,6 +155,7 @@ fn reply(request: &LlmRequest, text: String, finish_reason: FinishReason) -> Llm
         finish_reason,
         usage: Some(usage),
         model: Some(request.model.clone()),
+        provider_state: None,
     }
 }
 
@@ -194,6 +195,12 @@ impl LlmProvider for MockProvider {
         "mock"
     }
 
+    /// The mock stands in for Gemini, so it takes what Gemini's models take:
+    /// an agent that works against the mock works against Gemini.
+    fn reasoning_efforts(&self, model: &str) -> ReasoningSupport {
+        super::models::gemini_reasoning(model)
+    }
+
     async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
         let answer = self.answer(&request);
         if !self.latency.is_zero() {
@@ -227,6 +234,7 @@ impl LlmProvider for MockProvider {
                 finish_reason: reply.finish_reason,
                 usage: reply.usage,
                 model: reply.model,
+                provider_state: reply.provider_state,
             })),
         }
         let (latency, chunk_delay) = (self.latency, self.chunk_delay);
@@ -250,12 +258,10 @@ mod tests {
         LlmRequest {
             model: "mock-model".into(),
             system_prompt: "be brief".into(),
-            messages: vec![ChatMessage {
-                role: Role::User,
-                content: text.into(),
-            }],
+            messages: vec![ChatMessage::new(Role::User, text)],
             temperature: None,
             max_output_tokens: None,
+            reasoning_effort: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod gemini;
 #[cfg(any(feature = "gemini", feature = "openai"))]
 mod http;
 mod mock;
+pub mod models;
 #[cfg(feature = "openai")]
 pub mod openai;
 mod router;
@@ -18,11 +19,12 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FinishReason, Role, Usage};
+use crate::domain::{FinishReason, ProviderState, ReasoningEffort, Role, Usage};
 
 #[cfg(any(feature = "gemini", feature = "openai"))]
 pub use http::{tls_client_config, RetryPolicy};
 pub use mock::{MockProvider, MockReply};
+pub use models::ReasoningSupport;
 pub use router::RouterProvider;
 
 /// What can go wrong when asking a model, in the API contract's classes.
@@ -61,12 +63,28 @@ pub struct ChatMessage {
     pub role: Role,
     /// Text (never empty: providers reject empty parts).
     pub content: String,
+    /// What the provider returned with this message and needs back (a
+    /// thought signature); each provider sends back only its own, for the
+    /// same model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_state: Option<ProviderState>,
+}
+
+impl ChatMessage {
+    /// A message with no provider state.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            provider_state: None,
+        }
+    }
 }
 
 /// Everything a provider needs for one reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmRequest {
-    /// Model id, e.g. `gemini-2.5-flash`.
+    /// Model id, e.g. `gemini-3.8-flash`.
     pub model: String,
     /// The agent's instructions; empty means none.
     pub system_prompt: String,
@@ -77,6 +95,9 @@ pub struct LlmRequest {
     pub temperature: Option<f64>,
     /// Cap on generated tokens.
     pub max_output_tokens: Option<u32>,
+    /// How hard to think; `None` leaves it to the model's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
 }
 
 /// A whole reply.
@@ -90,6 +111,10 @@ pub struct LlmReply {
     pub usage: Option<Usage>,
     /// The model that answered, when the provider names it.
     pub model: Option<String>,
+    /// What the provider needs back when this reply is part of a later
+    /// request (see [`ProviderState`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_state: Option<ProviderState>,
 }
 
 /// One item of a streamed reply.
@@ -105,6 +130,8 @@ pub enum LlmChunk {
         usage: Option<Usage>,
         /// The model that answered, when named.
         model: Option<String>,
+        /// What the provider needs back with this reply later.
+        provider_state: Option<ProviderState>,
     },
 }
 
@@ -124,6 +151,25 @@ pub trait LlmProvider: Send + Sync + 'static {
     fn supports_model(&self, model: &str) -> bool {
         let _ = model;
         true
+    }
+
+    /// Which reasoning efforts `model` takes. The engine refuses an agent
+    /// whose effort its model does not take (`422 reasoning_effort`), so
+    /// the mistake shows at agent creation, not as a failed turn. The
+    /// default says [`ReasoningSupport::Unknown`]: any level is passed on.
+    fn reasoning_efforts(&self, model: &str) -> ReasoningSupport {
+        let _ = model;
+        ReasoningSupport::Unknown
+    }
+
+    /// Asks the provider whether it serves `model`, e.g. once at startup so
+    /// that a retired or misspelt default model is reported before the
+    /// first user meets it. `Ok(())` when it does or when the provider has
+    /// no way to tell; the error otherwise (a retired model is an
+    /// [`LlmError::Provider`] naming it).
+    async fn check_model(&self, model: &str) -> Result<(), LlmError> {
+        let _ = model;
+        Ok(())
     }
 
     /// Generates a whole reply.

@@ -3,7 +3,7 @@
 //!
 //! A model named `<prefix>:<model>` (e.g. `openai:gpt-4o-mini`) goes to the
 //! provider registered for `<prefix>`, which sees only `<model>`. Any other
-//! model (`gemini-2.5-flash`, whatever a mock serves) goes to the default
+//! model (`gemini-3.8-flash`, whatever a mock serves) goes to the default
 //! provider. A prefix with no provider registered is not served at all:
 //! [`supports_model`](LlmProvider::supports_model) says no, so the engine
 //! refuses such an agent at creation, and a request fails as a provider error.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest};
+use super::{ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest, ReasoningSupport};
 
 /// Routes requests to providers by model prefix.
 pub struct RouterProvider {
@@ -112,6 +112,22 @@ impl LlmProvider for RouterProvider {
         }
     }
 
+    fn reasoning_efforts(&self, model: &str) -> ReasoningSupport {
+        match self.target(model) {
+            Target::Provider(provider, model) => provider.reasoning_efforts(model),
+            Target::Unrouted(_) => ReasoningSupport::Unknown,
+        }
+    }
+
+    async fn check_model(&self, model: &str) -> Result<(), LlmError> {
+        match self.target(model) {
+            Target::Provider(provider, model) => provider.check_model(model).await,
+            Target::Unrouted(prefix) => Err(LlmError::Provider(format!(
+                "no model provider is configured for `{prefix}:` models"
+            ))),
+        }
+    }
+
     async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
         let (provider, request) = self.pick(request)?;
         provider.generate(request).await
@@ -133,12 +149,10 @@ mod tests {
         LlmRequest {
             model: model.into(),
             system_prompt: String::new(),
-            messages: vec![ChatMessage {
-                role: Role::User,
-                content: "hi".into(),
-            }],
+            messages: vec![ChatMessage::new(Role::User, "hi")],
             temperature: None,
             max_output_tokens: None,
+            reasoning_effort: None,
         }
     }
 
@@ -158,21 +172,21 @@ mod tests {
             .await
             .expect("answers");
         let _stream = router
-            .stream(request("gemini-2.5-flash"))
+            .stream(request("gemini-3.8-flash"))
             .await
             .expect("starts");
 
         let routed: Vec<_> = openai.requests().into_iter().map(|r| r.model).collect();
         assert_eq!(routed, ["llama3:8b"], "only the first colon splits");
         let defaulted: Vec<_> = default.requests().into_iter().map(|r| r.model).collect();
-        assert_eq!(defaulted, ["gemini-2.5-flash"]);
+        assert_eq!(defaulted, ["gemini-3.8-flash"]);
     }
 
     #[tokio::test]
     async fn an_unrouted_prefix_is_unsupported_and_fails_without_a_call() {
         let (default, openai, router) = router();
         let cases = [
-            ("gemini-2.5-flash", true),
+            ("gemini-3.8-flash", true),
             ("openai:gpt-4o-mini", true),
             ("openai:", false),
             ("foo:bar", false),

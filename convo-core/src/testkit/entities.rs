@@ -131,6 +131,7 @@ pub async fn agents_can_be_inserted_read_updated_and_deleted(store: Arc<dyn Stor
     a.max_output_tokens = Some(1024);
     a.context_messages = 7;
     a.context_tokens = Some(900);
+    a.reasoning_effort = Some(crate::domain::ReasoningEffort::High);
     a.updated_at = a.created_at + TimeDelta::seconds(1);
     store
         .update_agent(&a)

@@ -58,6 +58,7 @@ pub fn agent(project: &Project) -> Agent {
         model: "mock-1".to_owned(),
         temperature: Some(0.5),
         max_output_tokens: Some(256),
+        reasoning_effort: Some(crate::domain::ReasoningEffort::Low),
         context_messages: 20,
         context_tokens: None,
         created_at: at,
@@ -81,11 +82,17 @@ pub fn session(agent: &Agent) -> ChatSession {
     }
 }
 
-/// An assistant message draft with a fresh id, stamped now.
+/// An assistant message draft with a fresh id, stamped now, carrying a
+/// provider state (a store must keep it as it is).
 pub fn assistant_draft(content: &str) -> MessageDraft {
     MessageDraft {
         role: Role::Assistant,
         model: Some("mock-1".to_owned()),
+        provider_state: Some(crate::domain::ProviderState {
+            provider: "gemini".to_owned(),
+            model: "mock-1".to_owned(),
+            thought_signature: Some(format!("c2lnbmF0dXJl/{content}+=")),
+        }),
         ..MessageDraft::user(content)
     }
 }

@@ -86,6 +86,7 @@ impl AgentsApi {
             max_output_tokens: b.max_output_tokens,
             context_messages: b.context_messages,
             context_tokens: b.context_tokens,
+            reasoning_effort: b.reasoning_effort.map(Into::into),
         };
         let agent = self
             .state
@@ -159,11 +160,8 @@ impl AgentsApi {
             temperature: b.temperature,
             max_output_tokens: b.max_output_tokens,
             context_messages: b.context_messages,
-            context_tokens: match b.context_tokens {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(v) => Some(Some(v)),
-            },
+            context_tokens: patch_field(b.context_tokens),
+            reasoning_effort: patch_field(b.reasoning_effort.map_value(Into::into)),
         };
         let agent = self
             .state
@@ -220,5 +218,14 @@ impl AgentsApi {
         Ok(SessionsListed::Ok(JsonOut(ChatSessionList::from_page(
             page,
         ))))
+    }
+}
+
+/// A nullable PATCH field: absent leaves it, `null` clears it, a value sets it.
+fn patch_field<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }

@@ -94,11 +94,12 @@ impl Example for Agent {
             project_id: PROJECT_ID.into(),
             name: "Helpdesk".into(),
             system_prompt: "You are a friendly help-desk assistant. Answer briefly.".into(),
-            model: "gemini-2.5-flash".into(),
+            model: "gemini-3.8-flash".into(),
             temperature: Some(0.7),
             max_output_tokens: Some(1024),
             context_messages: 20,
             context_tokens: None,
+            reasoning_effort: Some(super::models::ReasoningEffort::Low),
             created_at: at(),
             updated_at: at(),
         }
@@ -115,6 +116,7 @@ impl Example for CreateAgent {
             max_output_tokens: Some(1024),
             context_messages: None,
             context_tokens: None,
+            reasoning_effort: None,
         }
     }
 }
@@ -129,6 +131,7 @@ impl Example for UpdateAgent {
             max_output_tokens: None,
             context_messages: None,
             context_tokens: poem_openapi::types::MaybeUndefined::Undefined,
+            reasoning_effort: poem_openapi::types::MaybeUndefined::Undefined,
         }
     }
 }
@@ -205,7 +208,7 @@ fn assistant_message() -> Message {
         content: "It means the paper tray (size Letter) is empty. Load paper and press Continue."
             .into(),
         created_at: at(),
-        model: Some("gemini-2.5-flash".into()),
+        model: Some("gemini-3.8-flash".into()),
         finish_reason: Some(FinishReason::Stop),
         usage: Some(Usage {
             prompt_tokens: 31,

@@ -168,6 +168,10 @@ pub struct Agent {
     /// message): the newest messages that fit, the new one always. `null`: no budget.
     #[oai(nullable)]
     pub context_tokens: Option<u32>,
+    /// How hard the model thinks before answering (`minimal`, `low`, `medium`, `high`);
+    /// `null` leaves it to the model's own default.
+    #[oai(nullable)]
+    pub reasoning_effort: Option<ReasoningEffort>,
     /// When it was created.
     #[serde(serialize_with = "super::json::rfc3339")]
     pub created_at: DateTime<Utc>,
@@ -188,6 +192,7 @@ impl From<core::Agent> for Agent {
             max_output_tokens: a.max_output_tokens,
             context_messages: a.context_messages,
             context_tokens: a.context_tokens,
+            reasoning_effort: a.reasoning_effort.map(Into::into),
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -224,6 +229,12 @@ pub struct CreateAgent {
     #[oai(nullable)]
     #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
     pub context_tokens: Option<u32>,
+    /// How hard the model thinks before answering. When absent: `low` if the model takes it
+    /// (quick conversational replies), else the model's own default. A level the model does
+    /// not take is a 422 (Gemini 3.8 Flash, the default model, takes `low`, `medium` and
+    /// `high`, not `minimal`).
+    #[oai(nullable)]
+    pub reasoning_effort: Option<ReasoningEffort>,
 }
 
 /// Changes to an agent; absent fields stay as they are.
@@ -257,6 +268,10 @@ pub struct UpdateAgent {
     #[oai(nullable)]
     #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
     pub context_tokens: MaybeUndefined<u32>,
+    /// New reasoning effort; `null` leaves it to the model's default. Checked against the
+    /// agent's (new) model: a level it does not take is a 422.
+    #[oai(nullable)]
+    pub reasoning_effort: MaybeUndefined<ReasoningEffort>,
 }
 
 /// A conversation with an agent.
@@ -371,6 +386,46 @@ impl From<core::Role> for Role {
         match role {
             core::Role::User => Role::User,
             core::Role::Assistant => Role::Assistant,
+        }
+    }
+}
+
+/// How hard the model thinks before it answers: sent to Gemini 3 as its
+/// thinking level and to OpenAI-compatible models as `reasoning_effort`.
+/// More effort: better answers to hard questions, more latency and thinking
+/// tokens. Not every model takes every level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningEffort {
+    /// As little thinking as the model allows (not every model has it).
+    Minimal,
+    /// Little thinking: quick conversational replies.
+    Low,
+    /// Balanced.
+    Medium,
+    /// Deep reasoning, slower.
+    High,
+}
+
+impl From<core::ReasoningEffort> for ReasoningEffort {
+    fn from(e: core::ReasoningEffort) -> Self {
+        match e {
+            core::ReasoningEffort::Minimal => Self::Minimal,
+            core::ReasoningEffort::Low => Self::Low,
+            core::ReasoningEffort::Medium => Self::Medium,
+            core::ReasoningEffort::High => Self::High,
+        }
+    }
+}
+
+impl From<ReasoningEffort> for core::ReasoningEffort {
+    fn from(e: ReasoningEffort) -> Self {
+        match e {
+            ReasoningEffort::Minimal => Self::Minimal,
+            ReasoningEffort::Low => Self::Low,
+            ReasoningEffort::Medium => Self::Medium,
+            ReasoningEffort::High => Self::High,
         }
     }
 }
@@ -645,6 +700,9 @@ pub struct ContextPreview {
     /// Output cap sent (`null`: the provider's default).
     #[oai(nullable)]
     pub max_output_tokens: Option<u32>,
+    /// Reasoning effort sent (`null`: the model's default).
+    #[oai(nullable)]
+    pub reasoning_effort: Option<ReasoningEffort>,
     /// The messages sent after the system prompt, oldest first.
     pub messages: Vec<ContextMessage>,
     /// Estimated tokens of the system prompt and the messages (about 4 characters a token
@@ -692,6 +750,7 @@ impl From<core::ContextPreview> for ContextPreview {
             system_prompt: p.request.system_prompt,
             temperature: p.request.temperature,
             max_output_tokens: p.request.max_output_tokens,
+            reasoning_effort: p.request.reasoning_effort.map(Into::into),
             messages: p
                 .messages
                 .into_iter()

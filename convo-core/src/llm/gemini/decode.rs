@@ -13,9 +13,22 @@ use crate::llm::{LlmChunk, LlmError};
 /// Reads Gemini's stream events.
 #[derive(Debug, Default)]
 pub(super) struct GeminiDecoder {
+    /// The model asked for (for errors and the provider state).
+    requested: String,
     usage: Option<Usage>,
     model: Option<String>,
+    signature: Option<String>,
     text_seen: bool,
+}
+
+impl GeminiDecoder {
+    /// A decoder for a stream of `requested`.
+    pub(super) fn new(requested: &str) -> Self {
+        Self {
+            requested: requested.to_owned(),
+            ..Self::default()
+        }
+    }
 }
 
 impl Decoder for GeminiDecoder {
@@ -24,7 +37,7 @@ impl Decoder for GeminiDecoder {
             SseItem::Data(text) => text,
             // A bare error object; anything else raw is noise.
             SseItem::Raw(text) => {
-                return match embedded_error(&text) {
+                return match embedded_error(&text, &self.requested) {
                     Some(err) => fail(out, err),
                     None => ControlFlow::Continue(()),
                 }
@@ -39,7 +52,7 @@ impl Decoder for GeminiDecoder {
                 )
             }
         };
-        if let Some(err) = embedded_error(&text) {
+        if let Some(err) = embedded_error(&text, &self.requested) {
             return fail(out, err);
         }
         let chunk = match serde_json::from_value::<wire::GenerateResponse>(value)
@@ -60,6 +73,9 @@ impl Decoder for GeminiDecoder {
         if chunk.model.is_some() {
             self.model = chunk.model;
         }
+        if chunk.signature.is_some() {
+            self.signature = chunk.signature;
+        }
         if !chunk.text.is_empty() {
             self.text_seen = true;
             out.push_back(Ok(LlmChunk::Text(chunk.text)));
@@ -74,6 +90,7 @@ impl Decoder for GeminiDecoder {
             finish_reason: finish.0,
             usage: self.usage,
             model: self.model.take(),
+            provider_state: super::provider_state(&self.requested, self.signature.take()),
         }));
         ControlFlow::Break(())
     }
@@ -88,8 +105,12 @@ fn fail(out: &mut Out, err: LlmError) -> ControlFlow<()> {
 }
 
 /// The error inside `{"error": {...}}`, if `text` is one.
-fn embedded_error(text: &str) -> Option<LlmError> {
+fn embedded_error(text: &str, model: &str) -> Option<LlmError> {
     let envelope: wire::ErrorEnvelope = serde_json::from_str(text).ok()?;
     let body = envelope.error?;
-    Some(wire::error_from_body(body.code.unwrap_or(500), &body))
+    Some(wire::error_from_body(
+        body.code.unwrap_or(500),
+        &body,
+        model,
+    ))
 }

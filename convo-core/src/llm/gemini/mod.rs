@@ -19,8 +19,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::http::{chunk_stream, Transport};
-use super::{ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest};
-use crate::domain::FinishReason;
+use super::{ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest, ReasoningSupport};
+use crate::domain::{FinishReason, ProviderState};
 
 pub use super::http::{tls_client_config, RetryPolicy};
 
@@ -96,12 +96,12 @@ impl GeminiProvider {
         Ok(Self { http, config })
     }
 
-    fn url(&self, model: &str, stream: bool) -> String {
+    fn url(&self, model: &str, method: Method) -> String {
         let base = &self.config.base_url;
-        if stream {
-            format!("{base}/v1beta/models/{model}:streamGenerateContent?alt=sse")
-        } else {
-            format!("{base}/v1beta/models/{model}:generateContent")
+        match method {
+            Method::Stream => format!("{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+            Method::Generate => format!("{base}/v1beta/models/{model}:generateContent"),
+            Method::CountTokens => format!("{base}/v1beta/models/{model}:countTokens"),
         }
     }
 
@@ -113,11 +113,26 @@ impl GeminiProvider {
         stream: bool,
         deadline: Instant,
     ) -> Result<reqwest::Response, LlmError> {
-        let url = self.url(&request.model, stream);
-        let body = Bytes::from(
-            serde_json::to_vec(&wire::build_request(request))
-                .map_err(|e| LlmError::Provider(format!("could not encode the request: {e}")))?,
-        );
+        let method = if stream {
+            Method::Stream
+        } else {
+            Method::Generate
+        };
+        let body = serde_json::to_vec(&wire::build_request(request))
+            .map_err(|e| LlmError::Provider(format!("could not encode the request: {e}")))?;
+        self.post(&request.model, method, Bytes::from(body), deadline)
+            .await
+    }
+
+    /// POSTs `body` to one of the model's methods, with retries.
+    async fn post(
+        &self,
+        model: &str,
+        method: Method,
+        body: Bytes,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, LlmError> {
+        let url = self.url(model, method);
         let build = |client: &reqwest::Client| {
             client
                 .post(&url)
@@ -126,10 +141,31 @@ impl GeminiProvider {
                 .body(body.clone())
         };
         let classify = |status: u16, _: &reqwest::header::HeaderMap, body: &[u8]| {
-            wire::error_for_status(status, body)
+            wire::error_for_status(status, body, model)
         };
         self.http.start(build, classify, deadline).await
     }
+}
+
+/// The model methods Convo calls.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Generate,
+    Stream,
+    CountTokens,
+}
+
+/// How long the startup model check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The state to keep with a reply: its thought signature, tied to the model
+/// that was asked for.
+fn provider_state(requested: &str, signature: Option<String>) -> Option<ProviderState> {
+    signature.map(|s| ProviderState {
+        provider: wire::PROVIDER.to_owned(),
+        model: requested.to_owned(),
+        thought_signature: Some(s),
+    })
 }
 
 /// A safety-class finish that produced no text: the provider refused.
@@ -141,7 +177,26 @@ fn refused(finish: &(FinishReason, String), text_seen: bool) -> Option<LlmError>
 #[async_trait]
 impl LlmProvider for GeminiProvider {
     fn name(&self) -> &str {
-        "gemini"
+        wire::PROVIDER
+    }
+
+    fn reasoning_efforts(&self, model: &str) -> ReasoningSupport {
+        super::models::gemini_reasoning(model)
+    }
+
+    /// Asks `countTokens` of the model, which costs nothing and answers the
+    /// same 404 as `generateContent` for a retired or unknown model.
+    async fn check_model(&self, model: &str) -> Result<(), LlmError> {
+        let deadline = Instant::now() + CHECK_TIMEOUT.min(self.config.deadline);
+        let body = br#"{"contents":[{"role":"user","parts":[{"text":"ping"}]}]}"#;
+        self.post(
+            model,
+            Method::CountTokens,
+            Bytes::from_static(body),
+            deadline,
+        )
+        .await
+        .map(drop)
     }
 
     async fn generate(&self, request: LlmRequest) -> Result<LlmReply, LlmError> {
@@ -158,6 +213,7 @@ impl LlmProvider for GeminiProvider {
             finish_reason: finish.0,
             usage: chunk.usage,
             model: chunk.model,
+            provider_state: provider_state(&request.model, chunk.signature),
         })
     }
 
@@ -166,7 +222,7 @@ impl LlmProvider for GeminiProvider {
         let response = self.start(&request, true, deadline).await?;
         Ok(chunk_stream(
             response,
-            decode::GeminiDecoder::default(),
+            decode::GeminiDecoder::new(&request.model),
             self.http.label(),
             self.config.idle_timeout,
             deadline,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FinishReason, Role, Usage};
+use crate::domain::{FinishReason, ProviderState, ReasoningEffort, Role, Usage};
 use crate::llm::{LlmError, LlmRequest};
 
 // ---- request ----
@@ -39,9 +39,26 @@ pub struct Content {
 
 /// A text part.
 #[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TextPart {
     /// The text (never empty).
     pub text: String,
+    /// The thought signature Gemini returned with this text, sent back
+    /// unchanged ("Thought signatures",
+    /// <https://ai.google.dev/gemini-api/docs/thought-signatures>, read
+    /// 2026-11-30: Gemini 3 signs every answer, on its last part; a text
+    /// answer's signature is recommended back, a function call's required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thought_signature: Option<String>,
+}
+
+impl TextPart {
+    fn plain(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            thought_signature: None,
+        }
+    }
 }
 
 /// `generationConfig`.
@@ -51,12 +68,52 @@ pub struct GenerationConfig {
     /// Sampling temperature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    /// Output cap (thinking tokens count against it on 2.5 models).
+    /// Output cap (thinking tokens count against it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// How hard the model thinks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_config: Option<ThinkingConfig>,
 }
 
-/// Builds the request body: `assistant` becomes `model`, empty messages are left out.
+/// `generationConfig.thinkingConfig`: Gemini 3 takes a `thinkingLevel`
+/// (`MINIMAL`, `LOW`, `MEDIUM`, `HIGH`: the `ThinkingLevel` enum of the
+/// API reference, <https://ai.google.dev/api/generate-content#ThinkingConfig>).
+/// Thought summaries (`includeThoughts`) are never asked for: they are not
+/// part of the answer.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ThinkingConfig {
+    /// The level, in the API's enum spelling.
+    pub thinking_level: &'static str,
+}
+
+/// The API's spelling of a reasoning effort.
+pub fn thinking_level(effort: ReasoningEffort) -> &'static str {
+    match effort {
+        ReasoningEffort::Minimal => "MINIMAL",
+        ReasoningEffort::Low => "LOW",
+        ReasoningEffort::Medium => "MEDIUM",
+        ReasoningEffort::High => "HIGH",
+    }
+}
+
+/// The name Gemini's provider state is kept under ([`ProviderState::provider`]).
+pub const PROVIDER: &str = "gemini";
+
+/// The signature to send back with a stored message: only Gemini's own,
+/// and only to the model that produced it (another model may refuse it as
+/// corrupted; a text answer's signature is optional, so leaving it out is
+/// always safe).
+fn signature_for<'a>(state: Option<&'a ProviderState>, model: &str) -> Option<&'a str> {
+    let state = state?;
+    (state.provider == PROVIDER && state.model == model)
+        .then_some(state.thought_signature.as_deref())
+        .flatten()
+}
+
+/// Builds the request body: `assistant` becomes `model`, empty messages are
+/// left out, and thought signatures go back on the text they came with.
 pub fn build_request(request: &LlmRequest) -> GenerateRequest {
     let contents = request
         .messages
@@ -69,20 +126,26 @@ pub fn build_request(request: &LlmRequest) -> GenerateRequest {
             }),
             parts: vec![TextPart {
                 text: m.content.clone(),
+                thought_signature: signature_for(m.provider_state.as_ref(), &request.model)
+                    .map(str::to_owned),
             }],
         })
         .collect();
     let system_instruction = (!request.system_prompt.is_empty()).then(|| Content {
         role: None,
-        parts: vec![TextPart {
-            text: request.system_prompt.clone(),
-        }],
+        parts: vec![TextPart::plain(&request.system_prompt)],
     });
-    let generation_config = (request.temperature.is_some() || request.max_output_tokens.is_some())
-        .then_some(GenerationConfig {
-            temperature: request.temperature,
-            max_output_tokens: request.max_output_tokens,
-        });
+    let thinking_config = request.reasoning_effort.map(|e| ThinkingConfig {
+        thinking_level: thinking_level(e),
+    });
+    let generation_config = (request.temperature.is_some()
+        || request.max_output_tokens.is_some()
+        || thinking_config.is_some())
+    .then_some(GenerationConfig {
+        temperature: request.temperature,
+        max_output_tokens: request.max_output_tokens,
+        thinking_config,
+    });
     GenerateRequest {
         contents,
         system_instruction,
@@ -139,6 +202,10 @@ pub struct Part {
     /// `true` for a thought summary, which is not part of the answer.
     #[serde(default)]
     pub thought: Option<bool>,
+    /// Gemini 3's signature of its reasoning, on the answer's last part
+    /// (in a stream, often on the final chunk's empty text part).
+    #[serde(default, rename = "thoughtSignature", alias = "thought_signature")]
+    pub thought_signature: Option<String>,
 }
 
 /// `promptFeedback`.
@@ -212,6 +279,8 @@ pub struct Chunk {
     pub usage: Option<Usage>,
     /// The model, if named.
     pub model: Option<String>,
+    /// The last thought signature in it, if any.
+    pub signature: Option<String>,
 }
 
 impl GenerateResponse {
@@ -234,20 +303,23 @@ impl GenerateResponse {
             }
             None => return Err(LlmError::Blocked("the model returned no candidates".into())),
         };
-        let text = candidate
-            .content
-            .and_then(|c| c.parts)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| p.thought != Some(true))
-            .filter_map(|p| p.text)
-            .collect::<String>();
+        let mut text = String::new();
+        let mut signature = None;
+        for part in candidate.content.and_then(|c| c.parts).unwrap_or_default() {
+            if part.thought_signature.is_some() {
+                signature = part.thought_signature;
+            }
+            if part.thought != Some(true) {
+                text.push_str(part.text.as_deref().unwrap_or(""));
+            }
+        }
         let finish = candidate.finish_reason.map(|r| (finish_reason(&r), r));
         Ok(Chunk {
             text,
             finish,
             usage,
             model: self.model_version,
+            signature,
         })
     }
 }
@@ -301,16 +373,17 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// The error for an HTTP error status with (maybe) Gemini's error body.
 ///
 /// Messages help an operator (bad key, unknown model) and never contain the key.
-pub fn error_for_status(status: u16, body: &[u8]) -> LlmError {
+pub fn error_for_status(status: u16, body: &[u8], model: &str) -> LlmError {
     let parsed = serde_json::from_slice::<ErrorEnvelope>(body)
         .ok()
         .and_then(|e| e.error)
         .unwrap_or_default();
-    error_from_body(status, &parsed)
+    error_from_body(status, &parsed, model)
 }
 
-/// The error for Gemini's error object (also used for errors inside a 200 stream).
-pub fn error_from_body(status: u16, body: &ErrorBody) -> LlmError {
+/// The error for Gemini's error object (also used for errors inside a 200
+/// stream); `model` is the model that was asked for.
+pub fn error_from_body(status: u16, body: &ErrorBody, model: &str) -> LlmError {
     let grpc = body.status.as_deref().unwrap_or("");
     let message = body
         .message
@@ -343,7 +416,14 @@ pub fn error_from_body(status: u16, body: &ErrorBody) -> LlmError {
         401 | 403 => LlmError::Provider(format!(
             "Gemini refused the credentials: check GEMINI_API_KEY ({text})"
         )),
-        404 => LlmError::Provider(format!("Gemini does not know this model ({text})")),
+        // A retired or misspelt model: the API answers 404 NOT_FOUND ("This
+        // model models/gemini-2.0-flash is no longer available…", or "…is
+        // not found for API version v1beta…"), per "Gemini deprecations",
+        // https://ai.google.dev/gemini-api/docs/deprecations (read 2026-11-30).
+        404 => LlmError::Provider(format!(
+            "Gemini does not serve the model `{model}` ({text}); change the agent's `model`, \
+             or the server's default model (GEMINI_MODEL) for new agents"
+        )),
         _ => LlmError::Provider(format!("Gemini rejected the request ({text})")),
     }
 }
@@ -366,25 +446,14 @@ mod tests {
             model: "gemini-2.5-flash".into(),
             system_prompt: "Be brief.".into(),
             messages: vec![
-                ChatMessage {
-                    role: Role::User,
-                    content: "hi".into(),
-                },
-                ChatMessage {
-                    role: Role::Assistant,
-                    content: String::new(),
-                },
-                ChatMessage {
-                    role: Role::Assistant,
-                    content: "hello".into(),
-                },
-                ChatMessage {
-                    role: Role::User,
-                    content: "again".into(),
-                },
+                ChatMessage::new(Role::User, "hi"),
+                ChatMessage::new(Role::Assistant, String::new()),
+                ChatMessage::new(Role::Assistant, "hello"),
+                ChatMessage::new(Role::User, "again"),
             ],
             temperature: Some(0.5),
             max_output_tokens: Some(64),
+            reasoning_effort: None,
         };
         let body = serde_json::to_value(build_request(&request)).expect("json");
         assert_eq!(
@@ -406,12 +475,10 @@ mod tests {
         let request = LlmRequest {
             model: "m".into(),
             system_prompt: String::new(),
-            messages: vec![ChatMessage {
-                role: Role::User,
-                content: "hi".into(),
-            }],
+            messages: vec![ChatMessage::new(Role::User, "hi")],
             temperature: None,
             max_output_tokens: None,
+            reasoning_effort: None,
         };
         let body = serde_json::to_value(build_request(&request)).expect("json");
         assert_eq!(
@@ -505,7 +572,7 @@ mod tests {
             "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure"},
                         {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}"#;
         assert_eq!(
-            error_for_status(429, retry),
+            error_for_status(429, retry, "m"),
             LlmError::Unavailable {
                 message: "Gemini rate limit or quota (HTTP 429 RESOURCE_EXHAUSTED: Quota exceeded)"
                     .into(),
@@ -513,34 +580,38 @@ mod tests {
             }
         );
         assert!(matches!(
-            error_for_status(429, b"{}"),
+            error_for_status(429, b"{}", "m"),
             LlmError::Unavailable {
                 retry_after: None,
                 ..
             }
         ));
         assert!(matches!(
-            error_for_status(503, b"not json"),
+            error_for_status(503, b"not json", "m"),
             LlmError::Unavailable { .. }
         ));
         assert!(matches!(
-            error_for_status(500, b""),
+            error_for_status(500, b"", "m"),
             LlmError::Unavailable { .. }
         ));
-        assert_eq!(error_for_status(504, b""), LlmError::Timeout);
+        assert_eq!(error_for_status(504, b"", "m"), LlmError::Timeout);
         for status in [400, 401, 403, 404] {
             assert!(
-                matches!(error_for_status(status, b"{}"), LlmError::Provider(_)),
+                matches!(error_for_status(status, b"{}", "m"), LlmError::Provider(_)),
                 "{status}"
             );
         }
         let bad_key = br#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}"#;
         assert!(
-            matches!(error_for_status(400, bad_key), LlmError::Provider(m) if m.contains("API key"))
+            matches!(error_for_status(400, bad_key, "m"), LlmError::Provider(m) if m.contains("API key"))
         );
-        let model = br#"{"error": {"code": 404, "message": "models/nope is not found", "status": "NOT_FOUND"}}"#;
+        let model = br#"{"error": {"code": 404, "message": "This model models/gemini-2.5-flash is no longer available to new users.", "status": "NOT_FOUND"}}"#;
+        let err = error_for_status(404, model, "gemini-2.5-flash");
         assert!(
-            matches!(error_for_status(404, model), LlmError::Provider(m) if m.contains("model"))
+            matches!(&err, LlmError::Provider(m)
+                if m.contains("`gemini-2.5-flash`") && m.contains("GEMINI_MODEL")
+                    && m.contains("agent's `model`") && m.contains("no longer available")),
+            "{err:?}"
         );
     }
 

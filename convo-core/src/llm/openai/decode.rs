@@ -95,6 +95,7 @@ impl OpenAiDecoder {
             finish_reason: finish.0,
             usage: self.usage,
             model: self.model.take(),
+            provider_state: None,
         }));
         ControlFlow::Break(())
     }
@@ -162,6 +163,7 @@ mod tests {
             finish_reason,
             usage,
             model,
+            ..
         })) = out.get(1)
         else {
             panic!("{out:?}")

@@ -136,6 +136,7 @@ impl LlmProvider for OpenAiCompatProvider {
             finish_reason: finish.0,
             usage: part.usage,
             model: part.model,
+            provider_state: None,
         })
     }
 

@@ -31,6 +31,12 @@ pub struct ChatRequest<'a> {
     /// Output cap, under [`TokenLimitField::MaxCompletionTokens`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u32>,
+    /// `minimal`, `low`, `medium` or `high`, for reasoning models (Chat
+    /// Completions' `reasoning_effort`,
+    /// <https://platform.openai.com/docs/api-reference/chat/create>, read
+    /// 2026-11-30); absent when the agent leaves it to the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<&'static str>,
     /// Whether to answer as server-sent events.
     pub stream: bool,
     /// Set when streaming, to get usage on the last chunk.
@@ -83,6 +89,7 @@ pub fn build_request(
         temperature: request.temperature,
         max_tokens: cap.filter(|_| limit == TokenLimitField::MaxTokens),
         max_completion_tokens: cap.filter(|_| limit == TokenLimitField::MaxCompletionTokens),
+        reasoning_effort: request.reasoning_effort.map(|e| e.as_str()),
         stream,
         stream_options: stream.then_some(StreamOptions {
             include_usage: true,
@@ -276,10 +283,7 @@ mod tests {
     use serde_json::json;
 
     fn msg(role: Role, content: &str) -> ChatMessage {
-        ChatMessage {
-            role,
-            content: content.into(),
-        }
+        ChatMessage::new(role, content)
     }
 
     fn request(system_prompt: &str) -> LlmRequest {
@@ -294,6 +298,7 @@ mod tests {
             ],
             temperature: Some(0.5),
             max_output_tokens: Some(64),
+            reasoning_effort: None,
         }
     }
 

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     Agent, AgentId, ChatSession, ContextRef, Email, FinishReason, ForkOrigin, IdParseError,
-    Message, MessageId, Project, ProjectId, Role, SessionId, Timestamp, Usage, User, UserId,
+    Message, MessageId, Project, ProjectId, ProviderState, ReasoningEffort, Role, SessionId,
+    Timestamp, Usage, User, UserId,
 };
 use crate::store::{IdempotencyRecord, StoreError};
 
@@ -123,6 +124,9 @@ pub(super) struct AgentDoc {
     pub context_messages: i64,
     #[serde(default)]
     pub context_tokens: Option<i64>,
+    /// Absent in agents stored before the setting existed.
+    #[serde(default)]
+    pub reasoning_effort: Option<ReasoningEffort>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
     #[serde(default)]
@@ -142,6 +146,7 @@ impl AgentDoc {
             max_output_tokens: a.max_output_tokens.map(i64::from),
             context_messages: i64::from(a.context_messages),
             context_tokens: a.context_tokens.map(i64::from),
+            reasoning_effort: a.reasoning_effort,
             created_at: to_bson(a.created_at),
             updated_at: to_bson(a.updated_at),
             deleted: false,
@@ -164,6 +169,7 @@ impl AgentDoc {
             max_output_tokens: self.max_output_tokens.map(small).transpose()?,
             context_messages: small(self.context_messages)?,
             context_tokens: self.context_tokens.map(small).transpose()?,
+            reasoning_effort: self.reasoning_effort,
             created_at: from_bson(self.created_at),
             updated_at: from_bson(self.updated_at),
         })
@@ -273,6 +279,9 @@ pub(super) struct MessageDoc {
     pub finish_reason: Option<FinishReason>,
     pub usage: Option<UsageDoc>,
     pub context: Option<ContextDoc>,
+    /// What the provider needs back (a thought signature); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_state: Option<ProviderState>,
 }
 
 fn i(v: u64) -> i64 {
@@ -306,6 +315,7 @@ impl MessageDoc {
                 last_seq: i(c.last_seq),
                 messages: i(c.messages),
             }),
+            provider_state: m.provider_state.clone(),
         }
     }
 
@@ -331,6 +341,7 @@ impl MessageDoc {
                 last_seq: u(c.last_seq),
                 messages: u(c.messages),
             }),
+            provider_state: self.provider_state,
         })
     }
 }

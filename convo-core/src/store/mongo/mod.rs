@@ -605,6 +605,7 @@ impl Store for MongoStore {
             "max_output_tokens": d.max_output_tokens.map_or(Bson::Null, Bson::Int64),
             "context_messages": d.context_messages,
             "context_tokens": d.context_tokens.map_or(Bson::Null, Bson::Int64),
+            "reasoning_effort": d.reasoning_effort.map_or(Bson::Null, |e| Bson::String(e.as_str().to_owned())),
             "updated_at": d.updated_at,
         }};
         update_live(self.agents(), owned(&agent.owner, &agent.id), set, "agent").await
