@@ -101,6 +101,15 @@ def main():
     except openai.BadRequestError as e:
         check(e.status_code == 400, "an invalid conversation raises BadRequestError")
 
+    try:
+        client.chat.completions.create(
+            model=AGENT, messages=[{"role": "user", "content": "two answers"}], n=2
+        )
+        check(False, "n=2 is refused")
+    except openai.BadRequestError as e:
+        check(e.status_code == 400 and e.param == "n" and e.code == "unsupported_parameter",
+              "n=2 raises BadRequestError naming param n (unsupported_parameter)")
+
     anonymous = openai.OpenAI(base_url=f"{BASE}/v1", api_key="not-a-token", max_retries=0)
     try:
         anonymous.models.list()

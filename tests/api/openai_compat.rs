@@ -313,7 +313,7 @@ async fn failures_answer_in_openais_error_shape() {
             body(json!({"n": 2})),
             None,
             400,
-            "invalid_request",
+            "unsupported_parameter",
             Some("n"),
         ),
         (
@@ -369,6 +369,128 @@ async fn failures_answer_in_openais_error_shape() {
         .expect("sent");
     assert_openai_error(unknown, 404, "invalid_request_error").await;
     assert!(app.history(&app.client, fx.session_id()).await.is_empty());
+}
+
+/// `{"model", "messages"}` for `agent` plus the fields of `extra`.
+fn request_with(agent: &str, extra: &Value) -> Value {
+    let mut body = json!({"model": agent, "messages": [user_message("hi")]});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    body
+}
+
+#[tokio::test]
+async fn fields_that_would_change_the_answer_are_refused_by_name_before_the_model_is_called() {
+    // Arrange: every field of OpenAI's request that Convo does not
+    // implement, set to a value that asks for it, and fields outside
+    // OpenAI's API.
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    let tool = json!({"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}});
+    let unsupported = [
+        ("tools", json!([tool])),
+        ("tool_choice", json!("required")),
+        (
+            "tool_choice",
+            json!({"type": "function", "function": {"name": "get_weather"}}),
+        ),
+        ("functions", json!([{"name": "f", "parameters": {}}])),
+        ("function_call", json!({"name": "f"})),
+        ("response_format", json!({"type": "json_object"})),
+        (
+            "response_format",
+            json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
+        ),
+        ("n", json!(2)),
+        ("logprobs", json!(true)),
+        ("top_logprobs", json!(2)),
+        ("top_p", json!(0.1)),
+        ("frequency_penalty", json!(0.5)),
+        ("presence_penalty", json!(-1)),
+        ("logit_bias", json!({"50256": -100})),
+        ("stop", json!("\n")),
+        ("stop", json!(["END"])),
+        ("seed", json!(42)),
+        ("audio", json!({"voice": "alloy", "format": "wav"})),
+        ("modalities", json!(["text", "audio"])),
+        ("prediction", json!({"type": "content", "content": "x"})),
+        ("reasoning_effort", json!("high")),
+        ("verbosity", json!("low")),
+        ("web_search_options", json!({})),
+    ];
+    let unknown = [("top_k", json!(40)), ("repetition_penalty", json!(1.1))];
+    let mut cases: Vec<(Value, &str, &str)> = unsupported
+        .iter()
+        .map(|(field, value)| {
+            (
+                request_with(fx.agent_id(), &json!({ *field: value })),
+                *field,
+                "unsupported_parameter",
+            )
+        })
+        .collect();
+    cases.extend(unknown.iter().map(|(field, value)| {
+        (
+            request_with(fx.agent_id(), &json!({ *field: value })),
+            *field,
+            "unknown_parameter",
+        )
+    }));
+    cases.push((
+        request_with(fx.agent_id(), &json!({"n": 3, "stream": true})),
+        "n",
+        "unsupported_parameter",
+    ));
+
+    for (body, field, code) in cases {
+        // Act
+        let resp = completion(&app, &user.token, &body, None).await;
+
+        // Assert
+        let error = assert_openai_error(resp, 400, "invalid_request_error").await;
+        assert_eq!(error["code"], code, "{body} -> {error}");
+        assert_eq!(error["param"], field, "{body} -> {error}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.contains(field)),
+            "{body} -> {error}"
+        );
+    }
+    assert_eq!(app.mock.request_count(), 0, "the model was never called");
+}
+
+#[tokio::test]
+async fn default_values_and_metadata_fields_are_accepted() {
+    // Arrange: values that ask for nothing special, and fields that cannot
+    // change the answer.
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    let cases = [
+        json!({"n": 1, "logprobs": false, "top_logprobs": null, "top_p": 1}),
+        json!({"tools": [], "tool_choice": "none", "parallel_tool_calls": false}),
+        json!({"functions": null, "function_call": "auto", "tool_choice": "auto"}),
+        json!({"response_format": {"type": "text"}, "modalities": ["text"], "verbosity": "medium"}),
+        json!({"presence_penalty": 0, "frequency_penalty": 0.0, "logit_bias": {}, "stop": null, "seed": null}),
+        json!({"audio": null, "prediction": null, "reasoning_effort": null, "web_search_options": null}),
+        json!({"user": "end-user-7", "safety_identifier": "h-1", "metadata": {"k": "v"}, "store": true}),
+        json!({"service_tier": "auto", "prompt_cache_key": "k", "prompt_cache_retention": "24h"}),
+        json!({"max_completion_tokens": 64, "stream": false, "stream_options": null}),
+    ];
+
+    for extra in cases {
+        // Act
+        let body = request_with(fx.agent_id(), &extra);
+        let resp = completion(&app, &user.token, &body, None).await;
+
+        // Assert
+        let reply = json_with_status(resp, 200).await;
+        assert_eq!(
+            reply["choices"][0]["message"]["content"], "echo: hi",
+            "{extra} -> {reply}"
+        );
+    }
 }
 
 /// A server built from `config` as `main` builds it (memory store, the

@@ -423,6 +423,71 @@ async fn broken_files_are_refused_with_the_line_at_fault_and_leave_nothing_behin
 }
 
 #[tokio::test]
+async fn integers_no_store_keeps_are_refused_by_line_and_the_largest_one_round_trips() {
+    // Arrange: a valid export whose reply (line 6) carries usage and context,
+    // edited to hold integers beyond a signed 64-bit one (what MongoDB keeps).
+    let app = spawn_app().await;
+    app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    let sent = app.send_message(&app.client, fx.session_id(), "hi").await;
+    assert_eq!(sent.status(), 201);
+    let good = lines_of(&export(&app, &app.client, fx.project_id()).await);
+    let with_numbers = |usage: u64, context: u64| {
+        let mut lines = good.clone();
+        let mut reply: Value = serde_json::from_str(&lines[5]).expect("reply line");
+        reply["usage"] = json!({"prompt_tokens": usage, "completion_tokens": usage,
+            "total_tokens": usage, "thoughts_tokens": usage, "cached_tokens": usage});
+        reply["context"]["messages"] = json!(context);
+        lines[5] = reply.to_string();
+        lines.join("\n")
+    };
+    let max = u64::try_from(i64::MAX).expect("positive");
+    let before = project_ids(&app, &app.client).await;
+
+    // Act
+    let usage_too_big = import(&app, &app.client, with_numbers(u64::MAX, 1)).await;
+    let context_too_big = import(&app, &app.client, with_numbers(1, max + 1)).await;
+
+    // Assert
+    for (resp, field) in [
+        (usage_too_big, "usage.prompt_tokens"),
+        (context_too_big, "context.messages"),
+    ] {
+        let error = assert_error(resp, 422, "validation_failed").await;
+        assert_eq!(error["param"], "line 6", "{field}: {error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("line 6: ") && message.contains(field),
+            "{field}: {message}"
+        );
+    }
+    assert_eq!(
+        project_ids(&app, &app.client).await,
+        before,
+        "nothing is left behind"
+    );
+
+    // Act: the largest integer every store keeps.
+    let largest = import(&app, &app.client, with_numbers(max, max)).await;
+
+    // Assert: it comes back exactly.
+    let created = json_with_status(largest, 201).await;
+    let again = lines_of(&export(&app, &app.client, created["id"].as_str().expect("id")).await);
+    let reply: Value = serde_json::from_str(&again[5]).expect("reply line");
+    assert_eq!(
+        reply["usage"]["prompt_tokens"].as_u64(),
+        Some(max),
+        "{reply}"
+    );
+    assert_eq!(
+        reply["usage"]["cached_tokens"].as_u64(),
+        Some(max),
+        "{reply}"
+    );
+    assert_eq!(reply["context"]["messages"].as_u64(), Some(max), "{reply}");
+}
+
+#[tokio::test]
 async fn exporting_someone_elses_project_or_a_malformed_id_is_404() {
     let app = spawn_app().await;
     app.sign_up().await;

@@ -26,7 +26,9 @@
 //! session is earlier in the file, and dropped otherwise. Every record is
 //! checked with the engine's usual rules (names, prompts, model ids, content
 //! sizes); references must point to earlier records, and a session's `seq`s
-//! must run 1, 2, 3… in file order.
+//! must run 1, 2, 3… in file order. Integers that are stored (token counts,
+//! `context`, a fork's `seq`) must be at most 2^63 − 1, the largest every
+//! store keeps exactly, so that a file imports alike into every store.
 //!
 //! Both directions stream: export pages through the store 100 objects at a
 //! time, import creates objects as it reads them, and [`parse_lines`] holds
@@ -699,6 +701,8 @@ impl Import<'_> {
             ));
         };
         let title = validate::optional_name("title", s.title.as_deref())?;
+        // Checked even when the fork is dropped: the line is wrong either way.
+        storable(&[("forked_from.seq", s.forked_from.as_ref().map(|f| f.seq))])?;
         let forked_from = s.forked_from.and_then(|f| {
             self.sessions.get(&f.session_id).map(|source| ForkOrigin {
                 session_id: source.id,
@@ -765,6 +769,23 @@ impl Import<'_> {
             Role::Assistant => {}
         }
         let model = m.model.as_deref().map(validate::model).transpose()?;
+        let (usage, context) = (m.usage.as_ref(), m.context.as_ref());
+        storable(&[
+            ("usage.prompt_tokens", usage.map(|u| u.prompt_tokens)),
+            (
+                "usage.completion_tokens",
+                usage.map(|u| u.completion_tokens),
+            ),
+            ("usage.total_tokens", usage.map(|u| u.total_tokens)),
+            (
+                "usage.thoughts_tokens",
+                usage.and_then(|u| u.thoughts_tokens),
+            ),
+            ("usage.cached_tokens", usage.and_then(|u| u.cached_tokens)),
+            ("context.first_seq", context.map(|c| c.first_seq)),
+            ("context.last_seq", context.map(|c| c.last_seq)),
+            ("context.messages", context.map(|c| c.messages)),
+        ])?;
         let draft = MessageDraft {
             id: MessageId::new(),
             role: m.role,
@@ -794,6 +815,16 @@ impl Import<'_> {
         session.next_seq += 1;
         Ok(())
     }
+}
+
+/// Refuses an integer of a line that no store keeps exactly, naming its field.
+fn storable(fields: &[(&'static str, Option<u64>)]) -> Result<(), ConvoError> {
+    for (field, value) in fields {
+        if let Some(value) = value {
+            validate::stored_integer(field, *value)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks an id from the file (opaque, but bounded).

@@ -154,6 +154,24 @@ pub(crate) fn context_messages(value: u32, max: u32) -> Result<u32, ConvoError> 
     }
 }
 
+/// The largest integer every store keeps exactly. MongoDB's integers are
+/// signed 64-bit: a larger `u64` would be saturated there and kept exactly
+/// in memory, so two stores would answer the same data differently.
+pub(crate) const MAX_STORED_INTEGER: u64 = i64::MAX.unsigned_abs();
+
+/// An integer that will be stored (a token count, a `seq`): at most
+/// [`MAX_STORED_INTEGER`].
+pub(crate) fn stored_integer(field: &'static str, value: u64) -> Result<u64, ConvoError> {
+    if value <= MAX_STORED_INTEGER {
+        Ok(value)
+    } else {
+        Err(ConvoError::invalid(
+            field,
+            format!("must be at most {MAX_STORED_INTEGER} (2^63 - 1, the largest integer a store keeps), not {value}"),
+        ))
+    }
+}
+
 /// Message content: not blank, at most `max_bytes`. Kept exactly as sent.
 pub(crate) fn content(value: &str, max_bytes: usize) -> Result<(), ConvoError> {
     if value.trim().is_empty() {
@@ -226,6 +244,14 @@ mod tests {
         assert!(content(" \n\t", 100).is_err());
         assert!(content("hi", 100).is_ok());
         assert!(content(&"x".repeat(101), 100).is_err());
+    }
+
+    #[test]
+    fn stored_integers_fit_a_signed_64_bit_integer() {
+        let max = u64::try_from(i64::MAX).expect("positive");
+        assert_eq!(stored_integer("seq", max).ok(), Some(max));
+        assert!(stored_integer("seq", max + 1).is_err());
+        assert!(stored_integer("seq", u64::MAX).is_err());
     }
 
     #[test]

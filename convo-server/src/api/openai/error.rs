@@ -15,6 +15,7 @@ use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::params::Refusal;
 use crate::error::ApiError;
 
 /// An error on its way to becoming an OpenAI-shaped response.
@@ -55,6 +56,22 @@ impl OpenAiError {
             message,
         ))
         .with_param(param)
+    }
+
+    /// 400 `invalid_request_error` for a field Convo refuses: code
+    /// `unsupported_parameter` (OpenAI's code for a parameter a model does
+    /// not support) or `unknown_parameter` (a field outside OpenAI's API).
+    pub fn refused(refusal: &Refusal) -> Self {
+        let code = match refusal {
+            Refusal::Unsupported { .. } => "unsupported_parameter",
+            Refusal::Unrecognized { .. } => "unknown_parameter",
+        };
+        Self::from_api(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            refusal.message(),
+        ))
+        .with_param(Some(refusal.param()))
     }
 
     /// 401 `authentication_error`.

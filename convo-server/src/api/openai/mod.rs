@@ -13,6 +13,10 @@
 //!   history from the store, and both messages are stored; the request's
 //!   earlier messages and its `temperature` / `max_tokens` are ignored.
 //!
+//! A request field that would change the answer and is not implemented
+//! (`tools`, `n` > 1, `logprobs`, …), or that is not in OpenAI's API at all,
+//! is refused with `400` naming it, never silently ignored (`params`).
+//!
 //! Authentication is `Authorization: Bearer <token from POST /api/auth/token>`
 //! (the cookie is not read: these are programs' routes). Errors are in
 //! OpenAI's shape (`error`).
@@ -21,6 +25,7 @@
 //! OpenAPI document and Swagger UI, and answer in their own shapes.
 
 mod error;
+mod params;
 mod stream;
 mod wire;
 
@@ -101,11 +106,13 @@ async fn chat_completions(req: &Request, state: Data<&AppState>, body: Vec<u8>) 
 
 async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Response, OpenAiError> {
     let user = caller(req, state).await?;
-    let request: ChatCompletionRequest = serde_json::from_slice(body)
-        .map_err(|e| OpenAiError::invalid(None, format!("malformed request body: {e}")))?;
-    if request.n.is_some_and(|n| n != 1) {
-        return Err(OpenAiError::invalid(Some("n"), "only n=1 is supported"));
-    }
+    let malformed =
+        |e: serde_json::Error| OpenAiError::invalid(None, format!("malformed request body: {e}"));
+    let fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(malformed)?;
+    params::check(&fields).map_err(|refusal| OpenAiError::refused(&refusal))?;
+    let request: ChatCompletionRequest =
+        serde_json::from_value(serde_json::Value::Object(fields)).map_err(malformed)?;
     let messages = wire::messages(&request.messages)
         .map_err(|message| OpenAiError::invalid(Some("messages"), message))?;
     let overrides = CompletionOverrides {

@@ -4,7 +4,8 @@
 use convo_core::{Agent, CompletionMessage, CompletionRole, FinishReason, Usage};
 use serde::{Deserialize, Serialize};
 
-/// `POST /v1/chat/completions`. Fields Convo does not use are ignored.
+/// `POST /v1/chat/completions`: the fields Convo honours. The others have
+/// been checked by `params::check` before this is parsed.
 #[derive(Debug, Deserialize)]
 pub struct ChatCompletionRequest {
     /// The agent's id.
@@ -26,9 +27,6 @@ pub struct ChatCompletionRequest {
     /// Streaming options.
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
-    /// How many choices; only 1 is supported.
-    #[serde(default)]
-    pub n: Option<u32>,
 }
 
 /// `stream_options`.
