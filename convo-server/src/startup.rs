@@ -79,9 +79,11 @@ impl Application {
         let secret = jwt_secret(config)?;
         let cors_origins = AllowedOrigins::parse(&config.cors_origins)
             .map_err(|e| StartupError::Config(e.to_string()))?;
+        let jwt = JwtKeys::new(&secret, config.token_ttl())
+            .map_err(|e| StartupError::Config(format!("unusable CONVO_JWT_SECRET: {e}")))?;
         let state = AppState::new(StateInner {
             convo,
-            jwt: JwtKeys::new(&secret, config.token_ttl()),
+            jwt,
             login_failures: FailureLimiter::new(
                 config.login_failures_per_minute,
                 Duration::from_secs(60),
@@ -233,7 +235,8 @@ pub fn openapi_json() -> String {
     );
     let state = AppState::new(StateInner {
         convo,
-        jwt: JwtKeys::new(b"spec", Duration::from_secs(1)),
+        // A constant, non-empty secret: the only way this can fail.
+        jwt: JwtKeys::new(b"spec", Duration::from_secs(1)).expect("a non-empty secret"),
         login_failures: FailureLimiter::new(0, Duration::from_secs(60)),
         secure_cookies: false,
         sse_keep_alive: Duration::from_secs(15),

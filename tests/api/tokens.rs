@@ -22,7 +22,9 @@ fn forge(secret: &str, sub: &str, exp_from_now_secs: i64) -> String {
         "exp": now + exp_from_now_secs,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
-    let key = EncodingKey::from_secret(secret.as_bytes());
+    // The server's HMAC-only backend signs for jsonwebtoken in this process.
+    convo::server::auth::install_jwt_crypto();
+    let key = EncodingKey::from_secret(secret.as_bytes()).expect("a non-empty secret");
     encode(&Header::new(Algorithm::HS256), &claims, &key).expect("token encodes")
 }
 

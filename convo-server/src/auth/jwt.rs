@@ -8,6 +8,8 @@ use convo_core::UserId;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::crypto::install_jwt_crypto;
+
 /// The claims Convo puts in a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -61,18 +63,22 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     /// Keys from a secret; tokens live for `ttl`.
-    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+    ///
+    /// Fails on an empty secret (`jsonwebtoken` refuses empty HMAC keys).
+    /// Installs the HMAC-only crypto backend if nothing else was installed.
+    pub fn new(secret: &[u8], ttl: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
+        install_jwt_crypto();
         // Only HS256: a token claiming `none` or any other algorithm fails.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret)?,
+            decoding: DecodingKey::from_secret(secret)?,
             validation,
             ttl,
             verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_CAPACITY)),
-        }
+        })
     }
 
     /// How long issued tokens live.
@@ -124,7 +130,7 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify_and_carry_the_user() {
-        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
         let user = UserId::new();
         let (token, claims) = keys.issue(&user).expect("issue");
         assert_eq!(keys.verify(&token), Some(claims.clone()));
@@ -134,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_remembered_token_still_expires() {
-        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
         let (token, claims) = keys.issue(&UserId::new()).expect("issue");
         assert_eq!(keys.verify(&token), Some(claims.clone()));
         assert_eq!(keys.verify(&token), Some(claims.clone()), "from the cache");
@@ -154,7 +160,7 @@ mod tests {
 
     #[test]
     fn tampered_foreign_expired_and_unsigned_tokens_are_refused() {
-        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
         let (token, claims) = keys.issue(&UserId::new()).expect("issue");
         // The genuine token is remembered; its tampered twin is still refused.
         assert!(keys.verify(&token).is_some());
@@ -163,7 +169,7 @@ mod tests {
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
         assert_eq!(keys.verify(&tampered), None, "tampered signature");
 
-        let other = JwtKeys::new(b"another secret", Duration::from_secs(60));
+        let other = JwtKeys::new(b"another secret", Duration::from_secs(60)).expect("keys");
         let (foreign, _) = other.issue(&UserId::new()).expect("issue");
         assert_eq!(keys.verify(&foreign), None, "signed with another secret");
 
@@ -175,7 +181,7 @@ mod tests {
         let expired = encode(
             &Header::new(Algorithm::HS256),
             &expired,
-            &EncodingKey::from_secret(b"secret"),
+            &EncodingKey::from_secret(b"secret").expect("key"),
         )
         .expect("encode");
         assert_eq!(keys.verify(&expired), None, "expired");
@@ -191,9 +197,14 @@ mod tests {
         let hs512 = encode(
             &Header::new(Algorithm::HS512),
             &claims,
-            &EncodingKey::from_secret(b"secret"),
+            &EncodingKey::from_secret(b"secret").expect("key"),
         )
         .expect("encode");
         assert_eq!(keys.verify(&hs512), None, "another algorithm, same secret");
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        assert!(JwtKeys::new(b"", Duration::from_secs(60)).is_err());
     }
 }
