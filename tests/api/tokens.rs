@@ -16,16 +16,23 @@ use crate::helpers::{
 /// A JWT with Convo's claims, signed with HS256 and `secret`.
 fn forge(secret: &str, sub: &str, exp_from_now_secs: i64) -> String {
     let now = Utc::now().timestamp();
-    let claims = json!({
-        "sub": sub,
-        "iat": now - 10,
-        "exp": now + exp_from_now_secs,
-        "jti": uuid::Uuid::new_v4().to_string(),
-    });
+    sign(
+        secret,
+        &json!({
+            "sub": sub,
+            "iat": now - 10,
+            "exp": now + exp_from_now_secs,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        }),
+    )
+}
+
+/// These claims as a JWT signed with HS256 and `secret`.
+fn sign(secret: &str, claims: &serde_json::Value) -> String {
     // The server's HMAC-only backend signs for jsonwebtoken in this process.
     convo::server::auth::install_jwt_crypto();
     let key = EncodingKey::from_secret(secret.as_bytes()).expect("a non-empty secret");
-    encode(&Header::new(Algorithm::HS256), &claims, &key).expect("token encodes")
+    encode(&Header::new(Algorithm::HS256), claims, &key).expect("token encodes")
 }
 
 /// `GET /api/auth/me` from a client with no cookies, with this bearer token.
@@ -248,5 +255,34 @@ async fn a_bearer_token_wins_over_the_cookie() {
         b.id.as_str(),
         "the bearer (B), not the cookie (A = {})",
         a.id
+    );
+}
+
+#[tokio::test]
+async fn a_token_not_valid_before_an_hour_from_now_is_401() {
+    // Arrange: signed with the server's own secret, only `nbf` is wrong.
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    let now = Utc::now().timestamp();
+    let early = sign(
+        JWT_SECRET,
+        &json!({"sub": user.id, "iat": now, "exp": now + 7200, "nbf": now + 3600, "jti": "early"}),
+    );
+    let due = sign(
+        JWT_SECRET,
+        &json!({"sub": user.id, "iat": now, "exp": now + 7200, "nbf": now - 60, "jti": "due"}),
+    );
+
+    // Act
+    let bearer = me_with_bearer(&app.address, &early).await;
+    let cookie = me_with_cookie(&app.address, &early).await;
+
+    // Assert
+    assert_error(bearer, 401, "unauthenticated").await;
+    assert_error(cookie, 401, "unauthenticated").await;
+    assert_eq!(
+        me_with_bearer(&app.address, &due).await.status(),
+        200,
+        "an nbf in the past is fine"
     );
 }

@@ -1,4 +1,8 @@
 //! Login tokens: HS256 JWTs with the algorithm pinned.
+//!
+//! A token is accepted only inside its validity window: not after `exp`
+//! and not before `nbf` when it has one (RFC 7519 §4.1.4 and §4.1.5), both
+//! with the same few seconds of leeway for clocks that disagree.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +36,10 @@ impl Claims {
     }
 }
 
+/// Seconds of clock disagreement forgiven at both ends of a token's
+/// validity window (`exp` and `nbf`).
+const LEEWAY_SECS: u64 = 5;
+
 /// How many verified tokens [`JwtKeys`] remembers.
 const VERIFIED_CAPACITY: usize = 4096;
 
@@ -42,8 +50,9 @@ const VERIFIED_CAPACITY: usize = 4096;
 /// under load they were a tenth of a list request's CPU time (perf,
 /// scripts/bench.sh case 1). A hit is exactly as strong as a verification,
 /// since only byte-identical tokens that verified are in it; expiry is
-/// checked again on every hit, and revocation is the caller's per-request
-/// check, as before.
+/// checked again on every hit (a token's `nbf` needs no second look: it was
+/// already past when the token verified, and time only moves on), and
+/// revocation is the caller's per-request check, as before.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -70,7 +79,11 @@ impl JwtKeys {
         install_jwt_crypto();
         // Only HS256: a token claiming `none` or any other algorithm fails.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
+        // `exp` is checked by default; `nbf` only when asked, and then only
+        // when the token has one (ours do not, but a token is not refused
+        // for want of it). One leeway serves both edges of the window.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
         Ok(Self {
             encoding: EncodingKey::from_secret(secret)?,
@@ -201,6 +214,38 @@ mod tests {
         )
         .expect("encode");
         assert_eq!(keys.verify(&hs512), None, "another algorithm, same secret");
+    }
+
+    /// Our claims plus an `nbf` `offset` seconds from now, signed with `secret`.
+    fn with_nbf(offset: i64) -> String {
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "sub": UserId::new().to_string(),
+            "iat": now,
+            "exp": now + 3600,
+            "nbf": now + offset,
+            "jti": "j",
+        });
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret").expect("key"),
+        )
+        .expect("encode")
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_not_before_time() {
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
+        let cases = [
+            (3600, false, "an hour ahead"),
+            (60, false, "past the leeway"),
+            (2, true, "within the leeway"),
+            (-3600, true, "an hour ago"),
+        ];
+        for (offset, accepted, case) in cases {
+            assert_eq!(keys.verify(&with_nbf(offset)).is_some(), accepted, "{case}");
+        }
     }
 
     #[test]
