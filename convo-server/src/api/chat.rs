@@ -1,6 +1,7 @@
 //! `/api/chat/*`: chat sessions and their messages.
 
 use convo_core::SendMessage;
+use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 
@@ -163,6 +164,7 @@ impl ChatApi {
     )]
     async fn send(
         &self,
+        req: &Request,
         auth: Auth,
         chat_session_id: Path<String>,
         body: Json<SendMessageRequest>,
@@ -172,7 +174,8 @@ impl ChatApi {
     ) -> Result<MessageSent, TurnError> {
         let message = SendMessage {
             content: body.0.content.into(),
-            idempotency_key: idempotency_key.0.map(Matching::into_inner),
+            idempotency_key: Matching::header(req, "Idempotency-Key", idempotency_key.0)?
+                .map(Matching::into_inner),
         };
         let turn = self
             .state
@@ -207,6 +210,7 @@ impl ChatApi {
     )]
     async fn stream(
         &self,
+        req: &Request,
         auth: Auth,
         chat_session_id: Path<String>,
         body: Json<SendMessageRequest>,
@@ -216,7 +220,8 @@ impl ChatApi {
     ) -> Result<MessageStreamed, TurnError> {
         let message = SendMessage {
             content: body.0.content.into(),
-            idempotency_key: idempotency_key.0.map(Matching::into_inner),
+            idempotency_key: Matching::header(req, "Idempotency-Key", idempotency_key.0)?
+                .map(Matching::into_inner),
         };
         let turn = self
             .state
