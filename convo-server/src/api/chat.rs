@@ -3,8 +3,8 @@
 use convo_core::SendMessage;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
 
+use super::body::JsonBody;
 use super::json::{JsonOut, OptionalJson};
 use poem_openapi::{ApiResponse, OpenApi};
 
@@ -120,7 +120,7 @@ impl ChatApi {
         &self,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<UpdateChat>,
+        body: JsonBody<UpdateChat>,
     ) -> Result<ChatFound, WriteError> {
         let session = self
             .state
@@ -167,7 +167,7 @@ impl ChatApi {
         req: &Request,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<SendMessageRequest>,
+        body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<Matching<IdempotencyKeyRule>>>,
@@ -213,7 +213,7 @@ impl ChatApi {
         req: &Request,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<SendMessageRequest>,
+        body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<Matching<IdempotencyKeyRule>>>,
@@ -251,7 +251,7 @@ impl ChatApi {
         &self,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<ForkChat>,
+        body: JsonBody<ForkChat>,
     ) -> Result<ChatStarted, WriteError> {
         let session = self
             .state
