@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::connection::{Connections, GuardedAcceptor};
 use crate::cors::{AllowedOrigins, CorsGate};
 use crate::error::{ApiError, PanicToEnvelope};
+use crate::headers::{security_headers, DocsPolicy};
 use crate::middleware::{body_limit, request_context};
 use crate::state::{AppState, StateInner};
 
@@ -199,7 +200,7 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
         .nest("/", service)
         // OpenAI's API over the agents: not in our OpenAPI document (api::openai).
         .nest("/v1", api::openai::routes())
-        .nest("/docs", docs)
+        .nest("/docs", docs.with(DocsPolicy))
         .at("/openapi.json", spec)
         .at(
             "/metrics",
@@ -222,6 +223,7 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
         .with(CatchPanic::new().with_handler(PanicToEnvelope))
         .with(CorsGate::new(http.cors_origins))
         .around(request_context)
+        .around(security_headers)
         .data(http.connections)
         .data(state)
 }
