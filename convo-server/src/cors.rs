@@ -25,17 +25,32 @@ pub enum OriginError {
     /// A wildcard, which must never go with credentials.
     #[error("CONVO_CORS_ORIGINS lists {0:?}: name each origin exactly, wildcards are not allowed")]
     Wildcard(String),
-    /// Not `scheme://host[:port]`.
-    #[error("CONVO_CORS_ORIGINS lists {0:?}, which is not an origin like https://app.example.com (http or https, a host, an optional port, nothing after)")]
-    Malformed(String),
+    /// The opaque origin of sandboxed frames, `file:` pages and redirects:
+    /// allowing it would let any of them in.
+    #[error("CONVO_CORS_ORIGINS lists \"null\", the origin of sandboxed frames and local files: it cannot be allowed")]
+    Null,
+    /// Not an origin; `reason` says what is wrong.
+    #[error("CONVO_CORS_ORIGINS lists {origin:?}, which is not an origin like https://app.example.com: {reason}")]
+    Malformed {
+        /// The entry as configured.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The origins allowed to call the API from a browser, with credentials.
+///
+/// Held in the form a browser sends (the WHATWG URL standard's
+/// serialisation of an origin): scheme and host lower-cased, an IDN host in
+/// punycode, the scheme's default port left out. Configured origins and
+/// request `Origin` headers are both brought to that form before they are
+/// compared, so `https://app.example:443` and `https://app.example` are one.
 #[derive(Debug, Clone, Default)]
 pub struct AllowedOrigins(Arc<HashSet<String>>);
 
 impl AllowedOrigins {
-    /// Checks and normalises (lower-cases) each origin; blank entries are skipped.
+    /// Checks and normalises each origin; blank entries are skipped.
     pub fn parse<I, S>(origins: I) -> Result<Self, OriginError>
     where
         I: IntoIterator<Item = S>,
@@ -56,37 +71,57 @@ impl AllowedOrigins {
         self.0.is_empty()
     }
 
-    /// Whether `origin`, as a browser sends it, is allowed.
+    /// Whether `origin`, as a request's `Origin` header carries it, is
+    /// allowed (after the same normalisation as the configured ones).
     pub fn allows(&self, origin: &str) -> bool {
-        self.0.contains(origin)
+        parse_origin(origin).is_ok_and(|origin| self.0.contains(&origin))
     }
 }
 
-/// `origin` lower-cased, if it is `http(s)://host[:port]`.
+/// `origin` in the form a browser sends it, if it is an `http(s)` origin:
+/// a scheme, a host, an optional port, and nothing else (a single trailing
+/// `/`, as copied from an address bar, is tolerated).
 fn parse_origin(origin: &str) -> Result<String, OriginError> {
-    if origin.contains('*') || origin == "null" {
+    if origin.contains('*') {
         return Err(OriginError::Wildcard(origin.to_owned()));
     }
-    let malformed = || OriginError::Malformed(origin.to_owned());
-    let lower = origin.to_ascii_lowercase();
-    let (scheme, authority) = lower.split_once("://").ok_or_else(malformed)?;
-    if scheme != "http" && scheme != "https" {
-        return Err(malformed());
+    if origin.eq_ignore_ascii_case("null") {
+        return Err(OriginError::Null);
     }
-    let bad_char = |c: char| c.is_whitespace() || c.is_control() || "/?#@\\".contains(c);
-    if authority.is_empty() || authority.contains(bad_char) {
-        return Err(malformed());
-    }
-    // `[::1]` has colons of its own; a port follows the closing bracket.
-    if !authority.ends_with(']') {
-        if let Some((host, port)) = authority.rsplit_once(':') {
-            let port_ok = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
-            if host.is_empty() || !port_ok {
-                return Err(malformed());
-            }
+    let malformed = |reason: &str| OriginError::Malformed {
+        origin: origin.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = url::Url::parse(origin).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            malformed("it has no scheme (http:// or https://)")
         }
+        e => malformed(&e.to_string()),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(malformed("only http and https origins can be allowed"));
     }
-    Ok(lower)
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(malformed("an origin has no user name or password"));
+    }
+    if url.path() != "/" {
+        return Err(malformed("an origin has no path"));
+    }
+    if url.query().is_some() {
+        return Err(malformed("an origin has no query"));
+    }
+    if url.fragment().is_some() {
+        return Err(malformed("an origin has no fragment"));
+    }
+    // Backslashes, tabs and newlines are dropped or rewritten by the URL
+    // parser; an origin written with them is a typo, not an origin.
+    if origin.contains(|c: char| c == '\\' || c.is_whitespace() || c.is_control()) {
+        return Err(malformed(
+            "it contains spaces, control characters or a backslash",
+        ));
+    }
+    // `Url::origin` serialises as browsers do: default port left out.
+    Ok(url.origin().ascii_serialization())
 }
 
 /// Applies [`Cors`] to requests from allowed origins only (see the module
@@ -177,34 +212,81 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origins_are_exact_lower_cased_and_never_wildcards() {
+    fn origins_are_compared_in_the_form_browsers_send() {
         let origins = AllowedOrigins::parse([
             " https://App.Example.com ",
             "",
             "http://localhost:5173",
             "http://[::1]:8080",
             "http://[::1]",
+            "https://secure.example:443",
+            "http://plain.example:80/",
+            "https://bücher.example",
         ])
         .expect("valid");
-        assert!(origins.allows("https://app.example.com"));
-        assert!(origins.allows("http://localhost:5173"));
-        assert!(origins.allows("http://[::1]:8080"));
-        assert!(!origins.allows("http://localhost:5174"));
-        assert!(!origins.allows("https://app.example.com.evil.test"));
-        for bad in [
-            "*",
-            "https://*.example.com",
+        let allowed = [
+            "https://app.example.com",
+            "https://app.example.com:443",
+            "http://localhost:5173",
+            "http://[::1]:8080",
+            "http://[::1]",
+            "https://secure.example",
+            "http://plain.example",
+            "https://xn--bcher-kva.example",
+        ];
+        for origin in allowed {
+            assert!(origins.allows(origin), "{origin}");
+        }
+        let refused = [
+            "http://localhost:5174",
+            "https://app.example.com.evil.test",
+            "http://app.example.com",
+            "https://app.example.com:8443",
+            "https://secure.example:8443",
             "null",
+            "",
             "app.example.com",
-            "ftp://example.com",
-            "https://example.com/",
-            "https://example.com/path",
-            "https://",
-            "https://example.com:",
-            "https://example.com:80x",
-            "https://user@example.com",
-        ] {
-            assert!(AllowedOrigins::parse([bad]).is_err(), "{bad}");
+        ];
+        for origin in refused {
+            assert!(!origins.allows(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn anything_but_an_http_origin_is_refused_with_its_reason() {
+        let cases = [
+            ("*", "wildcards"),
+            ("https://*.example.com", "wildcards"),
+            ("null", "sandboxed"),
+            ("NULL", "sandboxed"),
+            ("app.example.com", "no scheme"),
+            ("ftp://example.com", "only http and https"),
+            ("file:///etc/passwd", "only http and https"),
+            ("https://example.com/path", "no path"),
+            ("https://example.com//", "no path"),
+            ("https://example.com/?", "no query"),
+            ("https://example.com?x=1", "no query"),
+            ("https://example.com#top", "no fragment"),
+            ("https://user@example.com", "no user name"),
+            ("https://user:pw@example.com", "no user name"),
+            ("https://", "empty host"),
+            ("https://example.com:80x", "port"),
+            ("https://example.com:99999", "port"),
+            ("https://exa mple.com", "domain"),
+            ("https:\\\\example.com", "backslash"),
+        ];
+        for (origin, reason) in cases {
+            let message = AllowedOrigins::parse([origin])
+                .expect_err(origin)
+                .to_string();
+            assert!(
+                message.starts_with("CONVO_CORS_ORIGINS lists "),
+                "{origin}: {message}"
+            );
+            assert!(
+                message.to_lowercase().contains(reason),
+                "{origin}: {message:?} should say {reason:?}"
+            );
         }
         assert!(AllowedOrigins::parse(Vec::<String>::new())
             .expect("empty")

@@ -229,7 +229,7 @@ impl ApiError {
 /// The field named by poem-openapi's "field `x` verification failed" (a body
 /// field that broke a rule stated in the OpenAPI document), which the
 /// contract answers as 422 with `param`, like the engine's own checks.
-fn failed_field(reason: &str) -> Option<String> {
+pub(crate) fn failed_field(reason: &str) -> Option<String> {
     let rest = reason.split("field `").nth(1)?;
     let (field, tail) = rest.split_once('`')?;
     tail.trim_start()

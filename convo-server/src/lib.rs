@@ -13,6 +13,7 @@
 //! - `middleware`: request ids, the access log, the body limit and deadline.
 //! - [`connection`]: the request-head deadline against slow clients (slowloris).
 //! - [`cors`]: cross-origin requests from the configured origins only.
+//! - [`headers`]: security headers (`nosniff`, `no-store` on auth, the docs' CSP).
 
 pub mod api;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod cors;
 pub mod error;
+pub mod headers;
 pub mod metrics;
 pub mod middleware;
 pub mod startup;

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::connection::{Connections, GuardedAcceptor};
 use crate::cors::{AllowedOrigins, CorsGate};
 use crate::error::{ApiError, PanicToEnvelope};
+use crate::headers::{security_headers, DocsPolicy};
 use crate::middleware::{body_limit, request_context};
 use crate::state::{AppState, StateInner};
 
@@ -82,9 +83,11 @@ impl Application {
         let secret = jwt_secret(config)?;
         let cors_origins = AllowedOrigins::parse(&config.cors_origins)
             .map_err(|e| StartupError::Config(e.to_string()))?;
+        let jwt = JwtKeys::new(&secret, config.token_ttl())
+            .map_err(|e| StartupError::Config(format!("unusable CONVO_JWT_SECRET: {e}")))?;
         let state = AppState::new(StateInner {
             convo,
-            jwt: JwtKeys::new(&secret, config.token_ttl()),
+            jwt,
             login_failures: FailureLimiter::new(
                 config.login_failures_per_minute,
                 Duration::from_secs(60),
@@ -200,7 +203,7 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
         .nest("/", service)
         // OpenAI's API over the agents: not in our OpenAPI document (api::openai).
         .nest("/v1", api::openai::routes())
-        .nest("/docs", docs)
+        .nest("/docs", docs.with(DocsPolicy))
         .at("/openapi.json", spec)
         .at(
             "/metrics",
@@ -223,6 +226,7 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
         .with(CatchPanic::new().with_handler(PanicToEnvelope))
         .with(CorsGate::new(http.cors_origins))
         .around(request_context)
+        .around(security_headers)
         .data(http.connections)
         .data(state)
 }
@@ -236,7 +240,8 @@ pub fn openapi_json() -> String {
     );
     let state = AppState::new(StateInner {
         convo,
-        jwt: JwtKeys::new(b"spec", Duration::from_secs(1)),
+        // A constant, non-empty secret: the only way this can fail.
+        jwt: JwtKeys::new(b"spec", Duration::from_secs(1)).expect("a non-empty secret"),
         login_failures: FailureLimiter::new(0, Duration::from_secs(60)),
         secure_cookies: false,
         sse_keep_alive: Duration::from_secs(15),

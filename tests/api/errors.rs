@@ -35,8 +35,8 @@ async fn malformed_json_is_400_invalid_request() {
     let cases = [
         (r#"{"name": "#, "truncated JSON"),
         ("not json at all", "not JSON"),
-        (r#"{"description": "no name"}"#, "a required field missing"),
         (r#"["name"]"#, "an array for an object"),
+        ("null", "null for an object"),
     ];
     for (body, case) in cases {
         let resp = post_raw(&app, body).await;
@@ -44,6 +44,8 @@ async fn malformed_json_is_400_invalid_request() {
         assert_eq!(resp.status(), 400, "{case}");
         let error = assert_error(resp, 400, "invalid_request").await;
         assert_eq!(error["retryable"], false, "{case}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("CreateProject"), "{case}: {message}");
     }
     let empty = app
         .client
@@ -61,14 +63,22 @@ async fn a_field_of_the_wrong_type_is_400_not_coerced() {
     let app = spawn_app().await;
     app.sign_up().await;
     let cases = [
-        (r#"{"name": 5}"#, "a number for a string"),
-        (r#"{"name": true}"#, "a boolean for a string"),
+        (r#"{"name": 5}"#, "name", "a number for a string"),
+        (r#"{"name": true}"#, "name", "a boolean for a string"),
+        (
+            r#"{"name": "ok", "description": ["d"]}"#,
+            "description",
+            "an array for an optional string",
+        ),
     ];
-    for (body, case) in cases {
+    for (body, param, case) in cases {
         let resp = post_raw(&app, body).await;
 
         assert_eq!(resp.status(), 400, "{case}");
-        assert_error(resp, 400, "invalid_request").await;
+        let error = assert_error(resp, 400, "invalid_request").await;
+        assert_eq!(error["param"], param, "{case}: the field is named");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(!message.contains("CreateProject"), "{case}: {message}");
     }
 }
 

@@ -145,9 +145,19 @@ async fn bad_forks_are_4xx_and_create_nothing() {
             "validation_failed",
             Some("title"),
         ),
-        (json!({"up_to_seq": -1}), 400, "invalid_request", None),
-        (json!({"up_to_seq": "1"}), 400, "invalid_request", None),
-        (json!({}), 400, "invalid_request", None),
+        (
+            json!({"up_to_seq": -1}),
+            400,
+            "invalid_request",
+            Some("up_to_seq"),
+        ),
+        (
+            json!({"up_to_seq": "1"}),
+            400,
+            "invalid_request",
+            Some("up_to_seq"),
+        ),
+        (json!({}), 422, "validation_failed", Some("up_to_seq")),
     ];
     for (body, status, code, param) in cases {
         let resp = app.post(&app.client, &path, &body).await;

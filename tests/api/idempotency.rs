@@ -161,3 +161,47 @@ async fn an_idempotency_key_is_scoped_to_its_session() {
     );
     assert_eq!(app.mock.request_count(), 2);
 }
+
+#[tokio::test]
+async fn a_key_that_is_not_visible_ascii_is_422_on_both_send_routes_and_stores_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    let ascii_failure = assert_error(
+        send_with_key(&app, fx.session_id(), "hi", "key 1").await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let keys: [&[u8]; 3] = ["clé-1".as_bytes(), b"\xff\xfe", "ключ".as_bytes()];
+
+    for route in ["message", "message/stream"] {
+        for key in keys {
+            let shown = String::from_utf8_lossy(key);
+            // Act: the raw bytes, as a client that does not encode them sends them.
+            let key = reqwest::header::HeaderValue::from_bytes(key).expect("header bytes");
+            let resp = app
+                .client
+                .post(app.url(&format!("/api/chat/{}/{route}", fx.session_id())))
+                .header("Idempotency-Key", key)
+                .json(&json!({"content": "hi"}))
+                .send()
+                .await
+                .expect("request sent");
+
+            // Assert
+            let error = assert_error(resp, 422, "validation_failed").await;
+            assert_eq!(error["param"], "Idempotency-Key", "{route} {shown}");
+            assert_eq!(
+                error["message"], ascii_failure["message"],
+                "{route} {shown}: the same answer as any malformed key"
+            );
+        }
+    }
+    assert!(
+        app.history(&app.client, fx.session_id()).await.is_empty(),
+        "nothing stored"
+    );
+    assert_eq!(app.mock.request_count(), 0, "the model was not called");
+}

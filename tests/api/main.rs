@@ -16,6 +16,7 @@ mod openapi;
 mod ownership;
 mod pagination;
 mod projects_agents;
+mod security_headers;
 mod streaming;
 mod tokens;
 mod transfer;

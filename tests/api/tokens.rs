@@ -16,14 +16,23 @@ use crate::helpers::{
 /// A JWT with Convo's claims, signed with HS256 and `secret`.
 fn forge(secret: &str, sub: &str, exp_from_now_secs: i64) -> String {
     let now = Utc::now().timestamp();
-    let claims = json!({
-        "sub": sub,
-        "iat": now - 10,
-        "exp": now + exp_from_now_secs,
-        "jti": uuid::Uuid::new_v4().to_string(),
-    });
-    let key = EncodingKey::from_secret(secret.as_bytes());
-    encode(&Header::new(Algorithm::HS256), &claims, &key).expect("token encodes")
+    sign(
+        secret,
+        &json!({
+            "sub": sub,
+            "iat": now - 10,
+            "exp": now + exp_from_now_secs,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        }),
+    )
+}
+
+/// These claims as a JWT signed with HS256 and `secret`.
+fn sign(secret: &str, claims: &serde_json::Value) -> String {
+    // The server's HMAC-only backend signs for jsonwebtoken in this process.
+    convo::server::auth::install_jwt_crypto();
+    let key = EncodingKey::from_secret(secret.as_bytes()).expect("a non-empty secret");
+    encode(&Header::new(Algorithm::HS256), claims, &key).expect("token encodes")
 }
 
 /// `GET /api/auth/me` from a client with no cookies, with this bearer token.
@@ -245,6 +254,165 @@ async fn a_bearer_token_wins_over_the_cookie() {
         me["user"]["id"],
         b.id.as_str(),
         "the bearer (B), not the cookie (A = {})",
+        a.id
+    );
+}
+
+#[tokio::test]
+async fn a_token_not_valid_before_an_hour_from_now_is_401() {
+    // Arrange: signed with the server's own secret, only `nbf` is wrong.
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    let now = Utc::now().timestamp();
+    let early = sign(
+        JWT_SECRET,
+        &json!({"sub": user.id, "iat": now, "exp": now + 7200, "nbf": now + 3600, "jti": "early"}),
+    );
+    let due = sign(
+        JWT_SECRET,
+        &json!({"sub": user.id, "iat": now, "exp": now + 7200, "nbf": now - 60, "jti": "due"}),
+    );
+
+    // Act
+    let bearer = me_with_bearer(&app.address, &early).await;
+    let cookie = me_with_cookie(&app.address, &early).await;
+
+    // Assert
+    assert_error(bearer, 401, "unauthenticated").await;
+    assert_error(cookie, 401, "unauthenticated").await;
+    assert_eq!(
+        me_with_bearer(&app.address, &due).await.status(),
+        200,
+        "an nbf in the past is fine"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_bearer_token_is_401_even_with_a_valid_cookie() {
+    // Arrange: app.client holds A's valid cookie, and A owns a session.
+    let app = spawn_app().await;
+    let a = app.sign_up().await;
+    let fixture = app.fixture(&app.client).await;
+    let session = fixture.session_id();
+    let revoked = {
+        let creds = json!({"email": a.email, "password": PASSWORD});
+        let issued = app.post(&plain_client(), "/api/auth/token", &creds).await;
+        let token = json_with_status(issued, 200).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned();
+        let logout = plain_client()
+            .post(app.url("/api/auth/logout"))
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(logout.status(), 204, "the token is revoked");
+        token
+    };
+    let credentials = [
+        ("Bearer not-a-jwt".to_owned(), "garbage"),
+        (
+            format!(
+                "Bearer {}",
+                forge("another-secret-that-is-long-enough-0123", &a.id, 3600)
+            ),
+            "forged with another secret",
+        ),
+        (
+            format!("Bearer {}", forge(JWT_SECRET, &a.id, -3600)),
+            "expired",
+        ),
+        (format!("Bearer {revoked}"), "revoked"),
+        ("bearer not-a-jwt".to_owned(), "lower-case scheme"),
+        ("Bearer".to_owned(), "no token after the scheme"),
+    ];
+    let routes = [
+        (reqwest::Method::GET, "/api/auth/me".to_owned(), None),
+        (reqwest::Method::GET, "/api/projects".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            "/api/projects".to_owned(),
+            Some(json!({"name": "smuggled"})),
+        ),
+        (reqwest::Method::GET, format!("/api/chat/{session}"), None),
+        (
+            reqwest::Method::POST,
+            format!("/api/chat/{session}/message"),
+            Some(json!({"content": "smuggled"})),
+        ),
+        (reqwest::Method::POST, "/api/auth/logout".to_owned(), None),
+    ];
+
+    for (authorization, case) in &credentials {
+        for (method, path, body) in &routes {
+            // Act
+            let mut req = app
+                .client
+                .request(method.clone(), app.url(path))
+                .header(AUTHORIZATION, authorization);
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let resp = req.send().await.expect("request sent");
+
+            // Assert
+            assert_eq!(resp.status(), 401, "{case}: {method} {path}");
+            assert_error(resp, 401, "unauthenticated").await;
+        }
+    }
+    // Nothing ran as A: no project, no message, and A's cookie was not logged out.
+    let projects = json_with_status(app.get(&app.client, "/api/projects").await, 200).await;
+    assert_eq!(
+        projects["data"].as_array().map(Vec::len),
+        Some(1),
+        "{projects}"
+    );
+    assert!(app.history(&app.client, session).await.is_empty());
+    assert_eq!(app.get(&app.client, "/api/auth/me").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_valid_bearer_token_acts_as_its_user_whatever_the_cookie() {
+    // Arrange: app.client holds A's cookie; B sends their bearer token through it.
+    let app = spawn_app().await;
+    let a = app.sign_up().await;
+    let a_fixture = app.fixture(&app.client).await;
+    let b = app.other_user().await;
+    let as_b =
+        |req: reqwest::RequestBuilder| req.header(AUTHORIZATION, format!("Bearer {}", b.token));
+
+    // Act
+    let created = as_b(app.client.post(app.url("/api/projects")))
+        .json(&json!({"name": "B's"}))
+        .send()
+        .await
+        .expect("create");
+    let foreign = as_b(
+        app.client
+            .get(app.url(&format!("/api/chat/{}", a_fixture.session_id()))),
+    )
+    .send()
+    .await
+    .expect("get");
+
+    // Assert
+    let created = json_with_status(created, 201).await;
+    assert_error(foreign, 404, "not_found").await;
+    let b_list = as_b(plain_client().get(app.url("/api/projects")))
+        .send()
+        .await
+        .expect("list");
+    let b_list = json_with_status(b_list, 200).await;
+    assert_eq!(b_list["data"][0]["id"], created["id"], "the project is B's");
+    let a_list = json_with_status(app.get(&app.client, "/api/projects").await, 200).await;
+    assert!(
+        a_list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|p| p["id"] != created["id"]),
+        "not A's ({}): {a_list}",
         a.id
     );
 }

@@ -7,6 +7,11 @@
 //   CHROMIUM_BIN=/usr/bin/chromium CONVO_BROWSER_TOOLS=<dir with node_modules/playwright-core> \
 //     node tests/browser/swagger_ui.mjs <base-url> <artifact-dir>
 //
+// The page runs under the server's Content-Security-Policy: any violation
+// the browser reports (a console message, or a `securitypolicyviolation`
+// event, which an init script forwards to the console) fails the run, so a
+// policy too tight for Swagger UI cannot pass unnoticed.
+//
 // Screenshots: <artifact-dir>/swagger_ui-final.png (the whole page) and
 // swagger_ui-send_message.png (the last operation with its reply) after the
 // last step; <artifact-dir>/swagger_ui-failure.png when a step fails (exit 1).
@@ -91,6 +96,7 @@ function idOf(what, res) {
 }
 
 let exitCode = 0;
+const cspViolations = [];
 const watchdog = setTimeout(() => {
   console.error(`FAIL: the whole run took over 150 s (at: ${step})`);
   process.exit(1);
@@ -106,6 +112,18 @@ try {
   context.setDefaultTimeout(TIMEOUT);
   page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (err) => log(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content Security Policy|securitypolicyviolation/i.test(text)) {
+      cspViolations.push(text);
+      log(`CSP violation: ${text}`);
+    }
+  });
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`securitypolicyviolation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
   log(`Chromium ${context.browser()?.version() ?? ''} up`);
 
   step = 'opening /docs';
@@ -158,6 +176,12 @@ try {
     throw new Error(`send_message: expected the mock's reply "echo: ${message}", the page shows ${JSON.stringify(reply)}`);
   }
   log(`reply on the page: ${reply}`);
+
+  step = 'checking the Content-Security-Policy';
+  const csp = (await page.request.get(`${base}/docs`)).headers()['content-security-policy'] ?? '';
+  if (!csp.includes("frame-ancestors 'none'")) throw new Error(`/docs: no frame-ancestors 'none' in its Content-Security-Policy: ${csp || 'none'}`);
+  if (cspViolations.length) throw new Error(`${cspViolations.length} Content Security Policy violation(s): ${cspViolations.join(' | ')}`);
+  log('no Content Security Policy violation reported');
 
   step = 'screenshots';
   const shot = join(artifacts, 'swagger_ui-final.png');

@@ -2,9 +2,9 @@
 
 use convo_core::{AgentPatch, NewAgent};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 
+use super::body::JsonBody;
 use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
@@ -75,7 +75,7 @@ impl AgentsApi {
         &self,
         auth: Auth,
         project_id: Path<String>,
-        body: Json<CreateAgent>,
+        body: JsonBody<CreateAgent>,
     ) -> Result<AgentCreated, WriteError> {
         let b = body.0;
         let new = NewAgent {
@@ -150,7 +150,7 @@ impl AgentsApi {
         &self,
         auth: Auth,
         agent_id: Path<String>,
-        body: Json<UpdateAgent>,
+        body: JsonBody<UpdateAgent>,
     ) -> Result<AgentFound, WriteError> {
         let b = body.0;
         let patch = AgentPatch {

@@ -2,8 +2,8 @@
 
 use poem::http::StatusCode;
 use poem::web::RemoteAddr;
-use poem_openapi::payload::Json;
 
+use super::body::JsonBody;
 use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
@@ -124,7 +124,7 @@ impl AuthApi {
     /// so Swagger UI and browsers are authenticated from here on. The e-mail is trimmed
     /// and compared case-insensitively; the password must have 8–128 characters.
     #[oai(path = "/register", method = "post", operation_id = "register")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<Registered, AuthError> {
+    async fn register(&self, body: JsonBody<RegisterRequest>) -> Result<Registered, AuthError> {
         let body = body.0;
         let user = self
             .state
@@ -148,7 +148,7 @@ impl AuthApi {
     #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
         remote: &RemoteAddr,
     ) -> Result<LoggedIn, AuthError> {
         let user = self.verify(&body.0, remote).await?;
@@ -201,7 +201,7 @@ impl AuthApi {
     #[oai(path = "/token", method = "post", operation_id = "create_token")]
     async fn token(
         &self,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
         remote: &RemoteAddr,
     ) -> Result<Token, AuthError> {
         let user = self.verify(&body.0, remote).await?;

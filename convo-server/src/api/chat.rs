@@ -1,9 +1,10 @@
 //! `/api/chat/*`: chat sessions and their messages.
 
 use convo_core::SendMessage;
+use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
 
+use super::body::JsonBody;
 use super::json::{JsonOut, OptionalJson};
 use poem_openapi::{ApiResponse, OpenApi};
 
@@ -119,7 +120,7 @@ impl ChatApi {
         &self,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<UpdateChat>,
+        body: JsonBody<UpdateChat>,
     ) -> Result<ChatFound, WriteError> {
         let session = self
             .state
@@ -163,16 +164,18 @@ impl ChatApi {
     )]
     async fn send(
         &self,
+        req: &Request,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<SendMessageRequest>,
+        body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<Matching<IdempotencyKeyRule>>>,
     ) -> Result<MessageSent, TurnError> {
         let message = SendMessage {
             content: body.0.content.into(),
-            idempotency_key: idempotency_key.0.map(Matching::into_inner),
+            idempotency_key: Matching::header(req, "Idempotency-Key", idempotency_key.0)?
+                .map(Matching::into_inner),
         };
         let turn = self
             .state
@@ -207,16 +210,18 @@ impl ChatApi {
     )]
     async fn stream(
         &self,
+        req: &Request,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<SendMessageRequest>,
+        body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<Matching<IdempotencyKeyRule>>>,
     ) -> Result<MessageStreamed, TurnError> {
         let message = SendMessage {
             content: body.0.content.into(),
-            idempotency_key: idempotency_key.0.map(Matching::into_inner),
+            idempotency_key: Matching::header(req, "Idempotency-Key", idempotency_key.0)?
+                .map(Matching::into_inner),
         };
         let turn = self
             .state
@@ -246,7 +251,7 @@ impl ChatApi {
         &self,
         auth: Auth,
         chat_session_id: Path<String>,
-        body: Json<ForkChat>,
+        body: JsonBody<ForkChat>,
     ) -> Result<ChatStarted, WriteError> {
         let session = self
             .state

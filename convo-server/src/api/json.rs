@@ -101,7 +101,7 @@ impl<T: ParseFromJSON> ParsePayload for OptionalJson<T> {
         }
         T::parse_from_json(Some(value))
             .map(|v| Self(Some(v)))
-            .map_err(|e| malformed(e.into_message()))
+            .map_err(|e| super::body::refusal::<T>(&data, e.into_message()))
     }
 }
 

@@ -19,12 +19,15 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::LazyLock;
 
+use poem::Request;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{
     ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
 };
 use regex::Regex;
 use serde_json::Value;
+
+use crate::error::ApiError;
 
 /// A rule a [`Matching`] string obeys.
 pub trait Rule: Send + Sync + 'static {
@@ -124,6 +127,35 @@ impl<R: Rule> Matching<R> {
 
     fn failure() -> String {
         format!("verification failed. pattern(\"{}\")", R::PATTERN)
+    }
+
+    /// The header parameter `name` as poem-openapi parsed it (`parsed`),
+    /// or 422 when the request carries a value of it that poem-openapi
+    /// could not read at all.
+    ///
+    /// poem-openapi reads header parameters through `HeaderValue::to_str`,
+    /// which fails on any byte outside visible ASCII, space and tab, and
+    /// then skips the value as if it were not sent (`param::Header`,
+    /// poem-openapi 5.1). An `Idempotency-Key: clé-1` was therefore dropped
+    /// and a retry stored a second turn; such a value breaks the rule like
+    /// any other malformed one, and is answered the same way.
+    pub fn header(
+        req: &Request,
+        name: &str,
+        parsed: Option<Self>,
+    ) -> Result<Option<Self>, ApiError> {
+        let unreadable = req
+            .headers()
+            .get_all(name)
+            .iter()
+            .any(|value| value.to_str().is_err());
+        if unreadable {
+            return Err(ApiError::validation(
+                name.to_owned(),
+                format!("`{name}` does not satisfy pattern(\"{}\")", R::PATTERN),
+            ));
+        }
+        Ok(parsed)
     }
 }
 
@@ -286,6 +318,39 @@ mod tests {
         );
         assert!(Matching::<IdempotencyKeyRule>::parse_from_parameter("key 1").is_err());
         assert!(Matching::<IdempotencyKeyRule>::parse_from_parameter("key-1").is_ok());
+    }
+
+    #[test]
+    fn a_header_value_poem_openapi_cannot_read_is_a_broken_rule() {
+        let with = |values: &[&[u8]]| {
+            let mut req = Request::builder().finish();
+            for value in values {
+                let value = poem::http::HeaderValue::from_bytes(value).expect("header value");
+                req.headers_mut().append("idempotency-key", value);
+            }
+            req
+        };
+        let parsed = Matching::<IdempotencyKeyRule>::new("key-1".to_owned());
+        let kept = Matching::header(&with(&[b"key-1"]), "Idempotency-Key", parsed);
+        assert_eq!(
+            kept.ok().flatten().map(Matching::into_inner).as_deref(),
+            Some("key-1")
+        );
+        assert!(matches!(
+            Matching::<IdempotencyKeyRule>::header(&with(&[]), "Idempotency-Key", None),
+            Ok(None)
+        ));
+        for values in [&[b"cl\xc3\xa9-1".as_slice()][..], &[b"key-1", b"\xff"]] {
+            let refused = Matching::<IdempotencyKeyRule>::header(
+                &with(values),
+                "Idempotency-Key",
+                Matching::new("key-1".to_owned()),
+            )
+            .expect_err("refused");
+            assert_eq!(refused.status.as_u16(), 422);
+            assert_eq!(refused.param.as_deref(), Some("Idempotency-Key"));
+            assert!(refused.message.contains("pattern("), "{}", refused.message);
+        }
     }
 
     #[test]

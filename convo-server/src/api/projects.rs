@@ -2,8 +2,8 @@
 
 use convo_core::{NewProject, ProjectPatch};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 
+use super::body::JsonBody;
 use super::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
@@ -65,7 +65,7 @@ impl ProjectsApi {
     async fn create(
         &self,
         auth: Auth,
-        body: Json<CreateProject>,
+        body: JsonBody<CreateProject>,
     ) -> Result<ProjectCreated, WriteError> {
         let new = NewProject {
             name: body.0.name.into(),
@@ -128,7 +128,7 @@ impl ProjectsApi {
         &self,
         auth: Auth,
         project_id: Path<String>,
-        body: Json<UpdateProject>,
+        body: JsonBody<UpdateProject>,
     ) -> Result<ProjectFound, WriteError> {
         let patch = ProjectPatch {
             name: body.0.name.map(Into::into),

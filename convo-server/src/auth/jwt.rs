@@ -1,4 +1,8 @@
 //! Login tokens: HS256 JWTs with the algorithm pinned.
+//!
+//! A token is accepted only inside its validity window: not after `exp`
+//! and not before `nbf` when it has one (RFC 7519 §4.1.4 and §4.1.5), both
+//! with the same few seconds of leeway for clocks that disagree.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use convo_core::UserId;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+
+use super::crypto::install_jwt_crypto;
 
 /// The claims Convo puts in a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +36,10 @@ impl Claims {
     }
 }
 
+/// Seconds of clock disagreement forgiven at both ends of a token's
+/// validity window (`exp` and `nbf`).
+const LEEWAY_SECS: u64 = 5;
+
 /// How many verified tokens [`JwtKeys`] remembers.
 const VERIFIED_CAPACITY: usize = 4096;
 
@@ -40,8 +50,9 @@ const VERIFIED_CAPACITY: usize = 4096;
 /// under load they were a tenth of a list request's CPU time (perf,
 /// scripts/bench.sh case 1). A hit is exactly as strong as a verification,
 /// since only byte-identical tokens that verified are in it; expiry is
-/// checked again on every hit, and revocation is the caller's per-request
-/// check, as before.
+/// checked again on every hit (a token's `nbf` needs no second look: it was
+/// already past when the token verified, and time only moves on), and
+/// revocation is the caller's per-request check, as before.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -61,18 +72,26 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     /// Keys from a secret; tokens live for `ttl`.
-    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+    ///
+    /// Fails on an empty secret (`jsonwebtoken` refuses empty HMAC keys).
+    /// Installs the HMAC-only crypto backend if nothing else was installed.
+    pub fn new(secret: &[u8], ttl: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
+        install_jwt_crypto();
         // Only HS256: a token claiming `none` or any other algorithm fails.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
+        // `exp` is checked by default; `nbf` only when asked, and then only
+        // when the token has one (ours do not, but a token is not refused
+        // for want of it). One leeway serves both edges of the window.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret)?,
+            decoding: DecodingKey::from_secret(secret)?,
             validation,
             ttl,
             verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_CAPACITY)),
-        }
+        })
     }
 
     /// How long issued tokens live.
@@ -124,7 +143,7 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify_and_carry_the_user() {
-        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
         let user = UserId::new();
         let (token, claims) = keys.issue(&user).expect("issue");
         assert_eq!(keys.verify(&token), Some(claims.clone()));
@@ -134,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_remembered_token_still_expires() {
-        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
         let (token, claims) = keys.issue(&UserId::new()).expect("issue");
         assert_eq!(keys.verify(&token), Some(claims.clone()));
         assert_eq!(keys.verify(&token), Some(claims.clone()), "from the cache");
@@ -154,7 +173,7 @@ mod tests {
 
     #[test]
     fn tampered_foreign_expired_and_unsigned_tokens_are_refused() {
-        let keys = JwtKeys::new(b"secret", Duration::from_secs(60));
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
         let (token, claims) = keys.issue(&UserId::new()).expect("issue");
         // The genuine token is remembered; its tampered twin is still refused.
         assert!(keys.verify(&token).is_some());
@@ -163,7 +182,7 @@ mod tests {
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
         assert_eq!(keys.verify(&tampered), None, "tampered signature");
 
-        let other = JwtKeys::new(b"another secret", Duration::from_secs(60));
+        let other = JwtKeys::new(b"another secret", Duration::from_secs(60)).expect("keys");
         let (foreign, _) = other.issue(&UserId::new()).expect("issue");
         assert_eq!(keys.verify(&foreign), None, "signed with another secret");
 
@@ -175,7 +194,7 @@ mod tests {
         let expired = encode(
             &Header::new(Algorithm::HS256),
             &expired,
-            &EncodingKey::from_secret(b"secret"),
+            &EncodingKey::from_secret(b"secret").expect("key"),
         )
         .expect("encode");
         assert_eq!(keys.verify(&expired), None, "expired");
@@ -191,9 +210,46 @@ mod tests {
         let hs512 = encode(
             &Header::new(Algorithm::HS512),
             &claims,
-            &EncodingKey::from_secret(b"secret"),
+            &EncodingKey::from_secret(b"secret").expect("key"),
         )
         .expect("encode");
         assert_eq!(keys.verify(&hs512), None, "another algorithm, same secret");
+    }
+
+    /// Our claims plus an `nbf` `offset` seconds from now, signed with `secret`.
+    fn with_nbf(offset: i64) -> String {
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "sub": UserId::new().to_string(),
+            "iat": now,
+            "exp": now + 3600,
+            "nbf": now + offset,
+            "jti": "j",
+        });
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret").expect("key"),
+        )
+        .expect("encode")
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_not_before_time() {
+        let keys = JwtKeys::new(b"secret", Duration::from_secs(60)).expect("keys");
+        let cases = [
+            (3600, false, "an hour ahead"),
+            (60, false, "past the leeway"),
+            (2, true, "within the leeway"),
+            (-3600, true, "an hour ago"),
+        ];
+        for (offset, accepted, case) in cases {
+            assert_eq!(keys.verify(&with_nbf(offset)).is_some(), accepted, "{case}");
+        }
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        assert!(JwtKeys::new(b"", Duration::from_secs(60)).is_err());
     }
 }

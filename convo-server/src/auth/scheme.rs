@@ -1,10 +1,21 @@
 //! The two ways to present a token: `Authorization: Bearer` or the `token` cookie.
 //!
-//! When both are present, the bearer token wins: it is the explicit choice of
-//! the program making the call, the cookie is ambient browser state. A token
-//! in the query string is never read.
+//! A request with an `Authorization` header of the Bearer scheme is decided
+//! by that header alone: a good token authenticates its user whatever cookie
+//! came along, and a bad one (garbage, forged, expired, revoked, or none
+//! after the scheme) is `401`, never a fall back to the cookie. The bearer
+//! is the explicit choice of the program making the call; the cookie is
+//! ambient browser state, which must not rescue a credential that failed.
+//! The cookie is read only when no Bearer header is sent. A token in the
+//! query string is never read.
+//!
+//! poem-openapi's `SecurityScheme` enum tries its members in order and takes
+//! the first that succeeds, so the rule lives in the cookie's checker, which
+//! refuses when a Bearer header is present. That keeps the OpenAPI document's
+//! two alternative schemes exactly as they are.
 
 use convo_core::{ConvoError, UserId};
+use poem::http::header::AUTHORIZATION;
 use poem::{IntoResponse, Request};
 use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::SecurityScheme;
@@ -37,7 +48,7 @@ pub struct BearerAuth(AuthUser);
 )]
 pub struct CookieAuth(AuthUser);
 
-/// Either credential; the bearer token is tried first.
+/// Either credential; a Bearer header, when sent, decides alone (see the module doc).
 #[derive(SecurityScheme)]
 pub enum Auth {
     /// `Authorization: Bearer <token>`.
@@ -61,7 +72,27 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
 }
 
 async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<AuthUser> {
+    if sends_bearer(req) {
+        // The bearer check ran first and failed: its verdict stands.
+        return Err(poem::Error::from_response(
+            ApiError::unauthenticated().into_response(),
+        ));
+    }
     authenticate(req, &key.key).await
+}
+
+/// Whether the request has an `Authorization` header of the Bearer scheme,
+/// well-formed or not. The scheme name is case-insensitive (RFC 9110
+/// §11.1), as poem's own Bearer parsing and the `/v1` routes treat it.
+fn sends_bearer(req: &Request) -> bool {
+    req.headers().get_all(AUTHORIZATION).iter().any(|value| {
+        let value = value.as_bytes().trim_ascii_start();
+        let scheme = value
+            .split(|b| *b == b' ' || *b == b'\t')
+            .next()
+            .unwrap_or_default();
+        scheme.eq_ignore_ascii_case(b"bearer")
+    })
 }
 
 /// A token is good when it verifies, is not revoked, and its user still exists.
@@ -94,5 +125,41 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUse
         Ok(_) => Ok(AuthUser { id, claims }),
         Err(ConvoError::NotFound(_)) => Err(ApiError::unauthenticated()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_authorization(values: &[&[u8]]) -> Request {
+        let mut req = Request::builder().finish();
+        for value in values {
+            let value = poem::http::HeaderValue::from_bytes(value).expect("header value");
+            req.headers_mut().append(AUTHORIZATION, value);
+        }
+        req
+    }
+
+    #[test]
+    fn any_bearer_scheme_header_counts_as_sending_a_bearer() {
+        let cases: [(&[&[u8]], bool, &str); 9] = [
+            (&[], false, "no header"),
+            (&[b"Bearer abc"], true, "canonical"),
+            (&[b"bearer abc"], true, "lower case"),
+            (&[b"BEARER\tabc"], true, "a tab"),
+            (&[b"Bearer"], true, "no token at all"),
+            (&[b"Bearer \xff\xfe"], true, "not UTF-8"),
+            (&[b"Basic dXNlcjpwYXNz"], false, "another scheme"),
+            (&[b"Bearerabc"], false, "not the scheme name"),
+            (&[b"Basic x", b"Bearer y"], true, "a second header"),
+        ];
+        for (values, expected, case) in cases {
+            assert_eq!(
+                sends_bearer(&with_authorization(values)),
+                expected,
+                "{case}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Cross-origin requests: never `*` with credentials; the configured
 //! origins (`CONVO_CORS_ORIGINS`) are echoed exactly, any other gets no CORS
-//! headers.
+//! headers; configured and requesting origins are compared as browsers
+//! serialise them (default ports left out).
 
 use std::sync::Arc;
 
@@ -220,11 +221,18 @@ async fn an_unlisted_origin_gets_no_cors_headers_and_same_origin_posts_still_wor
 
 #[tokio::test]
 async fn a_wildcard_or_malformed_cors_origin_is_refused_at_startup() {
-    for origins in [
-        vec!["*".to_owned()],
-        vec![APP_ORIGIN.to_owned(), "https://*.example.com".to_owned()],
-        vec!["app.example.com".to_owned()],
-        vec!["https://app.example.com/".to_owned()],
+    for (origins, reason) in [
+        (vec!["*".to_owned()], "wildcards"),
+        (
+            vec![APP_ORIGIN.to_owned(), "https://*.example.com".to_owned()],
+            "wildcards",
+        ),
+        (vec!["null".to_owned()], "null"),
+        (vec!["app.example.com".to_owned()], "no scheme"),
+        (vec!["ftp://app.example.com".to_owned()], "http and https"),
+        (vec!["https://app.example.com/app".to_owned()], "no path"),
+        (vec!["https://app.example.com?a=1".to_owned()], "no query"),
+        (vec!["https://me@app.example.com".to_owned()], "user name"),
     ] {
         // Arrange
         let mut config = Config::defaults();
@@ -244,12 +252,47 @@ async fn a_wildcard_or_malformed_cors_origin_is_refused_at_startup() {
         match built {
             Err(StartupError::Config(message)) => {
                 assert!(
-                    message.contains("CONVO_CORS_ORIGINS"),
-                    "{origins:?}: {message}"
+                    message.contains("CONVO_CORS_ORIGINS") && message.contains(reason),
+                    "{origins:?}: {message} should say {reason:?}"
                 );
             }
             Err(other) => panic!("{origins:?}: {other}"),
             Ok(_) => panic!("{origins:?} was accepted"),
         }
+    }
+}
+
+#[tokio::test]
+async fn origins_are_compared_with_default_ports_and_a_trailing_slash_normalised() {
+    // Arrange: configured with the default port spelled out and a slash.
+    let app = spawn_app_with(MockProvider::new(), |c| {
+        c.cors_origins = vec![
+            "https://App.Example.com:443/".to_owned(),
+            "http://localhost:80".to_owned(),
+        ];
+    })
+    .await;
+    app.sign_up().await;
+    let cases = [
+        (APP_ORIGIN, true, "as a browser sends it"),
+        ("https://app.example.com:443", true, "with its default port"),
+        ("http://localhost", true, "http's default port"),
+        ("https://app.example.com:8443", false, "another port"),
+        ("http://app.example.com", false, "another scheme"),
+        ("http://localhost:8080", false, "another port"),
+    ];
+
+    for (origin, allowed, case) in cases {
+        // Act
+        let me = from_origin(&app, &app.client, Method::GET, "/api/auth/me", origin).await;
+        let pre = preflight(&app, "/api/projects", origin).await;
+
+        // Assert
+        for (resp, kind) in [(&me, "request"), (&pre, "preflight")] {
+            assert_no_wildcard_with_credentials(resp.headers(), case);
+            let echoed = header(resp.headers(), "access-control-allow-origin");
+            assert_eq!(echoed.is_some(), allowed, "{case} ({origin}): {kind}");
+        }
+        assert_eq!(pre.status().is_success(), allowed, "{case}: preflight");
     }
 }
