@@ -115,6 +115,7 @@ async fn a_completion_puts_the_agents_prompt_first_applies_overrides_and_stores_
         ],
         "temperature": 0.7,
         "max_tokens": 50,
+        "reasoning_effort": "high",
     });
 
     // Act
@@ -150,6 +151,11 @@ async fn a_completion_puts_the_agents_prompt_first_applies_overrides_and_stores_
     assert_eq!(texts, ["hi", "hello", "how are you"]);
     assert_eq!(sent.temperature, Some(0.7));
     assert_eq!(sent.max_output_tokens, Some(50));
+    assert_eq!(
+        sent.reasoning_effort,
+        Some(convo_core::ReasoningEffort::High),
+        "the override wins over the agent's low"
+    );
     assert_eq!(sent.model, fx.agent["model"].as_str().expect("model"));
     assert!(
         app.history(&app.client, fx.session_id()).await.is_empty(),
@@ -416,7 +422,6 @@ async fn fields_that_would_change_the_answer_are_refused_by_name_before_the_mode
         ("audio", json!({"voice": "alloy", "format": "wav"})),
         ("modalities", json!(["text", "audio"])),
         ("prediction", json!({"type": "content", "content": "x"})),
-        ("reasoning_effort", json!("high")),
         ("verbosity", json!("low")),
         ("web_search_options", json!({})),
     ];
@@ -704,4 +709,24 @@ async fn a_stream_that_breaks_ends_with_an_error_event_and_no_done() {
     let last: Value = serde_json::from_str(data.last().expect("events")).expect("JSON");
     assert_eq!(last["error"]["type"], "api_error", "{last}");
     assert_eq!(last["error"]["code"], "llm_error", "{last}");
+}
+
+#[tokio::test]
+async fn a_reasoning_effort_the_agents_model_does_not_take_is_a_400_naming_it() {
+    // Arrange: the default agent's model, Gemini 3.8 Flash, takes low to high.
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    let ask = |effort: &str| json!({"model": fx.agent_id(), "messages": [user_message("hi")], "reasoning_effort": effort});
+
+    // Act
+    let minimal = completion(&app, &user.token, &ask("minimal"), None).await;
+    let xhigh = completion(&app, &user.token, &ask("xhigh"), None).await;
+
+    // Assert
+    for resp in [minimal, xhigh] {
+        let error = assert_openai_error(resp, 400, "invalid_request_error").await;
+        assert_eq!(error["param"], "reasoning_effort", "{error}");
+    }
+    assert_eq!(app.mock.request_count(), 0, "the model was not called");
 }

@@ -66,6 +66,9 @@ pub struct CompletionOverrides {
     pub temperature: Option<f64>,
     /// Output cap (at least 1 token) instead of the agent's.
     pub max_output_tokens: Option<u32>,
+    /// Reasoning effort instead of the agent's; one the agent's model does
+    /// not take is [`ConvoError::Invalid`] on `reasoning_effort`.
+    pub reasoning_effort: Option<crate::domain::ReasoningEffort>,
 }
 
 impl Convo {
@@ -81,7 +84,7 @@ impl Convo {
         overrides: CompletionOverrides,
     ) -> Result<LlmRequest, ConvoError> {
         let agent = self.agent(owner, agent_id).await?;
-        build_request(&agent, messages, overrides, self.settings())
+        self.completion_for(&agent, messages, overrides)
     }
 
     /// Answers `messages` as the agent, storing no messages. Like a turn, it
@@ -95,7 +98,7 @@ impl Convo {
         overrides: CompletionOverrides,
     ) -> Result<LlmReply, ConvoError> {
         let agent = self.agent(owner, agent_id).await?;
-        let request = build_request(&agent, messages, overrides, self.settings())?;
+        let request = self.completion_for(&agent, messages, overrides)?;
         let _slot = self.admit_turn(owner).await?;
         let result = self.llm().generate(request).await;
         let usage = result.as_ref().ok().and_then(|r| r.usage);
@@ -116,7 +119,7 @@ impl Convo {
         overrides: CompletionOverrides,
     ) -> Result<ChunkStream, ConvoError> {
         let agent = self.agent(owner, agent_id).await?;
-        let request = build_request(&agent, messages, overrides, self.settings())?;
+        let request = self.completion_for(&agent, messages, overrides)?;
         let slot = self.admit_turn(owner).await?;
         let mut ledger = Ledger {
             engine: self.clone(),
@@ -289,6 +292,22 @@ impl Stream for Metered {
     }
 }
 
+impl Convo {
+    /// The request for `agent`, with the overrides checked against its model.
+    fn completion_for(
+        &self,
+        agent: &Agent,
+        messages: &[CompletionMessage],
+        overrides: CompletionOverrides,
+    ) -> Result<LlmRequest, ConvoError> {
+        if let Some(effort) = overrides.reasoning_effort {
+            let support = self.llm().reasoning_efforts(&agent.model);
+            validate::reasoning_effort(support, &agent.model, effort)?;
+        }
+        build_request(agent, messages, overrides, self.settings())
+    }
+}
+
 /// The pure part of [`Convo::completion_request`].
 fn build_request(
     agent: &Agent,
@@ -351,7 +370,7 @@ fn build_request(
             .map(validate::max_output_tokens)
             .transpose()?
             .or(agent.max_output_tokens),
-        reasoning_effort: agent.reasoning_effort,
+        reasoning_effort: overrides.reasoning_effort.or(agent.reasoning_effort),
     })
 }
 
@@ -396,6 +415,7 @@ mod tests {
         let overrides = CompletionOverrides {
             temperature: Some(1.5),
             max_output_tokens: None,
+            reasoning_effort: Some(crate::domain::ReasoningEffort::High),
         };
 
         let request =
@@ -406,6 +426,11 @@ mod tests {
         assert_eq!(roles, [Role::User, Role::Assistant, Role::User]);
         assert_eq!(request.temperature, Some(1.5), "the override");
         assert_eq!(request.max_output_tokens, Some(100), "the agent's");
+        assert_eq!(
+            request.reasoning_effort,
+            Some(crate::domain::ReasoningEffort::High),
+            "the override"
+        );
         assert_eq!(request.model, "m");
     }
 
@@ -423,15 +448,15 @@ mod tests {
                 vec![msg(User, "q")],
                 CompletionOverrides {
                     temperature: Some(3.0),
-                    max_output_tokens: None,
+                    ..none
                 },
                 "temperature",
             ),
             (
                 vec![msg(User, "q")],
                 CompletionOverrides {
-                    temperature: None,
                     max_output_tokens: Some(0),
+                    ..none
                 },
                 "max_output_tokens",
             ),

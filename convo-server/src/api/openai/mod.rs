@@ -115,9 +115,12 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
         serde_json::from_value(serde_json::Value::Object(fields)).map_err(malformed)?;
     let messages = wire::messages(&request.messages)
         .map_err(|message| OpenAiError::invalid(Some("messages"), message))?;
+    let reasoning_effort = wire::reasoning_effort(request.reasoning_effort.as_deref())
+        .map_err(|message| OpenAiError::invalid(Some("reasoning_effort"), message))?;
     let overrides = CompletionOverrides {
         temperature: request.temperature,
         max_output_tokens: request.max_completion_tokens.or(request.max_tokens),
+        reasoning_effort,
     };
     let session = req
         .headers()

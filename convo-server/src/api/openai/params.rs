@@ -41,6 +41,7 @@ pub const FIELDS: &[(&str, Support)] = &[
     ("max_tokens", Honoured),
     ("max_completion_tokens", Honoured),
     ("stream", Honoured),
+    ("reasoning_effort", Honoured),
     // `include_usage` is honoured; `include_obfuscation` only pads chunks.
     ("stream_options", Honoured),
     ("user", Ignored),
@@ -78,7 +79,6 @@ pub const FIELDS: &[(&str, Support)] = &[
     ("modalities", unsupported(is_text_only, "[\"text\"]")),
     ("audio", unsupported(never, "")),
     ("prediction", unsupported(never, "")),
-    ("reasoning_effort", unsupported(never, "")),
     ("verbosity", unsupported(is_medium, "\"medium\"")),
     ("web_search_options", unsupported(never, "")),
 ];

@@ -21,6 +21,10 @@ pub struct ChatCompletionRequest {
     /// Overrides the agent's output cap (the newer name; wins over `max_tokens`).
     #[serde(default)]
     pub max_completion_tokens: Option<u32>,
+    /// Overrides the agent's reasoning effort (`minimal`, `low`, `medium`,
+    /// `high`; OpenAI's other values are refused by [`reasoning_effort`]).
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
     /// Answer as server-sent chunks.
     #[serde(default)]
     pub stream: Option<bool>,
@@ -366,4 +370,19 @@ mod tests {
         assert_eq!(finish_reason(FinishReason::Safety), "content_filter");
         assert_eq!(finish_reason(FinishReason::Cancelled), "stop");
     }
+}
+
+/// The request's `reasoning_effort`, in the engine's terms. OpenAI also
+/// knows `none` and `xhigh`; no Convo model takes them, so they are refused
+/// rather than mapped to something else.
+pub fn reasoning_effort(
+    value: Option<&str>,
+) -> Result<Option<convo_core::ReasoningEffort>, String> {
+    value
+        .map(|v| {
+            v.parse().map_err(|_| {
+                format!("unsupported value {v:?}: must be one of minimal, low, medium, high")
+            })
+        })
+        .transpose()
 }
