@@ -328,6 +328,21 @@ impl From<&Agent> for Model {
     }
 }
 
+/// The request's `reasoning_effort`, in the engine's terms. OpenAI also
+/// knows `none` and `xhigh`; no Convo model takes them, so they are refused
+/// rather than mapped to something else.
+pub fn reasoning_effort(
+    value: Option<&str>,
+) -> Result<Option<convo_core::ReasoningEffort>, String> {
+    value
+        .map(|v| {
+            v.parse().map_err(|_| {
+                format!("unsupported value {v:?}: must be one of minimal, low, medium, high")
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,19 +385,4 @@ mod tests {
         assert_eq!(finish_reason(FinishReason::Safety), "content_filter");
         assert_eq!(finish_reason(FinishReason::Cancelled), "stop");
     }
-}
-
-/// The request's `reasoning_effort`, in the engine's terms. OpenAI also
-/// knows `none` and `xhigh`; no Convo model takes them, so they are refused
-/// rather than mapped to something else.
-pub fn reasoning_effort(
-    value: Option<&str>,
-) -> Result<Option<convo_core::ReasoningEffort>, String> {
-    value
-        .map(|v| {
-            v.parse().map_err(|_| {
-                format!("unsupported value {v:?}: must be one of minimal, low, medium, high")
-            })
-        })
-        .transpose()
 }
