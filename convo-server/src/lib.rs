@@ -1,6 +1,6 @@
 //! # convo-server
 //!
-//! The Convo engine ([`convo_core`]) as the REST API of `../shared/API.md`,
+//! The Convo engine ([`convo_core`]) as the REST API of `docs/api.md`,
 //! on poem + poem-openapi, with Swagger UI at `/docs` and the OpenAPI
 //! document at `/openapi.json`.
 //!

@@ -1,6 +1,6 @@
 # Sourced by scripts/test.sh and scripts/bench.sh: installs (once, cached
 # outside the clone) and starts SecantusDB's secantusd-rs, a MongoDB-wire
-# server on WiredTiger (see ../shared/MONGO.md), on a free port.
+# server on WiredTiger (see docs/mongodb.md), on a free port.
 #
 # After `start_mongo`: MONGO_PORT, MONGO_PID, MONGO_DIR and SECANTUS are set;
 # the caller's EXIT trap should run `stop_mongo`.

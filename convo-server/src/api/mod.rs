@@ -1,4 +1,4 @@
-//! The REST API (`../shared/API.md`) as poem-openapi operations.
+//! The REST API (`docs/api.md`) as poem-openapi operations.
 
 mod agents;
 mod auth;

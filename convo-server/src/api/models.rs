@@ -1,4 +1,4 @@
-//! The API's JSON shapes (`../shared/API.md`). Doc comments here are the
+//! The API's JSON shapes (`docs/api.md`). Doc comments here are the
 //! descriptions Swagger UI shows; the examples (`examples.rs`) fill its
 //! "Try it out" forms.
 

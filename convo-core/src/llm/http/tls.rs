@@ -1,7 +1,7 @@
 //! The HTTPS client configuration: rustls with ring, Mozilla's roots.
 //!
 //! ring, not aws-lc-rs, because the MongoDB driver brings ring and two
-//! providers in one process make rustls refuse to pick (STACK.md, trap 1).
+//! providers in one process make rustls refuse to pick (docs/stack.md, note 1).
 //! The provider is passed explicitly, so an embedding program's own
 //! process-wide rustls setting is left alone.
 
