@@ -55,7 +55,7 @@ fn request() -> LlmRequest {
         ],
         temperature: Some(0.5),
         max_output_tokens: Some(64),
-        reasoning_effort: None,
+        reasoning_effort: Some(convo_core::ReasoningEffort::Medium),
     }
 }
 
@@ -70,6 +70,7 @@ fn expected_body(stream: bool) -> Value {
         ],
         "temperature": 0.5,
         "max_tokens": 64,
+        "reasoning_effort": "medium",
         "stream": stream
     });
     if stream {

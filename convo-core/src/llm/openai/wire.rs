@@ -346,6 +346,7 @@ mod tests {
         assert_eq!(value["max_completion_tokens"], json!(64));
         assert!(value.get("max_tokens").is_none(), "{value}");
         assert!(value.get("temperature").is_none(), "{value}");
+        assert!(value.get("reasoning_effort").is_none(), "{value}");
     }
 
     #[test]
