@@ -114,8 +114,9 @@ async fn a_project_round_trips_through_export_and_import() {
     let fx = app
         .fixture_with(
             &app.client,
-            json!({"name": "Tuned", "system_prompt": "Be brief.", "model": "gemini-2.5-pro",
-                   "temperature": 0.25, "max_output_tokens": 512, "context_tokens": 4000}),
+            json!({"name": "Tuned", "system_prompt": "Be brief.", "model": "gemini-3.1-pro-preview",
+                   "temperature": 0.25, "max_output_tokens": 512, "context_tokens": 4000,
+                   "reasoning_effort": "high"}),
         )
         .await;
     let described = json_with_status(
@@ -201,13 +202,15 @@ async fn a_project_round_trips_through_export_and_import() {
             &tuned["model"],
             &tuned["temperature"],
             &tuned["max_output_tokens"],
-            &tuned["context_tokens"]
+            &tuned["context_tokens"],
+            &tuned["reasoning_effort"]
         ),
         (
-            &json!("gemini-2.5-pro"),
+            &json!("gemini-3.1-pro-preview"),
             &json!(0.25),
             &json!(512),
-            &json!(4000)
+            &json!(4000),
+            &json!("high")
         ),
         "agent settings survive: {tuned}"
     );
