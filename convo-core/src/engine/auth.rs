@@ -5,7 +5,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 
 use super::{validate, Convo};
-use crate::domain::{now, Email, User, UserId};
+use crate::domain::{now, Email, Timestamp, User, UserId};
 use crate::error::ConvoError;
 use crate::store::StoreError;
 
@@ -67,6 +67,18 @@ impl Convo {
             .user(id)
             .await?
             .ok_or(ConvoError::NotFound("user"))
+    }
+
+    /// Revokes the token with this id (its `jti`) until it would have
+    /// expired anyway, on every engine over the same store.
+    pub async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), ConvoError> {
+        Ok(self.store().revoke_token(jti, expires_at).await?)
+    }
+
+    /// Whether the token with this id was revoked (by any engine over the
+    /// same store).
+    pub async fn is_token_revoked(&self, jti: &str) -> Result<bool, ConvoError> {
+        Ok(self.store().is_token_revoked(jti).await?)
     }
 
     async fn hash_password(&self, password: &str) -> Result<String, ConvoError> {

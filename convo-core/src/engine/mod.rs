@@ -154,14 +154,20 @@ impl Convo {
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store. Crate-private: every front end reaches the store through
+    /// the engine's operations, where ownership and the turn rules live.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
     }
 
-    /// The model provider.
-    pub fn llm(&self) -> &Arc<dyn LlmProvider> {
+    /// The model provider (crate-private, like the store).
+    pub(crate) fn llm(&self) -> &Arc<dyn LlmProvider> {
         &self.shared.llm
+    }
+
+    /// Whether the store answers (for readiness probes).
+    pub async fn ping_store(&self) -> Result<(), ConvoError> {
+        Ok(self.store().ping().await?)
     }
 
     /// The settings.

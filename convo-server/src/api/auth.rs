@@ -167,10 +167,8 @@ impl AuthApi {
         let claims = &auth.user().claims;
         self.state
             .convo
-            .store()
             .revoke_token(&claims.jti, claims.expires_at())
-            .await
-            .map_err(convo_core::ConvoError::from)?;
+            .await?;
         Ok(LoggedOut::NoContent(clear_cookie(
             self.state.secure_cookies,
         )))

@@ -59,7 +59,7 @@ impl OpsApi {
     /// 200 when the store answers, 503 when it does not.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> Readyz {
-        match self.state.convo.store().ping().await {
+        match self.state.convo.ping_store().await {
             Ok(()) => Readyz::Ok(JsonOut(Health {
                 status: "ok".into(),
             })),

@@ -113,12 +113,7 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUse
         .verify(token)
         .ok_or_else(ApiError::unauthenticated)?;
     let id = UserId::parse(&claims.sub).map_err(|_| ApiError::unauthenticated())?;
-    let store = state.convo.store();
-    if store
-        .is_token_revoked(&claims.jti)
-        .await
-        .map_err(|e| ApiError::from(ConvoError::from(e)))?
-    {
+    if state.convo.is_token_revoked(&claims.jti).await? {
         return Err(ApiError::unauthenticated());
     }
     match state.convo.user(&id).await {
