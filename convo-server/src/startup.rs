@@ -157,6 +157,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = routes_with(self.state, self.http);
+        // Drains histogram samples whether or not anyone scrapes; stops with the server.
+        let _upkeep = crate::metrics::upkeep();
         let metrics = self.metrics.map(|(acceptor, _)| {
             tokio::spawn(
                 Server::new_with_acceptor(acceptor)
