@@ -229,7 +229,7 @@ async fn a_wildcard_or_malformed_cors_origin_is_refused_at_startup() {
         // Arrange
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().expect("address");
-        config.jwt_secret = Some(JWT_SECRET.to_owned());
+        config.jwt_secret = Some(JWT_SECRET.into());
         config.cors_origins = origins.clone();
         let convo = Convo::new(
             Arc::new(MemoryStore::new()),
@@ -242,10 +242,10 @@ async fn a_wildcard_or_malformed_cors_origin_is_refused_at_startup() {
 
         // Assert
         match built {
-            Err(StartupError::Config(message)) => {
+            Err(StartupError::Invalid(invalid)) => {
                 assert!(
-                    message.contains("CONVO_CORS_ORIGINS"),
-                    "{origins:?}: {message}"
+                    invalid.names("CONVO_CORS_ORIGINS"),
+                    "{origins:?}: {invalid}"
                 );
             }
             Err(other) => panic!("{origins:?}: {other}"),
