@@ -25,6 +25,11 @@ export CONVO_TEST_MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/?directConnection
 export CONVO_TEST_SECANTUS_BIN="$SECANTUS"
 log "MongoDB-wire server (secantusd-rs) on port $MONGO_PORT"
 
+# The dependency tree's licenses, bans, sources and advisories (deny.toml).
+. scripts/lib/deny.sh
+log "cargo deny: licenses, bans, sources, and advisories when the RustSec database is here"
+run_deny
+
 log "building the workspace and its tests"
 cargo build --workspace --all-features --all-targets
 

@@ -1,12 +1,21 @@
 //! Configuration: command-line flags, each also an environment variable
 //! (and so settable in a `.env` file in the working directory).
 //!
-//! This is the only module that reads the environment.
+//! This is the only module that reads the environment. Every setting is
+//! checked at startup by [`Config::validate`] (in `validate`); secrets are
+//! held in types whose `Debug` hides them (`secret`), so `{config:?}` is
+//! safe to log.
+
+mod secret;
+mod validate;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub use secret::{Secret, StoreUri};
+pub use validate::{Invalid, InvalidConfig, MIN_JWT_SECRET_CHARS};
 
 /// Convo's REST server: multi-tenant chat agents over HTTP, with Swagger UI at /docs.
 ///
@@ -27,11 +36,11 @@ pub struct Config {
     /// Where data lives: `memory` (lost on exit) or a `mongodb://` URI.
     /// `MONGODB_URI` is read too when this is left at `memory`.
     #[arg(long, env = "CONVO_STORE", default_value = "memory")]
-    pub store: String,
+    pub store: StoreUri,
 
     /// Google Gemini API key. Without one, replies come from the built-in mock model.
     #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
-    pub gemini_api_key: Option<String>,
+    pub gemini_api_key: Option<Secret>,
 
     /// Default model for new agents.
     #[arg(long, env = "GEMINI_MODEL", default_value = convo_core::DEFAULT_MODEL)]
@@ -78,12 +87,12 @@ pub struct Config {
 
     /// API key for `OPENAI_BASE_URL`, sent as a Bearer token (none when unset).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
-    pub openai_api_key: Option<String>,
+    pub openai_api_key: Option<Secret>,
 
     /// Secret that signs login tokens (HS256). Random at each start when unset,
     /// which logs everyone out on restart; required with a persistent store.
     #[arg(long, env = "CONVO_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// Lifetime of a login token (and its cookie), in seconds.
     #[arg(long, env = "CONVO_TOKEN_TTL_SECS", default_value_t = 86_400)]
@@ -204,11 +213,11 @@ impl Config {
     pub fn from_env() -> Self {
         // A missing .env is normal; a malformed one is worth a warning once logging is up.
         let _ = dotenvy::dotenv();
-        let mut config = Self::parse();
-        if config.store == "memory" {
+        let mut config = Self::try_parse().unwrap_or_else(|e| exit_naming_variable(e));
+        if config.store.is_memory() {
             if let Ok(uri) = std::env::var("MONGODB_URI") {
                 if !uri.trim().is_empty() {
-                    config.store = uri;
+                    config.store = uri.into();
                 }
             }
         }
@@ -272,8 +281,8 @@ impl Config {
         use convo_core::llm::gemini::{GeminiConfig, RetryPolicy, DEFAULT_BASE_URL};
         let key = self
             .gemini_api_key
-            .as_deref()
-            .map(str::trim)
+            .as_ref()
+            .map(|k| k.expose().trim())
             .filter(|k| !k.is_empty())?;
         let ms = Duration::from_millis;
         Some(GeminiConfig {
@@ -304,8 +313,8 @@ impl Config {
         let mut config = convo_core::llm::openai::OpenAiConfig::new(base_url);
         config.api_key = self
             .openai_api_key
-            .as_deref()
-            .map(str::trim)
+            .as_ref()
+            .map(|k| k.expose().trim())
             .filter(|k| !k.is_empty())
             .map(str::to_owned);
         Some(config)
@@ -343,6 +352,32 @@ impl Config {
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs.max(1))
     }
+}
+
+/// Exits as clap would on a parse error, but first names the environment
+/// variable behind the bad value: clap names only the flag, and most
+/// deployments set the variable.
+fn exit_naming_variable(error: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue};
+    use clap::CommandFactory;
+    let flag = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => error.exit(),
+    };
+    let command = Config::command();
+    let var = command
+        .get_arguments()
+        .find(|a| {
+            a.get_long().is_some_and(|long| {
+                flag.starts_with(&format!("--{long} ")) || flag == format!("--{long}")
+            })
+        })
+        .and_then(|a| a.get_env())
+        .and_then(|v| v.to_str());
+    if let Some(var) = var {
+        eprintln!("error: {var} (or {flag}) has an invalid value:");
+    }
+    error.exit()
 }
 
 /// `secs` seconds, or `None` for 0 (no limit).
@@ -397,6 +432,168 @@ mod tests {
         );
         assert_eq!(parsed.header_read_timeout(), None);
         assert_eq!(parsed.body_read_timeout(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(Config::defaults().validate(), Ok(()));
+        let parsed = Config::try_parse_from(["convo-server"]).expect("parses");
+        assert_eq!(parsed.validate(), Ok(()));
+    }
+
+    /// A change making one setting invalid, and the variable the error must name.
+    type BadValue = (&'static str, fn(&mut Config));
+
+    #[test]
+    fn one_bad_value_per_setting_is_refused_naming_its_variable() {
+        let cases: &[BadValue] = &[
+            ("CONVO_METRICS_LISTEN", |c| {
+                c.metrics_listen = Some(c.listen)
+            }),
+            ("CONVO_STORE", |c| c.store = "postgres://db".into()),
+            ("CONVO_STORE", |c| c.store = "mongodb:///convo".into()),
+            ("GEMINI_BASE_URL", |c| {
+                c.gemini_base_url = Some("not a url".into())
+            }),
+            ("GEMINI_BASE_URL", |c| {
+                c.gemini_base_url = Some("ftp://x".into())
+            }),
+            ("GEMINI_TIMEOUT_MS", |c| c.gemini_timeout_ms = 0),
+            ("GEMINI_CONNECT_TIMEOUT_MS", |c| {
+                c.gemini_connect_timeout_ms = 0
+            }),
+            // Longer than the whole call's budget: it could never fire.
+            ("GEMINI_CONNECT_TIMEOUT_MS", |c| {
+                c.gemini_connect_timeout_ms = 60_001
+            }),
+            ("GEMINI_FIRST_BYTE_TIMEOUT_MS", |c| {
+                c.gemini_first_byte_timeout_ms = 0
+            }),
+            ("GEMINI_IDLE_TIMEOUT_MS", |c| {
+                c.gemini_idle_timeout_ms = 120_000
+            }),
+            ("GEMINI_MAX_ATTEMPTS", |c| c.gemini_max_attempts = 0),
+            ("GEMINI_MAX_ATTEMPTS", |c| c.gemini_max_attempts = 11),
+            ("GEMINI_RETRY_BASE_MS", |c| c.gemini_retry_base_ms = 0),
+            ("GEMINI_RETRY_BASE_MS", |c| c.gemini_retry_base_ms = 20_000),
+            ("GEMINI_RETRY_MAX_DELAY_MS", |c| {
+                c.gemini_retry_max_delay_ms = 0
+            }),
+            ("OPENAI_BASE_URL", |c| {
+                c.openai_base_url = Some("localhost:11434".into())
+            }),
+            ("CONVO_JWT_SECRET", |c| c.jwt_secret = Some("short".into())),
+            ("CONVO_JWT_SECRET", |c| {
+                c.jwt_secret = None;
+                c.store = "mongodb://db:27017/convo".into();
+            }),
+            ("CONVO_TOKEN_TTL_SECS", |c| c.token_ttl_secs = 0),
+            ("CONVO_TOKEN_TTL_SECS", |c| {
+                c.token_ttl_secs = 400 * 24 * 3_600
+            }),
+            ("CONVO_TURN_LEASE_SECS", |c| c.turn_lease_secs = 0),
+            ("CONVO_TURN_LEASE_SECS", |c| c.turn_lease_secs = 2),
+            ("CONVO_MAX_BODY_BYTES", |c| c.max_body_bytes = 0),
+            ("CONVO_MAX_BODY_BYTES", |c| c.max_body_bytes = 2 << 30),
+            ("CONVO_HEADER_READ_TIMEOUT_SECS", |c| {
+                c.header_read_timeout_secs = 86_400
+            }),
+            ("CONVO_BODY_READ_TIMEOUT_SECS", |c| {
+                c.body_read_timeout_secs = 86_400
+            }),
+            ("CONVO_IDLE_TIMEOUT_SECS", |c| c.idle_timeout_secs = 86_400),
+            ("CONVO_CORS_ORIGINS", |c| c.cors_origins = vec!["*".into()]),
+            ("CONVO_CORS_ORIGINS", |c| {
+                c.cors_origins = vec!["https://a.example/path".into()]
+            }),
+            ("CONVO_CONTEXT_MESSAGES", |c| c.context_messages = 0),
+            ("CONVO_CONTEXT_MESSAGES", |c| c.context_messages = 1_001),
+            ("CONVO_SSE_KEEP_ALIVE_SECS", |c| c.sse_keep_alive_secs = 0),
+            ("CONVO_SHUTDOWN_GRACE_SECS", |c| {
+                c.shutdown_grace_secs = 86_400
+            }),
+            ("CONVO_MOCK_LATENCY_MS", |c| c.mock_latency_ms = 3_600_000),
+            ("CONVO_MOCK_CHUNKS", |c| c.mock_chunks = 0),
+            ("CONVO_MOCK_CHUNK_DELAY_MS", |c| {
+                c.mock_chunk_delay_ms = 3_600_000
+            }),
+            ("CONVO_LOG", |c| c.log = "convo_server=loud".into()),
+        ];
+        for (var, make_bad) in cases {
+            // A signing secret, so a persistent store is a valid choice.
+            let mut config = Config::defaults();
+            config.jwt_secret = Some("0123456789abcdef0123456789abcdef".into());
+            make_bad(&mut config);
+            let err = config
+                .validate()
+                .expect_err(&format!("a bad {var} must be refused"));
+            assert_eq!(err.0.len(), 1, "only {var} is wrong: {err}");
+            assert!(err.names(var), "{var}: {err}");
+            let message = err.to_string();
+            assert!(message.starts_with(&format!("{var}=")), "{message}");
+            assert!(
+                message.contains("is not allowed: "),
+                "says what is allowed: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_means_no_limit_where_the_help_says_so() {
+        let mut c = Config::defaults();
+        c.header_read_timeout_secs = 0;
+        c.body_read_timeout_secs = 0;
+        c.idle_timeout_secs = 0;
+        c.monthly_token_budget = 0;
+        c.max_concurrent_turns = 0;
+        c.login_failures_per_minute = 0;
+        c.shutdown_grace_secs = 0;
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_message_names_the_value_and_the_range() {
+        let mut c = Config::defaults();
+        c.context_messages = 0;
+        let message = c.validate().expect_err("refused").to_string();
+        assert!(message.contains("CONVO_CONTEXT_MESSAGES=0"), "{message}");
+        assert!(message.contains("1 to 1000"), "{message}");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_without_showing_it() {
+        let mut c = Config::defaults();
+        c.jwt_secret = Some("tiny-secret".into());
+        let message = c.validate().expect_err("refused").to_string();
+        assert!(!message.contains("tiny-secret"), "{message}");
+        assert!(message.contains("11 characters"), "{message}");
+    }
+
+    #[test]
+    fn debug_output_hides_every_secret() {
+        // Arrange
+        let mut c = Config::defaults();
+        c.jwt_secret = Some("jwt-secret-0123456789-0123456789-abc".into());
+        c.gemini_api_key = Some("gemini-key-AIzaSyD0123".into());
+        c.openai_api_key = Some("sk-openai-key-0123".into());
+        c.store = "mongodb://convo:mongo-password-42@db.example:27017/convo".into();
+
+        // Act
+        let shown = format!("{c:?} {c:#?}");
+
+        // Assert
+        for secret in [
+            "jwt-secret-0123456789",
+            "gemini-key-AIzaSyD0123",
+            "sk-openai-key-0123",
+            "mongo-password-42",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(
+            shown.contains("db.example:27017"),
+            "the rest stays useful: {shown}"
+        );
     }
 
     #[test]

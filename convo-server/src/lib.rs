@@ -40,6 +40,12 @@ pub async fn run_cli() -> ExitCode {
         println!("{}", openapi_json());
         return ExitCode::SUCCESS;
     }
+    // Before logging is set up: the log filter is among what is checked,
+    // and a filter of `off` would hide the message.
+    if let Err(e) = config.validate() {
+        eprintln!("error: invalid configuration: {e}");
+        return ExitCode::FAILURE;
+    }
     telemetry::init(&config.log, config.log_json);
     let app = match Application::build(&config).await {
         Ok(app) => app,

@@ -28,6 +28,9 @@ pub enum StartupError {
     /// The configuration cannot work; the message says how to fix it.
     #[error("configuration error: {0}")]
     Config(String),
+    /// Settings out of their allowed values ([`Config::validate`]).
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] crate::config::InvalidConfig),
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -66,8 +69,8 @@ pub struct HttpOptions {
 impl Application {
     /// Builds the engine the configuration asks for, then the server.
     pub async fn build(config: &Config) -> Result<Self, StartupError> {
-        // Refuse a bad secret before connecting to anything.
-        jwt_secret_check(config)?;
+        // Refuse bad settings before connecting to anything.
+        config.validate()?;
         let store = build_store(config).await?;
         let llm = build_llm(config)?;
         let llm = route_models(config, llm)?;
@@ -80,7 +83,8 @@ impl Application {
 
     /// Builds the server around an engine made by the caller (tests, embedders).
     pub async fn build_with(config: &Config, convo: Convo) -> Result<Self, StartupError> {
-        let secret = jwt_secret(config)?;
+        config.validate()?;
+        let secret = jwt_secret(config);
         let cors_origins = AllowedOrigins::parse(&config.cors_origins)
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let jwt = JwtKeys::new(&secret, config.token_ttl())
@@ -163,6 +167,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = routes_with(self.state, self.http);
+        // Drains histogram samples whether or not anyone scrapes; stops with the server.
+        let _upkeep = crate::metrics::upkeep();
         let metrics = self.metrics.map(|(acceptor, _)| {
             tokio::spawn(
                 Server::new_with_acceptor(acceptor)
@@ -266,9 +272,10 @@ async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
             tracing::info!(database = %database, transactions = store.uses_transactions(), "store: MongoDB");
             Ok(Arc::new(InstrumentedStore::new(Arc::new(store))))
         }
-        other => Err(StartupError::Config(format!(
-            "CONVO_STORE must be `memory` or a mongodb:// URI, not {:?}",
-            other.chars().take(40).collect::<String>()
+        // Config::validate refuses anything else; this answers embedders who skip it.
+        _ => Err(StartupError::Config(format!(
+            "CONVO_STORE must be `memory` or a mongodb:// URI, not {}",
+            config.store
         ))),
     }
 }
@@ -335,24 +342,15 @@ fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {
     }
 }
 
-fn jwt_secret_check(config: &Config) -> Result<(), StartupError> {
+/// The configured signing secret (its length and the store's need for one
+/// were checked by [`Config::validate`]), or a random one.
+fn jwt_secret(config: &Config) -> Vec<u8> {
     match &config.jwt_secret {
-        Some(secret) if secret.len() < 32 => Err(StartupError::Config("CONVO_JWT_SECRET must be at least 32 characters".into())),
-        None if config.store != "memory" => Err(StartupError::Config(
-            "a persistent store needs CONVO_JWT_SECRET (32+ characters), or every restart logs everyone out".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
-    jwt_secret_check(config)?;
-    match &config.jwt_secret {
-        Some(secret) => Ok(secret.as_bytes().to_vec()),
+        Some(secret) => secret.expose().as_bytes().to_vec(),
         None => {
             tracing::warn!("CONVO_JWT_SECRET is not set: using a random secret, so tokens die with this process");
             let secret: [u8; 32] = rand::random();
-            Ok(secret.to_vec())
+            secret.to_vec()
         }
     }
 }

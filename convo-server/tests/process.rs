@@ -45,7 +45,7 @@ fn help_lists_every_setting_with_its_environment_variable() {
 
 #[test]
 fn a_bad_configuration_fails_fast_with_a_clear_message() {
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (
             &[("CONVO_STORE", "mongodb://127.0.0.1:1/db")],
             "CONVO_JWT_SECRET",
@@ -55,9 +55,21 @@ fn a_bad_configuration_fails_fast_with_a_clear_message() {
                 ("CONVO_STORE", "postgres://x"),
                 ("CONVO_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ],
-            "CONVO_STORE must be",
+            "CONVO_STORE=postgres://x is not allowed",
         ),
         (&[("CONVO_JWT_SECRET", "short")], "at least 32 characters"),
+        // Accepted by the parser, refused by the range check.
+        (
+            &[("CONVO_CONTEXT_MESSAGES", "0")],
+            "CONVO_CONTEXT_MESSAGES=0 is not allowed: 1 to 1000",
+        ),
+        // A log filter of `off` must not hide the refusal.
+        (
+            &[("CONVO_LOG", "off"), ("CONVO_TURN_LEASE_SECS", "1")],
+            "CONVO_TURN_LEASE_SECS=1 is not allowed",
+        ),
+        // Refused by the parser: the message still names the variable.
+        (&[("CONVO_MAX_BODY_BYTES", "lots")], "CONVO_MAX_BODY_BYTES"),
     ];
     for (env, expected) in cases {
         let out = command(&[&[("CONVO_LISTEN", "127.0.0.1:0")], env].concat())

@@ -45,7 +45,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("address");
-    config.jwt_secret = Some(JWT_SECRET.to_owned());
+    config.jwt_secret = Some(JWT_SECRET.into());
     configure(&mut config);
     let mock = Arc::new(mock);
     let store = test_store().await;

@@ -173,3 +173,75 @@ async fn the_engines_log_lines_carry_the_request_id() {
         .unwrap_or_else(|| panic!("the engine logged the failure: {logs}"));
     assert!(line.contains(&request_id), "{line}");
 }
+
+/// The label sets of the HTTP metrics in a `/metrics` text: one line per
+/// counter series and one per histogram (its `_count` line standing for its
+/// buckets), without the values.
+fn http_series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| {
+            l.starts_with("convo_http_requests_total{")
+                || l.starts_with("convo_http_request_duration_seconds_count{")
+        })
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn invented_methods_and_unknown_paths_add_a_handful_of_series_at_most() {
+    use futures::StreamExt;
+
+    // Arrange
+    let app = spawn_app().await;
+    let client = new_client();
+    let scrape = || async {
+        let resp = new_client()
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics");
+        resp.text().await.expect("text")
+    };
+    let before = http_series(&scrape().await);
+
+    // Act: 10,000 requests, each with a random method token and a random
+    // path, on known routes and unknown ones.
+    let answered = futures::stream::iter(0..10_000)
+        .map(|i| {
+            let client = client.clone();
+            let random = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+            let method = reqwest::Method::from_bytes(format!("ZZ{}", &random[..10]).as_bytes())
+                .expect("a method token");
+            let path = match i % 3 {
+                0 => format!("/zz-unknown/{random}"),
+                1 => "/healthz".to_owned(),
+                _ => format!("/api/chat/{}/messages", uuid::Uuid::new_v4()),
+            };
+            let method = if i % 4 == 0 {
+                reqwest::Method::GET
+            } else {
+                method
+            };
+            let url = app.url(&path);
+            async move { client.request(method, url).send().await.is_ok() }
+        })
+        .buffer_unordered(16)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+
+    // Assert
+    assert_eq!(answered, 10_000, "every request was answered");
+    let text = scrape().await;
+    let after = http_series(&text);
+    let added: Vec<&String> = after.difference(&before).collect();
+    // Under cargo-nextest (scripts/test.sh) this test has the process to
+    // itself; the bound leaves room for `cargo test`'s neighbours.
+    assert!(added.len() <= 16, "{} new series: {added:#?}", added.len());
+    assert!(
+        !text.to_lowercase().contains("zz"),
+        "no invented method or path reached a label"
+    );
+    assert!(text.contains(r#"method="other""#), "{text}");
+    assert!(text.contains(r#"route="other""#), "{text}");
+}

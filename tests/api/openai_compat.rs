@@ -503,7 +503,7 @@ async fn default_values_and_metadata_fields_are_accepted() {
 async fn spawn_built(configure: impl FnOnce(&mut Config)) -> (String, oneshot::Sender<()>) {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("address");
-    config.jwt_secret = Some(JWT_SECRET.to_owned());
+    config.jwt_secret = Some(JWT_SECRET.into());
     configure(&mut config);
     let app = Application::build(&config).await.expect("server builds");
     let address = format!("http://{}", app.local_addr());
@@ -590,7 +590,7 @@ async fn an_openai_agent_is_answered_by_another_convo_servers_v1() {
         let key = b_user.token.clone();
         spawn_built(move |c| {
             c.openai_base_url = Some(base);
-            c.openai_api_key = Some(key);
+            c.openai_api_key = Some(key.into());
         })
         .await
     };

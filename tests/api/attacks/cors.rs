@@ -237,7 +237,7 @@ async fn a_wildcard_or_malformed_cors_origin_is_refused_at_startup() {
         // Arrange
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().expect("address");
-        config.jwt_secret = Some(JWT_SECRET.to_owned());
+        config.jwt_secret = Some(JWT_SECRET.into());
         config.cors_origins = origins.clone();
         let convo = Convo::new(
             Arc::new(MemoryStore::new()),
@@ -250,10 +250,10 @@ async fn a_wildcard_or_malformed_cors_origin_is_refused_at_startup() {
 
         // Assert
         match built {
-            Err(StartupError::Config(message)) => {
+            Err(StartupError::Invalid(invalid)) => {
                 assert!(
-                    message.contains("CONVO_CORS_ORIGINS") && message.contains(reason),
-                    "{origins:?}: {message} should say {reason:?}"
+                    invalid.names("CONVO_CORS_ORIGINS") && invalid.to_string().contains(reason),
+                    "{origins:?}: {invalid} should say {reason:?}"
                 );
             }
             Err(other) => panic!("{origins:?}: {other}"),
