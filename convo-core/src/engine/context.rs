@@ -1,6 +1,6 @@
 //! The context window: which stored messages a turn sends to the model, and
 //! the request built from them. A turn and [`Convo::context_preview`] both
-//! go through [`plan`], so a preview cannot disagree with the turn.
+//! go through one function, `plan`, so a preview cannot disagree with the turn.
 //!
 //! The window holds, of the agent's last `context_messages` messages (the
 //! new user message included):
