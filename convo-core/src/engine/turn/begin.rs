@@ -1,0 +1,146 @@
+//! Steps 1–5 of a turn: checks, the lock, idempotency, the user message
+//! and the request.
+
+use super::*;
+use crate::domain::{now, Agent, ContextRef, Message, MessageDraft, MessageId, SessionId, UserId};
+use crate::engine::{context, validate, Convo};
+use crate::error::ConvoError;
+use crate::llm::LlmRequest;
+use crate::store::IdempotencyRecord;
+
+impl Convo {
+    /// Steps 1–5.
+    pub(super) async fn begin_turn(
+        &self,
+        owner: &UserId,
+        session_id: &str,
+        message: SendMessage,
+    ) -> Result<Begun, ConvoError> {
+        validate::content(&message.content, self.settings().max_message_bytes)?;
+        if let Some(key) = &message.idempotency_key {
+            validate::idempotency_key(key)?;
+        }
+        let session = self.session(owner, session_id).await?;
+        let agent = self
+            .store()
+            .agent(owner, &session.agent_id)
+            .await?
+            .ok_or(ConvoError::NotFound("chat session"))?;
+        // Quotas first: a refused turn stores nothing.
+        let slot = self.admit_turn(owner).await?;
+        let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
+        match self.begin_locked(&session.id, &agent, &message).await {
+            Ok(Some((user_message, request, context))) => Ok(Begun::Run(Prepared {
+                started: std::time::Instant::now(),
+                _slot: slot,
+                lock,
+                agent,
+                user_message,
+                assistant_id: MessageId::new(),
+                request,
+                context,
+                idempotency_key: message.idempotency_key,
+            })),
+            Ok(None) => {
+                let key = message.idempotency_key.as_deref().unwrap_or_default();
+                let record = self.store().idempotency_record(&session.id, key).await;
+                lock.release().await;
+                match record? {
+                    Some(IdempotencyRecord {
+                        user_message,
+                        assistant_message: Some(assistant_message),
+                        ..
+                    }) => Ok(Begun::Replay(Turn {
+                        user_message,
+                        assistant_message,
+                    })),
+                    _ => Err(ConvoError::Internal("idempotency record vanished".into())),
+                }
+            }
+            Err(e) => {
+                lock.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Steps 3–5 under the lock. `None`: a completed idempotent turn exists.
+    pub(super) async fn begin_locked(
+        &self,
+        session: &SessionId,
+        agent: &Agent,
+        message: &SendMessage,
+    ) -> Result<Option<(Message, LlmRequest, ContextRef)>, ConvoError> {
+        let store = self.store();
+        let user_message = match &message.idempotency_key {
+            None => {
+                store
+                    .append_message(session, MessageDraft::user(&message.content))
+                    .await?
+            }
+            Some(key) => match store.idempotency_record(session, key).await? {
+                Some(record) => {
+                    if record.user_message.content != message.content {
+                        return Err(ConvoError::invalid(
+                            "idempotency_key",
+                            "was already used with a different message",
+                        ));
+                    }
+                    if record.assistant_message.is_some() {
+                        return Ok(None);
+                    }
+                    // The first attempt stored the user message, then the model
+                    // failed. Answer that message again, if nothing came after it.
+                    let last = store.last_messages(session, 1).await?;
+                    if last.last().map(|m| m.id) != Some(record.user_message.id) {
+                        return Err(ConvoError::invalid(
+                            "idempotency_key",
+                            "was used for a turn that failed, and the conversation has moved on since",
+                        ));
+                    }
+                    record.user_message
+                }
+                None => {
+                    let user_message = store
+                        .append_message(session, MessageDraft::user(&message.content))
+                        .await?;
+                    let record = IdempotencyRecord {
+                        user_message: user_message.clone(),
+                        assistant_message: None,
+                        expires_at: self.idempotency_expiry(),
+                    };
+                    store.save_idempotency_record(session, key, &record).await?;
+                    user_message
+                }
+            },
+        };
+        let (request, context) = self.build_request(session, agent).await?;
+        Ok(Some((user_message, request, context)))
+    }
+
+    /// Step 5: the context window and the request built from it.
+    pub(super) async fn build_request(
+        &self,
+        session: &SessionId,
+        agent: &Agent,
+    ) -> Result<(LlmRequest, ContextRef), ConvoError> {
+        let recent = self
+            .store()
+            .last_messages(session, agent.context_messages as usize)
+            .await?;
+        let plan = context::plan(agent, &recent);
+        let Some(context) = plan.context_ref() else {
+            return Err(ConvoError::Internal(
+                "context window is empty after storing the user message".into(),
+            ));
+        };
+        Ok((plan.request, context))
+    }
+
+    /// When an idempotency record made now expires.
+    pub(super) fn idempotency_expiry(&self) -> crate::domain::Timestamp {
+        let ttl = chrono::Duration::from_std(self.settings().idempotency_ttl)
+            .unwrap_or(chrono::Duration::days(1));
+        now() + ttl
+    }
+}

@@ -1,0 +1,146 @@
+//! A session's turn lock: a lease in the store, renewed while the turn
+//! runs, released on every path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::SessionId;
+use crate::error::ConvoError;
+use crate::store::Store;
+
+/// A session's turn lock, held by one turn.
+///
+/// Release it with [`release`](Self::release). If it is dropped unreleased
+/// (a panic), a task releases it. A release the store refuses (it is down)
+/// is retried in the background until it succeeds or the lease would have
+/// run out anyway, so a database outage does not leave sessions locked for a
+/// whole lease after it ends.
+pub(super) struct TurnLock {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) session: SessionId,
+    pub(super) holder: String,
+    pub(super) lease: Duration,
+    pub(super) held: bool,
+}
+
+impl TurnLock {
+    pub(super) async fn acquire(
+        store: &Arc<dyn Store>,
+        session: SessionId,
+        lease: Duration,
+    ) -> Result<Self, ConvoError> {
+        let holder = uuid::Uuid::new_v4().to_string();
+        let taken = match store.try_lock_turn(&session, &holder, lease).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                // The answer was lost, not necessarily the write: the lock
+                // may be ours now. Release it in the background, or it would
+                // stay held for a whole lease (found by the database-outage
+                // test under load).
+                spawn_release(Arc::clone(store), session, holder, lease);
+                return Err(e.into());
+            }
+        };
+        if !taken {
+            metrics::counter!("convo_turn_lock_conflicts_total").increment(1);
+            return Err(ConvoError::TurnInProgress);
+        }
+        Ok(Self {
+            store: Arc::clone(store),
+            session,
+            holder,
+            lease,
+            held: true,
+        })
+    }
+
+    /// Extends the lease; a failure is logged, not fatal (the lease may still hold).
+    pub(super) async fn renew(&self) {
+        match self
+            .store
+            .try_lock_turn(&self.session, &self.holder, self.lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(session = %self.session, "turn lock lease expired and was taken by another turn")
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.session, error = %e, "could not renew the turn lock lease")
+            }
+        }
+    }
+
+    /// Whether someone asked this turn to stop through the store; a store
+    /// failure reads as no (the turn goes on; the next poll asks again).
+    pub(super) async fn cancel_requested(&self) -> bool {
+        match self
+            .store
+            .turn_cancel_requested(&self.session, &self.holder)
+            .await
+        {
+            Ok(requested) => requested,
+            Err(e) => {
+                tracing::warn!(session = %self.session, error = %e, "could not check for a cancel request");
+                false
+            }
+        }
+    }
+
+    pub(super) async fn release(mut self) {
+        self.held = false;
+        if let Err(e) = self.store.unlock_turn(&self.session, &self.holder).await {
+            tracing::warn!(session = %self.session, error = %e, "could not release the turn lock; retrying in the background");
+            spawn_release(
+                Arc::clone(&self.store),
+                self.session,
+                std::mem::take(&mut self.holder),
+                self.lease,
+            );
+        }
+    }
+}
+
+/// Releases a turn lock from a task of its own, retrying with backoff while
+/// the store fails, for at most `lease` (after which it has expired anyway).
+pub(super) fn spawn_release(
+    store: Arc<dyn Store>,
+    session: SessionId,
+    holder: String,
+    lease: Duration,
+) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return; // no runtime: the lease runs out
+    };
+    runtime.spawn(async move {
+        let deadline = tokio::time::Instant::now() + lease;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match store.unlock_turn(&session, &holder).await {
+                Ok(()) => return,
+                Err(e) if tokio::time::Instant::now() + pause >= deadline => {
+                    tracing::warn!(%session, error = %e, "could not release the turn lock; its lease will expire");
+                    return;
+                }
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    });
+}
+
+impl Drop for TurnLock {
+    fn drop(&mut self) {
+        if !self.held {
+            return;
+        }
+        spawn_release(
+            Arc::clone(&self.store),
+            self.session,
+            std::mem::take(&mut self.holder),
+            self.lease,
+        );
+    }
+}
