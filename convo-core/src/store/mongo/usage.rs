@@ -1,0 +1,103 @@
+//! The usage ledger and its aggregation.
+
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+
+use super::docs::to_bson;
+use super::error::MapErr;
+use super::*;
+use crate::domain::{
+    day_of, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals, UserId,
+};
+use crate::store::StoreError;
+
+impl MongoStore {
+    pub(super) async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {
+        let u = record.usage.unwrap_or_default();
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let entry = doc! {
+            "owner": record.owner.to_string(),
+            "project_id": record.project_id.to_string(),
+            "agent_id": record.agent_id.to_string(),
+            "session_id": record.session_id.to_string(),
+            "at": to_bson(record.at),
+            "day": day_of(record.at),
+            "prompt_tokens": n(u.prompt_tokens),
+            "completion_tokens": n(u.completion_tokens),
+            "thoughts_tokens": n(u.thoughts_tokens.unwrap_or(0)),
+            "cached_tokens": n(u.cached_tokens.unwrap_or(0)),
+            "total_tokens": n(u.total_tokens),
+            // A number, so the failures are a plain `$sum`.
+            "failed": i32::from(record.failed),
+        };
+        self.db
+            .collection::<Document>("usage")
+            .insert_one(entry)
+            .await
+            .store()?;
+        Ok(())
+    }
+
+    pub(super) async fn usage(
+        &self,
+        owner: &UserId,
+        from: Timestamp,
+        to: Timestamp,
+        group_by: UsageGroupBy,
+    ) -> Result<Vec<UsageGroup>, StoreError> {
+        let key = match group_by {
+            UsageGroupBy::Day => "$day",
+            UsageGroupBy::Project => "$project_id",
+            UsageGroupBy::Agent => "$agent_id",
+        };
+        let pipeline = vec![
+            doc! { "$match": {
+                "owner": owner.to_string(),
+                "at": { "$gte": to_bson(from), "$lt": to_bson(to) },
+            }},
+            doc! { "$group": {
+                "_id": key,
+                "prompt_tokens": { "$sum": "$prompt_tokens" },
+                "completion_tokens": { "$sum": "$completion_tokens" },
+                "thoughts_tokens": { "$sum": "$thoughts_tokens" },
+                "cached_tokens": { "$sum": "$cached_tokens" },
+                "total_tokens": { "$sum": "$total_tokens" },
+                "turns": { "$sum": 1 },
+                "failures": { "$sum": "$failed" },
+            }},
+            doc! { "$sort": { "_id": 1 } },
+        ];
+        let groups: Vec<Document> = self
+            .db
+            .collection::<Document>("usage")
+            .aggregate(pipeline)
+            .await
+            .store()?
+            .try_collect()
+            .await
+            .store()?;
+        let count = |d: &Document, field: &str| -> u64 {
+            match d.get(field) {
+                Some(Bson::Int64(v)) => u64::try_from(*v).unwrap_or(0),
+                Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
+                Some(Bson::Double(v)) if *v >= 0.0 => *v as u64,
+                _ => 0,
+            }
+        };
+        Ok(groups
+            .iter()
+            .map(|d| UsageGroup {
+                key: d.get_str("_id").unwrap_or_default().to_owned(),
+                totals: UsageTotals {
+                    prompt_tokens: count(d, "prompt_tokens"),
+                    completion_tokens: count(d, "completion_tokens"),
+                    thoughts_tokens: count(d, "thoughts_tokens"),
+                    cached_tokens: count(d, "cached_tokens"),
+                    total_tokens: count(d, "total_tokens"),
+                    turns: count(d, "turns"),
+                    failures: count(d, "failures"),
+                },
+            })
+            .collect())
+    }
+}
