@@ -269,6 +269,7 @@ async fn route(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
         }
         (_, "/__config") => Ok(config(app, &req)),
         (Method::GET, "/v1/models") => Ok(crate::openai::models()),
+        (_, "/v1/models") => Ok(not_allowed()),
         (_, "/v1/chat/completions") => crate::openai::chat(app, req).await,
         _ => crate::gemini::route(app, req).await,
     }
