@@ -202,11 +202,14 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
                 Some("model_not_found"),
             )),
             Fault::RateLimited => {
+                // Retry-After is whole seconds (RFC 9110, section 10.2.3).
                 let seconds = knobs
                     .text("retry_delay")
                     .unwrap_or("1s")
                     .trim_end_matches('s')
-                    .to_owned();
+                    .parse::<f64>()
+                    .map_or(1, |s| s.ceil() as u64)
+                    .to_string();
                 let mut r = error(
                     429,
                     "Rate limit reached for requests. Please try again later.",

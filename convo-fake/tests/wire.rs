@@ -460,7 +460,7 @@ async fn openai_streams_tool_calls_as_argument_deltas() {
 #[tokio::test]
 async fn openai_429_has_retry_after_and_no_key_is_a_401() {
     let fake = fake().await;
-    let request = json!({"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi [[fake-gemini:{\"fail\":\"429\",\"retry_delay\":\"3s\"}]]"}]});
+    let request = json!({"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi [[fake-gemini:{\"fail\":\"429\",\"retry_delay\":\"2.5s\"}]]"}]});
     let seen = post(&fake, CHAT, &[BEARER], &request).await;
     assert_eq!(seen.status(), 429);
     assert!(

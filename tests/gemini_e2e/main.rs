@@ -8,6 +8,7 @@ mod failures;
 mod fake;
 mod helpers;
 mod load_faults;
+mod openai;
 mod requests;
 mod streaming;
 mod successes;
