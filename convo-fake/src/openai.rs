@@ -5,10 +5,12 @@
 //! completion chunk object",
 //! https://platform.openai.com/docs/api-reference/chat-streaming (read
 //! 2026-11-30): a stream is `data: {chunk}` events ending in `data: [DONE]`;
-//! with `stream_options.include_usage` a last chunk has `choices: []` and
-//! the `usage`; tool calls stream as an `index`ed entry with `id`, `type`
-//! and the function `name` first, then `arguments` in pieces. Errors are
-//! `{"error": {message, type, param, code}}`; a 429 carries `Retry-After`.
+//! with `stream_options.include_usage` a last chunk has `choices: []` and the
+//! `usage`, and every other chunk `"usage": null`; tool calls stream as an
+//! `index`ed entry with `id`, `type` and the function `name` first, then
+//! `arguments` in pieces. Errors are `{"error": {message, type, param,
+//! code}}` ("Error codes", https://platform.openai.com/docs/guides/error-codes);
+//! a 429 carries `Retry-After`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -404,7 +406,15 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
 
     // Streamed: a role chunk, content pieces (or tool call deltas), the
     // finish chunk, [usage chunk], [DONE].
-    let chunk = |delta: Value, finish: Option<&str>| json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]});
+    // With include_usage, every other chunk carries `"usage": null`.
+    let with_usage = body["stream_options"]["include_usage"] == true;
+    let chunk = |delta: Value, finish: Option<&str>| {
+        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]});
+        if with_usage {
+            c["usage"] = Value::Null;
+        }
+        c
+    };
     let mut chunks = vec![chunk(
         json!({"role": "assistant", "content": "", "refusal": null}),
         None,
@@ -430,7 +440,7 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
         }
     }
     chunks.push(chunk(json!({}), Some(&finish)));
-    if body["stream_options"]["include_usage"] == true {
+    if with_usage {
         chunks.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}));
     }
     let pause = Duration::from_millis(knobs.int("chunk_delay_ms").unwrap_or(0));

@@ -422,6 +422,9 @@ async fn openai_answers_plain_and_streamed_with_usage() {
         .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(text, "echo: hello [messages=2]");
+    assert!(events[..events.len() - 1]
+        .iter()
+        .all(|e| e["usage"].is_null() && e.get("usage").is_some()));
     let last = events.last().expect("a usage chunk");
     assert_eq!(last["choices"], json!([]));
     assert!(last["usage"]["prompt_tokens"].is_u64());

@@ -95,6 +95,33 @@ const PART_DATA: &[&str] = &[
     "toolCall",
     "toolResponse",
 ];
+const TOOL: &[&str] = &[
+    "functionDeclarations",
+    "googleSearchRetrieval",
+    "codeExecution",
+    "googleSearch",
+    "computerUse",
+    "urlContext",
+    "fileSearch",
+    "googleMaps",
+    "mcpServers",
+];
+const DECLARATION: &[&str] = &[
+    "name",
+    "description",
+    "parameters",
+    "parametersJsonSchema",
+    "response",
+    "responseJsonSchema",
+    "behavior",
+];
+const TOOL_CONFIG: &[&str] = &[
+    "functionCallingConfig",
+    "retrievalConfig",
+    "includeServerSideToolInvocations",
+];
+const CALLING_CONFIG: &[&str] = &["mode", "allowedFunctionNames"];
+const CALLING_MODES: &[&str] = &["MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"];
 const PART_OTHER: &[&str] = &[
     "thought",
     "thoughtSignature",
@@ -240,7 +267,76 @@ pub fn request(
     if let Some(config) = field(body, "generationConfig") {
         generation(config, spec)?;
     }
+    if let Some(tools) = field(body, "tools") {
+        self::tools(tools)?;
+    }
+    if let Some(config) = field(body, "toolConfig") {
+        tool_config(config)?;
+    }
     history(contents, spec, signer)
+}
+
+/// A function name as the API takes it: `[A-Za-z_][A-Za-z0-9_.:-]{0,63}`.
+fn valid_function_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    first_ok
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
+}
+
+fn tools(tools: &Value) -> Result<(), String> {
+    let Some(tools) = tools.as_array() else {
+        return Err(format!("Invalid value at 'tools' (type.googleapis.com/google.ai.generativelanguage.v1beta.Tool), {tools}"));
+    };
+    for (i, tool) in tools.iter().enumerate() {
+        let Some(object) = tool.as_object() else {
+            return Err(format!("Invalid value at 'tools[{i}]' (type.googleapis.com/google.ai.generativelanguage.v1beta.Tool), {tool}"));
+        };
+        unknown(object, TOOL, &format!("tools[{i}]"))?;
+        let declarations = field(tool, "functionDeclarations").and_then(Value::as_array);
+        for (j, declaration) in declarations.into_iter().flatten().enumerate() {
+            let at = format!("tools[{i}].function_declarations[{j}]");
+            let Some(object) = declaration.as_object() else {
+                return Err(format!("Invalid value at '{at}' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionDeclaration), {declaration}"));
+            };
+            unknown(object, DECLARATION, &at)?;
+            if !declaration["name"]
+                .as_str()
+                .is_some_and(valid_function_name)
+            {
+                return Err(format!("* GenerateContentRequest.{at}.name: Invalid function name. Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum length of 64.\n"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tool_config(config: &Value) -> Result<(), String> {
+    let Some(object) = config.as_object() else {
+        return Err(format!("Invalid value at 'tool_config' (type.googleapis.com/google.ai.generativelanguage.v1beta.ToolConfig), {config}"));
+    };
+    unknown(object, TOOL_CONFIG, "tool_config")?;
+    let Some(calling) = field(config, "functionCallingConfig") else {
+        return Ok(());
+    };
+    let Some(object) = calling.as_object() else {
+        return Err(format!(
+            "Invalid value at 'tool_config.function_calling_config', {calling}"
+        ));
+    };
+    unknown(
+        object,
+        CALLING_CONFIG,
+        "tool_config.function_calling_config",
+    )?;
+    match calling.get("mode") {
+        None => Ok(()),
+        Some(Value::String(mode)) if CALLING_MODES.contains(&mode.as_str()) => Ok(()),
+        Some(other) => Err(format!("Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), {other}")),
+    }
 }
 
 fn generation(config: &Value, spec: &Spec) -> Result<(), String> {
@@ -436,6 +532,40 @@ mod tests {
         let e = request(&json!({"contents": [{"parts": [{"text": "a"}]}], "generationConfig": {"thinkingConfig": {"thinkingLevel": "LOW"}}}), &spec("gemini-2.5-flash-lite"), false, &Signer::random(), &[]).unwrap_err();
         assert_eq!(e, "thinking_level is not supported by this model.");
         assert!(check(json!({"contents": [{"parts": [{"text": "a"}]}], "generation_config": {"max_output_tokens": 5, "thinking_config": {"thinking_level": "high"}}})).is_ok());
+    }
+
+    #[test]
+    fn tools_are_checked_for_unknown_fields_names_and_modes() {
+        let with = |tools: Value, config: Value| {
+            check(
+                json!({"contents": [{"parts": [{"text": "a"}]}], "tools": tools, "toolConfig": config}),
+            )
+        };
+        let ok = json!([{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "OBJECT"}}]}]);
+        assert!(with(
+            ok.clone(),
+            json!({"functionCallingConfig": {"mode": "ANY"}})
+        )
+        .is_ok());
+        let e = with(
+            json!([{"functionDeclarations": [{"name": "9lives"}]}]),
+            json!({}),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("tools[0].function_declarations[0].name: Invalid function name."),
+            "{e}"
+        );
+        let e = with(json!([{"bogus": {}}]), json!({})).unwrap_err();
+        assert!(e.contains("Unknown name \"bogus\" at 'tools[0]'"), "{e}");
+        let e = with(ok, json!({"functionCallingConfig": {"mode": "SOMETIMES"}})).unwrap_err();
+        assert!(
+            e.starts_with("Invalid value at 'tool_config.function_calling_config.mode'"),
+            "{e}"
+        );
+        assert!(
+            valid_function_name("default_api:get-time.v2") && !valid_function_name(&"a".repeat(65))
+        );
     }
 
     #[test]
