@@ -111,6 +111,27 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
             Some("missing_required_parameter"),
         ));
     }
+    const ROLES: &[&str] = &[
+        "system",
+        "developer",
+        "user",
+        "assistant",
+        "tool",
+        "function",
+    ];
+    let bad_role = messages
+        .iter()
+        .position(|m| !m["role"].as_str().is_some_and(|r| ROLES.contains(&r)));
+    if let Some(i) = bad_role {
+        record.set("outcome", json!("invalid"));
+        let message = format!("Invalid value: '{}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.", messages[i]["role"].as_str().unwrap_or(""));
+        return Ok(error(
+            400,
+            &message,
+            "invalid_request_error",
+            Some("invalid_value"),
+        ));
+    }
     record.set("messages", json!(messages));
 
     // Knobs as for Gemini: server-wide < header < directive in the last user message.
@@ -321,6 +342,9 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
         }
         _ => (text, false),
     };
+    // A blocked prompt or a safety stop: OpenAI's content filter, no text.
+    let filtered = matches!(fault, Some(Fault::Blocked | Fault::SafetyStop));
+    let text = if filtered { String::new() } else { text };
     let tool_calls: Option<Vec<Value>> = calls.map(|calls| {
         calls
             .iter()
@@ -331,7 +355,9 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
         .text("finish_reason")
         .map(str::to_owned)
         .unwrap_or_else(|| {
-            if tool_calls.is_some() {
+            if filtered {
+                "content_filter"
+            } else if tool_calls.is_some() {
                 "tool_calls"
             } else if truncated {
                 "length"
@@ -399,7 +425,10 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
             }
             _ => {}
         }
-        record.set("outcome", json!("ok"));
+        record.set(
+            "outcome",
+            json!(fault.filter(|_| filtered).map_or("ok", Fault::name)),
+        );
         record.set("reply", json!(text));
         return Ok(http::json(200, &whole, &[]));
     }
@@ -455,7 +484,10 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
             (chunks.len(), Some(Fault::Malformed))
         }
         _ => {
-            record.set("outcome", json!("ok"));
+            record.set(
+                "outcome",
+                json!(fault.filter(|_| filtered).map_or("ok", Fault::name)),
+            );
             record.set("reply", json!(text));
             (chunks.len(), None)
         }

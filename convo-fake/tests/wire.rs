@@ -476,3 +476,18 @@ async fn openai_429_has_retry_after_and_no_key_is_a_401() {
     let models = post(&fake, "/v1/models", &[BEARER], &json!({})).await;
     assert_eq!(models.status(), 405, "GET only");
 }
+
+#[tokio::test]
+async fn openai_filters_a_safety_stop_and_refuses_an_unknown_role() {
+    let fake = fake().await;
+    let request = json!({"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi [[fake-gemini:{\"fail\":\"safety_stop\"}]]"}]});
+    let body: Value =
+        serde_json::from_str(&post(&fake, CHAT, &[BEARER], &request).await.body()).expect("JSON");
+    assert_eq!(body["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(body["choices"][0]["message"]["content"], "");
+    assert_eq!(fake.requests()[0]["outcome"], "safety_stop");
+    let bad = json!({"model": "gpt-5.1", "messages": [{"role": "wizard", "content": "hi"}]});
+    let seen = post(&fake, CHAT, &[BEARER], &bad).await;
+    assert_eq!(seen.status(), 400);
+    assert!(seen.body().contains("invalid_value"), "{}", seen.body());
+}
