@@ -491,3 +491,102 @@ async fn openai_filters_a_safety_stop_and_refuses_an_unknown_role() {
     assert_eq!(seen.status(), 400);
     assert!(seen.body().contains("invalid_value"), "{}", seen.body());
 }
+
+#[tokio::test]
+async fn a_scripted_function_call_round_trips_with_its_signature_and_fails_without_it() {
+    let fake = fake().await;
+    let tools = json!([{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "OBJECT"}}]}]);
+    let ask = json!({"role": "user", "parts": [{"text": "weather? [[fake-gemini:{\"function_calls\":[{\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}}]}]]"}]});
+    let first: Value = serde_json::from_str(
+        &post(
+            &fake,
+            GENERATE,
+            &[KEY],
+            &json!({"contents": [ask], "tools": tools}),
+        )
+        .await
+        .body(),
+    )
+    .expect("JSON");
+    let call_turn = first["candidates"][0]["content"].clone();
+    assert_eq!(
+        call_turn["parts"][0]["functionCall"],
+        json!({"name": "get_weather", "args": {"city": "Paris"}})
+    );
+    assert!(call_turn["parts"][0]["thoughtSignature"].is_string());
+    let answer = json!({"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 21}}}]});
+
+    let second = post(
+        &fake,
+        GENERATE,
+        &[KEY],
+        &json!({"contents": [ask, call_turn, answer], "tools": tools}),
+    )
+    .await;
+    let body: Value = serde_json::from_str(&second.body()).expect("JSON");
+    assert_eq!(
+        body["candidates"][0]["content"]["parts"][0]["text"],
+        "function results: get_weather={\"temp\":21} [contents=3; system=no]"
+    );
+
+    let mut unsigned = call_turn.clone();
+    if let Some(part) = unsigned["parts"][0].as_object_mut() {
+        part.remove("thoughtSignature");
+    }
+    let refused = post(
+        &fake,
+        GENERATE,
+        &[KEY],
+        &json!({"contents": [ask, unsigned, answer], "tools": tools}),
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused.body().contains("missing a thought_signature"),
+        "{}",
+        refused.body()
+    );
+}
+
+#[tokio::test]
+async fn a_delay_past_x_server_timeout_is_a_504_at_the_deadline() {
+    let fake = fake().await;
+    let knobs = json!({"delay_ms": 60_000}).to_string();
+    let seen = post(
+        &fake,
+        GENERATE,
+        &[KEY, ("x-fake-gemini", &knobs), ("x-server-timeout", "0.05")],
+        &hello(),
+    )
+    .await;
+    assert_eq!(seen.status(), 504);
+    assert!(seen.body().contains("DEADLINE_EXCEEDED"));
+    assert_eq!(fake.requests()[0]["outcome"], "deadline_exceeded");
+}
+
+#[tokio::test]
+async fn the_test_endpoints_report_reset_and_configure() {
+    let fake = fake().await;
+    post(&fake, GENERATE, &[KEY], &hello()).await;
+    let stats = post(&fake, "/__config", &[], &json!({"fail": "503"})).await;
+    assert_eq!(stats.status(), 200);
+    assert_eq!(
+        post(&fake, GENERATE, &[KEY], &hello()).await.status(),
+        503,
+        "server-wide knobs apply"
+    );
+    assert_eq!(fake.stats()["total"], 2);
+    assert_eq!(fake.stats()["by_status"]["503"], 1);
+    assert_eq!(
+        post(&fake, "/__reset?config=1", &[], &json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(fake.requests().len(), 0);
+    assert_eq!(
+        post(&fake, GENERATE, &[KEY], &hello()).await.status(),
+        200,
+        "config cleared"
+    );
+}
