@@ -95,6 +95,39 @@ const PART_DATA: &[&str] = &[
     "toolCall",
     "toolResponse",
 ];
+/// `HarmCategory` and `HarmBlockThreshold` ("Safety settings",
+/// https://ai.google.dev/api/generate-content#safetysetting, read 2026-11-30).
+const HARM_CATEGORIES: &[&str] = &[
+    "HARM_CATEGORY_UNSPECIFIED",
+    "HARM_CATEGORY_DEROGATORY",
+    "HARM_CATEGORY_TOXICITY",
+    "HARM_CATEGORY_VIOLENCE",
+    "HARM_CATEGORY_SEXUAL",
+    "HARM_CATEGORY_MEDICAL",
+    "HARM_CATEGORY_DANGEROUS",
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+];
+const THRESHOLDS: &[&str] = &[
+    "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+    "BLOCK_LOW_AND_ABOVE",
+    "BLOCK_MEDIUM_AND_ABOVE",
+    "BLOCK_ONLY_HIGH",
+    "BLOCK_NONE",
+    "OFF",
+];
+/// `generationConfig` fields by JSON type: floats, then integers.
+const FLOATS: &[&str] = &["temperature", "topP", "presencePenalty", "frequencyPenalty"];
+const INTEGERS: &[&str] = &[
+    "topK",
+    "candidateCount",
+    "maxOutputTokens",
+    "seed",
+    "logprobs",
+];
 const TOOL: &[&str] = &[
     "functionDeclarations",
     "googleSearchRetrieval",
@@ -267,6 +300,9 @@ pub fn request(
     if let Some(config) = field(body, "generationConfig") {
         generation(config, spec)?;
     }
+    if let Some(settings) = field(body, "safetySettings") {
+        safety_settings(settings)?;
+    }
     if let Some(tools) = field(body, "tools") {
         self::tools(tools)?;
     }
@@ -274,6 +310,30 @@ pub fn request(
         tool_config(config)?;
     }
     history(contents, spec, signer)
+}
+
+fn safety_settings(settings: &Value) -> Result<(), String> {
+    let Some(settings) = settings.as_array() else {
+        return Err(format!("Invalid value at 'safety_settings' (type.googleapis.com/google.ai.generativelanguage.v1beta.SafetySetting), {settings}"));
+    };
+    for (i, setting) in settings.iter().enumerate() {
+        let at = format!("safety_settings[{i}]");
+        let Some(object) = setting.as_object() else {
+            return Err(format!("Invalid value at '{at}' (type.googleapis.com/google.ai.generativelanguage.v1beta.SafetySetting), {setting}"));
+        };
+        unknown(object, &["category", "threshold"], &at)?;
+        for (name, allowed, kind) in [
+            ("category", HARM_CATEGORIES, "HarmCategory"),
+            ("threshold", THRESHOLDS, "SafetySetting.HarmBlockThreshold"),
+        ] {
+            if let Some(value) = setting.get(name) {
+                if !value.as_str().is_some_and(|v| allowed.contains(&v)) {
+                    return Err(format!("Invalid value at '{at}.{name}' (type.googleapis.com/google.ai.generativelanguage.v1beta.{kind}), {value}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A function name as the API takes it: `[A-Za-z_][A-Za-z0-9_.:-]{0,63}`.
@@ -344,6 +404,21 @@ fn generation(config: &Value, spec: &Spec) -> Result<(), String> {
         return Err(format!("Invalid value at 'generation_config' (type.googleapis.com/google.ai.generativelanguage.v1beta.GenerationConfig), {config}"));
     };
     unknown(object, GENERATION, "generation_config")?;
+    for (key, value) in object {
+        let name = camel(key);
+        let (is_float, is_int) = (
+            FLOATS.contains(&name.as_str()),
+            INTEGERS.contains(&name.as_str()),
+        );
+        let wrong = (is_float && !value.is_number()) || (is_int && value.as_i64().is_none());
+        if wrong {
+            let kind = if is_float { "TYPE_FLOAT" } else { "TYPE_INT32" };
+            return Err(format!(
+                "Invalid value at 'generation_config.{}' ({kind}), {value}",
+                snake(&name)
+            ));
+        }
+    }
     if let Some(t) = field(config, "temperature") {
         let Some(t) = t.as_f64() else {
             return Err(format!(
@@ -565,6 +640,32 @@ mod tests {
         );
         assert!(
             valid_function_name("default_api:get-time.v2") && !valid_function_name(&"a".repeat(65))
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_unknown_safety_enums_are_invalid_values() {
+        let e = check(json!({"contents": [{"parts": [{"text": "a"}]}], "generationConfig": {"temperature": "hot"}})).unwrap_err();
+        assert_eq!(
+            e,
+            "Invalid value at 'generation_config.temperature' (TYPE_FLOAT), \"hot\""
+        );
+        let e = check(
+            json!({"contents": [{"parts": [{"text": "a"}]}], "generationConfig": {"top_k": 1.5}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("Invalid value at 'generation_config.top_k' (TYPE_INT32)"),
+            "{e}"
+        );
+        let ok = json!([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]);
+        assert!(
+            check(json!({"contents": [{"parts": [{"text": "a"}]}], "safetySettings": ok})).is_ok()
+        );
+        let e = check(json!({"contents": [{"parts": [{"text": "a"}]}], "safetySettings": [{"category": "HARM_CATEGORY_RUDENESS"}]})).unwrap_err();
+        assert!(
+            e.starts_with("Invalid value at 'safety_settings[0].category'"),
+            "{e}"
         );
     }
 
