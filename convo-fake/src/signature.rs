@@ -55,6 +55,14 @@ impl Signer {
         STANDARD.encode(bytes)
     }
 
+    /// Whether `signature` can be proto JSON `bytes`: base64, standard or
+    /// URL-safe (or a documented placeholder, which SDKs may send as text).
+    pub fn is_bytes(signature: &str) -> bool {
+        SKIP.contains(&signature)
+            || STANDARD.decode(signature).is_ok()
+            || URL_SAFE.decode(signature).is_ok()
+    }
+
     /// Whether `signature` is one this signer issued (or a placeholder).
     pub fn valid(&self, signature: &str) -> bool {
         if SKIP.contains(&signature) {

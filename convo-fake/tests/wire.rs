@@ -590,3 +590,23 @@ async fn the_test_endpoints_report_reset_and_configure() {
         "config cleared"
     );
 }
+
+#[tokio::test]
+async fn a_stream_without_alt_sse_is_one_json_array_of_the_same_chunks() {
+    let fake = fake().await;
+    let path = "/v1beta/models/gemini-3.8-flash:streamGenerateContent";
+    let seen = with_knobs(&fake, path, json!({"chunks": 3})).await;
+    assert_eq!(seen.status(), 200);
+    // The body is chunked: keep what lies between the array's brackets.
+    let body = seen.body();
+    let (start, end) = (body.find('[').expect("["), body.rfind(']').expect("]"));
+    let chunked: String = body[start..=end]
+        .split("\r\n")
+        .filter(|line| !line.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let array: Value = serde_json::from_str(&chunked).unwrap_or_else(|e| panic!("{e}: {chunked}"));
+    let chunks = array.as_array().expect("an array");
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[2]["candidates"][0]["finishReason"], "STOP");
+}

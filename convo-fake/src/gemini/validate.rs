@@ -497,13 +497,22 @@ fn generation(config: &Value, spec: &Spec) -> Result<(), String> {
 }
 
 fn history(contents: &[Value], spec: &Spec, signer: &Signer) -> Result<(), String> {
-    // Every signature must be one this server issued.
-    for content in contents {
-        for part in content["parts"].as_array().into_iter().flatten() {
+    // Every signature must be bytes (proto JSON `bytes` are base64), and
+    // one this server issued.
+    for (i, content) in contents.iter().enumerate() {
+        for (j, part) in content["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if let Some(sig) = field(part, "thoughtSignature")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
             {
+                if !Signer::is_bytes(sig) {
+                    return Err(format!("Invalid value at 'contents[{i}].parts[{j}].thought_signature' (TYPE_BYTES), {}", Value::from(sig)));
+                }
                 if !signer.valid(sig) {
                     return Err("Corrupted thought signature.".into());
                 }
@@ -676,6 +685,12 @@ mod tests {
         let ours = signer.issue();
         let ok = json!({"contents": [{"parts": [{"text": "a"}]}, {"role": "model", "parts": [{"text": "b", "thoughtSignature": ours}]}, {"parts": [{"text": "c"}]}]});
         assert!(request(&ok, &s, false, &signer, &[]).is_ok());
+        let not_bytes = json!({"contents": [{"parts": [{"text": "a"}]}, {"role": "model", "parts": [{"text": "b", "thoughtSignature": "not base64!"}]}, {"parts": [{"text": "c"}]}]});
+        let e = request(&not_bytes, &s, false, &signer, &[]).unwrap_err();
+        assert!(
+            e.starts_with("Invalid value at 'contents[1].parts[0].thought_signature' (TYPE_BYTES)"),
+            "{e}"
+        );
         let forged = json!({"contents": [{"parts": [{"text": "a"}]}, {"role": "model", "parts": [{"text": "b", "thoughtSignature": Signer::random().issue()}]}, {"parts": [{"text": "c"}]}]});
         assert_eq!(
             request(&forged, &s, false, &signer, &[]).unwrap_err(),
