@@ -2,11 +2,12 @@
 # Load benchmark of convo-server (see README, "Performance").
 #
 # Builds in release mode, starts what it needs (the server on the memory
-# store and on MongoDB, the mock model with no delay, fake-gemini for the
-# real-HTTP case), loads it from this machine with wrk for a fixed time per
-# case, and prints one table. Throughput is also given as a ratio to a
-# minimal poem endpoint measured in the same run (the framework ceiling on
-# this machine): only ratios from one run compare on shared machines.
+# store and on MongoDB, the mock model with no delay, the workspace's fake
+# model server convo-fake for the real-HTTP case), loads it from this
+# machine with wrk for a fixed time per case, and prints one table.
+# Throughput is also given as a ratio to a minimal poem endpoint measured in
+# the same run (the framework ceiling on this machine): only ratios from one
+# run compare on shared machines.
 #
 #   bash scripts/bench.sh                 # all cases, 10 s each
 #   BENCH_SECONDS=5 bash scripts/bench.sh
@@ -41,10 +42,11 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 log "building (release)"
 cargo build --release -p convo-server --bin convo-server --example ceiling --example bench_client 2>&1 | tail -n 2 >&2
+cargo build --release -p convo-fake --bin convo-fake 2>&1 | tail -n 2 >&2
 BIN=target/release/convo-server
 CEILING=target/release/examples/ceiling
 CLIENT=target/release/examples/bench_client
-FAKE_GEMINI_JS="${FAKE_GEMINI_JS:-$(cd .. && pwd)/shared/tools/fake-gemini/server.js}"
+FAKE=target/release/convo-fake
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -137,9 +139,9 @@ log "ceiling: fixed 200-byte JSON from a bare poem endpoint"
 run_wrk "ceiling: GET / (200 B JSON)" "-" "$CEILING_PID" 2 64 "http://127.0.0.1:$port/"
 kill "$CEILING_PID"
 
-# ---- fake-gemini for case 4 ----
+# ---- the fake Gemini (convo-fake, release build) for case 4 ----
 GEMINI_PORT=$(free_port)
-FAKE_GEMINI_QUIET=1 node "$FAKE_GEMINI_JS" --port "$GEMINI_PORT" >/dev/null 2>&1 &
+"$FAKE" --port "$GEMINI_PORT" >/dev/null 2>&1 &
 PIDS+=("$!")
 wait_http "http://127.0.0.1:$GEMINI_PORT/__health"
 
@@ -190,7 +192,7 @@ for store in $STORES; do
   "$CLIENT" growth "$base" "$token" | jq -c --arg s "$store" '. + {store: $s}' >>"$GROWTH"
   kill "$pid"
 
-  # Case 4: the same turn through fake-gemini (a real HTTP round trip to the model).
+  # Case 4: the same turn through the fake Gemini (a real HTTP round trip to the model).
   port=$(free_port)
   start_server "$port" "${STORE_ENV[@]}" CONVO_JWT_SECRET="$SECRET" GEMINI_API_KEY=bench GEMINI_BASE_URL="http://127.0.0.1:$GEMINI_PORT"
   pid=$SERVER_PID

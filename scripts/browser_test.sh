@@ -34,6 +34,13 @@ if ! CHROMIUM=$(find_chromium); then
 fi
 log "browser: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
 
+# Node 18+ and npm run playwright-core (nothing else in the suite needs Node).
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null \
+  || ! command -v npm >/dev/null 2>&1; then
+  log "installing Node.js and npm (for playwright-core)"
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+
 if [ "$(node -p "try { require('$TOOLS/node_modules/playwright-core/package.json').version } catch { '' }" 2>/dev/null)" != "$PLAYWRIGHT_VERSION" ]; then
   log "installing playwright-core $PLAYWRIGHT_VERSION into $TOOLS"
   mkdir -p "$TOOLS"

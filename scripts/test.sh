@@ -7,16 +7,11 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
 
-# Node runs ../shared/tools/fake-gemini, the stand-in for Gemini in end-to-end tests.
-if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null; then
-  log "installing Node.js (for fake-gemini)"
-  apt-get update -qq && apt-get install -y -qq nodejs >/dev/null
-fi
-export FAKE_GEMINI_JS="${FAKE_GEMINI_JS:-$(cd .. && pwd)/shared/tools/fake-gemini/server.js}"
-[ -f "$FAKE_GEMINI_JS" ] || { echo "fake-gemini not found at $FAKE_GEMINI_JS (set FAKE_GEMINI_JS)" >&2; exit 1; }
+# The end-to-end tests start the workspace's own fake model server
+# (convo-fake) in-process: no Node, nothing outside the clone.
 
 # A real MongoDB-wire server for the Mongo store's tests: SecantusDB's
-# secantusd-rs (WiredTiger storage; see ../shared/MONGO.md), built once into a
+# secantusd-rs (WiredTiger storage), built once into a
 # cache outside the clone, then reused.
 . scripts/lib/mongo.sh
 trap stop_mongo EXIT

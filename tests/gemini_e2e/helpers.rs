@@ -55,7 +55,7 @@ pub async fn spawn_app_with_agent(agent: Value) -> GeminiApp {
 /// A server configured by `configure` (after the e2e defaults), whose
 /// session talks to an agent created from `agent`.
 pub async fn spawn_app_configured(agent: Value, configure: impl FnOnce(&mut Config)) -> GeminiApp {
-    let fake = FakeGemini::start();
+    let fake = FakeGemini::start().await;
     let mut config = e2e_config(&fake);
     configure(&mut config);
     let app = Application::build(&config)
@@ -67,7 +67,7 @@ pub async fn spawn_app_configured(agent: Value, configure: impl FnOnce(&mut Conf
 /// A server (with the default agent) over `store`, which the caller keeps a
 /// handle on to look inside: turn locks, for one.
 pub async fn spawn_app_with_store(store: Arc<dyn Store>) -> GeminiApp {
-    let fake = FakeGemini::start();
+    let fake = FakeGemini::start().await;
     let config = e2e_config(&fake);
     let gemini = config.gemini().expect("a Gemini key is configured");
     let llm = GeminiProvider::new(gemini).expect("the Gemini client builds");

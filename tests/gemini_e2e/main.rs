@@ -1,12 +1,14 @@
 //! End-to-end tests of the Gemini path: the real server, in-process on a
-//! free port with Gemini as its model, against `../shared/tools/fake-gemini`
-//! (Node) on a free port of its own, one fake per test. Faults are injected
-//! per message with fake-gemini's `[[fake-gemini:{…}]]` directive.
+//! free port with Gemini as its model, against the project's fake model
+//! server (`convo-fake`, in-process on a free port of its own, one fake per
+//! test). Faults are injected per message with the fake's
+//! `[[fake-gemini:{…}]]` directive.
 
 mod failures;
 mod fake;
 mod helpers;
 mod load_faults;
+mod openai;
 mod requests;
 mod streaming;
 mod successes;

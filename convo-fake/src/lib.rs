@@ -1,0 +1,37 @@
+//! `convo-fake`: a fake model server for trying and testing Convo with no
+//! API key and no network. **A test double: never point production at it.**
+//!
+//! It speaks Gemini's `generateContent` / `streamGenerateContent` /
+//! `countTokens` and OpenAI's Chat Completions, shaped like today's real
+//! APIs, and plays faults chosen per request (a 429 with `RetryInfo`, a
+//! reset, a stream cut mid-way, …) so one server serves a whole concurrent
+//! fault test. It records what it received for tests to read.
+//!
+//! A crate of its own (not a `convo-server` subcommand) so the server's
+//! dependency tree and binary stay free of test machinery, embedders can
+//! take it as a dev-dependency, and tests start it in-process on port 0:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), convo_fake::StartError> {
+//! let fake = convo_fake::FakeModel::start(convo_fake::Options::default()).await?;
+//! println!("Gemini / OpenAI base URL: {}", fake.url());
+//! # Ok(()) }
+//! ```
+//!
+//! Crate map: `server` (listener, routes, test endpoints), `gemini` and
+//! `openai` (the two APIs), `knobs` (what a request asks for), `models`
+//! (today's Gemini ids), `signature` (thought signatures), `log` (the
+//! request log), `http` (scripted bodies), `conn` (connections that can end
+//! in a reset).
+
+mod conn;
+mod gemini;
+mod http;
+pub mod knobs;
+mod log;
+mod models;
+mod openai;
+mod server;
+mod signature;
+
+pub use server::{FakeModel, Options, StartError};
