@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,7 @@ async fn send_until(
     index: usize,
     session: String,
     stop: Arc<AtomicBool>,
+    acknowledged: Arc<AtomicUsize>,
 ) -> Vec<Sent> {
     let mut sent = Vec::new();
     for k in 0.. {
@@ -89,7 +90,9 @@ async fn send_until(
         });
         match status {
             0 => break, // the server is gone
-            201 => {}
+            201 => {
+                acknowledged.fetch_add(1, Ordering::Relaxed);
+            }
             // Not acknowledged: pause a little, as a client would.
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -231,6 +234,7 @@ async fn a_database_killed_and_restarted_under_load_loses_nothing_acknowledged()
 
     // Load: 16 sessions, each sending one message after another.
     let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
     let load: Vec<_> = ids
         .iter()
         .enumerate()
@@ -241,10 +245,16 @@ async fn a_database_killed_and_restarted_under_load_loses_nothing_acknowledged()
                 i,
                 s.clone(),
                 stop.clone(),
+                acked.clone(),
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The database goes down once turns are completing, with more running.
+    let waiting_since = Instant::now();
+    while acked.load(Ordering::Relaxed) < 10 && waiting_since.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let killed_at = Instant::now();
     mongo.kill();
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -313,6 +323,7 @@ async fn a_server_killed_mid_turn_leaves_every_session_consistent() {
 
     // 100 sessions sending at once, one message after another each.
     let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
     let load: Vec<_> = ids
         .iter()
         .enumerate()
@@ -323,10 +334,17 @@ async fn a_server_killed_mid_turn_leaves_every_session_consistent() {
                 i,
                 s.clone(),
                 stop.clone(),
+                acked.clone(),
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The kill lands once turns are completing (on a loaded machine the
+    // first ones take longer than on an idle one), with many still running.
+    let waiting_since = Instant::now();
+    while acked.load(Ordering::Relaxed) < 20 && waiting_since.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // SIGKILL: no shutdown, no unlocking, no flushing.
     server.child.kill().expect("kill -9");
     let _ = server.child.wait();

@@ -2,7 +2,7 @@
 //! streamed, each with a fault of its own in a chat session of its own, then
 //! the aftermath.
 //!
-//! Each request must get the contract's answer (../shared/API.md: 201, or
+//! Each request must get the contract's answer (docs/api.md: 201, or
 //! 503 `llm_unavailable`, 504 `llm_timeout`, 502 `llm_error`/`llm_blocked`;
 //! for streams `message.completed` or an `error` event), and the fake must
 //! have seen exactly the attempts the retry policy allows. Afterwards the
