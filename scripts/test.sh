@@ -47,3 +47,5 @@ log "Swagger UI in headless Chromium: register, project, agent, chat, message vi
 
 log "running the documentation examples"
 cargo test --workspace --all-features --doc
+log "the API documentation builds without a warning (missing docs, broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
