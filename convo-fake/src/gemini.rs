@@ -1,12 +1,12 @@
 //! Gemini's REST API (`v1beta`): `generateContent`, `streamGenerateContent`
 //! and `countTokens`, with today's validation, thinking and signatures.
 //!
-//! Wire shapes from "Generating content", https://ai.google.dev/api/generate-content
+//! Wire shapes from "Generating content", <https://ai.google.dev/api/generate-content>
 //! (read 2026-11-30): `GenerateContentResponse {candidates[], promptFeedback,
 //! usageMetadata, modelVersion, responseId}`, SSE with `alt=sse` as
 //! `data: {chunk}` events, each chunk carrying `usageMetadata`; errors as
 //! `{"error": {code, message, status, details}}` ("Troubleshooting",
-//! https://ai.google.dev/gemini-api/docs/troubleshooting, read 2026-11-30).
+//! <https://ai.google.dev/gemini-api/docs/troubleshooting>, read 2026-11-30).
 
 use std::sync::Arc;
 use std::time::Duration;

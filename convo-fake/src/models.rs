@@ -1,10 +1,10 @@
 //! Which Gemini model ids are served today, and how each thinks.
 //!
 //! Sources (read 2026-11-30): "Gemini deprecations",
-//! https://ai.google.dev/gemini-api/docs/deprecations (2.0 Flash shut down
+//! <https://ai.google.dev/gemini-api/docs/deprecations> (2.0 Flash shut down
 //! 2026-06-01; 2.5 Flash / Pro closed to new keys; 3.7 and 3.5 Flash routed
 //! to 3.8 and 3.6 since 2026-10-08), "Gemini thinking",
-//! https://ai.google.dev/gemini-api/docs/thinking (levels per model and
+//! <https://ai.google.dev/gemini-api/docs/thinking> (levels per model and
 //! their defaults).
 
 /// How a served model behaves.

@@ -1,15 +1,15 @@
 //! OpenAI's Chat Completions (`POST /v1/chat/completions`) and `GET /v1/models`.
 //!
 //! Shapes from "Create chat completion",
-//! https://platform.openai.com/docs/api-reference/chat/create and "The chat
+//! <https://platform.openai.com/docs/api-reference/chat/create> and "The chat
 //! completion chunk object",
-//! https://platform.openai.com/docs/api-reference/chat-streaming (read
+//! <https://platform.openai.com/docs/api-reference/chat-streaming> (read
 //! 2026-11-30): a stream is `data: {chunk}` events ending in `data: [DONE]`;
 //! with `stream_options.include_usage` a last chunk has `choices: []` and the
 //! `usage`, and every other chunk `"usage": null`; tool calls stream as an
 //! `index`ed entry with `id`, `type` and the function `name` first, then
 //! `arguments` in pieces. Errors are `{"error": {message, type, param,
-//! code}}` ("Error codes", https://platform.openai.com/docs/guides/error-codes);
+//! code}}` ("Error codes", <https://platform.openai.com/docs/guides/error-codes>);
 //! a 429 carries `Retry-After`.
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Thought signatures the fake issues and checks.
 //!
 //! Real ones are opaque bytes the API refuses unless it issued them
-//! ("Thought Signatures", https://ai.google.dev/gemini-api/docs/thought-signatures,
+//! ("Thought Signatures", <https://ai.google.dev/gemini-api/docs/thought-signatures>,
 //! read 2026-11-30: "Corrupted thought signature." otherwise; two documented
 //! placeholders skip the check). These are base64 of a 2-byte header, a
 //! 16-byte nonce and 16 bytes of HMAC-SHA256 of the nonce under a key of the

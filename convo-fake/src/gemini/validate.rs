@@ -1,10 +1,10 @@
 //! Request validation with the real API's 400 messages.
 //!
 //! Field names may be lowerCamel or snake_case, as in proto JSON
-//! ("Generating content", https://ai.google.dev/api/generate-content, read
+//! ("Generating content", <https://ai.google.dev/api/generate-content>, read
 //! 2026-11-30); error paths are snake_case, as in the real messages. The
 //! history rules follow "Thought Signatures",
-//! https://ai.google.dev/gemini-api/docs/thought-signatures (read 2026-11-30).
+//! <https://ai.google.dev/gemini-api/docs/thought-signatures> (read 2026-11-30).
 
 use serde_json::{Map, Value};
 
@@ -96,7 +96,7 @@ const PART_DATA: &[&str] = &[
     "toolResponse",
 ];
 /// `HarmCategory` and `HarmBlockThreshold` ("Safety settings",
-/// https://ai.google.dev/api/generate-content#safetysetting, read 2026-11-30).
+/// <https://ai.google.dev/api/generate-content#safetysetting>, read 2026-11-30).
 const HARM_CATEGORIES: &[&str] = &[
     "HARM_CATEGORY_UNSPECIFIED",
     "HARM_CATEGORY_DEROGATORY",
