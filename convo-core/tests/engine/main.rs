@@ -1,0 +1,12 @@
+//! The engine's behaviour through its public API, on MemoryStore + MockProvider,
+//! one module per area.
+
+mod accounting;
+mod control;
+mod reasoning;
+mod resources;
+mod streaming;
+mod support;
+mod transfer;
+mod turns;
+mod users;

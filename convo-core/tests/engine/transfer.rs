@@ -1,0 +1,107 @@
+//! Import of numbers no store keeps.
+
+use convo_core::{ExportRecord, ImportError, ListParams, MockProvider};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::support::*;
+
+/// A hand-written export: one agent; a session with a user message and a
+/// reply whose usage and context counts are `usage` and `context`; and a
+/// second session forked from the first at `fork_seq`.
+fn export_file(usage: u64, context: u64, fork_seq: u64) -> String {
+    let lines = [
+        json!({"type": "convo.export", "version": 1}),
+        json!({"type": "project", "id": "p1", "name": "Imported"}),
+        json!({"type": "agent", "id": "a1", "name": "A", "system_prompt": "Be kind."}),
+        json!({"type": "session", "id": "s1", "agent_id": "a1"}),
+        json!({"type": "message", "session_id": "s1", "seq": 1, "role": "user", "content": "hi"}),
+        json!({"type": "message", "session_id": "s1", "seq": 2, "role": "assistant", "content": "hello",
+               "usage": {"prompt_tokens": usage, "completion_tokens": usage, "total_tokens": usage,
+                         "thoughts_tokens": usage, "cached_tokens": usage},
+               "context": {"first_seq": context, "last_seq": context, "messages": context}}),
+        json!({"type": "session", "id": "s2", "agent_id": "a1",
+               "forked_from": {"session_id": "s1", "seq": fork_seq}}),
+        json!({"type": "end", "agents": 1, "sessions": 2, "messages": 2}),
+    ];
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+async fn import_text(w: &World, text: String) -> Result<convo_core::Project, ImportError> {
+    let chunks = futures::stream::iter([Ok::<_, std::io::Error>(text.into_bytes())]);
+    let records = convo_core::engine::parse_lines(chunks, 1 << 20, 1 << 16);
+    w.convo.import_project(&w.user, records).await
+}
+
+#[tokio::test]
+async fn an_import_refuses_integers_no_store_keeps_and_keeps_the_largest_one_exactly() {
+    // Arrange: MongoDB keeps signed 64-bit integers; memory keeps u64.
+    let w = world(MockProvider::new()).await;
+    let max = u64::try_from(i64::MAX).expect("positive");
+    let cases = [
+        (
+            "usage",
+            export_file(u64::MAX, 1, 1),
+            6,
+            "usage.prompt_tokens",
+        ),
+        (
+            "context",
+            export_file(1, max + 1, 1),
+            6,
+            "context.first_seq",
+        ),
+        ("fork", export_file(1, 1, u64::MAX), 7, "forked_from.seq"),
+    ];
+
+    for (case, file, expected_line, field) in cases {
+        // Act
+        let result = import_text(&w, file).await;
+
+        // Assert
+        match result {
+            Err(ImportError::Line { line, message }) => {
+                assert_eq!(line, expected_line, "{case}: {message}");
+                assert!(message.contains(field), "{case}: {message}");
+            }
+            other => panic!("{case}: expected a line error, got {other:?}"),
+        }
+        let projects = w
+            .convo
+            .list_projects(&w.user, &ListParams::default())
+            .await
+            .expect("list");
+        assert!(projects.data.is_empty(), "{case}: nothing is left behind");
+    }
+
+    // Act: the largest integer every store keeps.
+    let project = import_text(&w, export_file(max, max, 2))
+        .await
+        .expect("i64::MAX imports");
+
+    // Assert: it comes back exactly.
+    let exported: Vec<ExportRecord> = w
+        .convo
+        .export_project(&w.user, &project.id.to_string())
+        .await
+        .expect("export")
+        .map(|r| r.expect("record"))
+        .collect()
+        .await;
+    let usage = exported
+        .iter()
+        .find_map(|r| match r {
+            ExportRecord::Message(m) => m.usage,
+            _ => None,
+        })
+        .expect("the reply's usage");
+    assert_eq!((usage.prompt_tokens, usage.cached_tokens), (max, Some(max)));
+    let context = exported
+        .iter()
+        .find_map(|r| match r {
+            ExportRecord::Message(m) => m.context,
+            _ => None,
+        })
+        .expect("the reply's context");
+    assert_eq!(context.messages, max);
+}
