@@ -42,9 +42,10 @@ pub struct Config {
     #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
     pub gemini_api_key: Option<Secret>,
 
-    /// Default model for new agents.
+    /// Default model of new agents (whatever their provider: a Gemini model id, or
+    /// `openai:<model>`). Checked once at startup when a Gemini key is set.
     #[arg(long, env = "GEMINI_MODEL", default_value = convo_core::DEFAULT_MODEL)]
-    pub gemini_model: String,
+    pub default_model: String,
 
     /// Base URL of the Gemini API (for proxies and test doubles).
     #[arg(long, env = "GEMINI_BASE_URL")]
@@ -231,7 +232,7 @@ impl Config {
             metrics_listen: None,
             store: "memory".into(),
             gemini_api_key: None,
-            gemini_model: convo_core::DEFAULT_MODEL.into(),
+            default_model: convo_core::DEFAULT_MODEL.into(),
             gemini_base_url: None,
             gemini_timeout_ms: 60_000,
             gemini_connect_timeout_ms: 10_000,
@@ -323,7 +324,7 @@ impl Config {
     /// The engine settings this configuration asks for.
     pub fn engine_settings(&self) -> convo_core::Settings {
         convo_core::Settings {
-            default_model: self.gemini_model.clone(),
+            default_model: self.default_model.clone(),
             default_context_messages: self.context_messages,
             max_message_bytes: self.max_body_bytes,
             turn_lease: Duration::from_secs(self.turn_lease_secs.max(1)),

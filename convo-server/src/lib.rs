@@ -7,23 +7,19 @@
 //! ## Crate map
 //! - [`config`]: flags and environment variables (the only reader of the environment).
 //! - [`startup`]: [`Application`]: build from a config (or around an engine), bind, run.
-//! - `api`: the operations, one module per resource, and their JSON shapes.
-//! - `auth`: JWTs, the cookie, the cookie-or-bearer security scheme, login limits.
-//! - `error`: the error envelope and the one mapping from errors to statuses.
-//! - `middleware`: request ids, the access log, the body limit and deadline.
-//! - [`connection`]: the request-head deadline against slow clients (slowloris).
-//! - [`cors`]: cross-origin requests from the configured origins only.
-//! - [`headers`]: security headers (`nosniff`, `no-store` on auth, the docs' CSP).
+//! - [`api`]: the operations, one module per resource, and their JSON shapes;
+//!   [`api::v1`] is the OpenAI-compatible face (`/v1`).
+//! - [`credentials`]: JWTs, the cookie, the cookie-or-bearer security scheme, login limits.
+//! - [`http`]: the plumbing every route shares: the error envelope, the
+//!   middleware chain, the slow-client guard, CORS, security headers, metrics,
+//!   and the JSON/text/pattern value types.
+//! - [`state`]: what every handler gets.
+//! - [`telemetry`]: logging set-up.
 
 pub mod api;
-pub mod auth;
 pub mod config;
-pub mod connection;
-pub mod cors;
-pub mod error;
-pub mod headers;
-pub mod metrics;
-pub mod middleware;
+pub mod credentials;
+pub mod http;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -13,13 +13,14 @@ use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Route, Server};
 
 use crate::api;
-use crate::auth::{FailureLimiter, JwtKeys};
 use crate::config::Config;
-use crate::connection::{Connections, GuardedAcceptor};
-use crate::cors::{AllowedOrigins, CorsGate};
-use crate::error::{ApiError, PanicToEnvelope};
-use crate::headers::{security_headers, DocsPolicy};
-use crate::middleware::{body_limit, request_context};
+use crate::credentials::{FailureLimiter, JwtKeys};
+use crate::http::connection::{Connections, GuardedAcceptor};
+use crate::http::cors::{AllowedOrigins, CorsGate};
+use crate::http::error::{ApiError, PanicToEnvelope};
+use crate::http::headers::{security_headers, DocsPolicy};
+use crate::http::middleware::{body_limit, request_context};
+use crate::http::routes::RouteTable;
 use crate::state::{AppState, StateInner};
 
 /// Why the server could not start.
@@ -75,7 +76,7 @@ impl Application {
         let llm = build_llm(config)?;
         let llm = route_models(config, llm)?;
         if config.gemini().is_some() {
-            spawn_default_model_check(Arc::clone(&llm), config.gemini_model.clone());
+            spawn_default_model_check(Arc::clone(&llm), config.default_model.clone());
         }
         let convo = Convo::new(store, llm, config.engine_settings());
         Self::build_with(config, convo).await
@@ -168,11 +169,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let app = routes_with(self.state, self.http);
         // Drains histogram samples whether or not anyone scrapes; stops with the server.
-        let _upkeep = crate::metrics::upkeep();
+        let _upkeep = crate::http::metrics::upkeep();
         let metrics = self.metrics.map(|(acceptor, _)| {
             tokio::spawn(
                 Server::new_with_acceptor(acceptor)
-                    .run(Route::new().at("/metrics", crate::metrics::endpoint)),
+                    .run(Route::new().at("/metrics", crate::http::metrics::endpoint)),
             )
         });
         let server = Server::new_with_acceptor(self.acceptor);
@@ -201,21 +202,21 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
     let body_read_timeout = http.body_read_timeout;
     let metrics_on_main = http.metrics_on_main;
     // Install the recorder before the first request is counted.
-    let _ = crate::metrics::handle();
+    let _ = crate::http::metrics::handle();
     let service = api::service(state.clone());
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
     Route::new()
         .nest("/", service)
-        // OpenAI's API over the agents: not in our OpenAPI document (api::openai).
-        .nest("/v1", api::openai::routes())
+        // OpenAI's API over the agents: not in our OpenAPI document (api::v1).
+        .nest("/v1", api::v1::routes())
         .nest("/docs", docs.with(DocsPolicy))
         .at("/openapi.json", spec)
         .at(
             "/metrics",
             poem::endpoint::make_sync(move |_| {
                 if metrics_on_main {
-                    crate::metrics::render()
+                    crate::http::metrics::render()
                 } else {
                     poem::http::StatusCode::NOT_FOUND.into_response()
                 }
@@ -231,7 +232,7 @@ pub fn routes_with(state: AppState, http: HttpOptions) -> impl poem::Endpoint {
         })
         .with(CatchPanic::new().with_handler(PanicToEnvelope))
         .with(CorsGate::new(http.cors_origins))
-        .around(request_context)
+        .around(|ep, req| request_context(ep, req, RouteTable::api()))
         .around(security_headers)
         .data(http.connections)
         .data(state)
@@ -324,7 +325,7 @@ fn spawn_default_model_check(llm: Arc<dyn LlmProvider>, model: String) {
 fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {
     match config.gemini() {
         Some(gemini) => {
-            tracing::info!(base_url = %gemini.base_url, default_model = %config.gemini_model, "model: Gemini");
+            tracing::info!(base_url = %gemini.base_url, default_model = %config.default_model, "model: Gemini");
             let provider = convo_core::llm::gemini::GeminiProvider::new(gemini).map_err(|e| {
                 StartupError::Config(format!("cannot set up the Gemini client: {e}"))
             })?;

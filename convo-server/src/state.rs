@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use convo_core::Convo;
 
-use crate::auth::{FailureLimiter, JwtKeys};
+use crate::credentials::{FailureLimiter, JwtKeys};
 
 /// Shared server state: cheap to clone.
 #[derive(Clone, Debug)]

@@ -30,7 +30,7 @@ fn forge(secret: &str, sub: &str, exp_from_now_secs: i64) -> String {
 /// These claims as a JWT signed with HS256 and `secret`.
 fn sign(secret: &str, claims: &serde_json::Value) -> String {
     // The server's HMAC-only backend signs for jsonwebtoken in this process.
-    convo::server::auth::install_jwt_crypto();
+    convo::server::credentials::install_jwt_crypto();
     let key = EncodingKey::from_secret(secret.as_bytes()).expect("a non-empty secret");
     encode(&Header::new(Algorithm::HS256), claims, &key).expect("token encodes")
 }

@@ -160,7 +160,7 @@ async fn a_retired_default_model_is_reported_loudly_at_startup_and_the_server_st
     // and still answers (an agent with a current model works).
     let agent =
         json!({"name": "Current", "system_prompt": SYSTEM_PROMPT, "model": "gemini-3.8-flash"});
-    let app = spawn_app_configured(agent, |c| c.gemini_model = "gemini-2.5-flash".into()).await;
+    let app = spawn_app_configured(agent, |c| c.default_model = "gemini-2.5-flash".into()).await;
     let turn = app.send_ok("still here?").await;
 
     // Assert

@@ -1,6 +1,6 @@
 //! [`Convo`]: the engine. The only place where ownership and turn rules live.
 
-mod auth;
+mod accounts;
 mod complete;
 pub mod context;
 mod resources;

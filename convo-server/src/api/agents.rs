@@ -4,16 +4,16 @@ use convo_core::{AgentPatch, NewAgent};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::types::MaybeUndefined;
 
-use super::body::JsonBody;
-use super::json::JsonOut;
+use crate::http::body::JsonBody;
+use crate::http::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{Agent, AgentList, ChatSessionList, CreateAgent, SortOrder, UpdateAgent};
-use super::pattern::{CursorRule, Matching};
 use super::projects::Deleted;
 use super::{list_params, ApiTags};
-use crate::auth::Auth;
-use crate::error::{ReadError, WriteError};
+use crate::credentials::Auth;
+use crate::http::error::{ReadError, WriteError};
+use crate::http::pattern::{CursorRule, Matching};
 use crate::state::AppState;
 
 /// Agent operations.

@@ -3,14 +3,14 @@
 use poem::http::StatusCode;
 use poem::web::RemoteAddr;
 
-use super::body::JsonBody;
-use super::json::JsonOut;
+use crate::http::body::JsonBody;
+use crate::http::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{LoginRequest, RegisterRequest, TokenResponse, UserEnvelope};
 use super::ApiTags;
-use crate::auth::{clear_cookie, session_cookie, Auth};
-use crate::error::{ApiError, AuthError, ReadError};
+use crate::credentials::{clear_cookie, session_cookie, Auth};
+use crate::http::error::{ApiError, AuthError, ReadError};
 use crate::state::AppState;
 
 /// Auth operations.

@@ -4,8 +4,8 @@ use convo_core::SendMessage;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 
-use super::body::JsonBody;
-use super::json::{JsonOut, OptionalJson};
+use crate::http::body::JsonBody;
+use crate::http::json::{JsonOut, OptionalJson};
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::events::{sse, TurnEventStream};
@@ -13,11 +13,11 @@ use super::models::{
     ChatSession, ContextPreview, ForkChat, MessageList, SendMessageRequest, SortOrder, StartChat,
     TurnResponse, UpdateChat,
 };
-use super::pattern::{ContentRule, CursorRule, IdempotencyKeyRule, Matching};
 use super::projects::Deleted;
 use super::{list_params, ApiTags};
-use crate::auth::Auth;
-use crate::error::{current_request_id, ReadError, TurnError, WriteError};
+use crate::credentials::Auth;
+use crate::http::error::{current_request_id, ReadError, TurnError, WriteError};
+use crate::http::pattern::{ContentRule, CursorRule, IdempotencyKeyRule, Matching};
 use crate::state::AppState;
 
 /// Chat operations.

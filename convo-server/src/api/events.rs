@@ -12,7 +12,7 @@ use poem_openapi::{Object, Union};
 use std::time::Duration;
 
 use super::models::Message;
-use crate::error::{ApiError, ErrorObject};
+use crate::http::error::{ApiError, ErrorObject};
 use convo_core::{TurnEvent, TurnStream};
 
 /// `message.created`: the user message is stored and generation starts.
@@ -127,7 +127,7 @@ impl IntoResponse for TurnEventStream {
 /// captured now: the stream is polled after the request's scope has ended.
 pub fn sse(turn: TurnStream, request_id: String, keep_alive: Duration) -> TurnEventStream {
     // Counted as open (`convo_sse_streams_open`) until the body is dropped.
-    let open = crate::metrics::OpenStream::open();
+    let open = crate::http::metrics::OpenStream::open();
     let events = turn
         .enumerate()
         .map(move |(i, event)| {

@@ -2,24 +2,21 @@
 
 mod agents;
 mod auth;
-mod body;
 mod chat;
 mod events;
 mod examples;
-mod json;
 pub mod models;
-pub mod openai;
 mod ops;
-pub mod pattern;
 mod projects;
-mod text;
 mod transfer;
 mod usage;
+pub mod v1;
 
 use convo_core::ListParams;
 use poem_openapi::param::Query;
 use poem_openapi::{OpenApiService, Tags};
 
+use crate::http::pattern;
 use crate::state::AppState;
 
 /// Groups of operations in Swagger UI.

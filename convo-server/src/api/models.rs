@@ -7,9 +7,9 @@ use convo_core as core;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object};
 
-use super::pattern::{ContentRule, EmailRule, Matching, ModelRule, NameRule};
+use crate::http::pattern::{ContentRule, EmailRule, Matching, ModelRule, NameRule};
 
-pub use super::text::Text;
+pub use crate::http::text::Text;
 
 /// A registered user.
 #[derive(Debug, Clone, Object, serde::Serialize)]
@@ -23,7 +23,7 @@ pub struct User {
     #[oai(nullable)]
     pub name: Option<String>,
     /// When the user registered (RFC 3339, UTC).
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -80,7 +80,7 @@ pub struct TokenResponse {
     /// Always `Bearer`.
     pub token_type: String,
     /// When the token stops working (RFC 3339, UTC).
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -96,10 +96,10 @@ pub struct Project {
     #[oai(nullable)]
     pub description: Option<String>,
     /// When it was created.
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -173,10 +173,10 @@ pub struct Agent {
     #[oai(nullable)]
     pub reasoning_effort: Option<ReasoningEffort>,
     /// When it was created.
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -290,10 +290,10 @@ pub struct ChatSession {
     /// How many messages it holds.
     pub message_count: u64,
     /// When it was created.
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last changed (a new message counts).
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// Where a fork came from (`null` for a session started afresh).
     #[oai(nullable)]
@@ -490,7 +490,7 @@ pub struct Message {
     /// Text.
     pub content: String,
     /// When it was stored.
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Model that wrote it (assistant messages).
     #[oai(skip_serializing_if_is_none)]

@@ -2,12 +2,12 @@
 
 use poem_openapi::payload::Json;
 
-use super::json::JsonOut;
+use crate::http::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::Health;
 use super::ApiTags;
-use crate::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use poem::http::StatusCode;
 

@@ -3,15 +3,15 @@
 use convo_core::{NewProject, ProjectPatch};
 use poem_openapi::param::{Path, Query};
 
-use super::body::JsonBody;
-use super::json::JsonOut;
+use crate::http::body::JsonBody;
+use crate::http::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::models::{CreateProject, Project, ProjectList, SortOrder, UpdateProject};
-use super::pattern::{CursorRule, Matching};
 use super::{list_params, ApiTags};
-use crate::auth::Auth;
-use crate::error::{ReadError, WriteError};
+use crate::credentials::Auth;
+use crate::http::error::{ReadError, WriteError};
+use crate::http::pattern::{CursorRule, Matching};
 use crate::state::AppState;
 
 /// Project operations.

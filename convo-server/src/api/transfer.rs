@@ -17,11 +17,11 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOpti
 
 use convo_core::ImportError;
 
-use super::json::JsonOut;
 use super::projects::ProjectCreated;
 use super::ApiTags;
-use crate::auth::Auth;
-use crate::error::{current_request_id, ApiError, ReadError, WriteError};
+use crate::credentials::Auth;
+use crate::http::error::{current_request_id, ApiError, ReadError, WriteError};
+use crate::http::json::JsonOut;
 use crate::state::AppState;
 
 /// The largest import, as a multiple of the server's request body limit

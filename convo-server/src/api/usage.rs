@@ -5,10 +5,10 @@ use convo_core::{UsageGroupBy, UsageReport, UsageTotals};
 use poem_openapi::param::Query;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::json::JsonOut;
 use super::ApiTags;
-use crate::auth::Auth;
-use crate::error::ReadError;
+use crate::credentials::Auth;
+use crate::http::error::ReadError;
+use crate::http::json::JsonOut;
 use crate::state::AppState;
 
 /// Usage operations.
@@ -100,10 +100,10 @@ pub struct Usage {
     /// `day`, `project` or `agent`.
     pub group_by: String,
     /// The window's start (inclusive).
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub from: DateTime<Utc>,
     /// The window's end (exclusive).
-    #[serde(serialize_with = "super::json::rfc3339")]
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub to: DateTime<Utc>,
     /// The groups, in ascending key order.
     pub data: Vec<UsageGroup>,

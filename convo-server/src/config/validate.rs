@@ -152,7 +152,7 @@ impl Config {
             0..=MAX_CONNECTION_SECS,
             " seconds",
         );
-        if let Err(e) = crate::cors::AllowedOrigins::parse(&self.cors_origins) {
+        if let Err(e) = crate::http::cors::AllowedOrigins::parse(&self.cors_origins) {
             c.require(false, "CONVO_CORS_ORIGINS", self.cors_origins.join(","), e);
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {

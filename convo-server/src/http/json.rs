@@ -44,10 +44,10 @@ impl<T: Type + Serialize + Send> IntoResponse for JsonOut<T> {
             Ok(()) => Response::builder()
                 .content_type(Self::CONTENT_TYPE)
                 .body(body),
-            Err(e) => {
-                crate::error::ApiError::internal(format!("response serialisation failed: {e}"))
-                    .into_response()
-            }
+            Err(e) => crate::http::error::ApiError::internal(format!(
+                "response serialisation failed: {e}"
+            ))
+            .into_response(),
         }
     }
 }
@@ -101,7 +101,7 @@ impl<T: ParseFromJSON> ParsePayload for OptionalJson<T> {
         }
         T::parse_from_json(Some(value))
             .map(|v| Self(Some(v)))
-            .map_err(|e| super::body::refusal::<T>(&data, e.into_message()))
+            .map_err(|e| crate::http::body::refusal::<T>(&data, e.into_message()))
     }
 }
 

@@ -413,21 +413,21 @@ macro_rules! error_responses {
                 $(#[doc = $doc])*
                 #[oai(status = $status)]
                 $variant(
-                    poem_openapi::payload::Json<$crate::error::ErrorBody>,
+                    poem_openapi::payload::Json<$crate::http::error::ErrorBody>,
                     /// Seconds to wait before retrying (429 and some 503s).
                     #[oai(header = "Retry-After")] Option<u64>,
                 ),
             )+
         }
 
-        impl From<$crate::error::ApiError> for $name {
-            fn from(err: $crate::error::ApiError) -> Self {
+        impl From<$crate::http::error::ApiError> for $name {
+            fn from(err: $crate::http::error::ApiError) -> Self {
                 let body = poem_openapi::payload::Json(err.body());
                 match err.status.as_u16() {
                     $($status => Self::$variant(body, err.retry_after),)+
                     other => {
                         tracing::error!(status = other, code = err.code, "status not declared for this operation");
-                        Self::from($crate::error::ApiError::internal("undeclared status"))
+                        Self::from($crate::http::error::ApiError::internal("undeclared status"))
                     }
                 }
             }
@@ -435,7 +435,7 @@ macro_rules! error_responses {
 
         impl From<convo_core::ConvoError> for $name {
             fn from(err: convo_core::ConvoError) -> Self {
-                Self::from($crate::error::ApiError::from(err))
+                Self::from($crate::http::error::ApiError::from(err))
             }
         }
     };

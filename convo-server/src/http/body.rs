@@ -25,7 +25,7 @@ use poem_openapi::types::{ParseFromJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::Value;
 
-use crate::error::{failed_field, ApiError};
+use crate::http::error::{failed_field, ApiError};
 
 /// A required JSON request body of type `T`.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Sets `nosniff` on every response and `no-store` on `/api/auth/*` (see
 /// the module documentation). Outermost, so that errors, 404s and CORS

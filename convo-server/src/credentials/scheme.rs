@@ -21,7 +21,7 @@ use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::SecurityScheme;
 
 use super::Claims;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The authenticated caller.

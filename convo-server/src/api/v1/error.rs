@@ -16,7 +16,7 @@ use poem::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::params::Refusal;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// An error on its way to becoming an OpenAI-shaped response.
 #[derive(Debug, Clone)]

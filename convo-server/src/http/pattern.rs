@@ -27,7 +27,7 @@ use poem_openapi::types::{
 use regex::Regex;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// A rule a [`Matching`] string obeys.
 pub trait Rule: Send + Sync + 'static {
@@ -100,7 +100,7 @@ rule!(
 );
 
 /// A string matching `R`: in a JSON body only ever a JSON string (as
-/// [`super::text::Text`]), or a query or header parameter.
+/// [`crate::http::text::Text`]), or a query or header parameter.
 pub struct Matching<R> {
     value: String,
     rule: PhantomData<R>,

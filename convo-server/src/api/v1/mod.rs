@@ -37,7 +37,7 @@ use serde::Serialize;
 
 use self::error::OpenAiError;
 use self::wire::{ChatCompletionRequest, ChunkMeta, Model, ModelList};
-use crate::auth::{authenticate_token, AuthUser};
+use crate::credentials::{authenticate_token, AuthUser};
 use crate::state::AppState;
 
 /// The header that makes a completion a turn of a stored chat session.
@@ -216,7 +216,7 @@ fn json<T: Serialize>(value: &T) -> Response {
         Ok(body) => Response::builder()
             .content_type("application/json; charset=utf-8")
             .body(body),
-        Err(e) => OpenAiError::from_api(crate::error::ApiError::internal(format!(
+        Err(e) => OpenAiError::from_api(crate::http::error::ApiError::internal(format!(
             "response serialisation failed: {e}"
         )))
         .into_response(),

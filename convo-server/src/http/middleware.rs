@@ -1,5 +1,5 @@
 //! Around every request: an id, one log line, the body limit and deadline,
-//! and the connection's bookkeeping for the head deadline ([`crate::connection`]).
+//! and the connection's bookkeeping for the head deadline ([`crate::http::connection`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +9,9 @@ use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
-use crate::connection::{ConnectionState, Connections};
-use crate::error::{ApiError, REQUEST_ID};
+use crate::http::connection::{ConnectionState, Connections};
+use crate::http::error::{ApiError, REQUEST_ID};
+use crate::http::routes::RouteTable;
 
 /// Name of the request id header.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -23,7 +24,11 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// With a [`Connections`] table in the request data, it also tells the
 /// request's connection that a head arrived (and, at the end, that the
 /// request was read), and hands the connection's state to [`body_limit`].
-pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+pub async fn request_context<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    routes: &'static RouteTable,
+) -> poem::Result<Response> {
     let started = Instant::now();
     let connection = req
         .remote_addr()
@@ -74,13 +79,16 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Re
     }
     if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
         // RFC 9110: a 405 says which methods the resource supports.
-        if let Some(allow) = allowed_methods(&path).and_then(|a| HeaderValue::from_str(&a).ok()) {
+        if let Some(allow) = routes
+            .allowed_methods(&path)
+            .and_then(|a| HeaderValue::from_str(&a).ok())
+        {
             resp.headers_mut().insert(poem::http::header::ALLOW, allow);
         }
     }
     let status = resp.status().as_u16();
     let took = started.elapsed();
-    crate::metrics::record_request(route_label(&path), &method, status, took);
+    crate::http::metrics::record_request(routes.label(&path), &method, status, took);
     let latency_ms = took.as_secs_f64() * 1000.0;
     tracing::info!(request_id = %id, %method, path = %path, status, latency_ms, "request");
     Ok(resp)
@@ -181,72 +189,4 @@ fn paced(
             )),
         }
     })
-}
-
-/// A path template of the OpenAPI document and its methods.
-struct RouteInfo {
-    template: String,
-    segments: Vec<String>,
-    methods: String,
-}
-
-/// The OpenAPI path template `path` falls under (`{param}` matches one
-/// segment; the most specific template wins, as in the router:
-/// `/api/projects/import` is that path, not `/api/projects/{project_id}`).
-fn route_of(path: &str) -> Option<&'static RouteInfo> {
-    static ROUTES: std::sync::OnceLock<Vec<RouteInfo>> = std::sync::OnceLock::new();
-    let routes = ROUTES.get_or_init(|| {
-        let spec: serde_json::Value =
-            serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
-        let paths = spec["paths"].as_object().cloned().unwrap_or_default();
-        paths
-            .into_iter()
-            .map(|(template, ops)| RouteInfo {
-                segments: template.split('/').map(str::to_owned).collect(),
-                methods: ops
-                    .as_object()
-                    .map(|o| {
-                        o.keys()
-                            .map(|m| m.to_uppercase())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default(),
-                template,
-            })
-            .collect()
-    });
-    let segments: Vec<&str> = path.split('/').collect();
-    routes
-        .iter()
-        .filter(|r| {
-            r.segments.len() == segments.len()
-                && r.segments
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
-        })
-        .min_by_key(|r| r.segments.iter().filter(|t| t.starts_with('{')).count())
-}
-
-/// The methods the API offers at `path`, as an `Allow` header value.
-fn allowed_methods(path: &str) -> Option<String> {
-    route_of(path).map(|r| r.methods.clone())
-}
-
-/// The route label of `path` for metrics: its OpenAPI template, one of the
-/// fixed surfaces outside the document, or `other` (never the raw path,
-/// whose ids would make a series per object).
-fn route_label(path: &str) -> &'static str {
-    if let Some(route) = route_of(path) {
-        return route.template.as_str();
-    }
-    match path {
-        "/metrics" => "/metrics",
-        "/openapi.json" => "/openapi.json",
-        "/v1/models" => "/v1/models",
-        "/v1/chat/completions" => "/v1/chat/completions",
-        p if p == "/docs" || p.starts_with("/docs/") => "/docs",
-        _ => "other",
-    }
 }
