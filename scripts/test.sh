@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh clone: installs and starts what the
 # tests need, builds once, runs every test (in parallel with cargo-nextest
-# when it is installed), then the documentation examples.
+# when it is installed), the documentation examples and the tools' suites,
+# and last the REST API tests again on MongoDB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,21 +32,25 @@ cargo build --workspace --all-features --all-targets
 if cargo nextest --version >/dev/null 2>&1; then
   log "running the tests with cargo-nextest"
   cargo nextest run --workspace --all-features --no-fail-fast
-  log "running the REST API tests again, on the MongoDB store"
-  CONVO_TEST_API_MONGODB_URI="$CONVO_TEST_MONGODB_URI" cargo nextest run --workspace --all-features --no-fail-fast --test api
 else
   log "cargo-nextest not found: running the tests with cargo test"
   cargo test --workspace --all-features --no-fail-fast --lib --bins --tests --examples
-  log "running the REST API tests again, on the MongoDB store"
-  CONVO_TEST_API_MONGODB_URI="$CONVO_TEST_MONGODB_URI" cargo test --workspace --all-features --no-fail-fast --test api
 fi
+
+log "running the documentation examples"
+cargo test --workspace --all-features --doc
+log "the API documentation builds without a warning (missing docs, broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 log "property-based API tests: schemathesis against the running server's OpenAPI document"
 bash scripts/schemathesis.sh target/debug/convo-server
 log "the OpenAI-compatible /v1 routes with the official openai Python SDK"; bash scripts/openai_sdk.sh target/debug/convo-server
 log "Swagger UI in headless Chromium: register, project, agent, chat, message via Try it out"; bash scripts/browser_test.sh target/debug/convo-server
 
-log "running the documentation examples"
-cargo test --workspace --all-features --doc
-log "the API documentation builds without a warning (missing docs, broken links)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+# Last, so that the run closes on a test runner's summary.
+log "running the REST API tests again, on the MongoDB store"
+if cargo nextest --version >/dev/null 2>&1; then
+  CONVO_TEST_API_MONGODB_URI="$CONVO_TEST_MONGODB_URI" cargo nextest run --workspace --all-features --no-fail-fast --test api
+else
+  CONVO_TEST_API_MONGODB_URI="$CONVO_TEST_MONGODB_URI" cargo test --workspace --all-features --no-fail-fast --test api
+fi
