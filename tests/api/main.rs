@@ -10,6 +10,8 @@ mod errors;
 mod fork;
 mod helpers;
 mod idempotency;
+#[path = "../support/log_capture.rs"]
+mod log_capture;
 mod metrics;
 mod openai_compat;
 mod openapi;

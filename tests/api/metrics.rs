@@ -116,34 +116,10 @@ async fn a_metrics_listener_of_its_own_takes_metrics_off_the_api() {
     );
 }
 
-/// A writer into a shared buffer, for capturing log lines.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_engines_log_lines_carry_the_request_id() {
-    // Arrange: a log capture. Under cargo-nextest (scripts/test.sh) each test
-    // is a process of its own, so this is the only subscriber; under
-    // `cargo test` another test may have installed one first.
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let installed = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .is_ok();
+    // Arrange: a log capture (see `LogCapture::install`).
+    let captured = crate::log_capture::LogCapture::install();
     let app = spawn_app().await;
     app.sign_up().await;
     let fx = app.fixture(&app.client).await;
@@ -162,11 +138,11 @@ async fn the_engines_log_lines_carry_the_request_id() {
         .and_then(|v| v.to_str().ok())
         .expect("request id")
         .to_owned();
-    if !installed {
+    let Some(captured) = captured else {
         eprintln!("another subscriber owns this process: nothing to check");
         return;
-    }
-    let logs = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+    };
+    let logs = captured.text();
     let line = logs
         .lines()
         .find(|l| l.contains("turn failed"))

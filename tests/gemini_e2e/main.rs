@@ -8,6 +8,8 @@ mod failures;
 mod fake;
 mod helpers;
 mod load_faults;
+#[path = "../support/log_capture.rs"]
+mod log_capture;
 mod openai;
 mod requests;
 mod streaming;

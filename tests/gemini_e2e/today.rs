@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::log_capture::LogCapture;
 
 /// The signature on the model turn at `index` of a recorded call, if any.
 fn signature_at(call: &Value, index: usize) -> Option<String> {
@@ -108,53 +109,10 @@ async fn an_agent_on_a_retired_model_gets_a_502_naming_the_model_and_the_fix() {
     app.assert_only_user_message("hello").await;
 }
 
-/// A writer into a shared buffer, for capturing log lines.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
-    }
-
-    /// Waits (at most ~10 s) for a line containing `needle`.
-    async fn line_with(&self, needle: &str) -> Option<String> {
-        for _ in 0..200 {
-            if let Some(line) = self.text().lines().find(|l| l.contains(needle)) {
-                return Some(line.to_owned());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        None
-    }
-}
-
 #[tokio::test]
 async fn a_retired_default_model_is_reported_loudly_at_startup_and_the_server_still_starts() {
-    // Arrange: a log capture (under cargo-nextest each test is its own
-    // process, so this is the only subscriber).
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let installed = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .is_ok();
+    // Arrange: a log capture (see `LogCapture::install`).
+    let captured = LogCapture::install();
 
     // Act: the server starts with a default model Google no longer serves,
     // and still answers (an agent with a current model works).
@@ -165,10 +123,10 @@ async fn a_retired_default_model_is_reported_loudly_at_startup_and_the_server_st
 
     // Assert
     assert_eq!(turn["assistant_message"]["finish_reason"], "stop");
-    if !installed {
+    let Some(captured) = captured else {
         eprintln!("another subscriber owns this process: nothing to check");
         return;
-    }
+    };
     let line = captured
         .line_with("THE DEFAULT MODEL IS NOT AVAILABLE")
         .await
@@ -186,19 +144,14 @@ async fn a_retired_default_model_is_reported_loudly_at_startup_and_the_server_st
 
 #[tokio::test]
 async fn a_current_default_model_passes_the_startup_check_quietly() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let installed = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .is_ok();
+    // Arrange: a log capture (see `LogCapture::install`).
+    let captured = LogCapture::install();
 
     let app = spawn_app().await;
 
-    if !installed {
+    let Some(captured) = captured else {
         return;
-    }
+    };
     let line = captured.line_with("the default model is served").await;
     assert!(line.is_some(), "{}", captured.text());
     assert!(!captured.text().contains("NOT AVAILABLE"));
