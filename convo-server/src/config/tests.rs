@@ -131,6 +131,8 @@ fn one_bad_value_per_setting_is_refused_naming_its_variable() {
             c.mock_chunk_delay_ms = 3_600_000
         }),
         ("CONVO_LOG", |c| c.log = "convo_server=loud".into()),
+        // A rule of the engine's own (convo_core::Settings::validate).
+        ("GEMINI_MODEL", |c| c.default_model = " ".into()),
     ];
     for (var, make_bad) in cases {
         // A signing secret, so a persistent store is a valid choice.

@@ -2,8 +2,8 @@
 //! no choices or with an error object, an exhausted quota, the usage chunk
 //! that ends a stream.
 
-use convo_core::llm::{LlmChunk, LlmError};
-use convo_core::{FinishReason, LlmReply, Usage};
+use convo_core::llm::{LlmChunk, LlmError, LlmReply};
+use convo_core::{FinishReason, Usage};
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
