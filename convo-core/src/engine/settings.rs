@@ -99,9 +99,10 @@ impl InvalidSettings {
 }
 
 /// The shortest turn lease: a running turn renews it every third of it, so
-/// below a second the renewals would be a store write every few
-/// milliseconds, and a slow store would lose the lock mid-turn.
-pub const MIN_TURN_LEASE: Duration = Duration::from_secs(1);
+/// a shorter one would be a store write every few milliseconds, and a slow
+/// store would lose the lock mid-turn. (Tests of lease expiry use a few
+/// hundred milliseconds; a server asks for seconds.)
+pub const MIN_TURN_LEASE: Duration = Duration::from_millis(100);
 
 impl Settings {
     /// Checks every rule between and within the settings: windows within
