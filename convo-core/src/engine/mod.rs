@@ -20,7 +20,7 @@ use crate::llm::LlmProvider;
 use crate::store::Store;
 
 pub use complete::{CompletionMessage, CompletionOverrides, CompletionRole};
-pub use settings::{InvalidSettings, Settings, DEFAULT_MODEL};
+pub use settings::{InvalidSetting, InvalidSettings, Settings, DEFAULT_MODEL, MIN_TURN_LEASE};
 pub use transfer::{
     parse_lines, ExportRecord, ExportStream, ImportError, EXPORT_FORMAT, EXPORT_VERSION,
 };
