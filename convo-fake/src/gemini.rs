@@ -15,11 +15,14 @@ use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Map, Value};
 
+use crate::asked::Asked;
+use crate::faults::{self, Broken};
 use crate::http::{self, Abort, Reply, Step};
 use crate::knobs::{self, Fault, Knobs};
 use crate::log::Record;
 use crate::models::{self, Resolved, Spec};
-use crate::server::{App, Inbound, GLOBAL_SCENARIO};
+use crate::server::{App, Inbound};
+use crate::text::{approx_tokens, pieces};
 
 mod validate;
 
@@ -297,12 +300,6 @@ fn count_tokens(app: &App, req: &Inbound, path: &ModelPath, record: &Record) -> 
         &json!({"totalTokens": tokens, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]}),
         &[],
     )
-}
-
-/// ceil(chars / 4), at least 1 for any text: the fake's tokenizer.
-pub fn approx_tokens(text: &str) -> u64 {
-    let chars = text.chars().count() as u64;
-    chars.div_ceil(4)
 }
 
 /// The text of a content's parts.
@@ -701,24 +698,11 @@ fn usage(info: &Info, text: &str, thoughts: u64) -> Value {
     Value::Object(u)
 }
 
-/// `text` in `n` pieces of code points (never splitting a character).
-fn split(text: &str, n: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let count = n.clamp(1, chars.len().max(1));
-    (0..count)
-        .map(|i| {
-            chars[i * chars.len() / count..(i + 1) * chars.len() / count]
-                .iter()
-                .collect()
-        })
-        .collect()
-}
-
 fn text_parts(text: &str, n: Option<u64>) -> Vec<Value> {
     if text.is_empty() {
         return Vec::new();
     }
-    split(text, n.unwrap_or(1) as usize)
+    pieces(text, n.unwrap_or(1) as usize)
         .into_iter()
         .map(|t| json!({"text": t}))
         .collect()
@@ -823,7 +807,7 @@ fn stream_chunks(
     let pieces = if p.text.is_empty() {
         Vec::new()
     } else {
-        split(&p.text, if empty_final { n - 1 } else { n })
+        pieces(&p.text, if empty_final { n - 1 } else { n })
     };
     let mut so_far = String::new();
     let count = pieces.len();
@@ -916,12 +900,6 @@ fn fault_error(fault: Fault, knobs: &Knobs, path: &ModelPath) -> Option<Value> {
     })
 }
 
-/// The answer never comes (until the server stops).
-async fn never() -> Result<Reply, Abort> {
-    std::future::pending::<()>().await;
-    Err(Abort)
-}
-
 async fn generate(
     app: &Arc<App>,
     req: &Inbound,
@@ -977,33 +955,12 @@ async fn generate(
     }
 
     // Knobs: server-wide < header < the directive of the turn's user message.
-    let mut knobs = app.base_knobs();
-    let mut scenario = GLOBAL_SCENARIO.to_owned();
-    if let Some(header) = req
-        .header("x-fake-gemini")
-        .or_else(|| req.header("x-convo-fake"))
-    {
-        match serde_json::from_str::<Value>(header)
-            .map_err(|e| e.to_string())
-            .and_then(|v| knobs::normalize(&v).map_err(|e| e.to_string()))
-        {
-            Ok(k) => {
-                knobs = knobs.merged(&k);
-                scenario = format!("header:{header}");
-            }
-            Err(e) => {
-                return Ok(reject(
-                    &record,
-                    "bad_knobs",
-                    google_error(
-                        400,
-                        Some(&format!("convo-fake: bad x-fake-gemini header: {e}")),
-                        None,
-                        None,
-                    ),
-                ))
-            }
-        }
+    let mut asked = Asked::new(app);
+    if let Err(e) = asked.header(req) {
+        return Ok(bad_knobs(
+            &record,
+            &format!("convo-fake: bad x-fake-gemini header: {e}"),
+        ));
     }
 
     let (model_version, spec) = match resolve(app, path) {
@@ -1011,7 +968,8 @@ async fn generate(
         Err((outcome, error)) => return Ok(reject(&record, outcome, error)),
     };
     record.set("model_version", json!(model_version));
-    if let Err(message) = validate::request(&body, &spec, knobs.lenient(), &app.signer, &[]) {
+    let lenient = asked.knobs.lenient();
+    if let Err(message) = validate::request(&body, &spec, lenient, &app.signer, &[]) {
         return Ok(reject(
             &record,
             "invalid",
@@ -1030,40 +988,14 @@ async fn generate(
     }
     // Read from the message that started the turn, so it stays in force
     // while function responses come back.
-    if let Some(directive) = knobs::find_directive(&info.turn_text) {
-        match serde_json::from_str::<Value>(&directive.json)
-            .map_err(|e| e.to_string())
-            .and_then(|v| knobs::normalize(&v).map_err(|e| e.to_string()))
-        {
-            Ok(k) => {
-                knobs = knobs.merged(&k);
-                scenario = format!("text:{}", directive.json);
-            }
-            Err(e) => {
-                return Ok(reject(
-                    &record,
-                    "bad_knobs",
-                    google_error(
-                        400,
-                        Some(&format!("convo-fake: bad [[fake-gemini:…]] directive: {e}")),
-                        None,
-                        None,
-                    ),
-                ))
-            }
-        }
+    if let Err(e) = asked.directive(&info.turn_text) {
+        return Ok(bad_knobs(
+            &record,
+            &format!("convo-fake: bad [[fake-gemini:…]] directive: {e}"),
+        ));
     }
-    record.set("knobs", Value::Object(knobs.0.clone()));
-
-    let mut fault = knobs.fault();
-    if let Some(n) = knobs.int("fail_first_n") {
-        if app.log.count(&scenario) > n {
-            fault = None;
-        } else if fault.is_none() {
-            fault = Some(Fault::Unavailable);
-        }
-    }
-    record.set("fail", fault.map_or(Value::Null, |f| json!(f.name())));
+    let fault = asked.fault(&app.log, &record);
+    let knobs = asked.knobs;
 
     let mut delay = knobs.int("delay_ms").unwrap_or(0);
     if let Some(jitter) = knobs.int("delay_jitter_ms").filter(|j| *j > 0) {
@@ -1084,33 +1016,15 @@ async fn generate(
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
 
-    if let Some(fault) = fault {
-        match fault {
-            // A unary call has no stream to break: a plain 503.
-            Fault::StreamError if !stream => {
-                record.set("outcome", json!(fault.name()));
-                return Ok(http::json(503, &google_error(503, None, None, None), &[]));
-            }
-            Fault::Timeout => {
-                record.set("outcome", json!(fault.name()));
-                return never().await;
-            }
-            Fault::Reset => {
-                record.set("outcome", json!(fault.name()));
-                req.flag.raise();
-                return Err(Abort);
-            }
-            _ => {
-                if let Some(error) = fault_error(fault, &knobs, path) {
-                    record.set("outcome", json!(fault.name()));
-                    return Ok(http::json(
-                        error["error"]["code"].as_u64().unwrap_or(500) as u16,
-                        &error,
-                        &[],
-                    ));
-                }
-            }
-        }
+    let status = |f: Fault| {
+        fault_error(f, &knobs, path).map(|error| {
+            let code = error["error"]["code"].as_u64().unwrap_or(500) as u16;
+            http::json(code, &error, &[])
+        })
+    };
+    if let Some(reply) = faults::instead_of_answer(fault, stream, status, &record, &req.flag).await
+    {
+        return reply;
     }
 
     let meta = Meta {
@@ -1123,10 +1037,11 @@ async fn generate(
     }
     let chunk_delay = Duration::from_millis(knobs.int("chunk_delay_ms").unwrap_or(0));
     let content_type = if sse { "text/event-stream" } else { http::JSON };
-    let play = |chunks: Vec<Value>, mode: Mode| {
+    let data_framed = knobs.text("error_framing") == Some("data");
+    let play = |chunks: Vec<Value>, broken: Option<Broken>| {
         http::scripted(
             content_type,
-            stream_steps(sse, &chunks, chunk_delay, mode),
+            stream_steps(sse, &chunks, chunk_delay, broken, data_framed),
             None,
             req.flag.clone(),
             app.log.in_flight(),
@@ -1144,7 +1059,7 @@ async fn generate(
         record.set("outcome", json!("blocked"));
         drop(busy);
         return Ok(if stream {
-            play(vec![blocked], Mode::Whole)
+            play(vec![blocked], None)
         } else {
             http::json(200, &blocked, &[])
         });
@@ -1204,7 +1119,7 @@ async fn generate(
             usage(&info, &sent, p.thoughts),
             &meta,
         ));
-        return Ok(play(all, Mode::Whole));
+        return Ok(play(all, None));
     }
 
     if !stream {
@@ -1218,37 +1133,9 @@ async fn generate(
             usage(&info, &p.out_text, p.thoughts),
             &meta,
         );
-        let text = full.to_string();
-        match fault {
-            Some(Fault::Malformed) => {
-                record.set("outcome", json!("malformed"));
-                let broken = format!("{}<<not json", text.chars().take(40).collect::<String>());
-                let mut reply = http::json(200, &Value::Null, &[]);
-                *reply.body_mut() = http::full(broken);
-                return Ok(reply);
-            }
-            Some(f @ (Fault::CutStream | Fault::CutStreamReset)) => {
-                // Announce the whole length, send half, drop the connection.
-                record.set("outcome", json!(f.name()));
-                let half = Bytes::from(text.as_bytes()[..text.len() / 2].to_vec());
-                let end = if f == Fault::CutStreamReset {
-                    Step::Reset
-                } else {
-                    Step::Cut
-                };
-                return Ok(http::scripted(
-                    http::JSON,
-                    vec![
-                        Step::Send(half),
-                        Step::Sleep(Duration::from_millis(20)),
-                        end,
-                    ],
-                    Some(text.len()),
-                    req.flag.clone(),
-                    busy,
-                ));
-            }
-            _ => {}
+        if let Some(reply) = faults::unary_body(fault, &full.to_string(), &record, &req.flag, busy)
+        {
+            return Ok(reply);
         }
         record.set("outcome", json!("ok"));
         record.set("reply", json!(p.text));
@@ -1260,33 +1147,20 @@ async fn generate(
 
     let chunks = stream_chunks(&info, &p, &knobs, &meta, false);
     drop(busy);
-    match fault {
-        Some(Fault::Malformed) => {
-            record.set("outcome", json!("malformed"));
-            Ok(play(chunks, Mode::Malformed))
-        }
-        Some(f @ (Fault::CutStream | Fault::CutStreamReset | Fault::StreamError)) => {
-            // Half the chunks (at least one), none with a finish reason.
+    match (fault, Broken::of(fault)) {
+        (Some(f), Some(broken)) => {
             record.set("outcome", json!(f.name()));
-            let keep = (chunks.len() / 2).max(1);
-            let partial: Vec<Value> = chunks
-                .into_iter()
-                .take(keep)
-                .map(|mut c| {
+            let mut sent = chunks;
+            if broken != Broken::Malformed {
+                // Half the chunks (at least one), none with a finish reason.
+                sent.truncate(broken.sent(sent.len()));
+                for c in &mut sent {
                     if let Some(cand) = c["candidates"][0].as_object_mut() {
                         cand.remove("finishReason");
                     }
-                    c
-                })
-                .collect();
-            let mode = match f {
-                Fault::CutStream => Mode::Cut,
-                Fault::CutStreamReset => Mode::Reset,
-                _ => Mode::Error {
-                    data_framed: knobs.text("error_framing") == Some("data"),
-                },
-            };
-            Ok(play(partial, mode))
+                }
+            }
+            Ok(play(sent, Some(broken)))
         }
         _ => {
             record.set("outcome", json!("ok"));
@@ -1294,58 +1168,51 @@ async fn generate(
             if let Some(calls) = &p.calls {
                 record.set("function_calls", json!(calls));
             }
-            Ok(play(chunks, Mode::Whole))
+            Ok(play(chunks, None))
         }
     }
 }
 
-/// How a stream ends.
-#[derive(Clone, Copy)]
-enum Mode {
-    /// All chunks, then the end.
-    Whole,
-    /// The middle chunk is broken JSON.
-    Malformed,
-    /// Ends cleanly after the chunks (no finish reason came).
-    Cut,
-    /// The connection is reset after the chunks.
-    Reset,
-    /// An error object after the chunks: bare pretty JSON (as seen from the
-    /// real API inside a 200 stream), or framed as `data:`.
-    Error { data_framed: bool },
+/// The refusal of bad knobs.
+fn bad_knobs(record: &Record, message: &str) -> Reply {
+    reject(
+        record,
+        "bad_knobs",
+        google_error(400, Some(message), None, None),
+    )
 }
 
 /// The body of a stream: SSE events `data: {json}\r\n\r\n`, or without
-/// `alt=sse` one JSON array written as it goes.
-fn stream_steps(sse: bool, chunks: &[Value], pause: Duration, mode: Mode) -> Vec<Step> {
+/// `alt=sse` one JSON array written as it goes; `broken` ends it as its
+/// fault asks (a stream error as bare pretty JSON, as seen from the real
+/// API inside a 200 stream, or framed as `data:` when `data_framed`).
+fn stream_steps(
+    sse: bool,
+    chunks: &[Value],
+    pause: Duration,
+    broken: Option<Broken>,
+    data_framed: bool,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     if !sse {
         steps.push(Step::Send(Bytes::from_static(b"[")));
     }
-    for (i, chunk) in chunks.iter().enumerate() {
-        if i > 0 && !pause.is_zero() {
-            steps.push(Step::Sleep(pause));
-        }
-        let mut text = chunk.to_string();
-        if matches!(mode, Mode::Malformed) && i == chunks.len() / 2 {
-            text = format!("{}<<not json", text.chars().take(30).collect::<String>());
-        }
-        let framed = if sse {
+    let broken_chunk = broken.and_then(|b| b.broken_chunk(chunks.len()));
+    steps.extend(http::events(chunks, pause, broken_chunk, |i, text| {
+        if sse {
             format!("data: {text}\r\n\r\n")
         } else if i > 0 {
             format!(",\r\n{text}")
         } else {
             text
-        };
-        steps.push(Step::Send(Bytes::from(framed)));
-    }
-    match mode {
-        Mode::Reset => {
-            steps.push(Step::Sleep(Duration::from_millis(20)));
-            steps.push(Step::Reset);
+        }
+    }));
+    match broken {
+        Some(Broken::Reset) => {
+            steps.extend(http::reset_end());
             return steps;
         }
-        Mode::Error { data_framed } => {
+        Some(Broken::Error) => {
             if !pause.is_zero() {
                 steps.push(Step::Sleep(pause));
             }
@@ -1368,7 +1235,7 @@ fn stream_steps(sse: bool, chunks: &[Value], pause: Duration, mode: Mode) -> Vec
         }
         _ => {}
     }
-    if !sse && !matches!(mode, Mode::Cut) {
+    if !sse && broken != Some(Broken::Cut) {
         steps.push(Step::Send(Bytes::from_static(b"]")));
     }
     steps

@@ -24,7 +24,9 @@
 //! request log), `http` (scripted bodies), `conn` (connections that can end
 //! in a reset).
 
+mod asked;
 mod conn;
+mod faults;
 mod gemini;
 mod http;
 pub mod knobs;
@@ -33,5 +35,6 @@ mod models;
 mod openai;
 mod server;
 mod signature;
+mod text;
 
 pub use server::{FakeModel, Options, StartError};

@@ -19,10 +19,12 @@ use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::gemini::approx_tokens;
+use crate::asked::Asked;
+use crate::faults::{self, Broken};
 use crate::http::{self, Abort, Reply, Step};
-use crate::knobs::{self, Fault};
-use crate::server::{App, Inbound, GLOBAL_SCENARIO};
+use crate::knobs::{self, Fault, Knobs};
+use crate::server::{App, Inbound};
+use crate::text::{approx_tokens, pieces};
 
 /// The models `GET /v1/models` lists (any id is answered).
 const MODELS: &[&str] = &["gpt-5.1", "gpt-5.1-mini", "gpt-5.1-nano"];
@@ -36,6 +38,76 @@ pub fn models() -> Reply {
 fn error(status: u16, message: &str, kind: &str, code: Option<&str>) -> Reply {
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
     http::json(status, &body, &[])
+}
+
+/// A 400 `invalid_request_error` (bad knobs).
+fn bad_request(message: &str) -> Reply {
+    error(400, message, "invalid_request_error", None)
+}
+
+/// The error reply of a status fault, if `fault` is one.
+fn status_fault(fault: Fault, model: &str, knobs: &Knobs) -> Option<Reply> {
+    Some(match fault {
+        Fault::BadRequest => error(400, "Invalid request.", "invalid_request_error", None),
+        Fault::Unauthenticated | Fault::BadKey => error(
+            401,
+            "Incorrect API key provided.",
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        ),
+        Fault::PermissionDenied | Fault::FailedPrecondition => error(
+            403,
+            "Country, region, or territory not supported.",
+            "request_forbidden",
+            Some("unsupported_country_region_territory"),
+        ),
+        Fault::NotFound => error(
+            404,
+            &format!("The model `{model}` does not exist or you do not have access to it."),
+            "invalid_request_error",
+            Some("model_not_found"),
+        ),
+        Fault::RateLimited => {
+            // Retry-After is whole seconds (RFC 9110, section 10.2.3).
+            let seconds = knobs
+                .text("retry_delay")
+                .unwrap_or("1s")
+                .trim_end_matches('s')
+                .parse::<f64>()
+                .map_or(1, |s| s.ceil() as u64)
+                .to_string();
+            let mut r = error(
+                429,
+                "Rate limit reached for requests. Please try again later.",
+                "requests",
+                Some("rate_limit_exceeded"),
+            );
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&seconds) {
+                r.headers_mut().insert("retry-after", v);
+            }
+            r
+        }
+        Fault::RateLimitedNoRetryInfo => error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            Some("insufficient_quota"),
+        ),
+        Fault::Internal => error(
+            500,
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            None,
+        ),
+        Fault::Unavailable => error(
+            503,
+            "The engine is currently overloaded, please try again later.",
+            "server_error",
+            None,
+        ),
+        Fault::DeadlineExceeded => error(504, "Gateway timeout.", "server_error", None),
+        _ => return None,
+    })
 }
 
 /// The text of a message's `content` (a string or a list of text parts).
@@ -135,29 +207,9 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
     record.set("messages", json!(messages));
 
     // Knobs as for Gemini: server-wide < header < directive in the last user message.
-    let mut knobs = app.base_knobs();
-    let mut scenario = GLOBAL_SCENARIO.to_owned();
-    if let Some(header) = req
-        .header("x-fake-gemini")
-        .or_else(|| req.header("x-convo-fake"))
-    {
-        match serde_json::from_str::<Value>(header)
-            .map_err(|e| e.to_string())
-            .and_then(|v| knobs::normalize(&v).map_err(|e| e.to_string()))
-        {
-            Ok(k) => {
-                knobs = knobs.merged(&k);
-                scenario = format!("header:{header}");
-            }
-            Err(e) => {
-                return Ok(error(
-                    400,
-                    &format!("convo-fake: bad knobs header: {e}"),
-                    "invalid_request_error",
-                    None,
-                ))
-            }
-        }
+    let mut asked = Asked::new(app);
+    if let Err(e) = asked.header(&req) {
+        return Ok(bad_request(&format!("convo-fake: bad knobs header: {e}")));
     }
     let last_user = messages
         .iter()
@@ -165,129 +217,18 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
         .find(|m| m["role"] == "user")
         .map(content_text)
         .unwrap_or_default();
-    if let Some(d) = knobs::find_directive(&last_user) {
-        match serde_json::from_str::<Value>(&d.json)
-            .map_err(|e| e.to_string())
-            .and_then(|v| knobs::normalize(&v).map_err(|e| e.to_string()))
-        {
-            Ok(k) => {
-                knobs = knobs.merged(&k);
-                scenario = format!("text:{}", d.json);
-            }
-            Err(e) => {
-                return Ok(error(
-                    400,
-                    &format!("convo-fake: bad directive: {e}"),
-                    "invalid_request_error",
-                    None,
-                ))
-            }
-        }
+    if let Err(e) = asked.directive(&last_user) {
+        return Ok(bad_request(&format!("convo-fake: bad directive: {e}")));
     }
-    record.set("knobs", Value::Object(knobs.0.clone()));
-    let mut fault = knobs.fault();
-    if let Some(n) = knobs.int("fail_first_n") {
-        if app.log.count(&scenario) > n {
-            fault = None;
-        } else if fault.is_none() {
-            fault = Some(Fault::Unavailable);
-        }
-    }
-    record.set("fail", fault.map_or(Value::Null, |f| json!(f.name())));
+    let fault = asked.fault(&app.log, &record);
+    let knobs = asked.knobs;
     if let Some(delay) = knobs.int("delay_ms").filter(|d| *d > 0) {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-
-    if let Some(f) = fault {
-        let early = match f {
-            Fault::BadRequest => Some(error(
-                400,
-                "Invalid request.",
-                "invalid_request_error",
-                None,
-            )),
-            Fault::Unauthenticated | Fault::BadKey => Some(error(
-                401,
-                "Incorrect API key provided.",
-                "invalid_request_error",
-                Some("invalid_api_key"),
-            )),
-            Fault::PermissionDenied | Fault::FailedPrecondition => Some(error(
-                403,
-                "Country, region, or territory not supported.",
-                "request_forbidden",
-                Some("unsupported_country_region_territory"),
-            )),
-            Fault::NotFound => Some(error(
-                404,
-                &format!("The model `{model}` does not exist or you do not have access to it."),
-                "invalid_request_error",
-                Some("model_not_found"),
-            )),
-            Fault::RateLimited => {
-                // Retry-After is whole seconds (RFC 9110, section 10.2.3).
-                let seconds = knobs
-                    .text("retry_delay")
-                    .unwrap_or("1s")
-                    .trim_end_matches('s')
-                    .parse::<f64>()
-                    .map_or(1, |s| s.ceil() as u64)
-                    .to_string();
-                let mut r = error(
-                    429,
-                    "Rate limit reached for requests. Please try again later.",
-                    "requests",
-                    Some("rate_limit_exceeded"),
-                );
-                if let Ok(v) = hyper::header::HeaderValue::from_str(&seconds) {
-                    r.headers_mut().insert("retry-after", v);
-                }
-                Some(r)
-            }
-            Fault::RateLimitedNoRetryInfo => Some(error(
-                429,
-                "You exceeded your current quota, please check your plan and billing details.",
-                "insufficient_quota",
-                Some("insufficient_quota"),
-            )),
-            Fault::Internal => Some(error(
-                500,
-                "The server had an error while processing your request. Sorry about that!",
-                "server_error",
-                None,
-            )),
-            Fault::Unavailable => Some(error(
-                503,
-                "The engine is currently overloaded, please try again later.",
-                "server_error",
-                None,
-            )),
-            Fault::DeadlineExceeded => Some(error(504, "Gateway timeout.", "server_error", None)),
-            Fault::StreamError if !stream => Some(error(
-                503,
-                "The engine is currently overloaded, please try again later.",
-                "server_error",
-                None,
-            )),
-            _ => None,
-        };
-        if let Some(reply) = early {
-            record.set("outcome", json!(f.name()));
-            return Ok(reply);
-        }
-        match f {
-            Fault::Timeout => {
-                record.set("outcome", json!(f.name()));
-                std::future::pending::<()>().await;
-                return Err(Abort);
-            }
-            Fault::Reset => {
-                record.set("outcome", json!(f.name()));
-                req.flag.raise();
-                return Err(Abort);
-            }
-            _ => {}
-        }
+    let status = |f: Fault| status_fault(f, &model, &knobs);
+    if let Some(reply) = faults::instead_of_answer(fault, stream, status, &record, &req.flag).await
+    {
+        return reply;
     }
 
     // The answer: scripted tool calls when tools are declared, else the echo.
@@ -392,38 +333,9 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
             None => json!({"role": "assistant", "content": text, "refusal": null}),
         };
         let whole = json!({"id": id, "object": "chat.completion", "created": created, "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null}], "usage": usage});
-        let body_text = whole.to_string();
-        match fault {
-            Some(Fault::Malformed) => {
-                record.set("outcome", json!("malformed"));
-                let mut r = http::json(200, &Value::Null, &[]);
-                *r.body_mut() = http::full(format!(
-                    "{}<<not json",
-                    body_text.chars().take(40).collect::<String>()
-                ));
-                return Ok(r);
-            }
-            Some(f @ (Fault::CutStream | Fault::CutStreamReset)) => {
-                record.set("outcome", json!(f.name()));
-                let half = Bytes::from(body_text.as_bytes()[..body_text.len() / 2].to_vec());
-                let end = if f == Fault::CutStreamReset {
-                    Step::Reset
-                } else {
-                    Step::Cut
-                };
-                return Ok(http::scripted(
-                    http::JSON,
-                    vec![
-                        Step::Send(half),
-                        Step::Sleep(Duration::from_millis(20)),
-                        end,
-                    ],
-                    Some(body_text.len()),
-                    req.flag.clone(),
-                    busy,
-                ));
-            }
-            _ => {}
+        if let Some(reply) = faults::unary_body(fault, &whole.to_string(), &record, &req.flag, busy)
+        {
+            return Ok(reply);
         }
         record.set(
             "outcome",
@@ -473,43 +385,27 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
         chunks.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage}));
     }
     let pause = Duration::from_millis(knobs.int("chunk_delay_ms").unwrap_or(0));
-    let mut steps = Vec::new();
-    let (keep, end) = match fault {
-        Some(f @ (Fault::CutStream | Fault::CutStreamReset | Fault::StreamError)) => {
-            record.set("outcome", json!(f.name()));
-            ((chunks.len() / 2).max(1), Some(f))
-        }
-        Some(Fault::Malformed) => {
-            record.set("outcome", json!("malformed"));
-            (chunks.len(), Some(Fault::Malformed))
-        }
+    let broken = Broken::of(fault);
+    let n = chunks.len();
+    match (fault, broken) {
+        (Some(f), Some(_)) => record.set("outcome", json!(f.name())),
         _ => {
             record.set(
                 "outcome",
                 json!(fault.filter(|_| filtered).map_or("ok", Fault::name)),
             );
             record.set("reply", json!(text));
-            (chunks.len(), None)
         }
-    };
-    let middle = chunks.len() / 2;
-    for (i, c) in chunks.iter().take(keep).enumerate() {
-        if i > 0 && !pause.is_zero() {
-            steps.push(Step::Sleep(pause));
-        }
-        let mut data = c.to_string();
-        if end == Some(Fault::Malformed) && i == middle {
-            data = format!("{}<<not json", data.chars().take(30).collect::<String>());
-        }
-        steps.push(Step::Send(Bytes::from(format!("data: {data}\n\n"))));
     }
-    match end {
-        Some(Fault::CutStream) => {}
-        Some(Fault::CutStreamReset) => {
-            steps.push(Step::Sleep(Duration::from_millis(20)));
-            steps.push(Step::Reset);
-        }
-        Some(Fault::StreamError) => {
+    let sent = broken.map_or(n, |b| b.sent(n));
+    let broken_chunk = broken.and_then(|b| b.broken_chunk(n));
+    let mut steps = http::events(&chunks[..sent], pause, broken_chunk, |_, data| {
+        format!("data: {data}\n\n")
+    });
+    match broken {
+        Some(Broken::Cut) => {}
+        Some(Broken::Reset) => steps.extend(http::reset_end()),
+        Some(Broken::Error) => {
             let e = json!({"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}});
             steps.push(Step::Send(Bytes::from(format!("data: {e}\n\n"))));
         }
@@ -522,32 +418,4 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
         req.flag.clone(),
         busy,
     ))
-}
-
-/// `text` in up to `n` pieces of whole characters.
-fn pieces(text: &str, n: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.is_empty() {
-        return Vec::new();
-    }
-    let count = n.clamp(1, chars.len());
-    (0..count)
-        .map(|i| {
-            chars[i * chars.len() / count..(i + 1) * chars.len() / count]
-                .iter()
-                .collect()
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pieces_keep_every_character_in_order() {
-        assert_eq!(pieces("héllo", 2).concat(), "héllo");
-        assert_eq!(pieces("ab", 5).len(), 2);
-        assert!(pieces("", 3).is_empty());
-    }
 }
