@@ -15,6 +15,8 @@ use reqwest::{Method, Response};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+pub use crate::sse::{deltas, names, parse_sse, SseEvent};
+
 /// The JWT secret of every test server (tests forge tokens with it).
 pub const JWT_SECRET: &str = "convo-test-secret-0123456789-abcdefghij";
 
@@ -411,50 +413,4 @@ impl TestApp {
         let list = json_with_status(resp, 200).await;
         list["data"].as_array().expect("data").clone()
     }
-}
-
-// ---------------------------------------------------------------------------
-// Server-sent events.
-// ---------------------------------------------------------------------------
-
-/// One server-sent event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
-    /// The `event:` name.
-    pub event: Option<String>,
-    /// The `id:`.
-    pub id: Option<String>,
-    /// The `data:` lines joined with newlines, parsed as JSON.
-    pub data: Value,
-}
-
-/// Parses an SSE body: events are separated by blank lines; `event:`, `id:`
-/// and `data:` fields are collected; comment lines (`:`) are ignored.
-pub fn parse_sse(body: &str) -> Vec<SseEvent> {
-    let body = body.replace("\r\n", "\n");
-    let mut events = Vec::new();
-    for block in body.split("\n\n") {
-        let (mut event, mut id, mut data) = (None, None, Vec::new());
-        for line in block.lines() {
-            if line.is_empty() || line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "event" => event = Some(value.to_owned()),
-                "id" => id = Some(value.to_owned()),
-                "data" => data.push(value.to_owned()),
-                _ => {}
-            }
-        }
-        if event.is_none() && id.is_none() && data.is_empty() {
-            continue;
-        }
-        let data = data.join("\n");
-        let data = serde_json::from_str(&data)
-            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {data}"));
-        events.push(SseEvent { event, id, data });
-    }
-    events
 }

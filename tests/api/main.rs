@@ -10,8 +10,6 @@ mod errors;
 mod fork;
 mod helpers;
 mod idempotency;
-#[path = "../support/log_capture.rs"]
-mod log_capture;
 mod metrics;
 mod openai_compat;
 mod openapi;
@@ -24,3 +22,10 @@ mod tokens;
 mod transfer;
 mod usage;
 mod validation;
+
+// Shared with the other test binaries (through `#[path]`); `helpers`
+// re-exports what the tests use of them.
+#[path = "../support/log_capture.rs"]
+mod log_capture;
+#[path = "../support/sse.rs"]
+mod sse;

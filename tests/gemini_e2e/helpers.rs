@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use crate::fake::FakeGemini;
+pub use crate::sse::{deltas, names, parse_sse, SseEvent};
 
 /// The system prompt of the default agent.
 pub const SYSTEM_PROMPT: &str = "You are the end-to-end test agent. Answer briefly.";
@@ -146,53 +147,6 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 /// user message (the directive stays in the stored content; that is expected).
 pub fn with_knobs(text: &str, knobs: Value) -> String {
     format!("{text} [[fake-gemini:{knobs}]]")
-}
-
-/// One server-sent event.
-#[derive(Debug, Clone)]
-pub struct SseEvent {
-    /// The `event:` name.
-    pub event: String,
-    /// The `data:` parsed as JSON.
-    pub data: Value,
-}
-
-/// Parses an SSE body into its events (comments and blank lines skipped).
-pub fn parse_sse(body: &str) -> Vec<SseEvent> {
-    body.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter_map(|block| {
-            let (mut event, mut data) = (String::new(), Vec::new());
-            for line in block.lines().filter(|l| !l.starts_with(':')) {
-                let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                let value = value.strip_prefix(' ').unwrap_or(value);
-                match field {
-                    "event" => event = value.to_owned(),
-                    "data" => data.push(value),
-                    _ => {}
-                }
-            }
-            (!data.is_empty()).then(|| SseEvent {
-                event,
-                data: serde_json::from_str(&data.join("\n"))
-                    .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {block}")),
-            })
-        })
-        .collect()
-}
-
-/// The names of `events`, in order.
-pub fn names(events: &[SseEvent]) -> Vec<&str> {
-    events.iter().map(|e| e.event.as_str()).collect()
-}
-
-/// The text of the `message.delta` events, in order.
-pub fn deltas(events: &[SseEvent]) -> Vec<&str> {
-    events
-        .iter()
-        .filter(|e| e.event == "message.delta")
-        .filter_map(|e| e.data["delta"].as_str())
-        .collect()
 }
 
 /// A failed response: status, `error` object and headers.
