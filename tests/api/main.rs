@@ -25,7 +25,13 @@ mod validation;
 
 // Shared with the other test binaries (through `#[path]`); `helpers`
 // re-exports what the tests use of them.
+#[path = "../support/client.rs"]
+mod client;
+#[path = "../support/fixture.rs"]
+mod fixture;
 #[path = "../support/log_capture.rs"]
 mod log_capture;
+#[path = "../support/server.rs"]
+mod server;
 #[path = "../support/sse.rs"]
 mod sse;
