@@ -14,7 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client, get, mongo_uri, post, with_database, MongoProcess, Server, SECRET};
+use common::fixture::PASSWORD;
+use common::{
+    get, mongo_uri, new_client, post, sessions_for_new_user, with_database, MongoProcess, Server,
+    SECRET,
+};
 use serde_json::{json, Value};
 
 /// One send's outcome.
@@ -24,39 +28,6 @@ struct Sent {
     content: String,
     status: u16,
     code: Option<String>,
-}
-
-/// Registers a user on `server` (logging `client` in) and starts `n` chat
-/// sessions of one agent; returns their ids.
-async fn sessions(client: &reqwest::Client, server: &Server, email: &str, n: usize) -> Vec<String> {
-    let (status, body) = post(
-        client,
-        server.url("/api/auth/register"),
-        json!({"email": email, "password": "password123"}),
-    )
-    .await;
-    assert_eq!(status, 201, "register: {body}");
-    let (_, project) = post(client, server.url("/api/projects"), json!({"name": "p"})).await;
-    let project = project["id"].as_str().expect("project id").to_owned();
-    let (_, agent) = post(
-        client,
-        server.url(&format!("/api/projects/{project}/agents")),
-        json!({"name": "a", "system_prompt": "s"}),
-    )
-    .await;
-    let agent = agent["id"].as_str().expect("agent id").to_owned();
-    let mut ids = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (status, session) = post(
-            client,
-            server.url(&format!("/api/chat/start/{agent}")),
-            json!({}),
-        )
-        .await;
-        assert_eq!(status, 201, "start chat: {session}");
-        ids.push(session["id"].as_str().expect("session id").to_owned());
-    }
-    ids
 }
 
 /// Sends messages to one session, one after another, until `stop` is set or
@@ -229,8 +200,8 @@ async fn a_database_killed_and_restarted_under_load_loses_nothing_acknowledged()
         ("CONVO_JWT_SECRET", SECRET),
         ("CONVO_MOCK_LATENCY_MS", "20"),
     ]);
-    let c = client();
-    let ids = sessions(&c, &server, "dbkill@example.com", 16).await;
+    let c = new_client();
+    let ids = sessions_for_new_user(&c, &server, "dbkill@example.com", 16).await;
 
     // Load: 16 sessions, each sending one message after another.
     let stop = Arc::new(AtomicBool::new(false));
@@ -318,8 +289,8 @@ async fn a_server_killed_mid_turn_leaves_every_session_consistent() {
         ("CONVO_TURN_LEASE_SECS", "3"),
     ];
     let mut server = Server::start(&env);
-    let c = client();
-    let ids = sessions(&c, &server, "crash@example.com", 100).await;
+    let c = new_client();
+    let ids = sessions_for_new_user(&c, &server, "crash@example.com", 100).await;
 
     // 100 sessions sending at once, one message after another each.
     let stop = Arc::new(AtomicBool::new(false));
@@ -368,11 +339,11 @@ async fn a_server_killed_mid_turn_leaves_every_session_consistent() {
 
     // A new process on the same database.
     let restarted = Server::start(&env);
-    let c = client();
+    let c = new_client();
     let (status, body) = post(
         &c,
         restarted.url("/api/auth/login"),
-        json!({"email": "crash@example.com", "password": "password123"}),
+        json!({"email": "crash@example.com", "password": PASSWORD}),
     )
     .await;
     assert_eq!(status, 200, "log in again: {body}");

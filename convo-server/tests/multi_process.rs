@@ -8,8 +8,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::fixture::PASSWORD;
 use common::{
-    client, get, mongo_uri, post, session_for_new_user, with_database, MongoProcess, Server, SECRET,
+    get, mongo_uri, new_client, post, session_for_new_user, with_database, MongoProcess, Server,
+    SECRET,
 };
 use serde_json::{json, Value};
 
@@ -30,7 +32,7 @@ async fn users_and_revocations_are_shared_between_servers() {
         Server::start(&env(&uri, &[])),
         Server::start(&env(&uri, &[])),
     );
-    let on_a = client();
+    let on_a = new_client();
     let (status, _) = post(
         &on_a,
         a.url("/api/auth/register"),
@@ -39,7 +41,7 @@ async fn users_and_revocations_are_shared_between_servers() {
     .await;
     assert_eq!(status, 201);
 
-    let on_b = client();
+    let on_b = new_client();
     let (status, body) = post(
         &on_b,
         b.url("/api/auth/login"),
@@ -55,7 +57,8 @@ async fn users_and_revocations_are_shared_between_servers() {
     )
     .await;
     let token = token["access_token"].as_str().expect("token").to_owned();
-    let bearer = |server: &Server, path: &str| client().get(server.url(path)).bearer_auth(&token);
+    let bearer =
+        |server: &Server, path: &str| new_client().get(server.url(path)).bearer_auth(&token);
     assert_eq!(
         bearer(&b, "/api/auth/me")
             .send()
@@ -65,7 +68,7 @@ async fn users_and_revocations_are_shared_between_servers() {
         200,
         "A's token works on B"
     );
-    let logout = client()
+    let logout = new_client()
         .post(a.url("/api/auth/logout"))
         .bearer_auth(&token)
         .send()
@@ -90,7 +93,7 @@ async fn concurrent_sends_to_one_session_across_two_servers_take_turns() {
         Server::start(&env(&uri, &slow)),
         Server::start(&env(&uri, &slow)),
     );
-    let c = client();
+    let c = new_client();
     let session = session_for_new_user(&c, &a, "turns@example.com").await;
 
     let sends = (0..20).map(|i| {
@@ -144,7 +147,7 @@ async fn data_written_before_a_restart_is_there_after_it() {
     let Some(uri) = mongo_uri(&fresh_db()) else {
         return;
     };
-    let c = client();
+    let c = new_client();
     let session = {
         let server = Server::start(&env(&uri, &[]));
         let session = session_for_new_user(&c, &server, "restart@example.com").await;
@@ -159,11 +162,11 @@ async fn data_written_before_a_restart_is_there_after_it() {
         session
     };
     let server = Server::start(&env(&uri, &[]));
-    let again = client();
+    let again = new_client();
     let (status, _) = post(
         &again,
         server.url("/api/auth/login"),
-        json!({"email": "restart@example.com", "password": "password123"}),
+        json!({"email": "restart@example.com", "password": PASSWORD}),
     )
     .await;
     assert_eq!(status, 200, "the user is still registered");
@@ -189,7 +192,7 @@ async fn a_database_outage_is_a_503_and_service_resumes_when_it_returns() {
     let base = format!("mongodb://127.0.0.1:{}/?directConnection=true&serverSelectionTimeoutMS=1000&w=majority&journal=true", mongo.port);
     let uri = with_database(&base, "convo_outage");
     let server = Server::start(&env(&uri, &[]));
-    let c = client();
+    let c = new_client();
     let session = session_for_new_user(&c, &server, "outage@example.com").await;
     let (status, _) = post(
         &c,
@@ -265,7 +268,7 @@ async fn a_cancel_sent_to_one_server_stops_the_turn_running_on_another() {
         Server::start(&env(&uri, &slow)),
         Server::start(&env(&uri, &slow)),
     );
-    let c = client();
+    let c = new_client();
     let session = session_for_new_user(&c, &a, "cancel@example.com").await;
     let content = "a long story about two servers, please, with many words in it";
     let stream = c

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{client, command, post, session_for_new_user, Server};
+use common::{command, new_client, post, session_for_new_user, Server};
 
 #[test]
 fn the_openapi_command_prints_the_checked_in_spec() {
@@ -116,7 +116,7 @@ fn sigterm_lets_a_running_stream_finish_then_exits_zero() {
     ]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let body = rt.block_on(async {
-        let c = client();
+        let c = new_client();
         let session = session_for_new_user(&c, &server, "s@example.com").await;
         let resp = c
             .post(server.url(&format!("/api/chat/{session}/message/stream")))

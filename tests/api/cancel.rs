@@ -5,7 +5,7 @@ use std::time::Duration;
 use convo_core::llm::MockProvider;
 use futures::StreamExt;
 
-use crate::helpers::{json_with_status, parse_sse, spawn_app, spawn_app_with};
+use crate::helpers::{deltas, json_with_status, parse_sse, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn cancelling_a_streamed_turn_ends_the_stream_with_the_text_so_far() {
@@ -51,11 +51,7 @@ async fn cancelling_a_streamed_turn_ends_the_stream_with_the_text_so_far() {
     );
     let message = &last.data["message"];
     assert_eq!(message["finish_reason"], "cancelled", "{message}");
-    let streamed: String = events
-        .iter()
-        .filter(|e| e.event.as_deref() == Some("message.delta"))
-        .filter_map(|e| e.data["delta"].as_str())
-        .collect();
+    let streamed: String = deltas(&events).concat();
     assert_eq!(
         message["content"],
         streamed.as_str(),

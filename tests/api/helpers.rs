@@ -1,5 +1,9 @@
 //! `spawn_app()`: the real server, in-process on port 0, with a mock model
-//! the test can script and inspect.
+//! the test can script and inspect; one helper per endpoint.
+//!
+//! What the other test binaries need too (clients, SSE, the in-process
+//! server, signing up) lives in `tests/support/` and is re-exported here, so
+//! a test imports everything from `crate::helpers`.
 //!
 //! The store is the memory store, or MongoDB when `CONVO_TEST_API_MONGODB_URI`
 //! is set (a fresh database per server): `scripts/test.sh` runs this whole
@@ -13,7 +17,12 @@ use convo::core::{Convo, MemoryStore, MockProvider, MongoStore, Store};
 use convo::server::{Application, Config};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+
+pub use crate::client::{json_with_status, new_client, plain_client};
+use crate::fixture;
+pub use crate::fixture::{unique_email, Fixture, PASSWORD};
+pub use crate::server::{serve, test_config, RunningServer};
+pub use crate::sse::{deltas, names, parse_sse, SseEvent};
 
 /// The JWT secret of every test server (tests forge tokens with it).
 pub const JWT_SECRET: &str = "convo-test-secret-0123456789-abcdefghij";
@@ -33,7 +42,7 @@ pub struct TestApp {
     /// `http://<metrics address>` when `/metrics` has a listener of its own.
     pub metrics_address: Option<String>,
     /// Dropping it stops the server.
-    _shutdown: oneshot::Sender<()>,
+    _server: RunningServer,
 }
 
 /// A server with the default configuration and a default mock.
@@ -43,9 +52,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server with this mock and configuration changes.
 pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = Config::defaults();
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.jwt_secret = Some(JWT_SECRET.into());
+    let mut config = test_config(JWT_SECRET);
     configure(&mut config);
     let mock = Arc::new(mock);
     let store = test_store().await;
@@ -56,20 +63,15 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
     let app = Application::build_with(&config, convo)
         .await
         .expect("server builds");
-    let address = format!("http://{}", app.local_addr());
-    let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = rx.await;
-    }));
+    let running = serve(app);
     TestApp {
-        address,
+        address: running.address.clone(),
         client: new_client(),
         mock,
         store,
         config,
-        metrics_address,
-        _shutdown: tx,
+        metrics_address: running.metrics_address.clone(),
+        _server: running,
     }
 }
 
@@ -88,28 +90,6 @@ pub async fn test_store() -> Arc<dyn Store> {
     }
 }
 
-/// A fresh client with its own cookie jar (a second user, or no user).
-pub fn new_client() -> reqwest::Client {
-    client_builder().cookie_store(true).build().expect("client")
-}
-
-/// A client with no cookie jar at all (credentials only as sent by hand).
-pub fn plain_client() -> reqwest::Client {
-    client_builder().build().expect("client")
-}
-
-/// A client builder that does not panic for want of a TLS provider.
-///
-/// `convo-core`'s `gemini` feature turns on reqwest's `rustls-no-provider`
-/// (feature unification reaches this dev-dependency too), and then building
-/// any client without a crypto provider panics, even one that only ever
-/// speaks plain HTTP to 127.0.0.1. Handing it the engine's own rustls
-/// configuration (ring) avoids the panic without touching process-wide state.
-pub fn client_builder() -> reqwest::ClientBuilder {
-    let tls = convo::core::llm::gemini::tls_client_config().expect("TLS configuration");
-    reqwest::Client::builder().tls_backend_preconfigured(tls)
-}
-
 impl TestApp {
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
@@ -120,14 +100,6 @@ impl TestApp {
 // ---------------------------------------------------------------------------
 // Users, requests and fixtures.
 // ---------------------------------------------------------------------------
-
-/// The password every test user registers with.
-pub const PASSWORD: &str = "correct horse battery staple";
-
-/// An e-mail address no other test uses.
-pub fn unique_email() -> String {
-    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
-}
 
 /// A registered user with a logged-in client of their own.
 #[derive(Debug, Clone)]
@@ -140,34 +112,6 @@ pub struct TestUser {
     pub token: String,
     /// A client whose cookie jar holds the login cookie.
     pub client: reqwest::Client,
-}
-
-/// A project with an agent and a chat session, all owned by one user.
-#[derive(Debug, Clone)]
-pub struct Fixture {
-    /// The project.
-    pub project: Value,
-    /// Its agent.
-    pub agent: Value,
-    /// A chat session with that agent.
-    pub session: Value,
-}
-
-impl Fixture {
-    /// The project's id.
-    pub fn project_id(&self) -> &str {
-        self.project["id"].as_str().expect("project id")
-    }
-
-    /// The agent's id.
-    pub fn agent_id(&self) -> &str {
-        self.agent["id"].as_str().expect("agent id")
-    }
-
-    /// The session's id.
-    pub fn session_id(&self) -> &str {
-        self.session["id"].as_str().expect("session id")
-    }
 }
 
 /// The value of the `token` cookie in a response's `Set-Cookie`, if any.
@@ -186,14 +130,6 @@ pub fn set_cookie(resp: &Response) -> Option<String> {
         .get(reqwest::header::SET_COOKIE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// The body as JSON, with the status checked first.
-pub async fn json_with_status(resp: Response, status: u16) -> Value {
-    let actual = resp.status();
-    let text = resp.text().await.expect("body");
-    assert_eq!(actual.as_u16(), status, "unexpected status; body: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Checks the error envelope (status, code, `x-request-id` header equal to
@@ -289,8 +225,7 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> Response {
-        let body = json!({"email": email, "password": password});
-        self.post(client, "/api/auth/register", &body).await
+        fixture::register(client, &self.address, email, password).await
     }
 
     /// `POST /api/auth/login`.
@@ -325,10 +260,7 @@ impl TestApp {
 
     /// Creates a project, asserting 201.
     pub async fn create_project(&self, client: &reqwest::Client, name: &str) -> Value {
-        let resp = self
-            .post(client, "/api/projects", &json!({"name": name}))
-            .await;
-        json_with_status(resp, 201).await
+        fixture::create_project(client, &self.address, name).await
     }
 
     /// Creates an agent from `body`, asserting 201.
@@ -338,20 +270,12 @@ impl TestApp {
         project_id: &str,
         body: &Value,
     ) -> Value {
-        let resp = self
-            .post(client, &format!("/api/projects/{project_id}/agents"), body)
-            .await;
-        json_with_status(resp, 201).await
+        fixture::create_agent(client, &self.address, project_id, body).await
     }
 
     /// Starts a chat session with no body, asserting 201.
     pub async fn start_chat(&self, client: &reqwest::Client, agent_id: &str) -> Value {
-        let resp = client
-            .post(self.url(&format!("/api/chat/start/{agent_id}")))
-            .send()
-            .await
-            .expect("request sent");
-        json_with_status(resp, 201).await
+        fixture::start_chat(client, &self.address, agent_id).await
     }
 
     /// A project, an agent (`system_prompt` "Be brief.") and a session.
@@ -365,18 +289,7 @@ impl TestApp {
 
     /// A project, an agent made from `agent`, and a session.
     pub async fn fixture_with(&self, client: &reqwest::Client, agent: Value) -> Fixture {
-        let project = self.create_project(client, "Fixture").await;
-        let agent = self
-            .create_agent(client, project["id"].as_str().expect("id"), &agent)
-            .await;
-        let session = self
-            .start_chat(client, agent["id"].as_str().expect("id"))
-            .await;
-        Fixture {
-            project,
-            agent,
-            session,
-        }
+        fixture::fixture(client, &self.address, &agent).await
     }
 
     /// `POST /api/chat/{id}/message`.
@@ -412,50 +325,4 @@ impl TestApp {
         let list = json_with_status(resp, 200).await;
         list["data"].as_array().expect("data").clone()
     }
-}
-
-// ---------------------------------------------------------------------------
-// Server-sent events.
-// ---------------------------------------------------------------------------
-
-/// One server-sent event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
-    /// The `event:` name.
-    pub event: Option<String>,
-    /// The `id:`.
-    pub id: Option<String>,
-    /// The `data:` lines joined with newlines, parsed as JSON.
-    pub data: Value,
-}
-
-/// Parses an SSE body: events are separated by blank lines; `event:`, `id:`
-/// and `data:` fields are collected; comment lines (`:`) are ignored.
-pub fn parse_sse(body: &str) -> Vec<SseEvent> {
-    let body = body.replace("\r\n", "\n");
-    let mut events = Vec::new();
-    for block in body.split("\n\n") {
-        let (mut event, mut id, mut data) = (None, None, Vec::new());
-        for line in block.lines() {
-            if line.is_empty() || line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "event" => event = Some(value.to_owned()),
-                "id" => id = Some(value.to_owned()),
-                "data" => data.push(value.to_owned()),
-                _ => {}
-            }
-        }
-        if event.is_none() && id.is_none() && data.is_empty() {
-            continue;
-        }
-        let data = data.join("\n");
-        let data = serde_json::from_str(&data)
-            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {data}"));
-        events.push(SseEvent { event, id, data });
-    }
-    events
 }

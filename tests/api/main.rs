@@ -10,8 +10,6 @@ mod errors;
 mod fork;
 mod helpers;
 mod idempotency;
-#[path = "../support/log_capture.rs"]
-mod log_capture;
 mod metrics;
 mod openai_compat;
 mod openapi;
@@ -24,3 +22,16 @@ mod tokens;
 mod transfer;
 mod usage;
 mod validation;
+
+// Shared with the other test binaries (through `#[path]`); `helpers`
+// re-exports what the tests use of them.
+#[path = "../support/client.rs"]
+mod client;
+#[path = "../support/fixture.rs"]
+mod fixture;
+#[path = "../support/log_capture.rs"]
+mod log_capture;
+#[path = "../support/server.rs"]
+mod server;
+#[path = "../support/sse.rs"]
+mod sse;

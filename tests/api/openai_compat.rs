@@ -4,9 +4,11 @@
 
 use convo::server::{Application, Config};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
-use crate::helpers::{json_with_status, plain_client, spawn_app, TestApp, TestUser, JWT_SECRET};
+use crate::helpers::{
+    json_with_status, plain_client, serve, spawn_app, test_config, RunningServer, TestApp,
+    TestUser, JWT_SECRET,
+};
 
 /// `POST /v1/chat/completions` with a bearer token and optional session header.
 async fn completion(
@@ -500,18 +502,12 @@ async fn default_values_and_metadata_fields_are_accepted() {
 
 /// A server built from `config` as `main` builds it (memory store, the
 /// mock model unless configured otherwise), on a free port.
-async fn spawn_built(configure: impl FnOnce(&mut Config)) -> (String, oneshot::Sender<()>) {
-    let mut config = Config::defaults();
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.jwt_secret = Some(JWT_SECRET.into());
+async fn spawn_built(configure: impl FnOnce(&mut Config)) -> (String, RunningServer) {
+    let mut config = test_config(JWT_SECRET);
     configure(&mut config);
     let app = Application::build(&config).await.expect("server builds");
-    let address = format!("http://{}", app.local_addr());
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = rx.await;
-    }));
-    (address, tx)
+    let running = serve(app);
+    (running.address.clone(), running)
 }
 
 /// Registers a user on the server at `address`; returns its bearer token.

@@ -9,7 +9,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, json_with_status, parse_sse, plain_client, spawn_app, spawn_app_with, SseEvent,
+    assert_error, json_with_status, names, parse_sse, plain_client, spawn_app, spawn_app_with,
+    SseEvent,
 };
 
 fn content_type(resp: &reqwest::Response) -> String {
@@ -39,13 +40,6 @@ fn assert_numbered(events: &[SseEvent]) {
             "type of event {i}: {e:?}"
         );
     }
-}
-
-fn names(events: &[SseEvent]) -> Vec<&str> {
-    events
-        .iter()
-        .map(|e| e.event.as_deref().unwrap_or("<none>"))
-        .collect()
 }
 
 #[tokio::test]

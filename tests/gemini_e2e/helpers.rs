@@ -1,6 +1,10 @@
 //! `spawn_app()`: a fake-gemini of the test's own, and the real server
 //! in-process on port 0 with Gemini as its model, pointed at that fake; a
 //! registered user with a project, an agent and a chat session.
+//!
+//! What the other test binaries need too (clients, SSE, the in-process
+//! server, signing up) lives in `tests/support/`; what the tests use of it is
+//! re-exported here.
 
 #![allow(dead_code)]
 
@@ -11,9 +15,12 @@ use convo::core::{Convo, Store};
 use convo::server::{Application, Config};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
+use crate::client::new_client;
 use crate::fake::FakeGemini;
+use crate::fixture::{fixture, sign_up, start_chat, unique_email};
+use crate::server::{serve, test_config, RunningServer};
+pub use crate::sse::{deltas, names, parse_sse, SseEvent};
 
 /// The system prompt of the default agent.
 pub const SYSTEM_PROMPT: &str = "You are the end-to-end test agent. Answer briefly.";
@@ -39,7 +46,7 @@ pub struct GeminiApp {
     /// The chat session's id.
     pub session_id: String,
     /// Dropping it stops the server.
-    _shutdown: oneshot::Sender<()>,
+    _server: RunningServer,
 }
 
 /// A server with the default agent.
@@ -80,9 +87,7 @@ pub async fn spawn_app_with_store(store: Arc<dyn Store>) -> GeminiApp {
 
 /// The server's configuration: Gemini at `fake`, with small timeouts.
 fn e2e_config(fake: &FakeGemini) -> Config {
-    let mut config = Config::defaults();
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.jwt_secret = Some("gemini-e2e-secret-0123456789-abcdefghijk".into());
+    let mut config = test_config("gemini-e2e-secret-0123456789-abcdefghijk");
     config.gemini_api_key = Some(API_KEY.into());
     config.gemini_base_url = Some(fake.url.clone());
     // Short enough for tests, long enough for a 1 s retryDelay to be honoured twice.
@@ -97,102 +102,24 @@ fn e2e_config(fake: &FakeGemini) -> Config {
 /// Runs `app`, registers a user and creates a project, an agent from
 /// `agent` and a chat session.
 async fn signed_in(fake: FakeGemini, app: Application, agent: Value) -> GeminiApp {
-    let address = format!("http://{}", app.local_addr());
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = rx.await;
-    }));
-    let client = client_builder().cookie_store(true).build().expect("client");
-    let mut app = GeminiApp {
-        address,
+    let running = serve(app);
+    let client = new_client();
+    sign_up(&client, &running.address, &unique_email()).await;
+    let fx = fixture(&client, &running.address, &agent).await;
+    GeminiApp {
+        address: running.address.clone(),
         client,
         fake,
-        agent: Value::Null,
-        session_id: String::new(),
-        _shutdown: tx,
-    };
-    let email = format!("gemini-{}@example.com", uuid::Uuid::new_v4().simple());
-    let password = "correct horse battery staple";
-    app.post_ok(
-        "/api/auth/register",
-        &json!({"email": email, "password": password}),
-    )
-    .await;
-    let project = app
-        .post_ok("/api/projects", &json!({"name": "Gemini e2e"}))
-        .await;
-    let agents = format!(
-        "/api/projects/{}/agents",
-        project["id"].as_str().expect("id")
-    );
-    app.agent = app.post_ok(&agents, &agent).await;
-    app.session_id = app.start_session().await;
-    app
-}
-
-/// A client builder that does not panic for want of a TLS provider.
-///
-/// `convo-core`'s `gemini` feature turns on reqwest's `rustls-no-provider`
-/// (feature unification reaches the tests' reqwest too), and then building a
-/// client without a crypto provider panics, even for plain HTTP to loopback.
-/// The engine's own rustls configuration (ring) avoids that without
-/// touching process-wide state.
-pub fn client_builder() -> reqwest::ClientBuilder {
-    let tls = convo::core::llm::gemini::tls_client_config().expect("TLS configuration");
-    reqwest::Client::builder().tls_backend_preconfigured(tls)
+        session_id: fx.session_id().to_owned(),
+        agent: fx.agent,
+        _server: running,
+    }
 }
 
 /// `text` with a fake-gemini directive: the fake reads `knobs` from the last
 /// user message (the directive stays in the stored content; that is expected).
 pub fn with_knobs(text: &str, knobs: Value) -> String {
     format!("{text} [[fake-gemini:{knobs}]]")
-}
-
-/// One server-sent event.
-#[derive(Debug, Clone)]
-pub struct SseEvent {
-    /// The `event:` name.
-    pub event: String,
-    /// The `data:` parsed as JSON.
-    pub data: Value,
-}
-
-/// Parses an SSE body into its events (comments and blank lines skipped).
-pub fn parse_sse(body: &str) -> Vec<SseEvent> {
-    body.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter_map(|block| {
-            let (mut event, mut data) = (String::new(), Vec::new());
-            for line in block.lines().filter(|l| !l.starts_with(':')) {
-                let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                let value = value.strip_prefix(' ').unwrap_or(value);
-                match field {
-                    "event" => event = value.to_owned(),
-                    "data" => data.push(value),
-                    _ => {}
-                }
-            }
-            (!data.is_empty()).then(|| SseEvent {
-                event,
-                data: serde_json::from_str(&data.join("\n"))
-                    .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {block}")),
-            })
-        })
-        .collect()
-}
-
-/// The names of `events`, in order.
-pub fn names(events: &[SseEvent]) -> Vec<&str> {
-    events.iter().map(|e| e.event.as_str()).collect()
-}
-
-/// The text of the `message.delta` events, in order.
-pub fn deltas(events: &[SseEvent]) -> Vec<&str> {
-    events
-        .iter()
-        .filter(|e| e.event == "message.delta")
-        .filter_map(|e| e.data["delta"].as_str())
-        .collect()
 }
 
 /// A failed response: status, `error` object and headers.
@@ -221,16 +148,6 @@ impl GeminiApp {
         format!("{}{}", self.address, path)
     }
 
-    /// `POST path` with a JSON body, asserting a 2xx, returning the body.
-    pub async fn post_ok(&self, path: &str, body: &Value) -> Value {
-        let resp = self.post(path, body).await;
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        assert!(status.is_success(), "POST {path}: {status} {text}");
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("POST {path}: not JSON ({e}): {text}"))
-    }
-
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         let request = self.client.post(self.url(path)).json(body);
@@ -239,8 +156,8 @@ impl GeminiApp {
 
     /// `POST /api/chat/start/{agent}`: a new chat session with the agent; its id.
     pub async fn start_session(&self) -> String {
-        let start = format!("/api/chat/start/{}", self.agent["id"].as_str().expect("id"));
-        let session = self.post_ok(&start, &json!({})).await;
+        let agent = self.agent["id"].as_str().expect("agent id");
+        let session = start_chat(&self.client, &self.address, agent).await;
         session["id"].as_str().expect("session id").to_owned()
     }
 

@@ -451,7 +451,7 @@ fn check_stream(case: &Case, got: &Got, who: &str, p: &mut Problems) -> Vec<Want
         format!("{who}: events {names:?}")
     });
     for (i, event) in events.iter().enumerate() {
-        p.check(event.data["type"] == event.event.as_str(), || {
+        p.check(event.data["type"] == event.name(), || {
             format!("{who}: event {i}'s type: {:?}", event.data)
         });
         p.check(event.data["sequence_number"] == i, || {
@@ -469,8 +469,8 @@ fn check_stream(case: &Case, got: &Got, who: &str, p: &mut Problems) -> Vec<Want
     match case.expect {
         Expect::Reply(finish) | Expect::Partial(finish) => {
             let message = &last.data["message"];
-            p.check(last.event == "message.completed", || {
-                format!("{who}: ended with {} {:?}", last.event, last.data)
+            p.check(last.name() == "message.completed", || {
+                format!("{who}: ended with {} {:?}", last.name(), last.data)
             });
             p.check(message["id"] == first.data["assistant_message_id"], || {
                 format!("{who}: completed {message}, created {:?}", first.data)
@@ -499,8 +499,8 @@ fn check_stream(case: &Case, got: &Got, who: &str, p: &mut Problems) -> Vec<Want
             ..
         } => {
             let error = &last.data["error"];
-            p.check(last.event == "error", || {
-                format!("{who}: ended with {} {:?}", last.event, last.data)
+            p.check(last.name() == "error", || {
+                format!("{who}: ended with {} {:?}", last.name(), last.data)
             });
             p.check(error["code"] == code, || {
                 format!("{who}: code (want {code}): {error}")

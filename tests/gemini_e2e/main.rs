@@ -8,10 +8,21 @@ mod failures;
 mod fake;
 mod helpers;
 mod load_faults;
-#[path = "../support/log_capture.rs"]
-mod log_capture;
 mod openai;
 mod requests;
 mod streaming;
 mod successes;
 mod today;
+
+// Shared with the other test binaries (through `#[path]`); `helpers`
+// re-exports what the tests use of them.
+#[path = "../support/client.rs"]
+mod client;
+#[path = "../support/fixture.rs"]
+mod fixture;
+#[path = "../support/log_capture.rs"]
+mod log_capture;
+#[path = "../support/server.rs"]
+mod server;
+#[path = "../support/sse.rs"]
+mod sse;

@@ -99,10 +99,7 @@ async fn a_streamed_turn_calls_stream_generate_content_with_alt_sse_and_the_key_
     let events = app.stream("hello stream").await;
 
     // Assert
-    assert_eq!(
-        events.last().map(|e| e.event.as_str()),
-        Some("message.completed")
-    );
+    assert_eq!(events.last().map(|e| e.name()), Some("message.completed"));
     let calls = app.fake.model_calls().await;
     assert_eq!(calls.len(), 1);
     let call = &calls[0];

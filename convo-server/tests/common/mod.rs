@@ -1,4 +1,7 @@
 //! Running `convo-server` (and a MongoDB-wire server) as real processes.
+//!
+//! The HTTP client and the sign-up helpers are the workspace's shared test
+//! support (`tests/support/` at the root), included by path.
 
 #![allow(dead_code)]
 
@@ -8,6 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "../../../tests/support/client.rs"]
+pub mod client;
+#[path = "../../../tests/support/fixture.rs"]
+pub mod fixture;
+
+pub use client::new_client;
 
 const BIN: &str = env!("CARGO_BIN_EXE_convo-server");
 
@@ -105,18 +115,6 @@ impl Drop for Server {
     }
 }
 
-/// An HTTP client with a cookie jar. reqwest is built with rustls but no
-/// default crypto provider (convo-core's gemini feature), so it gets the
-/// engine's TLS configuration.
-pub fn client() -> reqwest::Client {
-    let tls = convo_core::llm::gemini::tls_client_config().expect("tls");
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .cookie_store(true)
-        .build()
-        .expect("client")
-}
-
 /// POSTs JSON and returns (status, body); status 0 when no connection could be made.
 pub async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let Ok(resp) = client.post(url).json(&body).send().await else {
@@ -133,37 +131,38 @@ pub async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-/// Registers (logging `client` in) and creates a project, an agent and a
-/// session; returns the session id.
+/// Registers `email` on `server` (logging `client` in) and creates a
+/// project, an agent and a session; returns the session id.
 pub async fn session_for_new_user(
     client: &reqwest::Client,
     server: &Server,
     email: &str,
 ) -> String {
-    let (status, _) = post(
-        client,
-        server.url("/api/auth/register"),
-        json!({"email": email, "password": "password123"}),
-    )
-    .await;
-    assert_eq!(status, 201, "register");
-    let (_, project) = post(client, server.url("/api/projects"), json!({"name": "p"})).await;
+    let mut one = sessions_for_new_user(client, server, email, 1).await;
+    one.pop().expect("one session")
+}
+
+/// Registers `email` on `server` (logging `client` in) and starts `n` chat
+/// sessions of one agent; returns their ids.
+pub async fn sessions_for_new_user(
+    client: &reqwest::Client,
+    server: &Server,
+    email: &str,
+    n: usize,
+) -> Vec<String> {
+    let base = &server.base;
+    fixture::sign_up(client, base, email).await;
+    let project = fixture::create_project(client, base, "p").await;
     let project = project["id"].as_str().expect("project id");
-    let (_, agent) = post(
-        client,
-        server.url(&format!("/api/projects/{project}/agents")),
-        json!({"name": "a", "system_prompt": "s"}),
-    )
-    .await;
+    let agent = json!({"name": "a", "system_prompt": "s"});
+    let agent = fixture::create_agent(client, base, project, &agent).await;
     let agent = agent["id"].as_str().expect("agent id");
-    let (status, session) = post(
-        client,
-        server.url(&format!("/api/chat/start/{agent}")),
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 201, "start chat");
-    session["id"].as_str().expect("session id").to_owned()
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let session = fixture::start_chat(client, base, agent).await;
+        ids.push(session["id"].as_str().expect("session id").to_owned());
+    }
+    ids
 }
 
 /// A MongoDB URI for a fresh database on the test server, or `None` (loudly)

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use convo::core::{Convo, MemoryStore, MockProvider};
-use convo::server::{Application, Config, StartupError};
+use convo::server::{Application, StartupError};
 use reqwest::header::{HeaderMap, ORIGIN};
 use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    assert_error, json_with_status, plain_client, spawn_app, spawn_app_with, TestApp, JWT_SECRET,
+    assert_error, json_with_status, plain_client, spawn_app, spawn_app_with, test_config, TestApp,
+    JWT_SECRET,
 };
 
 const APP_ORIGIN: &str = "https://app.example.com";
@@ -235,9 +236,7 @@ async fn a_wildcard_or_malformed_cors_origin_is_refused_at_startup() {
         (vec!["https://me@app.example.com".to_owned()], "user name"),
     ] {
         // Arrange
-        let mut config = Config::defaults();
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.jwt_secret = Some(JWT_SECRET.into());
+        let mut config = test_config(JWT_SECRET);
         config.cors_origins = origins.clone();
         let convo = Convo::new(
             Arc::new(MemoryStore::new()),
