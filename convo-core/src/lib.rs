@@ -78,7 +78,8 @@ pub use domain::{
     now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Email, EmailError, FinishReason,
     ForkOrigin, IdParseError, Message, MessageId, NewAgent, NewProject, Order, Page, Project,
     ProjectId, ProjectPatch, ProviderState, ReasoningEffort, ReasoningEffortError, Role, SessionId,
-    Timestamp, Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId,
+    Timestamp, ToolCall, ToolDefinition, ToolExecution, Usage, UsageGroup, UsageGroupBy,
+    UsageTotals, User, UserId, WebhookTarget,
 };
 
 // What an embedder chooses the engine's parts from. Writing a store or a

@@ -54,6 +54,7 @@ fn received(app: &TestApp) -> (Value, Vec<(String, String)>) {
             let role = match m.role {
                 convo_core::Role::User => "user",
                 convo_core::Role::Assistant => "assistant",
+                convo_core::Role::Tool => "tool",
             };
             (role.to_owned(), m.content.clone())
         })

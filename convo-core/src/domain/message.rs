@@ -12,14 +12,18 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// The result of a tool call, answering one of the calls of the
+    /// assistant message before it.
+    Tool,
 }
 
 impl Role {
-    /// The wire name: `user` or `assistant`.
+    /// The wire name: `user`, `assistant` or `tool`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
@@ -36,6 +40,8 @@ pub enum FinishReason {
     Safety,
     /// The caller went away or asked to stop; the text is what arrived until then.
     Cancelled,
+    /// The model asked for tools to be called (the message's tool calls).
+    ToolCalls,
     /// Anything else the provider reported.
     Other,
 }
@@ -48,6 +54,7 @@ impl FinishReason {
             FinishReason::MaxTokens => "max_tokens",
             FinishReason::Safety => "safety",
             FinishReason::Cancelled => "cancelled",
+            FinishReason::ToolCalls => "tool_calls",
             FinishReason::Other => "other",
         }
     }

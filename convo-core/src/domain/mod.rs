@@ -8,6 +8,7 @@ mod project;
 mod reasoning;
 mod session;
 mod time;
+mod tool;
 mod usage;
 mod user;
 
@@ -19,5 +20,6 @@ pub use project::{NewProject, Project, ProjectPatch};
 pub use reasoning::{ReasoningEffort, ReasoningEffortError};
 pub use session::{ChatSession, ForkOrigin};
 pub use time::{now, Timestamp};
+pub use tool::{ToolCall, ToolDefinition, ToolExecution, WebhookTarget};
 pub use usage::{day_of, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals};
 pub use user::{Email, EmailError, User};

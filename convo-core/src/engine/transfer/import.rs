@@ -320,13 +320,13 @@ impl Import<'_> {
             // Only user messages must have text: a reply cancelled before
             // its first word is stored empty.
             Role::User => validate::content(&m.content, max_bytes)?,
-            Role::Assistant if m.content.len() > max_bytes => {
+            Role::Assistant | Role::Tool if m.content.len() > max_bytes => {
                 return Err(ImportError::line(
                     line,
                     format!("invalid content: must be at most {max_bytes} bytes"),
                 ))
             }
-            Role::Assistant => {}
+            Role::Assistant | Role::Tool => {}
         }
         let model = m.model.as_deref().map(validate::model).transpose()?;
         let (usage, context) = (m.usage.as_ref(), m.context.as_ref());

@@ -79,6 +79,7 @@ pub fn build_request(
             role: match m.role {
                 Role::User => "user",
                 Role::Assistant => "assistant",
+                Role::Tool => "tool",
             },
             content: &m.content,
         });

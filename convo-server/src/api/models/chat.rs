@@ -112,6 +112,8 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// The result of a tool call.
+    Tool,
 }
 
 impl From<core::Role> for Role {
@@ -119,6 +121,7 @@ impl From<core::Role> for Role {
         match role {
             core::Role::User => Role::User,
             core::Role::Assistant => Role::Assistant,
+            core::Role::Tool => Role::Tool,
         }
     }
 }
@@ -136,6 +139,8 @@ pub enum FinishReason {
     Safety,
     /// The client went away or asked to stop; the text is what arrived until then.
     Cancelled,
+    /// The model asked for tools to be called (the message's `tool_calls`).
+    ToolCalls,
     /// Anything else the provider reported.
     Other,
 }
@@ -218,6 +223,7 @@ impl From<core::Message> for Message {
                 core::FinishReason::MaxTokens => FinishReason::MaxTokens,
                 core::FinishReason::Safety => FinishReason::Safety,
                 core::FinishReason::Cancelled => FinishReason::Cancelled,
+                core::FinishReason::ToolCalls => FinishReason::ToolCalls,
                 core::FinishReason::Other => FinishReason::Other,
             }),
             usage: m.usage.map(|u| Usage {

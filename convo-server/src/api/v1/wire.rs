@@ -121,6 +121,7 @@ pub fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::MaxTokens => "length",
         FinishReason::Safety => "content_filter",
+        FinishReason::ToolCalls => "tool_calls",
         FinishReason::Stop | FinishReason::Cancelled | FinishReason::Other => "stop",
     }
 }

@@ -123,6 +123,8 @@ pub fn build_request(request: &LlmRequest) -> GenerateRequest {
             role: Some(match m.role {
                 Role::User => "user",
                 Role::Assistant => "model",
+                // Gemini carries function responses in a user turn.
+                Role::Tool => "user",
             }),
             parts: vec![TextPart {
                 text: m.content.clone(),
