@@ -12,6 +12,8 @@
 #   bash scripts/bench.sh                 # all cases, 10 s each
 #   BENCH_SECONDS=5 bash scripts/bench.sh
 #   BENCH_STORES=memory bash scripts/bench.sh
+#   BENCH_BIN=/tmp/convo-server-old bash scripts/bench.sh   # another build of
+#                                         # the server (e.g. before a change), same client and cases
 #
 # Everything targets 127.0.0.1, is bounded in time and count, and stops by itself.
 set -euo pipefail
@@ -43,7 +45,8 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 log "building (release)"
 cargo build --release -p convo-server --bin convo-server --example ceiling --example bench_client 2>&1 | tail -n 2 >&2
 cargo build --release -p convo-fake --bin convo-fake 2>&1 | tail -n 2 >&2
-BIN=target/release/convo-server
+BIN="${BENCH_BIN:-target/release/convo-server}"
+log "server under test: $BIN"
 CEILING=target/release/examples/ceiling
 CLIENT=target/release/examples/bench_client
 FAKE=target/release/convo-fake
