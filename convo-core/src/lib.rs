@@ -76,10 +76,10 @@ pub use error::ConvoError;
 // The objects the engine hands out, and the values they carry.
 pub use domain::{
     now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Email, EmailError, FinishReason,
-    ForkOrigin, IdParseError, Message, MessageId, NewAgent, NewProject, Order, Page, Project,
-    ProjectId, ProjectPatch, ProviderState, ReasoningEffort, ReasoningEffortError, Role, SessionId,
-    Timestamp, ToolCall, ToolDefinition, ToolExecution, Usage, UsageGroup, UsageGroupBy,
-    UsageTotals, User, UserId, WebhookTarget,
+    ForkOrigin, IdParseError, Message, MessageId, NewAgent, NewProject, Order, Page,
+    ParseNameError, Project, ProjectId, ProjectPatch, ProviderState, ReasoningEffort,
+    ReasoningEffortError, Role, SessionId, Timestamp, ToolCall, ToolDefinition, ToolExecution,
+    Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId, WebhookTarget,
 };
 
 // What an embedder chooses the engine's parts from. Writing a store or a
@@ -88,3 +88,17 @@ pub use llm::{LlmError, LlmProvider, MockProvider, ReasoningSupport, RouterProvi
 #[cfg(feature = "mongodb")]
 pub use store::MongoStore;
 pub use store::{MemoryStore, Store, StoreError};
+
+// Crates whose types the public API names (timestamps, ids, streams, tool
+// schemas, the traits' `#[async_trait]`), re-exported so an embedder names
+// them at the versions Convo uses without adding dependencies of its own.
+pub use async_trait;
+pub use chrono;
+pub use futures;
+pub use serde_json;
+pub use uuid;
+
+/// The crate's README (its crates.io page), whose examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

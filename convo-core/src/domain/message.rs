@@ -18,6 +18,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::User, Role::Assistant, Role::Tool];
+
     /// The wire name: `user`, `assistant` or `tool`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,6 +50,16 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    /// Every finish reason.
+    pub const ALL: [FinishReason; 6] = [
+        FinishReason::Stop,
+        FinishReason::MaxTokens,
+        FinishReason::Safety,
+        FinishReason::Cancelled,
+        FinishReason::ToolCalls,
+        FinishReason::Other,
+    ];
+
     /// The wire name, e.g. `max_tokens`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,6 +70,59 @@ impl FinishReason {
             FinishReason::ToolCalls => "tool_calls",
             FinishReason::Other => "other",
         }
+    }
+}
+
+/// A wire name that names no [`Role`] or [`FinishReason`] (what their
+/// `FromStr` returns, e.g. for a store that keeps them as text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is not a {kind}")]
+pub struct ParseNameError {
+    /// What was being parsed: `role` or `finish reason`.
+    pub kind: &'static str,
+    /// The text given.
+    pub name: String,
+}
+
+impl std::str::FromStr for Role {
+    type Err = ParseNameError;
+
+    /// Parses a wire name ([`Role::as_str`]).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| ParseNameError {
+                kind: "role",
+                name: s.to_owned(),
+            })
+    }
+}
+
+impl std::str::FromStr for FinishReason {
+    type Err = ParseNameError;
+
+    /// Parses a wire name ([`FinishReason::as_str`]).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FinishReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| ParseNameError {
+                kind: "finish reason",
+                name: s.to_owned(),
+            })
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for FinishReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -189,5 +255,30 @@ impl MessageDraft {
             context: self.context,
             provider_state: self.provider_state,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_and_finish_reasons_round_trip_through_their_wire_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+            assert_eq!(role.to_string(), role.as_str());
+            // The wire name is the serde name too.
+            assert_eq!(serde_json::to_value(role).ok(), Some(role.as_str().into()));
+        }
+        for reason in FinishReason::ALL {
+            assert_eq!(reason.as_str().parse::<FinishReason>(), Ok(reason));
+            assert_eq!(
+                serde_json::to_value(reason).ok(),
+                Some(reason.as_str().into())
+            );
+        }
+        let err = "system".parse::<Role>().expect_err("not a role");
+        assert_eq!(err.to_string(), "`system` is not a role");
+        assert!("STOP".parse::<FinishReason>().is_err());
     }
 }

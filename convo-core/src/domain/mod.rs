@@ -14,7 +14,9 @@ mod user;
 
 pub use agent::{Agent, AgentPatch, NewAgent};
 pub use ids::{AgentId, IdParseError, MessageId, ProjectId, SessionId, UserId};
-pub use message::{ContextRef, FinishReason, Message, MessageDraft, ProviderState, Role, Usage};
+pub use message::{
+    ContextRef, FinishReason, Message, MessageDraft, ParseNameError, ProviderState, Role, Usage,
+};
 pub use page::{Order, Page, PageRequest};
 pub use project::{NewProject, Project, ProjectPatch};
 pub use reasoning::{ReasoningEffort, ReasoningEffortError};

@@ -44,8 +44,9 @@ pub enum StoreError {
     Internal(String),
 }
 
-/// The stored result of a turn sent with an idempotency key.
-#[derive(Debug, Clone, PartialEq)]
+/// The stored result of a turn sent with an idempotency key (serde: a
+/// store may keep it as one JSON document).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IdempotencyRecord {
     /// The user message the turn stored.
     pub user_message: Message,
