@@ -56,6 +56,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// On docs.rs (`--cfg docsrs`), each item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod domain;
 pub mod engine;
