@@ -9,7 +9,8 @@
 //! a desktop app or behind the bundled REST server:
 //!
 //! - [`Store`] persists everything. [`MemoryStore`] is always compiled;
-//!   `MongoStore` sits behind the `mongodb` feature.
+//!   `MongoStore` sits behind the `mongodb` feature, `SqliteStore` behind
+//!   `sqlite`.
 //! - [`LlmProvider`] writes the replies. [`MockProvider`] (deterministic,
 //!   scriptable, recording) is always compiled; `GeminiProvider` sits behind
 //!   the `gemini` feature.
@@ -71,3 +72,5 @@ pub use llm::{
 #[cfg(feature = "mongodb")]
 pub use store::MongoStore;
 pub use store::{IdempotencyRecord, InstrumentedStore, MemoryStore, Store, StoreError};
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteLocation, SqliteStore};

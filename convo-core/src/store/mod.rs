@@ -9,6 +9,8 @@ mod instrumented;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::MongoStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteLocation, SqliteLocationError, SqliteStore};
 
 /// What can go wrong in a store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
