@@ -12,9 +12,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use convo_core::store::MessageDraft;
 use convo_core::{
-    ChatSession, Convo, ListParams, MemoryStore, MessageDraft, MockProvider, NewAgent, NewProject,
-    Role, SendMessage, Settings, Store, TurnEvent, User,
+    ChatSession, Convo, ListParams, MemoryStore, MockProvider, NewAgent, NewProject, Role,
+    SendMessage, Settings, Store, TurnEvent, User,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::StreamExt;

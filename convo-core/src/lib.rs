@@ -16,11 +16,20 @@
 //!   the `gemini` feature.
 //!
 //! ## Crate map
-//! - [`domain`]: ids, users, projects, agents, sessions, messages, pagination.
-//! - [`engine`]: [`Convo`], its [`Settings`] and the turn algorithm.
-//! - [`store`]: the [`Store`] trait and [`MemoryStore`].
-//! - [`llm`]: the [`LlmProvider`] trait, [`MockProvider`], and [`RouterProvider`]
-//!   (providers chosen by model prefix, e.g. `openai:<model>`).
+//! The crate root is the embedder's view: [`Convo`], its [`Settings`], the
+//! objects it hands out ([`User`], [`Project`], [`Agent`], [`ChatSession`],
+//! [`Message`], their typed ids, [`Page`]) and the parts to choose from.
+//! Each name is exported once. The modules hold the rest:
+//! - [`engine`]: the engine's operation types, and [`engine::transfer`]
+//!   (the export format and its line reader).
+//! - [`store`]: the [`Store`] trait with what only a store implementer needs
+//!   ([`store::MessageDraft`], [`store::PageRequest`],
+//!   [`store::UsageRecord`], [`store::IdempotencyRecord`]), [`MemoryStore`],
+//!   `MongoStore` (feature `mongodb`), `SqliteStore` (feature `sqlite`) and
+//!   [`store::InstrumentedStore`].
+//! - [`llm`]: the [`LlmProvider`] trait with its request and reply types,
+//!   [`MockProvider`], [`RouterProvider`] (providers chosen by model prefix,
+//!   e.g. `openai:<model>`), and the providers behind features.
 //! - `testkit` (feature `testkit`): the conformance suite every store must pass.
 //!
 //! ## Example
@@ -50,7 +59,7 @@
 
 #![warn(missing_docs)]
 
-pub mod domain;
+mod domain;
 pub mod engine;
 mod error;
 pub mod llm;
@@ -58,19 +67,27 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use domain::*;
+// The embedder's view, each name once: the engine and its operations' types.
 pub use engine::{
-    context, CompletionMessage, CompletionOverrides, CompletionRole, ContextMessage,
-    ContextPreview, Convo, ExportRecord, ExportStream, ImportError, ListParams, SendMessage,
-    SeqRange, Settings, Turn, TurnEvent, TurnStream, DEFAULT_MODEL,
+    context, month_of, CompletionMessage, CompletionOverrides, CompletionRole, ContextMessage,
+    ContextPreview, Convo, ExportRecord, ExportStream, ImportError, InvalidSettings, ListParams,
+    SendMessage, SeqRange, Settings, Turn, TurnEvent, TurnStream, UsageReport, DEFAULT_MODEL,
 };
-pub use engine::{month_of, UsageReport};
 pub use error::ConvoError;
-pub use llm::{
-    LlmError, LlmProvider, LlmReply, LlmRequest, MockProvider, ReasoningSupport, RouterProvider,
+
+// The objects the engine hands out, and the values they carry.
+pub use domain::{
+    now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Email, EmailError, FinishReason,
+    ForkOrigin, IdParseError, Message, MessageId, NewAgent, NewProject, Order, Page, Project,
+    ProjectId, ProjectPatch, ProviderState, ReasoningEffort, ReasoningEffortError, Role, SessionId,
+    Timestamp, Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId,
 };
+
+// What an embedder chooses the engine's parts from. Writing a store or a
+// provider takes more: those items live in `store` and `llm`.
+pub use llm::{LlmError, LlmProvider, MockProvider, ReasoningSupport, RouterProvider};
 #[cfg(feature = "mongodb")]
 pub use store::MongoStore;
-pub use store::{IdempotencyRecord, InstrumentedStore, MemoryStore, Store, StoreError};
+pub use store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteLocation, SqliteStore};

@@ -9,10 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use convo_core::store::{MessageDraft, PageRequest};
 use convo_core::testkit::{append_messages, Fixture};
-use convo_core::{
-    MessageDraft, Order, PageRequest, SqliteLocation, SqliteStore, Store, StoreError,
-};
+use convo_core::{Order, SqliteLocation, SqliteStore, Store, StoreError};
 
 /// A path for a fresh database file, under the target directory's scratch
 /// space (`cargo clean` removes them).

@@ -109,3 +109,74 @@ pub fn scripted(
     }
     reply
 }
+
+/// The first `keep` characters of `json`, then text no parser takes: the
+/// body of a `malformed` fault.
+pub fn not_json(json: &str, keep: usize) -> String {
+    format!("{}<<not json", json.chars().take(keep).collect::<String>())
+}
+
+/// The steps of a stream of `chunks`: each framed by `frame` (its index
+/// and JSON text), `pause` between two; the chunk at `broken` (a
+/// `malformed` fault) is sent as [`not_json`].
+pub fn events(
+    chunks: &[Value],
+    pause: Duration,
+    broken: Option<usize>,
+    frame: impl Fn(usize, String) -> String,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i > 0 && !pause.is_zero() {
+            steps.push(Step::Sleep(pause));
+        }
+        let mut text = chunk.to_string();
+        if broken == Some(i) {
+            text = not_json(&text, 30);
+        }
+        steps.push(Step::Send(Bytes::from(frame(i, text))));
+    }
+    steps
+}
+
+/// The end of a body that resets its connection: a short pause first, so
+/// what was sent reaches the client before the RST.
+pub fn reset_end() -> [Step; 2] {
+    [Step::Sleep(RESET_PAUSE), Step::Reset]
+}
+
+/// How long a body waits before it cuts or resets its connection.
+pub const RESET_PAUSE: Duration = Duration::from_millis(20);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sent(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Send(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_are_framed_paused_between_and_the_broken_one_is_not_json() {
+        let chunks = [json!({"a": 1}), json!({"b": 2}), json!({"c": 3})];
+        let steps = events(&chunks, Duration::from_millis(5), Some(1), |i, t| {
+            format!("{i}:{t}|")
+        });
+        let pauses = steps.iter().filter(|s| matches!(s, Step::Sleep(_))).count();
+        assert_eq!(
+            pauses, 2,
+            "a pause between two chunks, none before the first"
+        );
+        assert_eq!(
+            sent(&steps),
+            ["0:{\"a\":1}|", "1:{\"b\":2}<<not json|", "2:{\"c\":3}|"]
+        );
+    }
+}

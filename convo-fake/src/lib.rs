@@ -18,13 +18,27 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Crate map: `server` (listener, routes, test endpoints), `gemini` and
-//! `openai` (the two APIs), `knobs` (what a request asks for), `models`
-//! (today's Gemini ids), `signature` (thought signatures), `log` (the
-//! request log), `http` (scripted bodies), `conn` (connections that can end
-//! in a reset).
+//! Crate map:
+//! - `server`: the listener, the routes, the test endpoints; `conn`:
+//!   connections that can end in a reset; `log`: the request log.
+//! - `gemini/`: Gemini's API. `mod` routes; `access` (key, model),
+//!   `validate/` (the request's checks with the real 400s: `content`,
+//!   `generation`, `safety`, `tools`, `history`), `count_tokens`,
+//!   `generate`, `request` (what a request says), `plan` (the answer),
+//!   `response` (its JSON), `stream` (its chunks and body), `safety` (the
+//!   withheld answers), `errors` (Google's error bodies).
+//! - `openai/`: Chat Completions. `mod` routes and runs; `request` (key,
+//!   checks), `answer`, `stream`, `errors` (OpenAI's error bodies).
+//! - Shared by both formats: `knobs` (what a request may ask for), `asked`
+//!   (one request's knobs and its fault), `faults` (the faults played the
+//!   same way: status, timeout, reset, a broken body or stream), `http`
+//!   (JSON and scripted bodies, stream events), `text` (token counts,
+//!   pieces), `models` (today's Gemini ids), `signature` (thought
+//!   signatures).
 
+mod asked;
 mod conn;
+mod faults;
 mod gemini;
 mod http;
 pub mod knobs;
@@ -33,5 +47,6 @@ mod models;
 mod openai;
 mod server;
 mod signature;
+mod text;
 
 pub use server::{FakeModel, Options, StartError};

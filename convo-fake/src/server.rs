@@ -278,13 +278,11 @@ async fn route(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
 /// `GET` reads, `POST` merges, `PUT` replaces the server-wide knobs.
 fn config(app: &App, req: &Inbound) -> Reply {
     if req.method == Method::POST || req.method == Method::PUT {
-        let parsed = serde_json::from_slice::<Value>(if req.body.is_empty() {
+        let parsed = crate::asked::parse(if req.body.is_empty() {
             b"{}"
         } else {
             &req.body
-        })
-        .map_err(|e| e.to_string())
-        .and_then(|v| knobs::normalize(&v).map_err(|e| e.to_string()));
+        });
         match parsed {
             Ok(new) => {
                 if let Ok(mut c) = app.config.lock() {

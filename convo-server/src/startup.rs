@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use convo_core::{
-    Convo, InstrumentedStore, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, Store,
-};
+use convo_core::store::InstrumentedStore;
+use convo_core::{Convo, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, Store};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Route, Server};
@@ -78,7 +77,8 @@ impl Application {
         if config.gemini().is_some() {
             spawn_default_model_check(Arc::clone(&llm), config.default_model.clone());
         }
-        let convo = Convo::new(store, llm, config.engine_settings());
+        let convo = Convo::try_new(store, llm, config.engine_settings())
+            .map_err(|e| StartupError::Config(e.to_string()))?;
         Self::build_with(config, convo).await
     }
 

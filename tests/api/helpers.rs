@@ -50,7 +50,8 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
     let mock = Arc::new(mock);
     let store = test_store().await;
     // Measured, as the server measures its own store.
-    let measured: Arc<dyn Store> = Arc::new(convo_core::InstrumentedStore::new(store.clone()));
+    let measured: Arc<dyn Store> =
+        Arc::new(convo_core::store::InstrumentedStore::new(store.clone()));
     let convo = Convo::new(measured, mock.clone(), config.engine_settings());
     let app = Application::build_with(&config, convo)
         .await

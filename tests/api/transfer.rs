@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use convo::core::{ContextRef, FinishReason, MessageDraft, MockProvider, Role, SessionId, Usage};
+use convo::core::store::MessageDraft;
+use convo::core::{ContextRef, FinishReason, MockProvider, Role, SessionId, Usage};
 use reqwest::Response;
 use serde_json::{json, Value};
 
@@ -597,7 +598,7 @@ async fn an_import_over_the_size_limit_is_413_and_leaves_nothing_behind() {
     let content = "y".repeat(4000);
     for _ in 0..300 {
         app.store
-            .append_message(&session, convo_core::MessageDraft::user(&content))
+            .append_message(&session, convo_core::store::MessageDraft::user(&content))
             .await
             .expect("append");
     }

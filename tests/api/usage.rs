@@ -50,7 +50,7 @@ async fn usage_is_summed_per_day_project_and_agent() {
     // Assert
     assert_eq!(by_day["object"], "usage");
     assert_eq!(by_day["group_by"], "day");
-    let day = convo_core::day_of(convo_core::now());
+    let day = convo_core::store::day_of(convo_core::now());
     assert_eq!(by_day["data"].as_array().map(Vec::len), Some(1));
     assert_eq!(by_day["data"][0]["key"], day.as_str());
     assert_eq!(by_day["total"]["total_tokens"], expected_total);

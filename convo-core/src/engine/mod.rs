@@ -4,13 +4,13 @@ mod accounts;
 mod complete;
 pub mod context;
 mod resources;
+mod settings;
 pub mod transfer;
 mod turn;
 mod usage;
 mod validate;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -20,6 +20,7 @@ use crate::llm::LlmProvider;
 use crate::store::Store;
 
 pub use complete::{CompletionMessage, CompletionOverrides, CompletionRole};
+pub use settings::{InvalidSetting, InvalidSettings, Settings, DEFAULT_MODEL, MIN_TURN_LEASE};
 pub use transfer::{
     parse_lines, ExportRecord, ExportStream, ImportError, EXPORT_FORMAT, EXPORT_VERSION,
 };
@@ -27,78 +28,6 @@ pub use turn::{
     ContextMessage, ContextPreview, SendMessage, SeqRange, Turn, TurnEvent, TurnStream,
 };
 pub use usage::{month_of, UsageReport};
-
-/// The default model: Gemini's current stable Flash model.
-///
-/// Chosen from Google's "Gemini deprecations" page
-/// (<https://ai.google.dev/gemini-api/docs/deprecations>) and its release
-/// notes, read 2026-11-30: `gemini-3.8-flash` (GA 2026-09-02) is the newest
-/// stable Flash model; `gemini-2.5-flash`, the previous default, is closed to
-/// new API keys and shut down on 2026-12-01, and `gemini-3.7-flash` is
-/// deprecated and routed to 3.8.
-pub const DEFAULT_MODEL: &str = "gemini-3.8-flash";
-
-/// Engine settings. `Settings::default()` suits tests and small servers.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Model given to agents created without one.
-    pub default_model: String,
-    /// Reasoning effort given to agents created without one, when their
-    /// model is known to take it (otherwise they keep the model's own
-    /// default). `low` by default: Convo's agents answer people in a
-    /// conversation, and Google's guidance for Gemini 3 Flash is to use
-    /// lower thinking levels for latency-sensitive work and keep `medium`
-    /// and `high` for complex, multi-step tasks ("Developer's guide to
-    /// Gemini 3.8 Flash", read 2026-11-30). An agent that needs more sets it.
-    pub default_reasoning_effort: Option<crate::domain::ReasoningEffort>,
-    /// Context window (in messages, the new one included) of agents created without one.
-    pub default_context_messages: u32,
-    /// The largest context window an agent may ask for.
-    pub max_context_messages: u32,
-    /// How long a turn holds its session's lock before others may take it
-    /// (the engine renews it while the turn runs; a crashed holder frees it
-    /// when the lease ends).
-    pub turn_lease: Duration,
-    /// How long a turn sent with an idempotency key is remembered.
-    pub idempotency_ttl: Duration,
-    /// Password hashes computed at once (each takes ~19 MiB and a core for ~20 ms).
-    pub max_concurrent_password_hashes: usize,
-    /// The largest message content accepted, in bytes.
-    pub max_message_bytes: usize,
-    /// Events buffered between a streaming turn and its consumer.
-    pub stream_buffer: usize,
-    /// How often a running turn checks the store for a cancel request made
-    /// through another engine (another server process). A request made
-    /// through this engine stops the turn at once.
-    pub cancel_poll: Duration,
-    /// Tokens each user may spend per calendar month (UTC), counted from the
-    /// usage ledger with the provider's reported totals; `None`: no budget.
-    /// Checked before the model is called, so one turn may overrun it.
-    pub monthly_token_budget: Option<u64>,
-    /// Turns one user may have running at once in this engine; `None`: no
-    /// limit.
-    pub max_concurrent_turns: Option<usize>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            default_model: DEFAULT_MODEL.to_owned(),
-            default_reasoning_effort: Some(crate::domain::ReasoningEffort::Low),
-            default_context_messages: 20,
-            max_context_messages: 1000,
-            turn_lease: Duration::from_secs(120),
-            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
-            max_concurrent_password_hashes: std::thread::available_parallelism()
-                .map_or(2, |n| n.get()),
-            max_message_bytes: 1024 * 1024,
-            stream_buffer: 32,
-            cancel_poll: Duration::from_millis(500),
-            monthly_token_budget: None,
-            max_concurrent_turns: None,
-        }
-    }
-}
 
 /// The multi-tenant chat engine.
 ///
@@ -138,9 +67,28 @@ impl std::fmt::Debug for Convo {
 
 impl Convo {
     /// An engine over this store and model provider.
+    ///
+    /// # Panics
+    /// When `settings` fail [`Settings::validate`] (a program's own mistake,
+    /// like an out-of-range constant). Settings that come from outside the
+    /// program, such as a configuration file, go through [`Convo::try_new`].
     pub fn new(store: Arc<dyn Store>, llm: Arc<dyn LlmProvider>, settings: Settings) -> Self {
-        let permits = settings.max_concurrent_password_hashes.max(1);
-        Self {
+        match Self::try_new(store, llm, settings) {
+            Ok(convo) => convo,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// An engine over this store and model provider, or every setting that
+    /// cannot work.
+    pub fn try_new(
+        store: Arc<dyn Store>,
+        llm: Arc<dyn LlmProvider>,
+        settings: Settings,
+    ) -> Result<Self, InvalidSettings> {
+        settings.validate()?;
+        let permits = settings.max_concurrent_password_hashes;
+        Ok(Self {
             shared: Arc::new(Shared {
                 store,
                 llm,
@@ -151,7 +99,7 @@ impl Convo {
                 turns_per_user: std::sync::Mutex::default(),
                 turn_metrics: std::sync::OnceLock::new(),
             }),
-        }
+        })
     }
 
     /// The store. Crate-private: every front end reaches the store through

@@ -17,10 +17,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
+    Agent, AgentId, ChatSession, Email, Message, MessageId, Page, Project, ProjectId, SessionId,
+    Timestamp, UsageGroup, UsageGroupBy, User, UserId,
 };
 
+// What a store implementer needs beyond the embedder's view.
+pub use crate::domain::{day_of, MessageDraft, PageRequest, UsageRecord};
 pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]

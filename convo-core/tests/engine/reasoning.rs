@@ -1,9 +1,10 @@
 //! Reasoning effort and the provider state sent back to the model.
 
+use convo_core::llm::LlmReply;
 use convo_core::llm::MockReply;
 use convo_core::{
-    AgentPatch, ConvoError, FinishReason, LlmReply, MockProvider, NewAgent, NewProject,
-    ProviderState, ReasoningEffort, Role, SendMessage, TurnEvent,
+    AgentPatch, ConvoError, FinishReason, MockProvider, NewAgent, NewProject, ProviderState,
+    ReasoningEffort, Role, SendMessage, TurnEvent,
 };
 use futures::StreamExt;
 

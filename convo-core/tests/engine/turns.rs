@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use convo_core::llm::LlmReply;
 use convo_core::llm::MockReply;
 use convo_core::{
-    AgentPatch, ConvoError, FinishReason, LlmError, LlmReply, MockProvider, NewAgent, Role,
-    SendMessage, Store, TurnEvent,
+    AgentPatch, ConvoError, FinishReason, LlmError, MockProvider, NewAgent, Role, SendMessage,
+    Store, TurnEvent,
 };
 use futures::StreamExt;
 

@@ -108,6 +108,7 @@ impl Config {
         self.check_store_and_secrets(&mut c);
         self.check_models(&mut c);
         self.check_limits(&mut c);
+        self.check_engine(&mut c);
         if c.0.is_empty() {
             Ok(())
         } else {
@@ -290,6 +291,34 @@ impl Config {
         c.within("CONVO_MOCK_CHUNKS", self.mock_chunks, 1..=10_000, " chunks");
         // CONVO_MONTHLY_TOKEN_BUDGET, CONVO_MAX_CONCURRENT_TURNS and
         // CONVO_LOGIN_FAILURES_PER_MINUTE take any count, 0 meaning no limit.
+    }
+}
+
+impl Config {
+    /// The engine's own rules ([`convo_core::Settings::validate`], the one
+    /// place they live), reported under the variable that sets each field,
+    /// unless a check above already named that variable.
+    fn check_engine(&self, c: &mut Checks) {
+        let settings = self.engine_settings();
+        let Err(invalid) = settings.validate() else {
+            return;
+        };
+        for problem in invalid.0 {
+            let (var, value) = match problem.field {
+                "default_model" => ("GEMINI_MODEL", self.default_model.clone()),
+                "default_context_messages" => {
+                    ("CONVO_CONTEXT_MESSAGES", self.context_messages.to_string())
+                }
+                "max_message_bytes" => ("CONVO_MAX_BODY_BYTES", self.max_body_bytes.to_string()),
+                "turn_lease" => ("CONVO_TURN_LEASE_SECS", self.turn_lease_secs.to_string()),
+                // Fields no variable sets keep their defaults, which are
+                // valid; name the field should that ever change.
+                field => (field, String::from("(engine default)")),
+            };
+            if !c.0.iter().any(|i| i.var == var) {
+                c.require(false, var, value, problem.reason);
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 //!   `convo_llm_call_duration_seconds{provider}`,
 //!   `convo_llm_tokens_total{provider, kind}` (from the engine);
 //! - `convo_store_operation_duration_seconds{op}`, `convo_store_errors_total{op}`
-//!   (`convo_core::InstrumentedStore`);
+//!   (`convo_core::store::InstrumentedStore`);
 //! - `convo_sse_streams_open`, `convo_turn_lock_conflicts_total`.
 //!
 //! The recorder is process-wide: it is installed on first use, unless the

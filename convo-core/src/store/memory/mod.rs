@@ -1,0 +1,325 @@
+//! [`MemoryStore`]: the embedded default, for tests and single-process apps.
+//!
+//! One `RwLock` over plain maps. Every operation is a short critical section
+//! with no `.await` inside, so the lock is never held across a suspension.
+//! Per-owner and per-parent indexes are `BTreeSet`s of time-ordered ids, so
+//! lists walk only the caller's objects; a session's messages are a `Vec`
+//! indexed by `seq - 1`, so windows and pages are slices.
+//!
+//! Each child module adds the operations of one area to the private `Inner`
+//! maps as plain synchronous methods (accounts, resources, sessions,
+//! messages, lock, usage, idempotency; `paging` walks an id index); the
+//! [`Store`] impl here only takes the lock and delegates.
+
+mod accounts;
+mod idempotency;
+mod lock;
+mod messages;
+mod paging;
+mod resources;
+mod sessions;
+mod usage;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{IdempotencyRecord, Store, StoreError};
+use crate::domain::{
+    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
+    Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
+};
+
+/// An in-process [`Store`]: fast, safe under concurrency, gone on exit.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    users: HashMap<UserId, User>,
+    users_by_email: HashMap<Email, UserId>,
+    revoked: HashMap<String, Timestamp>,
+    projects: HashMap<ProjectId, Project>,
+    projects_by_owner: HashMap<UserId, BTreeSet<ProjectId>>,
+    agents: HashMap<AgentId, Agent>,
+    agents_by_project: HashMap<ProjectId, BTreeSet<AgentId>>,
+    sessions: HashMap<SessionId, SessionEntry>,
+    sessions_by_agent: HashMap<AgentId, BTreeSet<SessionId>>,
+    /// The usage ledger, per owner, in the order turns ended.
+    usage: HashMap<UserId, Vec<UsageRecord>>,
+}
+
+#[derive(Debug)]
+struct SessionEntry {
+    session: ChatSession,
+    /// `messages[i].seq == i + 1`.
+    messages: Vec<Message>,
+    seq_by_id: HashMap<MessageId, u64>,
+    /// Holder, lease end, and whether the holder was asked to stop.
+    lock: Option<(String, Instant, bool)>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in
+        // a way later readers would misread (each write is a few inserts), so
+        // carry on rather than poison every later call.
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    fn owns_project(&self, owner: &UserId, id: &ProjectId) -> bool {
+        self.projects.get(id).is_some_and(|p| p.owner == *owner)
+    }
+
+    fn owns_agent(&self, owner: &UserId, id: &AgentId) -> bool {
+        self.agents.get(id).is_some_and(|a| a.owner == *owner)
+    }
+
+    fn owns_session(&self, owner: &UserId, id: &SessionId) -> bool {
+        self.sessions
+            .get(id)
+            .is_some_and(|e| e.session.owner == *owner)
+    }
+
+    fn remove_session(&mut self, id: &SessionId) {
+        if let Some(entry) = self.sessions.remove(id) {
+            if let Some(set) = self.sessions_by_agent.get_mut(&entry.session.agent_id) {
+                set.remove(id);
+            }
+        }
+    }
+
+    fn remove_agent(&mut self, id: &AgentId) {
+        if let Some(agent) = self.agents.remove(id) {
+            if let Some(set) = self.agents_by_project.get_mut(&agent.project_id) {
+                set.remove(id);
+            }
+        }
+        for session in self.sessions_by_agent.remove(id).unwrap_or_default() {
+            self.sessions.remove(&session);
+        }
+    }
+
+    fn session_entry(&self, id: &SessionId) -> Result<&SessionEntry, StoreError> {
+        self.sessions
+            .get(id)
+            .ok_or(StoreError::NotFound("chat session"))
+    }
+
+    fn session_entry_mut(&mut self, id: &SessionId) -> Result<&mut SessionEntry, StoreError> {
+        self.sessions
+            .get_mut(id)
+            .ok_or(StoreError::NotFound("chat session"))
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.write().insert_user(user)
+    }
+
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.read().user(id)
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.read().user_by_email(email)
+    }
+
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        self.write().revoke_token(jti, expires_at)
+    }
+
+    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.read().is_token_revoked(jti)
+    }
+
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
+        self.write().insert_project(project)
+    }
+
+    async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
+        self.read().project(owner, id)
+    }
+
+    async fn projects(
+        &self,
+        owner: &UserId,
+        page: &PageRequest<ProjectId>,
+    ) -> Result<Page<Project>, StoreError> {
+        self.read().projects(owner, page)
+    }
+
+    async fn update_project(&self, project: &Project) -> Result<(), StoreError> {
+        self.write().update_project(project)
+    }
+
+    async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {
+        self.write().delete_project(owner, id)
+    }
+
+    async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+        self.write().insert_agent(agent)
+    }
+
+    async fn agent(&self, owner: &UserId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
+        self.read().agent(owner, id)
+    }
+
+    async fn agents(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        page: &PageRequest<AgentId>,
+    ) -> Result<Page<Agent>, StoreError> {
+        self.read().agents(owner, project, page)
+    }
+
+    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+        self.write().update_agent(agent)
+    }
+
+    async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
+        self.write().delete_agent(owner, id)
+    }
+
+    async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
+        self.write().insert_session(session)
+    }
+
+    async fn insert_fork(
+        &self,
+        session: &ChatSession,
+        from: &SessionId,
+        up_to_seq: u64,
+    ) -> Result<(), StoreError> {
+        self.write().insert_fork(session, from, up_to_seq)
+    }
+
+    async fn session(
+        &self,
+        owner: &UserId,
+        id: &SessionId,
+    ) -> Result<Option<ChatSession>, StoreError> {
+        self.read().session(owner, id)
+    }
+
+    async fn sessions(
+        &self,
+        owner: &UserId,
+        agent: &AgentId,
+        page: &PageRequest<SessionId>,
+    ) -> Result<Page<ChatSession>, StoreError> {
+        self.read().sessions(owner, agent, page)
+    }
+
+    async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
+        self.write().update_session(session)
+    }
+
+    async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
+        self.write().delete_session(owner, id)
+    }
+
+    async fn append_message(
+        &self,
+        session: &SessionId,
+        draft: MessageDraft,
+    ) -> Result<Message, StoreError> {
+        self.write().append_message(session, draft)
+    }
+
+    async fn last_messages(
+        &self,
+        session: &SessionId,
+        n: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.read().last_messages(session, n)
+    }
+
+    async fn messages(
+        &self,
+        session: &SessionId,
+        page: &PageRequest<MessageId>,
+    ) -> Result<Page<Message>, StoreError> {
+        self.read().messages(session, page)
+    }
+
+    async fn try_lock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        self.write().try_lock_turn(session, holder, lease)
+    }
+
+    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
+        self.write().unlock_turn(session, holder)
+    }
+
+    async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {
+        self.write().cancel_turn(session)
+    }
+
+    async fn turn_cancel_requested(
+        &self,
+        session: &SessionId,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        self.read().turn_cancel_requested(session, holder)
+    }
+
+    async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {
+        self.write().record_usage(record)
+    }
+
+    async fn usage(
+        &self,
+        owner: &UserId,
+        from: Timestamp,
+        to: Timestamp,
+        group_by: UsageGroupBy,
+    ) -> Result<Vec<UsageGroup>, StoreError> {
+        self.read().usage(owner, from, to, group_by)
+    }
+
+    async fn idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.read().idempotency_record(session, key)
+    }
+
+    async fn save_idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<(), StoreError> {
+        self.write().save_idempotency_record(session, key, record)
+    }
+}

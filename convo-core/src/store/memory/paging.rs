@@ -1,0 +1,35 @@
+//! Cursor paging over an ordered id index.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use crate::domain::{Order, PageRequest};
+
+/// Pages through an ordered id index (see [`PageRequest`] for the cursor rules).
+pub(super) fn page_ids<K: Ord + Copy>(
+    ids: Option<&BTreeSet<K>>,
+    page: &PageRequest<K>,
+) -> (Vec<K>, bool) {
+    let Some(ids) = ids else {
+        return (Vec::new(), false);
+    };
+    // Bounds in ascending key order: in a descending list `after` is the upper one.
+    let (lo, hi) = match page.order {
+        Order::Asc => (page.after, page.before),
+        Order::Desc => (page.before, page.after),
+    };
+    if matches!((lo, hi), (Some(l), Some(h)) if l >= h) {
+        return (Vec::new(), false);
+    }
+    let range = ids.range((
+        lo.map_or(Bound::Unbounded, Bound::Excluded),
+        hi.map_or(Bound::Unbounded, Bound::Excluded),
+    ));
+    let take = page.limit + 1;
+    let items: Vec<K> = if page.walks_ascending() {
+        range.take(take).copied().collect()
+    } else {
+        range.rev().take(take).copied().collect()
+    };
+    page.finish(items)
+}
