@@ -90,6 +90,18 @@ impl SqliteStore {
             .ok_or_else(|| StoreError::Internal("an append stored no message".into()))
     }
 
+    pub(super) async fn append_messages(
+        &self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let session = *session;
+        self.write(move |tx| append(tx, session, drafts)).await
+    }
+
     pub(super) async fn last_messages(
         &self,
         session: &SessionId,

@@ -191,6 +191,14 @@ impl Store for SqliteStore {
         SqliteStore::append_message(self, session, draft).await
     }
 
+    async fn append_messages(
+        &self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        SqliteStore::append_messages(self, session, drafts).await
+    }
+
     async fn last_messages(
         &self,
         session: &SessionId,
