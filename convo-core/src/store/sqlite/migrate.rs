@@ -32,6 +32,12 @@ pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<(), SqliteErr
     if found > latest() {
         return Err(newer(found));
     }
+    if found < 0 {
+        // Not a version Convo ever writes: some other program's file.
+        return Err(SqliteError::Corrupt(format!(
+            "{path} has schema version {found}; it was not made by Convo"
+        )));
+    }
     if found == latest() {
         return Ok(());
     }
@@ -41,7 +47,8 @@ pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<(), SqliteErr
     if found > latest() {
         return Err(newer(found));
     }
-    for (applied, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    let applied_already = usize::try_from(found).unwrap_or(0);
+    for (applied, migration) in MIGRATIONS.iter().enumerate().skip(applied_already) {
         tx.execute_batch(migration)?;
         tracing::info!(version = applied + 1, "applied a SQLite schema migration");
     }
@@ -61,6 +68,20 @@ mod tests {
         migrate(&mut conn, ":memory:").expect("first migration");
         migrate(&mut conn, ":memory:").expect("second run is a no-op");
         assert_eq!(version(&conn).ok(), Some(latest()));
+    }
+
+    #[test]
+    fn a_negative_schema_version_is_refused_and_nothing_is_migrated() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("PRAGMA user_version = -1").expect("set");
+
+        let refused = migrate(&mut conn, "other.db");
+
+        assert!(refused.is_err(), "a negative version must be refused");
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(tables, 0, "no migration may run on a foreign file");
     }
 
     #[test]
