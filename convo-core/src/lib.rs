@@ -9,7 +9,8 @@
 //! a desktop app or behind the bundled REST server:
 //!
 //! - [`Store`] persists everything. [`MemoryStore`] is always compiled;
-//!   `MongoStore` sits behind the `mongodb` feature.
+//!   `MongoStore` sits behind the `mongodb` feature, `SqliteStore` behind
+//!   `sqlite`.
 //! - [`LlmProvider`] writes the replies. [`MockProvider`] (deterministic,
 //!   scriptable, recording) is always compiled; `GeminiProvider` sits behind
 //!   the `gemini` feature.
@@ -24,7 +25,8 @@
 //! - [`store`]: the [`Store`] trait with what only a store implementer needs
 //!   ([`store::MessageDraft`], [`store::PageRequest`],
 //!   [`store::UsageRecord`], [`store::IdempotencyRecord`]), [`MemoryStore`],
-//!   `MongoStore` (feature `mongodb`) and [`store::InstrumentedStore`].
+//!   `MongoStore` (feature `mongodb`), `SqliteStore` (feature `sqlite`) and
+//!   [`store::InstrumentedStore`].
 //! - [`llm`]: the [`LlmProvider`] trait with its request and reply types,
 //!   [`MockProvider`], [`RouterProvider`] (providers chosen by model prefix,
 //!   e.g. `openai:<model>`), and the providers behind features.
@@ -90,6 +92,8 @@ pub use llm::{LlmError, LlmProvider, MockProvider, ReasoningSupport, RouterProvi
 #[cfg(feature = "mongodb")]
 pub use store::MongoStore;
 pub use store::{MemoryStore, Store, StoreError};
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteLocation, SqliteStore};
 
 // Crates whose types the public API names (timestamps, ids, streams, tool
 // schemas, the traits' `#[async_trait]`), re-exported so an embedder names

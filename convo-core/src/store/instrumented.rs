@@ -193,6 +193,18 @@ impl Store for InstrumentedStore {
         timed("append_message", self.inner.append_message(session, draft)).await
     }
 
+    async fn append_messages(
+        &self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        timed(
+            "append_messages",
+            self.inner.append_messages(session, drafts),
+        )
+        .await
+    }
+
     async fn last_messages(
         &self,
         session: &SessionId,

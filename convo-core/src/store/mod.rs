@@ -9,6 +9,8 @@ mod instrumented;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::time::Duration;
 
@@ -25,6 +27,8 @@ pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::MongoStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteLocation, SqliteLocationError, SqliteStore};
 
 /// What can go wrong in a store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +157,30 @@ pub trait Store: Send + Sync + 'static {
         session: &SessionId,
         draft: MessageDraft,
     ) -> Result<Message, StoreError>;
+    /// Appends `drafts` in order with the session's next seqs, in one
+    /// transaction: the seqs are consecutive (no other append lands between
+    /// them), and either every draft is stored or, on any error, none is.
+    /// Bumps `message_count` and `updated_at` as
+    /// [`append_message`](Store::append_message) does and returns the stored
+    /// messages. An empty `drafts` stores nothing. [`StoreError::NotFound`] if
+    /// the session is gone; a draft id repeated in `drafts`, or already a
+    /// message of the session, fails the whole batch.
+    ///
+    /// Import appends through it: one round trip per batch instead of one per
+    /// message. This default appends one at a time, which is neither
+    /// all-or-nothing nor contiguous under concurrency; every store in this
+    /// crate overrides it, and the conformance kit checks both properties.
+    async fn append_messages(
+        &self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut stored = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            stored.push(self.append_message(session, draft).await?);
+        }
+        Ok(stored)
+    }
     /// The last `n` messages of a session in ascending `seq`: O(n), not O(history).
     async fn last_messages(
         &self,

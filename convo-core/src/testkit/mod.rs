@@ -18,6 +18,7 @@
 //! behaviours need real parallelism). The helpers in this module build domain
 //! values with fresh ids for a backend's own tests as well.
 
+mod bulk;
 mod cascade;
 mod entities;
 mod fixtures;
@@ -30,6 +31,7 @@ mod scoping;
 mod usage;
 mod users;
 
+pub use bulk::*;
 pub use cascade::*;
 pub use entities::*;
 pub use fixtures::*;
@@ -109,6 +111,10 @@ macro_rules! store_conformance_tests {
             last_messages_returns_the_newest_n_in_ascending_seq,
             a_fork_copies_the_first_messages_under_new_ids,
             a_fork_of_missing_messages_is_not_found,
+            // bulk append
+            a_bulk_append_continues_the_seqs_and_reads_back_equal,
+            concurrent_bulk_appends_keep_each_batch_contiguous,
+            a_failed_bulk_append_stores_nothing,
             // cascades
             deleting_a_project_deletes_its_agents_sessions_and_messages,
             deleting_an_agent_deletes_its_sessions_and_messages_but_keeps_its_project,

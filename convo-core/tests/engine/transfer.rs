@@ -1,4 +1,4 @@
-//! Import of numbers no store keeps.
+//! Import of numbers no store keeps, and of sessions longer than one append batch.
 
 use convo_core::{ExportRecord, ImportError, ListParams, MockProvider};
 use futures::StreamExt;
@@ -104,4 +104,64 @@ async fn an_import_refuses_integers_no_store_keeps_and_keeps_the_largest_one_exa
         })
         .expect("the reply's context");
     assert_eq!(context.messages, max);
+}
+
+#[tokio::test]
+async fn an_import_of_interleaved_sessions_longer_than_a_batch_keeps_every_message_in_order() {
+    // Arrange: s1's 2,500 messages (more than two append batches) with s2's
+    // three in the middle of them, so batches are cut by size and by session.
+    let w = world(MockProvider::new()).await;
+    let message = |session: &str, seq: u64| {
+        json!({"type": "message", "session_id": session, "seq": seq, "role": "user",
+               "content": format!("{session} #{seq}")})
+    };
+    let mut lines = vec![
+        json!({"type": "convo.export", "version": 1}),
+        json!({"type": "project", "id": "p1", "name": "Long"}),
+        json!({"type": "agent", "id": "a1", "name": "A", "system_prompt": "Be kind."}),
+        json!({"type": "session", "id": "s1", "agent_id": "a1"}),
+        json!({"type": "session", "id": "s2", "agent_id": "a1"}),
+    ];
+    for seq in 1..=2500 {
+        lines.push(message("s1", seq));
+        if seq == 1200 {
+            lines.extend((1..=3).map(|seq| message("s2", seq)));
+        }
+    }
+    lines.push(json!({"type": "end", "agents": 1, "sessions": 2, "messages": 2503}));
+    let text = lines.iter().map(|l| format!("{l}\n")).collect();
+
+    // Act
+    let project = import_text(&w, text).await.expect("the file imports");
+
+    // Assert: each session holds its messages in file order, seqs 1..=n.
+    let exported: Vec<ExportRecord> = w
+        .convo
+        .export_project(&w.user, &project.id.to_string())
+        .await
+        .expect("export")
+        .map(|r| r.expect("record"))
+        .collect()
+        .await;
+    let mut sessions: std::collections::BTreeMap<String, Vec<(u64, String)>> = Default::default();
+    for record in exported {
+        if let ExportRecord::Message(m) = record {
+            sessions
+                .entry(m.session_id)
+                .or_default()
+                .push((m.seq, m.content));
+        }
+    }
+    let mut histories: Vec<Vec<(u64, String)>> = sessions.into_values().collect();
+    histories.sort_by_key(Vec::len);
+    let expected = |name: &str, n: u64| -> Vec<(u64, String)> {
+        (1..=n).map(|seq| (seq, format!("{name} #{seq}"))).collect()
+    };
+    assert_eq!(histories.len(), 2, "two sessions");
+    assert_eq!(histories[0], expected("s2", 3), "s2's messages, in order");
+    assert_eq!(
+        histories[1],
+        expected("s1", 2500),
+        "s1's messages, in order"
+    );
 }

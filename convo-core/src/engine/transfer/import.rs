@@ -1,5 +1,7 @@
 //! Import: records read one by one into a new project, checked with the
-//! engine's usual rules, the half-made project deleted on failure.
+//! engine's usual rules, the half-made project deleted on failure. A
+//! session's consecutive message lines are appended in batches
+//! ([`MessageBatch`]), one store call each.
 
 use std::collections::HashMap;
 
@@ -13,6 +15,7 @@ use crate::engine::{validate, Convo};
 use crate::error::ConvoError;
 use crate::store::Store;
 
+use super::batch::MessageBatch;
 use super::format::*;
 
 impl Convo {
@@ -36,6 +39,7 @@ impl Convo {
             sessions: HashMap::new(),
             counts: ExportEnd::default(),
             ended: false,
+            batch: MessageBatch::default(),
         };
         let mut guard = CleanupGuard {
             store: self.store().clone(),
@@ -100,6 +104,8 @@ struct Import<'a> {
     sessions: HashMap<String, ImportedSession>,
     counts: ExportEnd,
     ended: bool,
+    /// Message lines held back to be appended many at a time.
+    batch: MessageBatch,
 }
 
 impl Import<'_> {
@@ -163,6 +169,10 @@ impl Import<'_> {
             return Err(ImportError::line(line, "nothing may follow the `end` line"));
         }
         self.counts.count(&record);
+        if !matches!(record, ExportRecord::Message(_)) {
+            // The held messages go in before anything that may depend on them.
+            self.batch.flush(self.engine.store().as_ref()).await?;
+        }
         match record {
             ExportRecord::Format(_) => Err(ImportError::line(
                 line,
@@ -359,20 +369,12 @@ impl Import<'_> {
             // deployment that received them.
             provider_state: None,
         };
-        let stored = self
-            .engine
-            .store()
-            .append_message(&session.id, draft)
-            .await
-            .map_err(ConvoError::from)?;
-        if stored.seq != m.seq {
-            // Someone sent a message to the new session meanwhile.
-            return Err(ImportError::line(
-                line,
-                "the session changed while it was being imported",
-            ));
-        }
+        let (session_id, seq) = (session.id, m.seq);
         session.next_seq += 1;
+        if !self.batch.takes(&session_id) {
+            self.batch.flush(self.engine.store().as_ref()).await?;
+        }
+        self.batch.push(line, session_id, seq, draft);
         Ok(())
     }
 }

@@ -36,6 +36,7 @@
 //! (the import keeps one small entry per agent and session to resolve
 //! references).
 
+mod batch;
 mod export;
 mod format;
 mod import;

@@ -1,5 +1,7 @@
 //! A session's history: appends with contiguous `seq`, windows and pages.
 
+use std::collections::HashSet;
+
 use super::Inner;
 use crate::domain::{Message, MessageDraft, MessageId, Order, Page, PageRequest, SessionId};
 use crate::store::StoreError;
@@ -18,6 +20,33 @@ impl Inner {
         entry.session.message_count = seq;
         entry.session.updated_at = entry.session.updated_at.max(message.created_at);
         Ok(message)
+    }
+
+    /// All of `drafts` or none: checked before the first is stored.
+    pub(super) fn append_messages(
+        &mut self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let entry = self.session_entry_mut(session)?;
+        let mut ids = HashSet::with_capacity(drafts.len());
+        if drafts
+            .iter()
+            .any(|d| entry.seq_by_id.contains_key(&d.id) || !ids.insert(d.id))
+        {
+            return Err(StoreError::Conflict("message id already stored".into()));
+        }
+        let first = entry.messages.len() as u64 + 1;
+        let mut stored = Vec::with_capacity(drafts.len());
+        for (draft, seq) in drafts.into_iter().zip(first..) {
+            let message = draft.into_message(*session, seq);
+            entry.seq_by_id.insert(message.id, seq);
+            entry.session.updated_at = entry.session.updated_at.max(message.created_at);
+            entry.messages.push(message.clone());
+            stored.push(message);
+        }
+        entry.session.message_count = entry.messages.len() as u64;
+        Ok(stored)
     }
 
     pub(super) fn last_messages(

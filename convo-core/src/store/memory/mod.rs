@@ -251,6 +251,14 @@ impl Store for MemoryStore {
         self.write().append_message(session, draft)
     }
 
+    async fn append_messages(
+        &self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.write().append_messages(session, drafts)
+    }
+
     async fn last_messages(
         &self,
         session: &SessionId,

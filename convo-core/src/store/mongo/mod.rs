@@ -15,6 +15,7 @@
 //! Read/write concerns and retryable writes come from the connection URI.
 
 mod accounts;
+mod bulk;
 mod connect;
 mod docs;
 mod error;
@@ -201,6 +202,14 @@ impl Store for MongoStore {
         draft: MessageDraft,
     ) -> Result<Message, StoreError> {
         MongoStore::append_message(self, session, draft).await
+    }
+
+    async fn append_messages(
+        &self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        MongoStore::append_messages(self, session, drafts).await
     }
 
     async fn last_messages(

@@ -1,0 +1,146 @@
+//! Opening the file: the two connection pools, each connection's settings,
+//! WAL, and the migrations.
+
+use std::time::Duration;
+
+use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime, Timeouts};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::error::SqliteError;
+use super::{migrate, SqliteLocation, SqliteStore};
+use crate::store::StoreError;
+
+/// How long a write waits for another process's write lock before the call
+/// answers [`StoreError::Unavailable`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call waits for a pooled connection (the writer is one).
+const POOL_WAIT: Duration = Duration::from_secs(30);
+/// Connections that read in parallel with the writer (WAL lets them).
+const READERS: usize = 4;
+
+/// Every connection's settings (per connection in SQLite, so set on each).
+fn configure(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Foreign keys are off by default in SQLite; the cascades need them.
+    // synchronous = FULL: see the module doc of `SqliteStore` for what a
+    // power cut can lose.
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+}
+
+/// The name SQLite opens: a plain path, or a `file:` URI for read-only mode
+/// (`?`, `#` and `%` are the characters a URI path must escape).
+fn open_name(location: &SqliteLocation) -> String {
+    let path = location.path().to_string_lossy();
+    if !location.is_read_only() {
+        return path.into_owned();
+    }
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("file:{escaped}?mode=ro")
+}
+
+fn pool(name: &str, size: usize) -> Result<Pool, SqliteError> {
+    let hook = Hook::async_fn(|conn, _| {
+        Box::pin(async move {
+            conn.interact(configure)
+                .await
+                .map_err(|e| HookError::message(e.to_string()))?
+                .map_err(HookError::Backend)
+        })
+    });
+    let builder = match Config::new(name).builder(Runtime::Tokio1) {
+        Ok(builder) => builder,
+        Err(never) => match never {},
+    };
+    builder
+        .max_size(size)
+        .timeouts(Timeouts {
+            wait: Some(POOL_WAIT),
+            create: Some(POOL_WAIT),
+            recycle: Some(POOL_WAIT),
+        })
+        .post_create(hook)
+        .build()
+        .map_err(|e| SqliteError::Interact(format!("cannot build the connection pool: {e}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating it if need be) the database file at `path`, read-write.
+    pub async fn open(path: impl Into<std::path::PathBuf>) -> Result<Self, StoreError> {
+        Self::open_location(SqliteLocation::file(path)).await
+    }
+
+    /// Opens the database a [`SqliteLocation`] names: switches it to WAL
+    /// and applies the missing migrations. A file written by a newer Convo
+    /// is refused ([`StoreError::Internal`], naming both schema versions).
+    pub async fn open_location(location: SqliteLocation) -> Result<Self, StoreError> {
+        let name = open_name(&location);
+        let writer = pool(&name, 1)?;
+        let readers = pool(&name, READERS)?;
+        let shown = location.path().display().to_string();
+        let conn = writer.get().await.map_err(SqliteError::from)?;
+        conn.interact(move |conn| -> Result<(), SqliteError> {
+            // WAL: readers never wait for the writer, and a commit is one
+            // append to the log. Kept in the file; a read-only file keeps
+            // whatever mode it has.
+            let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            migrate::migrate(conn, &shown)
+        })
+        .await
+        .map_err(SqliteError::from)??;
+        drop(conn);
+        Ok(Self {
+            writer,
+            readers,
+            location,
+        })
+    }
+
+    /// Where the data is.
+    pub fn location(&self) -> &SqliteLocation {
+        &self.location
+    }
+
+    /// Runs `work` on a reader, inside one read transaction (one snapshot).
+    pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
+    {
+        let conn = self.readers.get().await.map_err(SqliteError::from)?;
+        let out = conn
+            .interact(move |conn| {
+                let tx = conn.transaction()?;
+                let out = work(&tx)?;
+                tx.commit()?;
+                Ok::<_, SqliteError>(out)
+            })
+            .await
+            .map_err(SqliteError::from)?;
+        Ok(out?)
+    }
+
+    /// Runs `work` on the writer in one `BEGIN IMMEDIATE` transaction,
+    /// committed if `work` succeeds and rolled back otherwise. Taking the
+    /// write lock up front makes a second process wait (`busy_timeout`)
+    /// instead of failing half-way.
+    pub(super) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, SqliteError> + Send + 'static,
+    {
+        let conn = self.writer.get().await.map_err(SqliteError::from)?;
+        let out = conn
+            .interact(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = work(&tx)?;
+                tx.commit()?;
+                Ok::<_, SqliteError>(out)
+            })
+            .await
+            .map_err(SqliteError::from)?;
+        Ok(out?)
+    }
+}
