@@ -68,6 +68,8 @@ pub mod llm;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "webhooks")]
+pub mod webhook;
 
 // The embedder's view, each name once: the engine and its operations' types.
 pub use engine::{

@@ -5,7 +5,7 @@
 
 #[cfg(feature = "gemini")]
 pub mod gemini;
-#[cfg(any(feature = "gemini", feature = "openai"))]
+#[cfg(any(feature = "gemini", feature = "openai", feature = "webhooks"))]
 mod http;
 mod mock;
 pub mod models;
@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{FinishReason, ProviderState, ReasoningEffort, Role, Usage};
 
 #[cfg(any(feature = "gemini", feature = "openai"))]
-pub use http::{tls_client_config, RetryPolicy};
+pub use http::RetryPolicy;
+// The webhook client shares the providers' TLS set-up.
+#[cfg(any(feature = "gemini", feature = "openai", feature = "webhooks"))]
+pub use http::tls_client_config;
 pub use mock::{MockProvider, MockReply};
 pub use models::ReasoningSupport;
 pub use router::RouterProvider;
