@@ -28,7 +28,8 @@
 //!   `response` (its JSON), `stream` (its chunks and body), `safety` (the
 //!   withheld answers), `errors` (Google's error bodies).
 //! - `openai/`: Chat Completions. `mod` routes and runs; `request` (key,
-//!   checks), `answer`, `stream`, `errors` (OpenAI's error bodies).
+//!   checks), `validate` (tools, tool choice, tool histories), `answer`,
+//!   `stream`, `errors` (OpenAI's error bodies).
 //! - Shared by both formats: `knobs` (what a request may ask for), `asked`
 //!   (one request's knobs and its fault), `faults` (the faults played the
 //!   same way: status, timeout, reset, a broken body or stream), `http`

@@ -610,3 +610,91 @@ async fn a_stream_without_alt_sse_is_one_json_array_of_the_same_chunks() {
     assert_eq!(chunks.len(), 3);
     assert_eq!(chunks[2]["candidates"][0]["finishReason"], "STOP");
 }
+
+#[tokio::test]
+async fn openai_tool_results_must_answer_the_calls_before_them() {
+    let fake = fake().await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    let ask = json!({"role": "user", "content": "weather? [[convo-fake:{\"function_calls\":[{\"id\":\"call_1\",\"name\":\"get_weather\",\"args\":{\"city\":\"Paris\"}}]}]]"});
+    let first: Value = serde_json::from_str(
+        &post(
+            &fake,
+            CHAT,
+            &[BEARER],
+            &json!({"model": "gpt-5.1", "messages": [ask], "tools": tools}),
+        )
+        .await
+        .body(),
+    )
+    .expect("JSON");
+    let calls = first["choices"][0]["message"].clone();
+    assert_eq!(calls["tool_calls"][0]["id"], "call_1");
+    let answer = |id: &str| json!({"role": "tool", "tool_call_id": id, "content": "{\"temp\":21}"});
+
+    let answered = post(
+        &fake,
+        CHAT,
+        &[BEARER],
+        &json!({"model": "gpt-5.1", "messages": [ask, calls, answer("call_1")], "tools": tools}),
+    )
+    .await;
+    let wrong_id = post(
+        &fake,
+        CHAT,
+        &[BEARER],
+        &json!({"model": "gpt-5.1", "messages": [ask, calls, answer("call_2")], "tools": tools}),
+    )
+    .await;
+    let no_call = post(
+        &fake,
+        CHAT,
+        &[BEARER],
+        &json!({"model": "gpt-5.1", "messages": [ask, answer("call_1")], "tools": tools}),
+    )
+    .await;
+
+    let body: Value = serde_json::from_str(&answered.body()).expect("JSON");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "tool results: {\"temp\":21} [messages=3]"
+    );
+    assert_eq!(wrong_id.status(), 400);
+    assert!(
+        wrong_id.body().contains("'call_2' not found"),
+        "{}",
+        wrong_id.body()
+    );
+    assert_eq!(no_call.status(), 400);
+    assert!(
+        no_call
+            .body()
+            .contains("must be a response to a preceeding message with 'tool_calls'"),
+        "{}",
+        no_call.body()
+    );
+}
+
+#[tokio::test]
+async fn gemini_function_responses_must_answer_the_call_turn_before_them() {
+    let fake = fake().await;
+    let tools = json!([{"functionDeclarations": [{"name": "get_weather", "parametersJsonSchema": {"type": "object"}}]}]);
+    let ask = json!({"role": "user", "parts": [{"text": "weather?"}]});
+    let answer = json!({"role": "user", "parts": [{"functionResponse": {"id": "c1", "name": "get_weather", "response": {"temp": 21}}}]});
+
+    let refused = post(
+        &fake,
+        GENERATE,
+        &[KEY],
+        &json!({"contents": [ask, answer], "tools": tools}),
+    )
+    .await;
+
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .body()
+            .contains("function response turn comes immediately after a function call turn"),
+        "{}",
+        refused.body()
+    );
+}

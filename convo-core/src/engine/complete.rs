@@ -371,6 +371,7 @@ fn build_request(
             .transpose()?
             .or(agent.max_output_tokens),
         reasoning_effort: overrides.reasoning_effort.or(agent.reasoning_effort),
+        ..LlmRequest::default()
     })
 }
 

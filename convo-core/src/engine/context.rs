@@ -92,14 +92,14 @@ pub(crate) fn plan<'a>(agent: &Agent, recent: &'a [Message]) -> Plan<'a> {
         messages: window
             .iter()
             .map(|m| ChatMessage {
-                role: m.role,
-                content: m.content.clone(),
                 provider_state: m.provider_state.clone(),
+                ..ChatMessage::new(m.role, m.content.clone())
             })
             .collect(),
         temperature: agent.temperature,
         max_output_tokens: agent.max_output_tokens,
         reasoning_effort: agent.reasoning_effort,
+        ..LlmRequest::default()
     };
     let system = if agent.system_prompt.is_empty() {
         0

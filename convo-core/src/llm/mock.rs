@@ -1,4 +1,8 @@
 //! [`MockProvider`]: a deterministic, scriptable, recording model.
+//!
+//! It can be scripted to call tools ([`MockReply::ToolCalls`], or a
+//! [`MockReply::Reply`] with calls and text), and records every request,
+//! so a test can read the tools and tool messages the engine sent.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -8,15 +12,18 @@ use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 
 use super::{ChunkStream, LlmChunk, LlmError, LlmProvider, LlmReply, LlmRequest, ReasoningSupport};
-use crate::domain::{FinishReason, Role, Usage};
+use crate::domain::{FinishReason, Role, ToolCall, Usage};
 
 /// One scripted answer of a [`MockProvider`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum MockReply {
     /// Answer with this text (finish `stop`, usage estimated).
     Text(String),
-    /// Answer with exactly this reply.
+    /// Answer with exactly this reply (text and tool calls; streamed as
+    /// its text chunks, then one item per call, then the finish).
     Reply(LlmReply),
+    /// Call these tools, with no text (finish `tool_calls`, usage estimated).
+    ToolCalls(Vec<ToolCall>),
     /// Fail before any output.
     Fail(LlmError),
     /// Stream `chunks` chunks of the echo reply, then fail (a broken stream).
@@ -155,7 +162,17 @@ fn reply(request: &LlmRequest, text: String, finish_reason: FinishReason) -> Llm
         finish_reason,
         usage: Some(usage),
         model: Some(request.model.clone()),
-        provider_state: None,
+        ..LlmReply::default()
+    }
+}
+
+/// A reply calling `calls`; their arguments count as the output.
+fn calls_reply(request: &LlmRequest, calls: Vec<ToolCall>) -> LlmReply {
+    let written: String = calls.iter().map(|c| c.arguments.to_string()).collect();
+    LlmReply {
+        usage: Some(estimate_usage(request, &written)),
+        tool_calls: calls,
+        ..reply(request, String::new(), FinishReason::ToolCalls)
     }
 }
 
@@ -209,6 +226,7 @@ impl LlmProvider for MockProvider {
         match answer {
             MockReply::Text(text) => Ok(reply(&request, text, FinishReason::Stop)),
             MockReply::Reply(r) => Ok(r),
+            MockReply::ToolCalls(calls) => Ok(calls_reply(&request, calls)),
             MockReply::Fail(e) | MockReply::FailMidStream { error: e, .. } => Err(e),
         }
     }
@@ -218,12 +236,19 @@ impl LlmProvider for MockProvider {
         let (reply, failure) = match answer {
             MockReply::Text(text) => (reply(&request, text, FinishReason::Stop), None),
             MockReply::Reply(r) => (r, None),
+            MockReply::ToolCalls(calls) => (calls_reply(&request, calls), None),
             MockReply::Fail(e) => return Err(e),
             MockReply::FailMidStream { chunks, error } => (echo(&request), Some((chunks, error))),
         };
         let mut items: Vec<Result<LlmChunk, LlmError>> = split_chunks(&reply.text, self.chunks)
             .into_iter()
             .map(|t| Ok(LlmChunk::Text(t)))
+            .chain(
+                reply
+                    .tool_calls
+                    .into_iter()
+                    .map(|c| Ok(LlmChunk::ToolCall(c))),
+            )
             .collect();
         match failure {
             Some((keep, error)) => {
@@ -259,9 +284,7 @@ mod tests {
             model: "mock-model".into(),
             system_prompt: "be brief".into(),
             messages: vec![ChatMessage::new(Role::User, text)],
-            temperature: None,
-            max_output_tokens: None,
-            reasoning_effort: None,
+            ..LlmRequest::default()
         }
     }
 
@@ -357,5 +380,92 @@ mod tests {
     fn chunks_split_on_character_boundaries() {
         assert_eq!(split_chunks("héllo😀", 3), vec!["hé", "ll", "o😀"]);
         assert!(split_chunks("", 3).is_empty());
+    }
+
+    fn call(id: &str, name: &str) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: serde_json::json!({"city": "Paris"}),
+            provider_state: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn scripted_tool_calls_answer_with_the_calls_and_finish_tool_calls() {
+        let mock = MockProvider::new();
+        mock.push(MockReply::ToolCalls(vec![
+            call("a", "weather"),
+            call("b", "time"),
+        ]));
+
+        let reply = mock.generate(request("x")).await.expect("mock answers");
+
+        assert_eq!(
+            reply.tool_calls,
+            vec![call("a", "weather"), call("b", "time")]
+        );
+        assert_eq!(reply.finish_reason, FinishReason::ToolCalls);
+        assert_eq!(reply.text, "");
+        assert!(reply.usage.is_some_and(|u| u.completion_tokens > 0));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_reply_with_calls_sends_its_text_then_each_call_then_the_finish() {
+        let mock = MockProvider::new().with_chunks(2);
+        mock.push(MockReply::Reply(LlmReply {
+            text: "let me see".into(),
+            finish_reason: FinishReason::ToolCalls,
+            tool_calls: vec![call("a", "weather"), call("b", "time")],
+            ..LlmReply::default()
+        }));
+
+        let items: Vec<_> = mock
+            .stream(request("x"))
+            .await
+            .expect("starts")
+            .collect()
+            .await;
+
+        assert_eq!(
+            items[..4],
+            [
+                Ok(LlmChunk::Text("let m".into())),
+                Ok(LlmChunk::Text("e see".into())),
+                Ok(LlmChunk::ToolCall(call("a", "weather"))),
+                Ok(LlmChunk::ToolCall(call("b", "time"))),
+            ]
+        );
+        assert!(
+            matches!(
+                items[4..],
+                [Ok(LlmChunk::Finish {
+                    finish_reason: FinishReason::ToolCalls,
+                    ..
+                })]
+            ),
+            "{items:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_tools_and_tool_messages_sent_are_recorded() {
+        let mock = MockProvider::new();
+        let mut req = request("weather?");
+        req.tools = vec![crate::llm::ToolSpec {
+            name: "weather".into(),
+            description: String::new(),
+            parameters: serde_json::json!({"type": "object"}),
+        }];
+        req.messages.push(ChatMessage::assistant_tool_calls(
+            "",
+            vec![call("a", "weather")],
+        ));
+        req.messages
+            .push(ChatMessage::tool_result("a", "weather", "sunny", false));
+
+        mock.generate(req.clone()).await.expect("mock answers");
+
+        assert_eq!(mock.requests(), vec![req]);
     }
 }

@@ -2,6 +2,12 @@
 //! [`MockProvider`], (feature `gemini`) [`gemini::GeminiProvider`] and
 //! (feature `openai`) [`openai::OpenAiCompatProvider`]. The HTTP providers
 //! share their client, retries, timeouts, SSE reader and TLS set-up.
+//!
+//! Tool calling: a request declares [`ToolSpec`]s and a [`ToolChoice`];
+//! a reply (or a stream's [`LlmChunk::ToolCall`] items) carries the
+//! [`ToolCall`]s the model made, and the next request sends them back on
+//! an assistant [`ChatMessage`] followed by one [`Role::Tool`] message per
+//! result. Each provider maps these onto its own wire shapes.
 
 #[cfg(feature = "gemini")]
 pub mod gemini;
@@ -12,6 +18,7 @@ pub mod models;
 #[cfg(feature = "openai")]
 pub mod openai;
 mod router;
+mod tools;
 
 use std::time::Duration;
 
@@ -19,7 +26,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FinishReason, ProviderState, ReasoningEffort, Role, Usage};
+use crate::domain::{FinishReason, ProviderState, ReasoningEffort, Role, ToolCall, Usage};
 
 #[cfg(any(feature = "gemini", feature = "openai"))]
 pub use http::RetryPolicy;
@@ -29,6 +36,11 @@ pub use http::tls_client_config;
 pub use mock::{MockProvider, MockReply};
 pub use models::ReasoningSupport;
 pub use router::RouterProvider;
+#[cfg(any(feature = "gemini", feature = "openai"))]
+use tools::finish_with_calls;
+pub use tools::{
+    arguments_from_text, arguments_to_text, new_call_id, ResponseFormat, ToolChoice, ToolSpec,
+};
 
 /// What can go wrong when asking a model, in the API contract's classes.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -64,28 +76,75 @@ impl LlmError {
 pub struct ChatMessage {
     /// Author.
     pub role: Role,
-    /// Text (never empty: providers reject empty parts).
+    /// Text. Providers leave out a message with no text, unless it carries
+    /// tool calls or is a tool result (whose empty output is still an answer).
     pub content: String,
     /// What the provider returned with this message and needs back (a
     /// thought signature); each provider sends back only its own, for the
     /// same model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_state: Option<ProviderState>,
+    /// The calls the model made in this (assistant) message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call this (tool) message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// The name of the tool this (tool) message is the result of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    /// Whether this (tool) message reports a failure rather than a result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 impl ChatMessage {
-    /// A message with no provider state.
+    /// A message with no provider state and nothing about tools.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
         Self {
             role,
             content: content.into(),
             provider_state: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+            is_error: false,
         }
+    }
+
+    /// An assistant message asking for `calls` (its text may be empty).
+    pub fn assistant_tool_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::new(Role::Assistant, content)
+        }
+    }
+
+    /// The result of the call `call_id` of the tool `name`: its output, or
+    /// the failure to tell the model about when `is_error`.
+    pub fn tool_result(
+        call_id: impl Into<String>,
+        name: impl Into<String>,
+        content: impl Into<String>,
+        is_error: bool,
+    ) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            tool_name: Some(name.into()),
+            is_error,
+            ..Self::new(Role::Tool, content)
+        }
+    }
+
+    /// Whether a provider must send this message although its text is
+    /// empty: it asks for calls, or it is a tool result.
+    pub fn carries_tools(&self) -> bool {
+        !self.tool_calls.is_empty() || self.role == Role::Tool
     }
 }
 
 /// Everything a provider needs for one reply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmRequest {
     /// Model id, e.g. `gemini-3.8-flash`.
     pub model: String,
@@ -101,6 +160,19 @@ pub struct LlmRequest {
     /// How hard to think; `None` leaves it to the model's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<ReasoningEffort>,
+    /// The tools the model may call; none means a plain text answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    /// Whether the model must call them (ignored without tools).
+    #[serde(default, skip_serializing_if = "is_auto")]
+    pub tool_choice: ToolChoice,
+    /// A JSON answer, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+}
+
+fn is_auto(choice: &ToolChoice) -> bool {
+    *choice == ToolChoice::Auto
 }
 
 /// A whole reply.
@@ -118,6 +190,24 @@ pub struct LlmReply {
     /// request (see [`ProviderState`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_state: Option<ProviderState>,
+    /// The calls the model asked for, in its order (finish reason
+    /// [`FinishReason::ToolCalls`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl Default for LlmReply {
+    /// An empty reply that ended normally, to build others from.
+    fn default() -> Self {
+        Self {
+            text: String::new(),
+            finish_reason: FinishReason::Stop,
+            usage: None,
+            model: None,
+            provider_state: None,
+            tool_calls: Vec::new(),
+        }
+    }
 }
 
 /// One item of a streamed reply.
@@ -125,6 +215,9 @@ pub struct LlmReply {
 pub enum LlmChunk {
     /// New text, to append to what came before.
     Text(String),
+    /// A call the model made, whole (a provider that streams a call in
+    /// pieces assembles it first); every call comes before the `Finish`.
+    ToolCall(ToolCall),
     /// The end of the reply. A stream that ends without one was cut short.
     Finish {
         /// Why generation stopped.

@@ -150,9 +150,7 @@ mod tests {
             model: model.into(),
             system_prompt: String::new(),
             messages: vec![ChatMessage::new(Role::User, "hi")],
-            temperature: None,
-            max_output_tokens: None,
-            reasoning_effort: None,
+            ..LlmRequest::default()
         }
     }
 

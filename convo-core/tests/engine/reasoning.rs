@@ -164,6 +164,7 @@ async fn provider_state_is_stored_with_the_reply_and_sent_back_unchanged() {
         usage: None,
         model: None,
         provider_state: Some(state.clone()),
+        ..Default::default()
     }));
     let turn = w.send(&session, "one").await.expect("turn");
     assert_eq!(turn.assistant_message.provider_state, Some(state.clone()));
@@ -190,6 +191,7 @@ async fn provider_state_is_stored_with_the_reply_and_sent_back_unchanged() {
         usage: None,
         model: None,
         provider_state: Some(state.clone()),
+        ..Default::default()
     }));
     let mut events = w
         .convo

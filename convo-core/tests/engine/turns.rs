@@ -131,6 +131,7 @@ async fn an_empty_reply_is_stored_honestly_and_left_out_of_later_windows() {
         usage: None,
         model: None,
         provider_state: None,
+        ..Default::default()
     }));
     let turn = w.send(&session, "think hard").await.expect("turn");
     assert_eq!(

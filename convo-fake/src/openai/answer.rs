@@ -45,6 +45,7 @@ impl Answer {
                 .and_then(|s| s.get(steps_done))
                 .and_then(Value::as_array)
                 .cloned()
+                .or_else(|| forced_call(body))
         } else {
             None
         };
@@ -154,6 +155,20 @@ impl Answer {
     }
 }
 
+/// The call `tool_choice` forces when nothing is scripted: the named
+/// function, or with `required` the first tool, with no arguments.
+fn forced_call(body: &Value) -> Option<Vec<Value>> {
+    let choice = &body["tool_choice"];
+    let name = if choice["type"] == "function" {
+        choice["function"]["name"].as_str()
+    } else if choice == "required" {
+        body["tools"][0]["function"]["name"].as_str()
+    } else {
+        None
+    }?;
+    Some(vec![json!({"name": name, "args": {}})])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +203,20 @@ mod tests {
                 json!({"function_calls": "lookup"}),
                 None,
                 "tool_calls",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "hi"}], "tool_choice": "required",
+                    "tools": [{"type": "function", "function": {"name": "lookup"}}]}),
+                json!({}),
+                None,
+                "tool_calls",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto",
+                    "tools": [{"type": "function", "function": {"name": "lookup"}}]}),
+                json!({}),
+                None,
+                "stop",
             ),
         ];
         for (body, knobs, fault, finish) in cases {

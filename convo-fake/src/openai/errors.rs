@@ -13,6 +13,12 @@ pub(super) fn error(status: u16, message: &str, kind: &str, code: Option<&str>) 
     http::json(status, &body, &[])
 }
 
+/// A 400 `invalid_request_error` about `param` (a request the API refuses).
+pub(super) fn invalid(message: &str, param: &str) -> Reply {
+    let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
+    http::json(400, &body, &[])
+}
+
 /// A 400 `invalid_request_error` (bad knobs).
 pub(super) fn bad_request(message: &str) -> Reply {
     error(400, message, "invalid_request_error", None)

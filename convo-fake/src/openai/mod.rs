@@ -13,8 +13,9 @@
 //! a 429 carries `Retry-After`.
 
 //!
-//! This module routes and runs a request; `request` checks it, `answer`
-//! makes the answer, `stream` streams it, `errors` words OpenAI's errors.
+//! This module routes and runs a request; `request` checks it, `validate`
+//! checks its tools and their history, `answer` makes the answer, `stream`
+//! streams it, `errors` words OpenAI's errors.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ mod answer;
 mod errors;
 mod request;
 mod stream;
+mod validate;
 
 /// The models `GET /v1/models` lists (any id is answered).
 const MODELS: &[&str] = &["gpt-5.1", "gpt-5.1-mini", "gpt-5.1-nano"];
@@ -65,6 +67,14 @@ pub async fn chat(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
     }
     if let Err(e) = asked.directive(&chat.last_user_text()) {
         return Ok(bad_request(&format!("convo-fake: bad directive: {e}")));
+    }
+    if !asked.knobs.lenient() {
+        let checked = validate::tools(&chat.body).and_then(|()| validate::history(chat.messages()));
+        if let Err((message, param)) = checked {
+            record.set("outcome", json!("invalid"));
+            record.set("error", json!(message));
+            return Ok(errors::invalid(&message, param));
+        }
     }
     let fault = asked.fault(&app.log, &record);
     let knobs = asked.knobs;

@@ -115,6 +115,9 @@ impl Convo {
         tx: &mpsc::Sender<TurnEvent>,
     ) -> Result<Message, ConvoError> {
         let mut text = String::new();
+        // Calls come whole, before the finish; the tool loop reads them
+        // from the reply.
+        let mut tool_calls = Vec::new();
         let started = self
             .keep_lease(
                 &prepared.lock,
@@ -153,6 +156,7 @@ impl Convo {
                         return self.store_reply(prepared, cancelled(text)).await;
                     }
                 }
+                Some(Ok(LlmChunk::ToolCall(call))) => tool_calls.push(call),
                 Some(Ok(LlmChunk::Finish {
                     finish_reason,
                     usage,
@@ -165,6 +169,7 @@ impl Convo {
                         usage,
                         model,
                         provider_state,
+                        tool_calls,
                     };
                     return self.store_reply(prepared, reply).await;
                 }
@@ -256,6 +261,7 @@ pub(super) fn cancelled(text: String) -> LlmReply {
         usage: None,
         model: None,
         provider_state: None,
+        tool_calls: Vec::new(),
     }
 }
 

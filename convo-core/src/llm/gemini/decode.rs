@@ -1,14 +1,15 @@
 //! What the events of Gemini's `alt=sse` stream mean: each is a whole
 //! `GenerateContentResponse` carrying a slice of the answer; the one with a
 //! finish reason ends it. Usage may come on every chunk (cumulative) or only
-//! on the last.
+//! on the last. Function calls come whole, each in one part, so each is an
+//! item as soon as it is read.
 
 use std::ops::ControlFlow;
 
 use super::{refused, wire};
 use crate::domain::Usage;
 use crate::llm::http::{Decoder, Out, SseItem};
-use crate::llm::{LlmChunk, LlmError};
+use crate::llm::{finish_with_calls, LlmChunk, LlmError};
 
 /// Reads Gemini's stream events.
 #[derive(Debug, Default)]
@@ -19,6 +20,7 @@ pub(super) struct GeminiDecoder {
     model: Option<String>,
     signature: Option<String>,
     text_seen: bool,
+    calls_seen: bool,
 }
 
 impl GeminiDecoder {
@@ -80,14 +82,19 @@ impl Decoder for GeminiDecoder {
             self.text_seen = true;
             out.push_back(Ok(LlmChunk::Text(chunk.text)));
         }
+        for (call, signature) in chunk.calls {
+            self.calls_seen = true;
+            let call = super::tool_call(&self.requested, call, signature);
+            out.push_back(Ok(LlmChunk::ToolCall(call)));
+        }
         let Some(finish) = chunk.finish else {
             return ControlFlow::Continue(());
         };
-        if let Some(err) = refused(&finish, self.text_seen) {
+        if let Some(err) = refused(&finish, self.text_seen || self.calls_seen) {
             return fail(out, err);
         }
         out.push_back(Ok(LlmChunk::Finish {
-            finish_reason: finish.0,
+            finish_reason: finish_with_calls(finish.0, self.calls_seen),
             usage: self.usage,
             model: self.model.take(),
             provider_state: super::provider_state(&self.requested, self.signature.take()),

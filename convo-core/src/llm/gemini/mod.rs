@@ -19,8 +19,11 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::http::{chunk_stream, Transport};
-use super::{ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest, ReasoningSupport};
-use crate::domain::{FinishReason, ProviderState};
+use super::{
+    finish_with_calls, new_call_id, ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest,
+    ReasoningSupport,
+};
+use crate::domain::{FinishReason, ProviderState, ToolCall};
 
 pub use super::http::{tls_client_config, RetryPolicy};
 
@@ -168,10 +171,28 @@ fn provider_state(requested: &str, signature: Option<String>) -> Option<Provider
     })
 }
 
-/// A safety-class finish that produced no text: the provider refused.
-fn refused(finish: &(FinishReason, String), text_seen: bool) -> Option<LlmError> {
-    (finish.0 == FinishReason::Safety && !text_seen)
+/// A safety-class finish that produced no output (no text, no call): the
+/// provider refused.
+fn refused(finish: &(FinishReason, String), output_seen: bool) -> Option<LlmError> {
+    (finish.0 == FinishReason::Safety && !output_seen)
         .then(|| LlmError::Blocked(format!("finish reason {}", finish.1)))
+}
+
+/// Convo's call for a `functionCall` of `requested`: Gemini's id or one
+/// made here (Gemini may give none), the arguments (an empty object when
+/// there are none), and the call's signature, which must go back on it.
+fn tool_call(requested: &str, call: wire::FunctionCall, signature: Option<String>) -> ToolCall {
+    ToolCall {
+        id: call
+            .id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(new_call_id),
+        name: call.name,
+        arguments: call
+            .args
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new())),
+        provider_state: provider_state(requested, signature),
+    }
 }
 
 #[async_trait]
@@ -205,15 +226,21 @@ impl LlmProvider for GeminiProvider {
         let parsed: wire::GenerateResponse = self.http.json(response, deadline).await?;
         let chunk = parsed.into_chunk()?;
         let finish = chunk.finish.unwrap_or((FinishReason::Other, String::new()));
-        if let Some(err) = refused(&finish, !chunk.text.is_empty()) {
+        let calls_seen = !chunk.calls.is_empty();
+        if let Some(err) = refused(&finish, !chunk.text.is_empty() || calls_seen) {
             return Err(err);
         }
         Ok(LlmReply {
             text: chunk.text,
-            finish_reason: finish.0,
+            finish_reason: finish_with_calls(finish.0, calls_seen),
             usage: chunk.usage,
             model: chunk.model,
             provider_state: provider_state(&request.model, chunk.signature),
+            tool_calls: chunk
+                .calls
+                .into_iter()
+                .map(|(call, signature)| tool_call(&request.model, call, signature))
+                .collect(),
         })
     }
 

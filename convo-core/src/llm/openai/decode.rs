@@ -3,14 +3,16 @@
 //! Each `data:` is a `chat.completion.chunk` whose `delta` carries new text;
 //! one chunk carries the `finish_reason`; with `include_usage`, a last chunk
 //! with no choices carries the usage; `data: [DONE]` ends the stream. So the
-//! finish item is sent at `[DONE]`, when the usage is known.
+//! finish item is sent at `[DONE]`, when the usage is known. Tool calls
+//! arrive in fragments; each is an item once the answer is over (a call's
+//! arguments are whole only then), in order, before the finish.
 
 use std::ops::ControlFlow;
 
-use super::{error, wire};
+use super::{error, tools, wire};
 use crate::domain::{FinishReason, Usage};
 use crate::llm::http::{Decoder, Out, SseItem};
-use crate::llm::{LlmChunk, LlmError};
+use crate::llm::{finish_with_calls, LlmChunk, LlmError};
 
 /// Reads a Chat Completions stream.
 #[derive(Debug, Default)]
@@ -20,6 +22,7 @@ pub(super) struct OpenAiDecoder {
     model: Option<String>,
     text_seen: bool,
     refusal: String,
+    calls: tools::CallAssembler,
 }
 
 impl Decoder for OpenAiDecoder {
@@ -63,6 +66,7 @@ impl Decoder for OpenAiDecoder {
             self.text_seen = true;
             out.push_back(Ok(LlmChunk::Text(part.text)));
         }
+        self.calls.push(part.tool_calls);
         ControlFlow::Continue(())
     }
 
@@ -88,11 +92,19 @@ impl OpenAiDecoder {
             .finish
             .take()
             .unwrap_or((FinishReason::Other, String::new()));
-        if let Some(err) = wire::refused(&finish, self.text_seen, &self.refusal) {
+        let calls = std::mem::take(&mut self.calls);
+        let calls_seen = !calls.is_empty();
+        if let Some(err) = wire::refused(&finish, self.text_seen || calls_seen, &self.refusal) {
             return fail(out, err);
         }
+        out.extend(
+            calls
+                .finish()
+                .into_iter()
+                .map(|c| Ok(LlmChunk::ToolCall(c))),
+        );
         out.push_back(Ok(LlmChunk::Finish {
-            finish_reason: finish.0,
+            finish_reason: finish_with_calls(finish.0, calls_seen),
             usage: self.usage,
             model: self.model.take(),
             provider_state: None,
@@ -234,5 +246,44 @@ mod tests {
                 "{raw}: {out:?}"
             );
         }
+    }
+
+    #[test]
+    fn streamed_call_fragments_become_whole_calls_before_the_finish() {
+        let items = vec![
+            data(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}"#),
+            data(
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"weather","arguments":""}}]}}]}"#,
+            ),
+            data(
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]}"#,
+            ),
+            data(
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}}]}"#,
+            ),
+            data(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#),
+            data("[DONE]"),
+        ];
+
+        let out = decode(items, true);
+
+        assert_eq!(out.len(), 2, "{out:?}");
+        let Some(Ok(LlmChunk::ToolCall(call))) = out.first() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (call.id.as_str(), call.name.as_str(), &call.arguments),
+            ("call_a", "weather", &serde_json::json!({"city": "Paris"}))
+        );
+        assert!(
+            matches!(
+                out[1],
+                Ok(LlmChunk::Finish {
+                    finish_reason: FinishReason::ToolCalls,
+                    ..
+                })
+            ),
+            "{out:?}"
+        );
     }
 }

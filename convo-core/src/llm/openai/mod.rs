@@ -4,6 +4,7 @@
 //! - `config`: [`OpenAiConfig`], where the API is and how patiently to wait;
 //! - `wire`: the request and response JSON and their pure mapping;
 //! - `error`: error bodies and statuses in the contract's classes;
+//! - `tools`: tool declarations, calls and results, JSON answers;
 //! - `decode`: what the events of a streamed answer mean.
 //!
 //! Client, retries, timeouts, SSE reading and TLS are shared with the Gemini
@@ -16,6 +17,7 @@
 mod config;
 mod decode;
 mod error;
+mod tools;
 mod wire;
 
 use async_trait::async_trait;
@@ -24,7 +26,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use tokio::time::Instant;
 
 use super::http::{chunk_stream, Transport};
-use super::{ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest};
+use super::{finish_with_calls, ChunkStream, LlmError, LlmProvider, LlmReply, LlmRequest};
 use crate::domain::FinishReason;
 
 pub use super::http::{tls_client_config, RetryPolicy};
@@ -128,15 +130,19 @@ impl LlmProvider for OpenAiCompatProvider {
             ));
         }
         let finish = part.finish.unwrap_or((FinishReason::Other, String::new()));
-        if let Some(err) = wire::refused(&finish, !part.text.is_empty(), &part.refusal) {
+        let mut calls = tools::CallAssembler::default();
+        calls.push(part.tool_calls);
+        let output_seen = !part.text.is_empty() || !calls.is_empty();
+        if let Some(err) = wire::refused(&finish, output_seen, &part.refusal) {
             return Err(err);
         }
         Ok(LlmReply {
             text: part.text,
-            finish_reason: finish.0,
+            finish_reason: finish_with_calls(finish.0, !calls.is_empty()),
             usage: part.usage,
             model: part.model,
             provider_state: None,
+            tool_calls: calls.finish(),
         })
     }
 

@@ -5,11 +5,15 @@
 //! `reasoning_content`, which some servers stream as the model's thoughts and
 //! which is not part of the answer), finish reasons are read as strings with a
 //! catch-all, and every field may be missing or `null`.
+//!
+//! Tool calling's and JSON answers' shapes live in `tools`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::config::TokenLimitField;
 use super::error;
+use super::tools::{self, CallFragment, WireTool, WireToolCall};
 use crate::domain::{FinishReason, Role, Usage};
 use crate::llm::{LlmError, LlmRequest};
 
@@ -42,15 +46,30 @@ pub struct ChatRequest<'a> {
     /// Set when streaming, to get usage on the last chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
+    /// The functions the model may call; absent without tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<WireTool<'a>>>,
+    /// Whether it must call them; only with tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    /// A JSON answer, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
 }
 
 /// One message of `messages`.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct WireMessage<'a> {
-    /// `system`, `user` or `assistant`.
+    /// `system`, `user`, `assistant` or `tool`.
     pub role: &'static str,
-    /// Its text (never empty).
-    pub content: &'a str,
+    /// Its text; `null` for an assistant message that only calls tools.
+    pub content: Option<&'a str>,
+    /// The calls an assistant message made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<WireToolCall>>,
+    /// The call a tool message answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<&'a str>,
 }
 
 /// `stream_options`.
@@ -61,7 +80,8 @@ pub struct StreamOptions {
 }
 
 /// Builds the body. An empty system prompt and empty messages are left out
-/// (some servers reject empty content).
+/// (some servers reject empty content), except those carrying tool calls or
+/// results.
 pub fn build_request(
     request: &LlmRequest,
     stream: bool,
@@ -69,19 +89,24 @@ pub fn build_request(
 ) -> ChatRequest<'_> {
     let system = (!request.system_prompt.is_empty()).then(|| WireMessage {
         role: "system",
-        content: &request.system_prompt,
+        content: Some(&request.system_prompt),
+        tool_calls: None,
+        tool_call_id: None,
     });
     let window = request
         .messages
         .iter()
-        .filter(|m| !m.content.is_empty())
+        .filter(|m| !m.content.is_empty() || m.carries_tools())
         .map(|m| WireMessage {
             role: match m.role {
                 Role::User => "user",
                 Role::Assistant => "assistant",
                 Role::Tool => "tool",
             },
-            content: &m.content,
+            // A tool's output is its content even when empty.
+            content: (!m.content.is_empty() || m.role == Role::Tool).then_some(&m.content),
+            tool_calls: tools::calls_sent_back(&m.tool_calls),
+            tool_call_id: m.tool_call_id.as_deref(),
         });
     let cap = request.max_output_tokens;
     ChatRequest {
@@ -95,6 +120,9 @@ pub fn build_request(
         stream_options: stream.then_some(StreamOptions {
             include_usage: true,
         }),
+        tools: tools::tools(request),
+        tool_choice: tools::tool_choice(request),
+        response_format: tools::response_format(request),
     }
 }
 
@@ -143,6 +171,9 @@ pub struct WireReply {
     /// The model's refusal, which OpenAI sends instead of content.
     #[serde(default)]
     pub refusal: Option<String>,
+    /// The calls the model made (in a stream, fragments of them).
+    #[serde(default)]
+    pub tool_calls: Option<Vec<CallFragment>>,
 }
 
 /// `usage`.
@@ -207,6 +238,7 @@ pub fn finish_reason(reason: &str) -> FinishReason {
         "stop" | "eos" | "eos_token" | "stop_sequence" | "end_turn" => FinishReason::Stop,
         "length" | "max_tokens" => FinishReason::MaxTokens,
         "content_filter" => FinishReason::Safety,
+        "tool_calls" => FinishReason::ToolCalls,
         _ => FinishReason::Other,
     }
 }
@@ -220,6 +252,8 @@ pub struct Part {
     pub text: String,
     /// Refusal text in it, possibly empty.
     pub refusal: String,
+    /// Calls in it, or fragments of calls.
+    pub tool_calls: Vec<CallFragment>,
     /// The finish reason (Convo's, and the provider's word), if it ends the choice.
     pub finish: Option<(FinishReason, String)>,
     /// Usage, if reported.
@@ -252,6 +286,7 @@ impl Completion {
             has_choice: true,
             text: body.content.unwrap_or_default(),
             refusal: body.refusal.unwrap_or_default(),
+            tool_calls: body.tool_calls.unwrap_or_default(),
             finish: choice.finish_reason.map(|r| (finish_reason(&r), r)),
             usage,
             model: self.model,
@@ -259,14 +294,14 @@ impl Completion {
     }
 }
 
-/// A refusal: no answer text, and either a safety finish or a refusal
-/// message. (Text followed by a safety stop is a reply cut for safety.)
+/// A refusal: no answer (text or call), and either a safety finish or a
+/// refusal message. (Text followed by a safety stop is a reply cut for safety.)
 pub fn refused(
     finish: &(FinishReason, String),
-    text_seen: bool,
+    output_seen: bool,
     refusal: &str,
 ) -> Option<LlmError> {
-    if text_seen {
+    if output_seen {
         return None;
     }
     if !refusal.is_empty() {
@@ -299,7 +334,7 @@ mod tests {
             ],
             temperature: Some(0.5),
             max_output_tokens: Some(64),
-            reasoning_effort: None,
+            ..LlmRequest::default()
         }
     }
 
@@ -383,7 +418,7 @@ mod tests {
             ("stop", FinishReason::Stop),
             ("length", FinishReason::MaxTokens),
             ("content_filter", FinishReason::Safety),
-            ("tool_calls", FinishReason::Other),
+            ("tool_calls", FinishReason::ToolCalls),
             ("function_call", FinishReason::Other),
             ("eos_token", FinishReason::Stop),
             ("something_new_in_2030", FinishReason::Other),

@@ -9,7 +9,8 @@
 //!
 //! The behaviours are the shared HTTP layer's promises (`llm::http`): retries
 //! and their backoff, timeouts, how statuses and broken bodies map to
-//! `LlmError`, and streams that fail after they started. Where the wire
+//! `LlmError`, and streams that fail after they started; and tool calling
+//! (`tools`): declarations, calls read whole, calls and results sent back. Where the wire
 //! formats genuinely differ (an end-of-stream marker or not), the format says
 //! which case it is and the behaviour checks that case.
 
@@ -19,16 +20,20 @@ mod raw;
 mod retries;
 mod streaming;
 mod timeouts;
+mod tools;
 
 pub use errors::*;
 pub use mapping::*;
 pub use retries::*;
 pub use streaming::*;
 pub use timeouts::*;
+pub use tools::*;
 
 use std::time::Duration;
 
-use convo_core::llm::{LlmChunk, LlmError, LlmProvider, LlmReply, LlmRequest, RetryPolicy};
+use convo_core::llm::{
+    LlmChunk, LlmError, LlmProvider, LlmReply, LlmRequest, RetryPolicy, ToolChoice, ToolSpec,
+};
 use convo_core::FinishReason;
 use futures::StreamExt;
 use serde_json::Value;
@@ -118,6 +123,21 @@ pub trait WireFormat: Sync {
     fn refused_stream(&self) -> String;
     /// How a stream that ends without a finish reason is reported.
     fn unfinished(&self) -> Unfinished;
+    /// The top-level fields declaring `tools` with `choice`, as the wire
+    /// sends them; a field that must be absent is `null` (so without tools,
+    /// every tool field is `null`).
+    fn tool_fields(&self, tools: &[ToolSpec], choice: &ToolChoice) -> Value;
+    /// A whole reply making `calls`, in order, with no text.
+    fn reply_with_calls(&self, calls: &[Call]) -> Value;
+    /// A whole stream making `calls`, cut up as the wire cuts calls up.
+    fn stream_with_calls(&self, calls: &[Call]) -> String;
+    /// The field holding the conversation, and its value for
+    /// [`tool_history`]; `signature_kept` when the call's signature was
+    /// made by the model asked.
+    fn tool_history_sent(&self, signature_kept: bool) -> (&'static str, Value);
+    /// Replies making one call whose arguments are not a JSON object, each
+    /// named, with the arguments Convo reads from it.
+    fn unusual_arguments(&self) -> Vec<(&'static str, Value, Value)>;
 }
 
 /// The wire's finish reason meaning [`FinishReason::Stop`].
@@ -247,6 +267,12 @@ macro_rules! conformance_tests {
             a_stream_that_keeps_failing_before_it_starts_is_an_outer_unavailable_error,
             a_stream_refused_before_any_text_is_a_blocked_item,
             a_connection_cut_mid_stream_is_an_unavailable_item,
+            // tools
+            tool_declarations_and_the_choice_are_sent_in_the_wires_shape,
+            a_reply_with_two_parallel_calls_is_read_whole,
+            a_streamed_reply_yields_each_call_whole_before_the_finish,
+            calls_and_results_are_sent_back_in_the_wires_shape,
+            arguments_that_are_not_an_object_are_kept_as_they_came,
         );
     };
     (@tests $wire:expr; $($behaviour:ident),+ $(,)?) => {

@@ -8,12 +8,14 @@ mod response;
 use std::time::Duration;
 
 use convo_core::llm::gemini::{GeminiConfig, GeminiProvider};
-use convo_core::llm::{ChatMessage, LlmProvider, LlmRequest};
+use convo_core::llm::{ChatMessage, LlmProvider, LlmRequest, ToolChoice, ToolSpec};
 use convo_core::{FinishReason, ProviderState, ReasoningEffort, Role};
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
 
-use crate::conformance::{conformance_tests, ok, Patience, Unfinished, WireFormat};
+use crate::conformance::{
+    conformance_tests, ok, Call, Patience, Unfinished, WireFormat, CALL_SIGNATURE,
+};
 
 const GENERATE: &str = "/v1beta/models/gemini-3.8-flash:generateContent";
 const STREAM: &str = "/v1beta/models/gemini-3.8-flash:streamGenerateContent";
@@ -131,6 +133,108 @@ impl WireFormat for Gemini {
     fn unfinished(&self) -> Unfinished {
         Unfinished::EndsQuietly
     }
+
+    fn tool_fields(&self, tools: &[ToolSpec], choice: &ToolChoice) -> Value {
+        if tools.is_empty() {
+            return json!({"tools": null, "toolConfig": null});
+        }
+        let declarations: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut d = json!({"name": t.name, "parametersJsonSchema": t.parameters});
+                if !t.description.is_empty() {
+                    d["description"] = json!(t.description);
+                }
+                d
+            })
+            .collect();
+        let config = match choice {
+            ToolChoice::Auto => Value::Null,
+            ToolChoice::None => json!({"functionCallingConfig": {"mode": "NONE"}}),
+            ToolChoice::Required => json!({"functionCallingConfig": {"mode": "ANY"}}),
+            ToolChoice::Function(name) => {
+                json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}})
+            }
+        };
+        json!({"tools": [{"functionDeclarations": declarations}], "toolConfig": config})
+    }
+
+    fn reply_with_calls(&self, calls: &[Call]) -> Value {
+        let parts: Vec<Value> = calls.iter().map(call_part).collect();
+        calls_answer(parts)
+    }
+
+    fn stream_with_calls(&self, calls: &[Call]) -> String {
+        // Gemini sends each call whole in a part; here one chunk per call.
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, call)| {
+                let mut c = calls_answer(vec![call_part(call)]);
+                if i + 1 < calls.len() {
+                    c["candidates"][0]
+                        .as_object_mut()
+                        .expect("candidate")
+                        .remove("finishReason");
+                }
+                event(&c)
+            })
+            .collect()
+    }
+
+    fn tool_history_sent(&self, signature_kept: bool) -> (&'static str, Value) {
+        let mut first = json!({"functionCall": {"id": "call_w1", "name": "weather",
+            "args": {"city": "Paris", "days": [1, 2]}}});
+        if signature_kept {
+            first["thoughtSignature"] = json!(CALL_SIGNATURE);
+        }
+        let contents = json!([
+            {"role": "user", "parts": [{"text": "weather and time in Paris?"}]},
+            {"role": "model", "parts": [
+                {"text": "Let me check."},
+                first,
+                {"functionCall": {"id": "call_t2", "name": "time", "args": {"zone": "Europe/Paris"}}}
+            ]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"id": "call_w1", "name": "weather", "response": {"temp": 21}}},
+                {"functionResponse": {"id": "call_t2", "name": "time", "response": {"error": "clock broken"}}}
+            ]}
+        ]);
+        ("contents", contents)
+    }
+
+    fn unusual_arguments(&self) -> Vec<(&'static str, Value, Value)> {
+        // `args` is a Struct on Gemini's wire, so never unparsed text; what
+        // can differ is its absence or a value that is not an object.
+        vec![
+            (
+                "no args",
+                calls_answer(vec![json!({"functionCall": {"id": "x", "name": "time"}})]),
+                json!({}),
+            ),
+            (
+                "args that are not an object",
+                calls_answer(vec![
+                    json!({"functionCall": {"id": "x", "name": "time", "args": "noon"}}),
+                ]),
+                json!("noon"),
+            ),
+        ]
+    }
+}
+
+/// A `functionCall` part.
+fn call_part((id, name, args): &Call) -> Value {
+    json!({"functionCall": {"id": id, "name": name, "args": args}})
+}
+
+/// A reply whose parts are `parts`: Gemini says `STOP` after calls.
+fn calls_answer(parts: Vec<Value>) -> Value {
+    json!({
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
+        "modelVersion": "gemini-3.8-flash"
+    })
 }
 
 /// The provider at `origin` with the API key `test-key`.
@@ -178,6 +282,7 @@ fn request() -> LlmRequest {
         temperature: Some(0.5),
         max_output_tokens: Some(64),
         reasoning_effort: Some(ReasoningEffort::Low),
+        ..LlmRequest::default()
     }
 }
 

@@ -121,3 +121,61 @@ async fn a_stream_yields_text_deltas_then_a_finish_with_the_last_usage() {
     ];
     assert_eq!(items, expected);
 }
+
+#[tokio::test]
+async fn a_signed_call_keeps_its_signature_for_the_model_asked_and_a_call_without_id_gets_one() {
+    let server = MockServer::start().await;
+    let parts = json!([
+        {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLWNhbGw="},
+        {"functionCall": {"name": "time", "args": {}}}
+    ]);
+    let whole = json!({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]});
+    mount(&Gemini, &server, false, ok(whole.clone())).await;
+    mount(&Gemini, &server, true, sse(event(&whole))).await;
+
+    let reply = generate(&Gemini, &server).await.expect("reply");
+    let streamed: Vec<_> = stream_items(&Gemini, &server)
+        .await
+        .into_iter()
+        .filter_map(|i| match i {
+            Ok(LlmChunk::ToolCall(call)) => Some(call),
+            _ => None,
+        })
+        .collect();
+
+    for calls in [reply.tool_calls, streamed] {
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(
+            calls[0].provider_state,
+            signed("gemini-3.8-flash", "c2lnLWNhbGw=")
+        );
+        assert_eq!(
+            calls[1].provider_state, None,
+            "only the first call is signed"
+        );
+        for call in &calls {
+            assert!(
+                call.id.starts_with("call_") && call.id.len() == 37,
+                "{call:?}"
+            );
+        }
+        assert_ne!(calls[0].id, calls[1].id);
+    }
+    assert_eq!(reply.provider_state, None, "the signature was the call's");
+}
+
+#[tokio::test]
+async fn a_safety_stop_after_a_call_is_not_a_refusal() {
+    let server = MockServer::start().await;
+    let body = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"id": "c1", "name": "weather", "args": {}}}
+    ]}, "finishReason": "SAFETY"}]});
+    mount(&Gemini, &server, false, ok(body)).await;
+
+    let reply = generate(&Gemini, &server)
+        .await
+        .expect("a reply, not Blocked");
+
+    assert_eq!(reply.finish_reason, FinishReason::Safety);
+    assert_eq!(reply.tool_calls.len(), 1);
+}

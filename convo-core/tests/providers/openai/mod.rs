@@ -8,12 +8,12 @@ mod response;
 use std::time::Duration;
 
 use convo_core::llm::openai::{OpenAiCompatProvider, OpenAiConfig};
-use convo_core::llm::{ChatMessage, LlmProvider, LlmRequest};
+use convo_core::llm::{ChatMessage, LlmProvider, LlmRequest, ToolChoice, ToolSpec};
 use convo_core::{FinishReason, Role};
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
 
-use crate::conformance::{conformance_tests, ok, Patience, Unfinished, WireFormat};
+use crate::conformance::{conformance_tests, ok, Call, Patience, Unfinished, WireFormat};
 
 const COMPLETIONS: &str = "/v1/chat/completions";
 const DONE: &str = "data: [DONE]\n\n";
@@ -45,7 +45,7 @@ impl WireFormat for OpenAi {
             ("stop", FinishReason::Stop),
             ("length", FinishReason::MaxTokens),
             ("content_filter", FinishReason::Safety),
-            ("tool_calls", FinishReason::Other),
+            ("tool_calls", FinishReason::ToolCalls),
             ("something_new_in_2030", FinishReason::Other),
         ]
     }
@@ -128,6 +128,119 @@ impl WireFormat for OpenAi {
     fn unfinished(&self) -> Unfinished {
         Unfinished::ProviderError { marker: "[DONE]" }
     }
+
+    fn tool_fields(&self, tools: &[ToolSpec], choice: &ToolChoice) -> Value {
+        if tools.is_empty() {
+            return json!({"tools": null, "tool_choice": null});
+        }
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut f = json!({"name": t.name, "parameters": t.parameters});
+                if !t.description.is_empty() {
+                    f["description"] = json!(t.description);
+                }
+                json!({"type": "function", "function": f})
+            })
+            .collect();
+        let choice = match choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
+        };
+        json!({"tools": tools, "tool_choice": choice})
+    }
+
+    fn reply_with_calls(&self, calls: &[Call]) -> Value {
+        let calls: Vec<Value> = calls
+            .iter()
+            .map(|(id, name, args)| {
+                json!({"id": id, "type": "function",
+                "function": {"name": name, "arguments": args.to_string()}})
+            })
+            .collect();
+        calls_answer(json!(calls))
+    }
+
+    fn stream_with_calls(&self, calls: &[Call]) -> String {
+        let mut body = event(&delta(json!({"role": "assistant", "content": null}), None));
+        for (i, (id, name, args)) in calls.iter().enumerate() {
+            body += &event(&delta(
+                json!({"tool_calls": [{"index": i, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": ""}}]}),
+                None,
+            ));
+            // The arguments in three pieces, cut anywhere (even mid-token).
+            let text: Vec<char> = args.to_string().chars().collect();
+            for piece in text.chunks(text.len().div_ceil(3)) {
+                let piece: String = piece.iter().collect();
+                body += &event(&delta(
+                    json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                    None,
+                ));
+            }
+        }
+        body += &event(&delta(json!({}), Some("tool_calls")));
+        body + DONE
+    }
+
+    fn tool_history_sent(&self, _signature_kept: bool) -> (&'static str, Value) {
+        // No signatures on this wire: the same either way.
+        let messages = json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "weather and time in Paris?"},
+            {"role": "assistant", "content": "Let me check.", "tool_calls": [
+                {"id": "call_w1", "type": "function",
+                 "function": {"name": "weather", "arguments": r#"{"city":"Paris","days":[1,2]}"#}},
+                {"id": "call_t2", "type": "function",
+                 "function": {"name": "time", "arguments": r#"{"zone":"Europe/Paris"}"#}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_w1", "content": r#"{"temp":21}"#},
+            {"role": "tool", "tool_call_id": "call_t2", "content": "clock broken"}
+        ]);
+        ("messages", messages)
+    }
+
+    fn unusual_arguments(&self) -> Vec<(&'static str, Value, Value)> {
+        let with = |arguments: &str| {
+            calls_answer(json!([{"id": "x", "type": "function",
+                "function": {"name": "time", "arguments": arguments}}]))
+        };
+        vec![
+            (
+                "not JSON",
+                with(r#"{"zone": Eur"#),
+                json!(r#"{"zone": Eur"#),
+            ),
+            ("JSON but not an object", with("[1, 2]"), json!("[1, 2]")),
+            (
+                "empty (some servers, for no arguments)",
+                with(""),
+                json!({}),
+            ),
+        ]
+    }
+}
+
+/// A `chat.completion` whose message makes `tool_calls`.
+fn calls_answer(tool_calls: Value) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
+            "tool_calls": tool_calls}, "logprobs": null, "finish_reason": "tool_calls"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    })
+}
+
+/// A `chat.completion.chunk` with `delta`.
+fn delta(delta: Value, finish: Option<&str>) -> Value {
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+    })
 }
 
 /// The configuration for the server at `origin` (`/v1` appended), with the
@@ -161,6 +274,7 @@ fn request() -> LlmRequest {
         temperature: Some(0.5),
         max_output_tokens: Some(64),
         reasoning_effort: Some(convo_core::ReasoningEffort::Medium),
+        ..LlmRequest::default()
     }
 }
 

@@ -39,6 +39,7 @@ async fn a_reply_reports_its_text_finish_reason_usage_and_model() {
         }),
         model: Some("gpt-4o-mini-2024-07-18".into()),
         provider_state: None,
+        tool_calls: Vec::new(),
     };
     assert_eq!(reply, expected);
 }
@@ -122,4 +123,51 @@ async fn a_stream_yields_text_deltas_then_a_finish_with_the_usage_of_the_last_ch
         }),
     ];
     assert_eq!(items, expected);
+}
+
+#[tokio::test]
+async fn calls_with_a_stop_finish_as_some_servers_send_finish_tool_calls() {
+    let server = MockServer::start().await;
+    let mut body = answer("", "stop");
+    body["choices"][0]["message"] = json!({"role": "assistant", "content": "",
+        "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]});
+    mount(&OpenAi, &server, false, ok(body)).await;
+
+    let reply = generate(&OpenAi, &server).await.expect("reply");
+
+    assert_eq!(reply.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(reply.tool_calls[0].arguments, json!({"city": "Paris"}));
+}
+
+#[tokio::test]
+async fn a_json_answer_and_its_schema_are_asked_for_in_response_format() {
+    use convo_core::llm::{LlmProvider, ResponseFormat};
+    let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}});
+    let cases = [
+        (ResponseFormat::JsonObject, json!({"type": "json_object"})),
+        (
+            ResponseFormat::JsonSchema {
+                name: "count".into(),
+                schema: schema.clone(),
+                strict: Some(true),
+            },
+            json!({"type": "json_schema", "json_schema": {"name": "count", "schema": schema, "strict": true}}),
+        ),
+    ];
+    for (format, sent) in cases {
+        let server = MockServer::start().await;
+        mount(&OpenAi, &server, false, ok(answer("{\"n\":1}", "stop"))).await;
+        let mut request = super::request();
+        request.response_format = Some(format.clone());
+
+        convo_core::llm::openai::OpenAiCompatProvider::new(super::server_config(&server))
+            .expect("provider builds")
+            .generate(request)
+            .await
+            .expect("reply");
+
+        let body: Value = received(&server).await[0].body_json().expect("json");
+        assert_eq!(body["response_format"], sent, "{format:?}");
+    }
 }

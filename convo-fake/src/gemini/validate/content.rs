@@ -102,11 +102,19 @@ pub(super) fn function_call_parts(content: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
+/// The function responses of `content` (the `functionResponse` objects).
+pub(super) fn function_responses(content: &Value) -> Vec<&Value> {
+    content["parts"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .filter_map(|p| field(p, "functionResponse").filter(|v| v.is_object()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// How many parts of `content` are function responses.
 pub(super) fn function_response_count(content: &Value) -> usize {
-    content["parts"].as_array().map_or(0, |p| {
-        p.iter()
-            .filter(|p| field(p, "functionResponse").is_some_and(Value::is_object))
-            .count()
-    })
+    function_responses(content).len()
 }

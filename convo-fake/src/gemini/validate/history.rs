@@ -2,11 +2,14 @@
 //! <https://ai.google.dev/gemini-api/docs/thought-signatures>, read
 //! 2026-11-30): every signature is one this server issued, a Gemini 3 call
 //! of the current turn carries one, calls are answered by as many
-//! responses, and (strict models) the history ends with the user.
+//! responses, each response answers a call of the model turn just before
+//! it, and (strict models) the history ends with the user.
 
 use serde_json::Value;
 
-use super::content::{function_call_parts, function_response_count, turn_start};
+use super::content::{
+    function_call_parts, function_response_count, function_responses, turn_start,
+};
 use super::field;
 use crate::models::Spec;
 use crate::signature::Signer;
@@ -67,8 +70,49 @@ pub(super) fn history(contents: &[Value], spec: &Spec, signer: &Signer) -> Resul
             return Err("Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.".into());
         }
     }
+    answered_calls(contents)?;
     if spec.strict && contents.last().is_some_and(|c| c["role"] == "model") {
         return Err("Requests ending with a model turn are not supported.".into());
+    }
+    Ok(())
+}
+
+/// Every function response answers a call of the model turn just before
+/// it: the same name, and the same id when both have one. (The first
+/// message is the real API's; the second's wording is the fake's own.)
+fn answered_calls(contents: &[Value]) -> Result<(), String> {
+    for (i, content) in contents.iter().enumerate() {
+        let responses = function_responses(content);
+        if responses.is_empty() {
+            continue;
+        }
+        let calls: Vec<&Value> = match i.checked_sub(1).map(|p| &contents[p]) {
+            Some(before) if before["role"] == "model" => function_call_parts(before)
+                .into_iter()
+                .filter_map(|p| field(p, "functionCall"))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if calls.is_empty() {
+            return Err("Please ensure that function response turn comes immediately after a function call turn.".into());
+        }
+        for response in responses {
+            let (name, id) = (&response["name"], response.get("id"));
+            let answers = |call: &&Value| {
+                call["name"] == *name
+                    && match (id, call.get("id")) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    }
+            };
+            if !calls.iter().any(answers) {
+                return Err(format!(
+                    "The function response for `{}` (id {}) at contents[{i}] does not answer any function call of the previous turn.",
+                    name.as_str().unwrap_or(""),
+                    id.map_or_else(|| "none".to_owned(), Value::to_string)
+                ));
+            }
+        }
     }
     Ok(())
 }

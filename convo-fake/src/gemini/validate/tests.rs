@@ -143,3 +143,83 @@ fn signatures_must_be_ours_and_a_call_of_the_current_turn_must_carry_one() {
         "Requests ending with a model turn are not supported."
     );
 }
+
+#[test]
+fn a_function_response_must_answer_a_call_of_the_model_turn_before_it() {
+    let s = spec("gemini-2.5-flash-lite");
+    let signer = Signer::random();
+    let ask = json!({"parts": [{"text": "weather?"}]});
+    let calls = json!({"role": "model", "parts": [
+        {"functionCall": {"id": "c1", "name": "get_weather", "args": {}}},
+        {"functionCall": {"name": "get_time", "args": {}}}
+    ]});
+    let answer = |name: &str, id: Option<&str>| {
+        let mut r = json!({"name": name, "response": {}});
+        if let Some(id) = id {
+            r["id"] = json!(id);
+        }
+        json!({"functionResponse": r})
+    };
+    let results = |parts: Vec<Value>| json!({"parts": parts});
+    let cases = [
+        (
+            "both answered, by id and by name",
+            vec![
+                ask.clone(),
+                calls.clone(),
+                results(vec![
+                    answer("get_weather", Some("c1")),
+                    answer("get_time", Some("t9")),
+                ]),
+            ],
+            None,
+        ),
+        (
+            "a response with no call before it",
+            vec![ask.clone(), results(vec![answer("get_weather", None)])],
+            Some("comes immediately after a function call turn"),
+        ),
+        (
+            "a response to a call of an older turn",
+            vec![
+                ask.clone(),
+                calls.clone(),
+                results(vec![answer("get_weather", None), answer("get_time", None)]),
+                json!({"role": "model", "parts": [{"text": "ok"}]}),
+                results(vec![answer("get_weather", None)]),
+            ],
+            Some("comes immediately after a function call turn"),
+        ),
+        (
+            "a wrong id",
+            vec![
+                ask.clone(),
+                calls.clone(),
+                results(vec![
+                    answer("get_weather", Some("c2")),
+                    answer("get_time", None),
+                ]),
+            ],
+            Some("`get_weather` (id \"c2\")"),
+        ),
+        (
+            "a name nothing called",
+            vec![
+                ask.clone(),
+                calls.clone(),
+                results(vec![answer("get_weather", None), answer("get_news", None)]),
+            ],
+            Some("`get_news`"),
+        ),
+    ];
+    for (case, contents, error) in cases {
+        let result = request(&json!({"contents": contents}), &s, false, &signer, &[]);
+        match error {
+            None => assert!(result.is_ok(), "{case}: {result:?}"),
+            Some(text) => assert!(
+                result.as_ref().is_err_and(|e| e.contains(text)),
+                "{case}: {result:?}"
+            ),
+        }
+    }
+}

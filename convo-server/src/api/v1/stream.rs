@@ -30,14 +30,18 @@ pub enum Frame {
 /// The frames of a stateless completion.
 pub fn from_chunks(chunks: ChunkStream) -> BoxStream<'static, Frame> {
     chunks
-        .map(|item| match item {
-            Ok(LlmChunk::Text(text)) => Frame::Text(text),
-            Ok(LlmChunk::Finish {
-                finish_reason,
-                usage,
-                ..
-            }) => Frame::Finish(finish_reason, usage),
-            Err(e) => Frame::Fail(OpenAiError::from_convo(ConvoError::Llm(e), "")),
+        .filter_map(|item| async move {
+            Some(match item {
+                Ok(LlmChunk::Text(text)) => Frame::Text(text),
+                // `/v1` sends no tools yet, so no call can arrive.
+                Ok(LlmChunk::ToolCall(_)) => return None,
+                Ok(LlmChunk::Finish {
+                    finish_reason,
+                    usage,
+                    ..
+                }) => Frame::Finish(finish_reason, usage),
+                Err(e) => Frame::Fail(OpenAiError::from_convo(ConvoError::Llm(e), "")),
+            })
         })
         .boxed()
 }

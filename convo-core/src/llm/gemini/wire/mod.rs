@@ -3,13 +3,19 @@
 //!
 //! Tolerant by design: unknown fields are ignored, enums are read as strings
 //! (an unknown value maps to a catch-all), and every field may be missing.
+//!
+//! Function calling's shapes live in `tools`.
+
+mod tools;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{FinishReason, ProviderState, ReasoningEffort, Role, Usage};
-use crate::llm::{LlmError, LlmRequest};
+use crate::llm::{LlmError, LlmRequest, ResponseFormat};
+
+pub use tools::{FunctionCall, Tool, ToolConfig};
 
 // ---- request ----
 
@@ -25,6 +31,12 @@ pub struct GenerateRequest {
     /// Sampling settings; absent when none are set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation_config: Option<GenerationConfig>,
+    /// The functions the model may call; absent without tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    /// How it may call them; absent for the default (`AUTO`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<ToolConfig>,
 }
 
 /// One turn of the conversation.
@@ -33,17 +45,25 @@ pub struct Content {
     /// `user` or `model`; absent for the system instruction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
-    /// Its text parts.
-    pub parts: Vec<TextPart>,
+    /// Its parts.
+    pub parts: Vec<RequestPart>,
 }
 
-/// A text part.
-#[derive(Debug, Serialize, PartialEq)]
+/// A part of a request's content: text, a function call (in a `model`
+/// content) or a function response (in a `user` content).
+#[derive(Debug, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct TextPart {
+pub struct RequestPart {
     /// The text (never empty).
-    pub text: String,
-    /// The thought signature Gemini returned with this text, sent back
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A call the model made earlier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCall>,
+    /// The result of a call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_response: Option<tools::FunctionResponse>,
+    /// The thought signature Gemini returned with this part, sent back
     /// unchanged ("Thought signatures",
     /// <https://ai.google.dev/gemini-api/docs/thought-signatures>, read
     /// 2026-11-30: Gemini 3 signs every answer, on its last part; a text
@@ -52,11 +72,11 @@ pub struct TextPart {
     pub thought_signature: Option<String>,
 }
 
-impl TextPart {
+impl RequestPart {
     fn plain(text: &str) -> Self {
         Self {
-            text: text.to_owned(),
-            thought_signature: None,
+            text: Some(text.to_owned()),
+            ..Self::default()
         }
     }
 }
@@ -74,6 +94,13 @@ pub struct GenerationConfig {
     /// How hard the model thinks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_config: Option<ThinkingConfig>,
+    /// `application/json` for a JSON answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_mime_type: Option<&'static str>,
+    /// The JSON Schema the answer must match (JSON Schema as written, as
+    /// `parametersJsonSchema` is for functions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<serde_json::Value>,
 }
 
 /// `generationConfig.thinkingConfig`: Gemini 3 takes a `thinkingLevel`
@@ -112,46 +139,95 @@ fn signature_for<'a>(state: Option<&'a ProviderState>, model: &str) -> Option<&'
         .flatten()
 }
 
-/// Builds the request body: `assistant` becomes `model`, empty messages are
-/// left out, and thought signatures go back on the text they came with.
-pub fn build_request(request: &LlmRequest) -> GenerateRequest {
-    let contents = request
-        .messages
-        .iter()
-        .filter(|m| !m.content.is_empty())
-        .map(|m| Content {
-            role: Some(match m.role {
-                Role::User => "user",
-                Role::Assistant => "model",
-                // Gemini carries function responses in a user turn.
-                Role::Tool => "user",
+/// The conversation as Gemini's contents: `assistant` becomes `model`, an
+/// assistant message's text comes before its calls, the results of one
+/// round (consecutive tool messages) are one `user` content, empty messages
+/// are left out, and thought signatures go back on the part they came with.
+fn contents(request: &LlmRequest) -> Vec<Content> {
+    let signature = |state| signature_for(state, &request.model).map(str::to_owned);
+    let mut contents: Vec<Content> = Vec::new();
+    let mut in_results = false;
+    for m in &request.messages {
+        if m.role == Role::Tool {
+            let part = RequestPart {
+                function_response: Some(tools::function_response(m)),
+                ..RequestPart::default()
+            };
+            match contents.last_mut() {
+                Some(results) if in_results => results.parts.push(part),
+                _ => contents.push(Content {
+                    role: Some("user"),
+                    parts: vec![part],
+                }),
+            }
+            in_results = true;
+            continue;
+        }
+        in_results = false;
+        let text = (!m.content.is_empty()).then(|| RequestPart {
+            text: Some(m.content.clone()),
+            thought_signature: signature(m.provider_state.as_ref()),
+            ..RequestPart::default()
+        });
+        let calls = m.tool_calls.iter().map(|c| RequestPart {
+            function_call: Some(FunctionCall {
+                id: Some(c.id.clone()),
+                name: c.name.clone(),
+                args: Some(c.arguments.clone()),
             }),
-            parts: vec![TextPart {
-                text: m.content.clone(),
-                thought_signature: signature_for(m.provider_state.as_ref(), &request.model)
-                    .map(str::to_owned),
-            }],
-        })
-        .collect();
+            thought_signature: signature(c.provider_state.as_ref()),
+            ..RequestPart::default()
+        });
+        let parts: Vec<RequestPart> = text.into_iter().chain(calls).collect();
+        if parts.is_empty() {
+            continue;
+        }
+        contents.push(Content {
+            role: Some(if m.role == Role::User {
+                "user"
+            } else {
+                "model"
+            }),
+            parts,
+        });
+    }
+    contents
+}
+
+/// Builds the request body: the contents, the system instruction, the
+/// settings and the tools.
+pub fn build_request(request: &LlmRequest) -> GenerateRequest {
     let system_instruction = (!request.system_prompt.is_empty()).then(|| Content {
         role: None,
-        parts: vec![TextPart::plain(&request.system_prompt)],
+        parts: vec![RequestPart::plain(&request.system_prompt)],
     });
     let thinking_config = request.reasoning_effort.map(|e| ThinkingConfig {
         thinking_level: thinking_level(e),
     });
+    let (response_mime_type, response_json_schema) = match &request.response_format {
+        None => (None, None),
+        Some(ResponseFormat::JsonObject) => (Some("application/json"), None),
+        Some(ResponseFormat::JsonSchema { schema, .. }) => {
+            (Some("application/json"), Some(schema.clone()))
+        }
+    };
     let generation_config = (request.temperature.is_some()
         || request.max_output_tokens.is_some()
-        || thinking_config.is_some())
+        || thinking_config.is_some()
+        || response_mime_type.is_some())
     .then_some(GenerationConfig {
         temperature: request.temperature,
         max_output_tokens: request.max_output_tokens,
         thinking_config,
+        response_mime_type,
+        response_json_schema,
     });
     GenerateRequest {
-        contents,
+        contents: contents(request),
         system_instruction,
         generation_config,
+        tools: tools::tools(request),
+        tool_config: tools::tool_config(request),
     }
 }
 
@@ -205,9 +281,13 @@ pub struct Part {
     #[serde(default)]
     pub thought: Option<bool>,
     /// Gemini 3's signature of its reasoning, on the answer's last part
-    /// (in a stream, often on the final chunk's empty text part).
+    /// (in a stream, often on the final chunk's empty text part), or on
+    /// the first function call of a step.
     #[serde(default, rename = "thoughtSignature", alias = "thought_signature")]
     pub thought_signature: Option<String>,
+    /// A call of a declared function.
+    #[serde(default, rename = "functionCall", alias = "function_call")]
+    pub function_call: Option<FunctionCall>,
 }
 
 /// `promptFeedback`.
@@ -281,8 +361,10 @@ pub struct Chunk {
     pub usage: Option<Usage>,
     /// The model, if named.
     pub model: Option<String>,
-    /// The last thought signature in it, if any.
+    /// The last thought signature in it outside function calls, if any.
     pub signature: Option<String>,
+    /// The function calls in it, each with its own signature.
+    pub calls: Vec<(FunctionCall, Option<String>)>,
 }
 
 impl GenerateResponse {
@@ -307,7 +389,13 @@ impl GenerateResponse {
         };
         let mut text = String::new();
         let mut signature = None;
+        let mut calls = Vec::new();
         for part in candidate.content.and_then(|c| c.parts).unwrap_or_default() {
+            if let Some(call) = part.function_call {
+                // A call's signature belongs to the call: it goes back on it.
+                calls.push((call, part.thought_signature));
+                continue;
+            }
             if part.thought_signature.is_some() {
                 signature = part.thought_signature;
             }
@@ -322,6 +410,7 @@ impl GenerateResponse {
             usage,
             model: self.model_version,
             signature,
+            calls,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! The request and reply shapes against Gemini's documented JSON.
 
 use super::*;
-use crate::llm::ChatMessage;
+use crate::domain::ToolCall;
+use crate::llm::{ChatMessage, ResponseFormat, ToolChoice, ToolSpec};
 use serde_json::json;
 
 fn chunk(value: serde_json::Value) -> Result<Chunk, LlmError> {
@@ -23,7 +24,7 @@ fn the_request_maps_roles_system_prompt_and_settings() {
         ],
         temperature: Some(0.5),
         max_output_tokens: Some(64),
-        reasoning_effort: None,
+        ..LlmRequest::default()
     };
     let body = serde_json::to_value(build_request(&request)).expect("json");
     assert_eq!(
@@ -46,9 +47,7 @@ fn an_empty_system_prompt_and_no_settings_are_left_out() {
         model: "m".into(),
         system_prompt: String::new(),
         messages: vec![ChatMessage::new(Role::User, "hi")],
-        temperature: None,
-        max_output_tokens: None,
-        reasoning_effort: None,
+        ..LlmRequest::default()
     };
     let body = serde_json::to_value(build_request(&request)).expect("json");
     assert_eq!(
@@ -193,4 +192,228 @@ fn durations_parse_like_protobuf_json() {
     assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
     assert_eq!(parse_duration("soon"), None);
     assert_eq!(parse_duration("-1s"), None);
+}
+
+fn signed(model: &str, signature: &str) -> Option<ProviderState> {
+    Some(ProviderState {
+        provider: PROVIDER.into(),
+        model: model.into(),
+        thought_signature: Some(signature.into()),
+    })
+}
+
+fn call(id: &str, name: &str, signature: Option<ProviderState>) -> ToolCall {
+    ToolCall {
+        id: id.into(),
+        name: name.into(),
+        arguments: json!({"city": "Paris"}),
+        provider_state: signature,
+    }
+}
+
+fn with_tools(choice: ToolChoice) -> LlmRequest {
+    LlmRequest {
+        model: "gemini-3.8-flash".into(),
+        messages: vec![ChatMessage::new(Role::User, "weather?")],
+        tools: vec![
+            ToolSpec {
+                name: "weather".into(),
+                description: "The weather in a city.".into(),
+                parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+            },
+            ToolSpec {
+                name: "time".into(),
+                description: String::new(),
+                parameters: json!({"type": "object"}),
+            },
+        ],
+        tool_choice: choice,
+        ..LlmRequest::default()
+    }
+}
+
+#[test]
+fn tools_are_function_declarations_with_a_json_schema_and_the_choice_a_mode() {
+    let cases = [
+        (ToolChoice::Auto, None),
+        (
+            ToolChoice::None,
+            Some(json!({"functionCallingConfig": {"mode": "NONE"}})),
+        ),
+        (
+            ToolChoice::Required,
+            Some(json!({"functionCallingConfig": {"mode": "ANY"}})),
+        ),
+        (
+            ToolChoice::Function("time".into()),
+            Some(
+                json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["time"]}}),
+            ),
+        ),
+    ];
+    for (choice, config) in cases {
+        let body = serde_json::to_value(build_request(&with_tools(choice.clone()))).expect("json");
+        assert_eq!(
+            body["tools"],
+            json!([{"functionDeclarations": [
+                {"name": "weather", "description": "The weather in a city.",
+                 "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}}},
+                {"name": "time", "parametersJsonSchema": {"type": "object"}}
+            ]}]),
+            "{choice:?}"
+        );
+        assert_eq!(body.get("toolConfig"), config.as_ref(), "{choice:?}");
+    }
+    let plain = with_tools(ToolChoice::Required);
+    let plain = LlmRequest {
+        tools: Vec::new(),
+        ..plain
+    };
+    let body = serde_json::to_value(build_request(&plain)).expect("json");
+    assert!(
+        body.get("tools").is_none() && body.get("toolConfig").is_none(),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_round_of_calls_and_results_goes_back_as_a_model_content_and_one_user_content() {
+    let mut request = with_tools(ToolChoice::Auto);
+    request.messages.extend([
+        ChatMessage::assistant_tool_calls(
+            "Let me look.",
+            vec![
+                call("c1", "weather", signed("gemini-3.8-flash", "c2lnLTE=")),
+                call("c2", "time", None),
+            ],
+        ),
+        ChatMessage::tool_result("c1", "weather", r#"{"temp": 21}"#, false),
+        ChatMessage::tool_result("c2", "time", "noon", false),
+        ChatMessage::assistant_tool_calls(
+            "",
+            vec![call(
+                "c3",
+                "weather",
+                signed("gemini-3.8-flash", "c2lnLTI="),
+            )],
+        ),
+        ChatMessage::tool_result("c3", "weather", "[1, 2]", false),
+        ChatMessage::new(Role::Assistant, String::new()),
+        ChatMessage::tool_result("c4", "weather", "boom", true),
+    ]);
+
+    let body = serde_json::to_value(build_request(&request)).expect("json");
+
+    assert_eq!(
+        body["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "weather?"}]},
+            {"role": "model", "parts": [
+                {"text": "Let me look."},
+                {"functionCall": {"id": "c1", "name": "weather", "args": {"city": "Paris"}},
+                 "thoughtSignature": "c2lnLTE="},
+                {"functionCall": {"id": "c2", "name": "time", "args": {"city": "Paris"}}}
+            ]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"id": "c1", "name": "weather", "response": {"temp": 21}}},
+                {"functionResponse": {"id": "c2", "name": "time", "response": {"result": "noon"}}}
+            ]},
+            {"role": "model", "parts": [
+                {"functionCall": {"id": "c3", "name": "weather", "args": {"city": "Paris"}},
+                 "thoughtSignature": "c2lnLTI="}
+            ]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"id": "c3", "name": "weather", "response": {"result": [1, 2]}}}
+            ]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"id": "c4", "name": "weather", "response": {"error": "boom"}}}
+            ]}
+        ])
+    );
+}
+
+#[test]
+fn a_calls_signature_goes_back_only_to_the_model_that_made_it() {
+    let mut request = with_tools(ToolChoice::Auto);
+    request.messages.extend([
+        ChatMessage::assistant_tool_calls(
+            "",
+            vec![call(
+                "c1",
+                "weather",
+                signed("gemini-3.6-flash", "c2lnLTE="),
+            )],
+        ),
+        ChatMessage::tool_result("c1", "weather", "{}", false),
+    ]);
+
+    let body = serde_json::to_value(build_request(&request)).expect("json");
+
+    assert_eq!(
+        body["contents"][1]["parts"][0],
+        json!({"functionCall": {"id": "c1", "name": "weather", "args": {"city": "Paris"}}})
+    );
+}
+
+#[test]
+fn response_formats_ask_for_json_and_its_schema() {
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+    let cases = [
+        (
+            ResponseFormat::JsonObject,
+            json!({"responseMimeType": "application/json"}),
+        ),
+        (
+            ResponseFormat::JsonSchema {
+                name: "answer".into(),
+                schema: schema.clone(),
+                strict: Some(true),
+            },
+            json!({"responseMimeType": "application/json", "responseJsonSchema": schema}),
+        ),
+    ];
+    for (format, config) in cases {
+        let request = LlmRequest {
+            response_format: Some(format.clone()),
+            ..with_tools(ToolChoice::Auto)
+        };
+        let body = serde_json::to_value(build_request(&request)).expect("json");
+        assert_eq!(body["generationConfig"], config, "{format:?}");
+    }
+}
+
+#[test]
+fn function_calls_are_read_with_their_own_signatures_apart_from_the_texts() {
+    let c = chunk(json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"text": "Checking.", "thoughtSignature": "dGV4dA=="},
+            {"functionCall": {"id": "g1", "name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "Y2FsbA=="},
+            {"functionCall": {"name": "time"}}
+        ]}, "finishReason": "STOP"}]
+    }))
+    .expect("chunk");
+
+    assert_eq!(c.text, "Checking.");
+    assert_eq!(c.signature.as_deref(), Some("dGV4dA=="));
+    assert_eq!(
+        c.calls,
+        vec![
+            (
+                FunctionCall {
+                    id: Some("g1".into()),
+                    name: "weather".into(),
+                    args: Some(json!({"city": "Paris"}))
+                },
+                Some("Y2FsbA==".into())
+            ),
+            (
+                FunctionCall {
+                    id: None,
+                    name: "time".into(),
+                    args: None
+                },
+                None
+            ),
+        ]
+    );
 }
