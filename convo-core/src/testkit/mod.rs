@@ -27,6 +27,7 @@ mod messages;
 mod misc;
 mod pagination;
 mod scoping;
+mod tools;
 mod usage;
 mod users;
 
@@ -39,6 +40,7 @@ pub use messages::*;
 pub use misc::*;
 pub use pagination::*;
 pub use scoping::*;
+pub use tools::*;
 pub use usage::*;
 pub use users::*;
 
@@ -109,6 +111,11 @@ macro_rules! store_conformance_tests {
             last_messages_returns_the_newest_n_in_ascending_seq,
             a_fork_copies_the_first_messages_under_new_ids,
             a_fork_of_missing_messages_is_not_found,
+            // tools
+            agents_keep_their_tools_rounds_and_webhook_secret,
+            tool_calls_and_tool_results_round_trip_through_every_read_and_fork,
+            pending_tool_calls_are_shown_with_the_session_until_cleared,
+            setting_pending_tool_calls_of_a_missing_session_is_not_found,
             // cascades
             deleting_a_project_deletes_its_agents_sessions_and_messages,
             deleting_an_agent_deletes_its_sessions_and_messages_but_keeps_its_project,
