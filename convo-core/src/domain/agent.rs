@@ -142,3 +142,28 @@ pub struct AgentPatch {
     /// New limit on rounds of tool calls per turn.
     pub max_tool_rounds: Option<u32>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_serialised_before_tools_read_with_the_defaults_and_never_write_the_secret() {
+        let old = serde_json::json!({
+            "id": "0196f1c9-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "project_id": "0196f1c8-e0d2-7c3a-9b1e-2f3a4b5c6d7e",
+            "owner": "0196f1c7-aaaa-7bbb-8ccc-dddddddddddd", "name": "A", "system_prompt": "S",
+            "model": "m", "temperature": null, "max_output_tokens": null, "context_messages": 20,
+            "context_tokens": null, "created_at": "2026-11-25T09:30:00Z", "updated_at": "2026-11-25T09:30:00Z"
+        });
+        let mut agent: Agent = serde_json::from_value(old).expect("an old agent reads");
+        assert_eq!((agent.tools.len(), agent.max_tool_rounds), (0, 8));
+        agent.webhook_secret = Some("whsec_c2VjcmV0".into());
+        let json = serde_json::to_string(&agent).expect("serialises");
+        assert!(!json.contains("whsec_"), "{json}");
+        let debug = format!("{agent:?}");
+        assert!(
+            !debug.contains("whsec_") && debug.contains("<redacted>"),
+            "{debug}"
+        );
+    }
+}

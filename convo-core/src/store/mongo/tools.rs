@@ -154,3 +154,65 @@ impl MongoStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{doc, from_document, to_document, DateTime};
+    use serde_json::json;
+
+    use super::super::docs::{AgentDoc, MessageDoc, SessionDoc};
+    use super::*;
+
+    #[test]
+    fn documents_stored_before_tools_read_with_the_defaults() {
+        let now = DateTime::now();
+        let agent: AgentDoc = from_document(doc! {
+            "_id": "0196f1c9-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "project_id": "0196f1c8-e0d2-7c3a-9b1e-2f3a4b5c6d7e",
+            "owner": "0196f1c7-aaaa-7bbb-8ccc-dddddddddddd", "name": "A", "system_prompt": "S",
+            "model": "m", "temperature": null, "max_output_tokens": null, "context_messages": 20_i64,
+            "created_at": now, "updated_at": now,
+        })
+        .expect("an old agent document parses");
+        let agent = agent.into_domain().expect("and reads");
+        assert_eq!((agent.tools.len(), agent.max_tool_rounds), (0, 8));
+        assert_eq!(agent.webhook_secret, None);
+
+        let session: SessionDoc = from_document(doc! {
+            "_id": "0196f1ca-3c4d-7e5f-9a6b-7c8d9e0f1a2b", "agent_id": "0196f1c9-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+            "project_id": "0196f1c8-e0d2-7c3a-9b1e-2f3a4b5c6d7e", "owner": "0196f1c7-aaaa-7bbb-8ccc-dddddddddddd",
+            "title": null, "message_count": 0_i64, "created_at": now, "updated_at": now,
+        })
+        .expect("an old session document parses");
+        assert!(session
+            .into_domain()
+            .expect("reads")
+            .pending_tool_calls
+            .is_empty());
+
+        let message: MessageDoc = from_document(doc! {
+            "_id": "0196f1cb-0001-7000-8000-000000000001", "session_id": "0196f1ca-3c4d-7e5f-9a6b-7c8d9e0f1a2b",
+            "seq": 1_i64, "role": "user", "content": "hi", "created_at": now,
+            "model": null, "finish_reason": null, "usage": null, "context": null,
+        })
+        .expect("an old message document parses");
+        let message = message.into_domain().expect("reads");
+        assert!(message.tool_calls.is_empty() && !message.is_error);
+        assert_eq!((message.tool_call_id, message.tool_name), (None, None));
+    }
+
+    #[test]
+    fn schemas_and_arguments_survive_bson_exactly() {
+        let tool = ToolDefinition {
+            name: "t".into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "$defs": {"a.b": {"maximum": u64::MAX}}}),
+            execution: ToolExecution::Webhook(WebhookTarget {
+                url: "https://x.example/h".into(),
+                timeout_ms: 60_000,
+            }),
+        };
+        let stored = to_document(&ToolDoc::from_domain(&tool)).expect("serialises");
+        let read: ToolDoc = from_document(stored).expect("parses");
+        assert_eq!(read.into_domain().expect("reads"), tool);
+    }
+}
