@@ -314,8 +314,11 @@ async fn the_webhook_secret_is_shown_once_and_rotation_replaces_it() {
     let fx = app.fixture(&app.client).await;
     let rotate = format!("/api/agents/{}/webhook_secret", fx.agent_id());
     let first = fx.agent["webhook_secret"].clone();
+    let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwC1B3Rk4QnA8=";
+    let body = json!({"name": "B", "system_prompt": "S", "webhook_secret": chosen});
 
     // Act
+    let forged = app.create_agent(&app.client, fx.project_id(), &body).await;
     let rotated = json_with_status(app.post(&app.client, &rotate, &json!({})).await, 200).await;
     let again = app
         .request(&app.client, reqwest::Method::POST, &rotate, None)
@@ -324,6 +327,11 @@ async fn the_webhook_secret_is_shown_once_and_rotation_replaces_it() {
 
     // Assert
     assert!(is_webhook_secret(&first), "{first}");
+    assert!(is_webhook_secret(&forged["webhook_secret"]));
+    assert_ne!(
+        forged["webhook_secret"], chosen,
+        "a client never chooses the secret"
+    );
     let keys: Vec<&String> = rotated.as_object().expect("object").keys().collect();
     assert_eq!(keys, ["webhook_secret"], "{rotated}");
     let second = &rotated["webhook_secret"];
