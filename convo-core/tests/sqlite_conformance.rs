@@ -161,3 +161,60 @@ async fn a_file_written_by_a_newer_convo_is_refused_at_open() {
         other => panic!("a newer schema must be refused as Internal, got {other:?}"),
     }
 }
+
+/// A file at schema version 1 (before tools) migrates at open, and what it
+/// held reads back as having no tools.
+#[tokio::test]
+async fn a_version_1_file_migrates_and_its_rows_read_as_without_tools() {
+    let path = temp_db();
+    let conn = rusqlite::Connection::open(&path).expect("create directly");
+    conn.execute_batch(include_str!(
+        "../src/store/sqlite/migrations/0001_initial.sql"
+    ))
+    .expect("the version 1 schema");
+    let (user, project, agent, session) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    conn.execute_batch(&format!(
+        "INSERT INTO projects VALUES ('{project}', '{user}', 'P', NULL, 1, 1);
+         INSERT INTO agents (id, project_id, owner, name, system_prompt, model, temperature,
+             max_output_tokens, context_messages, context_tokens, reasoning_effort,
+             created_at, updated_at)
+         VALUES ('{agent}', '{project}', '{user}', 'A', 'be brief', 'gemini-3.8-flash', NULL,
+             NULL, 20, NULL, NULL, 1, 1);
+         INSERT INTO sessions (id, agent_id, project_id, owner, title, message_count,
+             created_at, updated_at)
+         VALUES ('{session}', '{agent}', '{project}', '{user}', NULL, 1, 1, 1);
+         INSERT INTO messages (id, session_id, seq, role, content, created_at)
+         VALUES ('{}', '{session}', 1, 'user', 'hi', 1);
+         PRAGMA user_version = 1;",
+        uuid::Uuid::now_v7()
+    ))
+    .expect("version 1 rows");
+    drop(conn);
+
+    let store = SqliteStore::open(&path).await.expect("migrates at open");
+    let owner = user.to_string().parse().expect("user id");
+    let agent = store
+        .agent(&owner, &agent.to_string().parse().expect("agent id"))
+        .await
+        .expect("read")
+        .expect("the agent is still there");
+    assert!(agent.tools.is_empty());
+    assert_eq!(agent.max_tool_rounds, 8, "the default number of rounds");
+    assert_eq!(agent.webhook_secret, None);
+    let session_id = session.to_string().parse().expect("session id");
+    let session = store
+        .session(&owner, &session_id)
+        .await
+        .expect("read")
+        .expect("the session is still there");
+    assert!(session.pending_tool_calls.is_empty());
+    let messages = store.last_messages(&session_id, 5).await.expect("read");
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].tool_calls.is_empty() && !messages[0].is_error);
+    assert_eq!(messages[0].tool_call_id, None);
+}

@@ -115,6 +115,16 @@ pub struct Config {
     #[arg(long, env = "CONVO_MAX_CONCURRENT_TURNS", default_value_t = 0)]
     pub max_concurrent_turns: usize,
 
+    /// Let webhook tools call loopback, private and link-local addresses, and plain
+    /// `http` URLs (for tests and on-premise tools). Off by default, so an agent's
+    /// webhook cannot reach the server's own network.
+    #[arg(
+        long,
+        env = "CONVO_TOOLS_ALLOW_PRIVATE_NETWORKS",
+        default_value_t = false
+    )]
+    pub tools_allow_private_networks: bool,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CONVO_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -248,6 +258,7 @@ impl Config {
             turn_lease_secs: 120,
             monthly_token_budget: 0,
             max_concurrent_turns: 0,
+            tools_allow_private_networks: false,
             max_body_bytes: 1024 * 1024,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
@@ -330,6 +341,7 @@ impl Config {
             turn_lease: Duration::from_secs(self.turn_lease_secs.max(1)),
             monthly_token_budget: Some(self.monthly_token_budget).filter(|b| *b > 0),
             max_concurrent_turns: Some(self.max_concurrent_turns).filter(|n| *n > 0),
+            tools_allow_private_networks: self.tools_allow_private_networks,
             ..convo_core::Settings::default()
         }
     }

@@ -55,6 +55,7 @@ async fn a_chat_starts_with_no_body_at_all_or_with_a_title() {
             "forked_from",
             "id",
             "message_count",
+            "pending_tool_calls",
             "project_id",
             "title",
             "updated_at"

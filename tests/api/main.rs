@@ -19,6 +19,7 @@ mod projects_agents;
 mod security_headers;
 mod streaming;
 mod tokens;
+mod tools;
 mod transfer;
 mod usage;
 mod validation;

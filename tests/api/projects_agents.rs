@@ -129,13 +129,16 @@ async fn an_agent_gets_the_default_model_and_context_window() {
             "created_at",
             "id",
             "max_output_tokens",
+            "max_tool_rounds",
             "model",
             "name",
             "project_id",
             "reasoning_effort",
             "system_prompt",
             "temperature",
-            "updated_at"
+            "tools",
+            "updated_at",
+            "webhook_secret"
         ]
     );
     assert_eq!(agent["project_id"], id(&project));
@@ -186,6 +189,12 @@ async fn an_agent_can_be_created_read_listed_updated_and_deleted() {
     ] {
         assert_eq!(agent[field], body[field], "{field} as given");
     }
+    // Only the create answer shows the webhook secret.
+    let mut agent = agent;
+    assert!(agent
+        .as_object_mut()
+        .and_then(|a| a.remove("webhook_secret"))
+        .is_some());
     assert_eq!(fetched, agent);
     assert_eq!(listed["data"], json!([agent]));
     assert_eq!(patched["temperature"], 1.5);
@@ -310,6 +319,7 @@ async fn an_agents_sessions_are_listed_newest_first_and_only_its_own() {
             "forked_from",
             "id",
             "message_count",
+            "pending_tool_calls",
             "project_id",
             "title",
             "updated_at"

@@ -342,7 +342,7 @@ async fn broken_files_are_refused_with_the_line_at_fault_and_leave_nothing_behin
         ),
         (
             "a foreign version",
-            edited(0, &|r| r["version"] = json!(2)),
+            edited(0, &|r| r["version"] = json!(3)),
             "line 1",
         ),
         ("no format line", good[1..].join("\n"), "line 1"),
@@ -542,7 +542,7 @@ async fn an_export_is_an_ndjson_attachment() {
     let text = resp.text().await.expect("body");
     assert_eq!(
         text.lines().next(),
-        Some("{\"type\":\"convo.export\",\"version\":1}")
+        Some("{\"type\":\"convo.export\",\"version\":2}")
     );
     assert!(text.ends_with("\"messages\":0}\n"), "{text}");
 }

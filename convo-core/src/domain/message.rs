@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MessageId, SessionId, Timestamp};
+use super::{MessageId, SessionId, Timestamp, ToolCall};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -199,6 +199,19 @@ pub struct Message {
     /// (assistant messages of providers that have such state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_state: Option<ProviderState>,
+    /// The tools the model asked to call (assistant messages with
+    /// `finish_reason` [`FinishReason::ToolCalls`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a tool message answers ([`ToolCall::id`]; tool messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// The tool that answered (tool messages; the API calls it `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    /// Whether the tool failed and `content` says how (tool messages).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 /// A message before the store gives it its `seq`.
@@ -222,6 +235,14 @@ pub struct MessageDraft {
     pub context: Option<ContextRef>,
     /// See [`Message::provider_state`].
     pub provider_state: Option<ProviderState>,
+    /// See [`Message::tool_calls`].
+    pub tool_calls: Vec<ToolCall>,
+    /// See [`Message::tool_call_id`].
+    pub tool_call_id: Option<String>,
+    /// See [`Message::tool_name`].
+    pub tool_name: Option<String>,
+    /// See [`Message::is_error`].
+    pub is_error: bool,
 }
 
 impl MessageDraft {
@@ -237,6 +258,22 @@ impl MessageDraft {
             usage: None,
             context: None,
             provider_state: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+            is_error: false,
+        }
+    }
+
+    /// A tool message with a fresh id, stamped now: the result (or, with
+    /// `is_error`, the failure) of the call `call`.
+    pub fn tool_result(call: &ToolCall, content: impl Into<String>, is_error: bool) -> Self {
+        Self {
+            role: Role::Tool,
+            tool_call_id: Some(call.id.clone()),
+            tool_name: Some(call.name.clone()),
+            is_error,
+            ..Self::user(content)
         }
     }
 
@@ -254,6 +291,10 @@ impl MessageDraft {
             usage: self.usage,
             context: self.context,
             provider_state: self.provider_state,
+            tool_calls: self.tool_calls,
+            tool_call_id: self.tool_call_id,
+            tool_name: self.tool_name,
+            is_error: self.is_error,
         }
     }
 }

@@ -12,6 +12,7 @@ mod tool;
 mod usage;
 mod user;
 
+pub(crate) use agent::DEFAULT_MAX_TOOL_ROUNDS;
 pub use agent::{Agent, AgentPatch, NewAgent};
 pub use ids::{AgentId, IdParseError, MessageId, ProjectId, SessionId, UserId};
 pub use message::{

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentId, ProjectId, SessionId, Timestamp, UserId};
+use super::{AgentId, ProjectId, SessionId, Timestamp, ToolCall, UserId};
 
 /// A chat session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,11 @@ pub struct ChatSession {
     pub updated_at: Timestamp,
     /// The session and message it was forked from, if it is a fork.
     pub forked_from: Option<ForkOrigin>,
+    /// Calls of client tools the paused turn waits for (empty when no turn
+    /// waits). Set by the engine through [`crate::Store::set_pending_tool_calls`];
+    /// sessions stored before tools existed read as waiting for none.
+    #[serde(default)]
+    pub pending_tool_calls: Vec<ToolCall>,
 }
 
 /// Where a forked session came from: it began as a copy of `session_id`'s

@@ -394,6 +394,9 @@ mod tests {
             context_messages: 20,
             context_tokens: None,
             reasoning_effort: None,
+            tools: Vec::new(),
+            max_tool_rounds: 8,
+            webhook_secret: None,
             created_at: now(),
             updated_at: now(),
         }

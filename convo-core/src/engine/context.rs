@@ -131,6 +131,9 @@ mod tests {
             context_messages: 100,
             context_tokens,
             reasoning_effort: None,
+            tools: Vec::new(),
+            max_tool_rounds: 8,
+            webhook_secret: None,
             created_at: now(),
             updated_at: now(),
         }
@@ -157,6 +160,10 @@ mod tests {
                 usage: None,
                 context: None,
                 provider_state: None,
+                tool_calls: Vec::new(),
+                tool_call_id: None,
+                tool_name: None,
+                is_error: false,
             })
             .collect()
     }

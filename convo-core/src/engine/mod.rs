@@ -1,6 +1,7 @@
 //! [`Convo`]: the engine. The only place where ownership and turn rules live.
 
 mod accounts;
+mod agent_tools;
 mod complete;
 pub mod context;
 mod resources;

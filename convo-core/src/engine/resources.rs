@@ -1,5 +1,6 @@
 //! Projects, agents and chat sessions: create, read, list, update, delete.
 
+use super::agent_tools::new_webhook_secret;
 use super::{validate, Convo, ListParams};
 use crate::domain::{
     now, Agent, AgentId, AgentPatch, ChatSession, ForkOrigin, Message, MessageId, NewAgent,
@@ -87,6 +88,11 @@ impl Convo {
     // ---- agents ----
 
     /// Creates an agent in one of the owner's projects.
+    ///
+    /// The agent is given a webhook secret (even without webhook tools, so
+    /// one can be added later): the returned agent's `webhook_secret`. A
+    /// front end shows it this once; [`Convo::rotate_webhook_secret`]
+    /// replaces it.
     pub async fn create_agent(
         &self,
         owner: &UserId,
@@ -126,9 +132,13 @@ impl Convo {
                 .map(validate::context_tokens)
                 .transpose()?,
             reasoning_effort: None,
+            tools: Vec::new(),
+            max_tool_rounds: crate::domain::DEFAULT_MAX_TOOL_ROUNDS,
+            webhook_secret: Some(new_webhook_secret()?),
             created_at: at,
             updated_at: at,
         };
+        self.set_tools(&mut agent, new.tools, new.max_tool_rounds)?;
         let support = self.llm().reasoning_efforts(&agent.model);
         agent.reasoning_effort = match new.reasoning_effort {
             Some(effort) => Some(validate::reasoning_effort(support, &agent.model, effort)?),
@@ -195,6 +205,7 @@ impl Convo {
         if let Some(v) = patch.reasoning_effort {
             agent.reasoning_effort = v;
         }
+        self.set_tools(&mut agent, patch.tools, patch.max_tool_rounds)?;
         // The effort is checked against the model after both may have
         // changed: a new model that does not take the agent's effort is
         // refused on `reasoning_effort`, naming what the model takes.
@@ -237,6 +248,7 @@ impl Convo {
             created_at: at,
             updated_at: at,
             forked_from: None,
+            pending_tool_calls: Vec::new(),
         };
         self.store().insert_session(&session).await?;
         Ok(session)
@@ -279,6 +291,9 @@ impl Convo {
                 session_id: source.id,
                 seq: up_to_seq,
             }),
+            // A fork copies messages, not a paused turn: its calls would be
+            // answered twice.
+            pending_tool_calls: Vec::new(),
         };
         match self.store().insert_fork(&fork, &source.id, up_to_seq).await {
             Ok(()) => Ok(fork),

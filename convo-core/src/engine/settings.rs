@@ -55,6 +55,11 @@ pub struct Settings {
     /// Turns one user may have running at once in this engine; `None`: no
     /// limit.
     pub max_concurrent_turns: Option<usize>,
+    /// Whether webhook tools may be called on loopback, private and
+    /// link-local addresses, and over plain `http`. `false` by default:
+    /// a webhook URL is chosen by whoever edits an agent, and must not
+    /// reach the server's own network (SSRF). For tests and on-premise tools.
+    pub tools_allow_private_networks: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +78,7 @@ impl Default for Settings {
             cancel_poll: Duration::from_millis(500),
             monthly_token_budget: None,
             max_concurrent_turns: None,
+            tools_allow_private_networks: false,
         }
     }
 }

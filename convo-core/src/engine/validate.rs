@@ -2,6 +2,10 @@
 
 use crate::error::ConvoError;
 
+mod tools;
+
+pub(crate) use tools::{max_tool_rounds, tool_call_id, tool_name, tools};
+
 /// Longest name or title, in characters.
 pub(crate) const MAX_NAME_CHARS: usize = 200;
 /// Longest project description, in characters.

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
+    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
+    User, UserId,
 };
 
 /// A [`Store`] that measures every operation of the store it wraps.
@@ -179,6 +180,18 @@ impl Store for InstrumentedStore {
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
         timed("update_session", self.inner.update_session(session)).await
+    }
+
+    async fn set_pending_tool_calls(
+        &self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError> {
+        timed(
+            "set_pending_tool_calls",
+            self.inner.set_pending_tool_calls(session, calls),
+        )
+        .await
     }
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     Agent, AgentId, ChatSession, Email, Message, MessageId, Page, Project, ProjectId, SessionId,
-    Timestamp, UsageGroup, UsageGroupBy, User, UserId,
+    Timestamp, ToolCall, UsageGroup, UsageGroupBy, User, UserId,
 };
 
 // What a store implementer needs beyond the embedder's view.
@@ -112,7 +112,8 @@ pub trait Store: Send + Sync + 'static {
         project: &ProjectId,
         page: &PageRequest<AgentId>,
     ) -> Result<Page<Agent>, StoreError>;
-    /// Writes every settable field and `updated_at`; [`StoreError::NotFound`] if it is gone.
+    /// Writes every settable field (its tools, `max_tool_rounds` and
+    /// `webhook_secret` included) and `updated_at`; [`StoreError::NotFound`] if it is gone.
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     /// Deletes the agent with its sessions and messages; `false` if there was none.
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError>;
@@ -146,6 +147,17 @@ pub trait Store: Send + Sync + 'static {
     /// Writes `title` and `updated_at` only (`message_count` belongs to
     /// [`append_message`](Store::append_message)); [`StoreError::NotFound`] if it is gone.
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError>;
+    /// Replaces the session's `pending_tool_calls`: the client-tool calls a
+    /// paused turn waits for (an empty slice clears them). The engine calls
+    /// it while holding the session's turn lock, so it needs no condition
+    /// of its own; [`session`](Store::session) and
+    /// [`sessions`](Store::sessions) show the calls. Leaves `updated_at`
+    /// as it is. [`StoreError::NotFound`] if the session is gone.
+    async fn set_pending_tool_calls(
+        &self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError>;
     /// Deletes the session with its messages, lock and idempotency records; `false` if there was none.
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError>;
 

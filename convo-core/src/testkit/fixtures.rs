@@ -61,6 +61,9 @@ pub fn agent(project: &Project) -> Agent {
         reasoning_effort: Some(crate::domain::ReasoningEffort::Low),
         context_messages: 20,
         context_tokens: None,
+        tools: Vec::new(),
+        max_tool_rounds: 8,
+        webhook_secret: Some(format!("whsec_{}", Uuid::now_v7().simple())),
         created_at: at,
         updated_at: at,
     }
@@ -79,6 +82,7 @@ pub fn session(agent: &Agent) -> ChatSession {
         created_at: at,
         updated_at: at,
         forked_from: None,
+        pending_tool_calls: Vec::new(),
     }
 }
 

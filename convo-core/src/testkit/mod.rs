@@ -28,6 +28,7 @@ mod messages;
 mod misc;
 mod pagination;
 mod scoping;
+mod tools;
 mod usage;
 mod users;
 
@@ -41,6 +42,7 @@ pub use messages::*;
 pub use misc::*;
 pub use pagination::*;
 pub use scoping::*;
+pub use tools::*;
 pub use usage::*;
 pub use users::*;
 
@@ -115,6 +117,11 @@ macro_rules! store_conformance_tests {
             a_bulk_append_continues_the_seqs_and_reads_back_equal,
             concurrent_bulk_appends_keep_each_batch_contiguous,
             a_failed_bulk_append_stores_nothing,
+            // tools
+            agents_keep_their_tools_rounds_and_webhook_secret,
+            tool_calls_and_tool_results_round_trip_through_every_read_and_fork,
+            pending_tool_calls_are_shown_with_the_session_until_cleared,
+            setting_pending_tool_calls_of_a_missing_session_is_not_found,
             // cascades
             deleting_a_project_deletes_its_agents_sessions_and_messages,
             deleting_an_agent_deletes_its_sessions_and_messages_but_keeps_its_project,

@@ -7,6 +7,7 @@ mod reasoning;
 mod resources;
 mod streaming;
 mod support;
+mod tools;
 mod transfer;
 mod turns;
 mod users;

@@ -8,7 +8,10 @@ use crate::http::body::JsonBody;
 use crate::http::json::JsonOut;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::models::{Agent, AgentList, ChatSessionList, CreateAgent, SortOrder, UpdateAgent};
+use super::models::{
+    tools_from_request, Agent, AgentList, ChatSessionList, CreateAgent, CreatedAgent, SortOrder,
+    UpdateAgent, WebhookSecret,
+};
 use super::projects::Deleted;
 use super::{list_params, ApiTags};
 use crate::credentials::Auth;
@@ -31,9 +34,17 @@ impl AgentsApi {
 /// An agent was created.
 #[derive(ApiResponse)]
 pub enum AgentCreated {
-    /// The new agent.
+    /// The new agent, with its webhook secret (shown only here).
     #[oai(status = 201)]
-    Created(JsonOut<Agent>),
+    Created(JsonOut<CreatedAgent>),
+}
+
+/// A new webhook secret.
+#[derive(ApiResponse)]
+pub enum SecretRotated {
+    /// The agent's new secret; the old one no longer verifies.
+    #[oai(status = 200)]
+    Ok(JsonOut<WebhookSecret>),
 }
 
 /// An agent.
@@ -65,7 +76,9 @@ impl AgentsApi {
     /// Create an agent
     ///
     /// Adds an agent to one of the caller's projects. `model` defaults to the server's
-    /// Flash model and `context_messages` to the server's window.
+    /// Flash model and `context_messages` to the server's window. The answer includes the
+    /// agent's `webhook_secret`, which no other answer shows: keep it where the agent's
+    /// webhook tools can verify requests with it.
     #[oai(
         path = "/api/projects/:project_id/agents",
         method = "post",
@@ -78,6 +91,7 @@ impl AgentsApi {
         body: JsonBody<CreateAgent>,
     ) -> Result<AgentCreated, WriteError> {
         let b = body.0;
+        let tools = b.tools.map(tools_from_request).transpose()?;
         let new = NewAgent {
             name: b.name.into(),
             system_prompt: b.system_prompt.into(),
@@ -87,13 +101,19 @@ impl AgentsApi {
             context_messages: b.context_messages,
             context_tokens: b.context_tokens,
             reasoning_effort: b.reasoning_effort.map(Into::into),
+            tools,
+            max_tool_rounds: b.max_tool_rounds,
         };
-        let agent = self
+        let mut agent = self
             .state
             .convo
             .create_agent(&auth.user().id, &project_id.0, new)
             .await?;
-        Ok(AgentCreated::Created(JsonOut(agent.into())))
+        let webhook_secret = agent.webhook_secret.take().unwrap_or_default();
+        Ok(AgentCreated::Created(JsonOut(CreatedAgent {
+            agent: agent.into(),
+            webhook_secret,
+        })))
     }
 
     /// List a project's agents
@@ -153,6 +173,7 @@ impl AgentsApi {
         body: JsonBody<UpdateAgent>,
     ) -> Result<AgentFound, WriteError> {
         let b = body.0;
+        let tools = b.tools.map(tools_from_request).transpose()?;
         let patch = AgentPatch {
             name: b.name.map(Into::into),
             system_prompt: b.system_prompt.map(Into::into),
@@ -162,6 +183,8 @@ impl AgentsApi {
             context_messages: b.context_messages,
             context_tokens: patch_field(b.context_tokens),
             reasoning_effort: patch_field(b.reasoning_effort.map_value(Into::into)),
+            tools,
+            max_tool_rounds: b.max_tool_rounds,
         };
         let agent = self
             .state
@@ -169,6 +192,29 @@ impl AgentsApi {
             .update_agent(&auth.user().id, &agent_id.0, patch)
             .await?;
         Ok(AgentFound::Ok(JsonOut(agent.into())))
+    }
+
+    /// Rotate an agent's webhook secret
+    ///
+    /// Replaces the secret its webhook tools' requests are signed with and returns the new
+    /// one; from now on requests carry signatures made with it, and the old one no longer
+    /// verifies. Another user's agent is a 404.
+    #[oai(
+        path = "/api/agents/:agent_id/webhook_secret",
+        method = "post",
+        operation_id = "rotate_webhook_secret"
+    )]
+    async fn rotate_webhook_secret(
+        &self,
+        auth: Auth,
+        agent_id: Path<String>,
+    ) -> Result<SecretRotated, ReadError> {
+        let webhook_secret = self
+            .state
+            .convo
+            .rotate_webhook_secret(&auth.user().id, &agent_id.0)
+            .await?;
+        Ok(SecretRotated::Ok(JsonOut(WebhookSecret { webhook_secret })))
     }
 
     /// Delete an agent

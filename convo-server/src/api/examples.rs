@@ -100,8 +100,56 @@ impl Example for Agent {
             context_messages: 20,
             context_tokens: None,
             reasoning_effort: Some(super::models::ReasoningEffort::Low),
+            tools: example_tools(),
+            max_tool_rounds: 8,
             created_at: at(),
             updated_at: at(),
+        }
+    }
+}
+
+/// A client tool and a webhook tool.
+fn example_tools() -> Vec<Tool> {
+    let parameters = serde_json::json!({
+        "type": "object",
+        "properties": {"order_id": {"type": "string", "description": "e.g. A-1042"}},
+        "required": ["order_id"]
+    });
+    vec![
+        Tool {
+            name: "printer_status".into(),
+            description: "The status of the user's printer, read on their computer.".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {}}),
+            execution: ToolExecution::Named(NamedExecution::Client),
+        },
+        Tool {
+            name: "lookup_order".into(),
+            description: "An order's delivery status.".into(),
+            parameters,
+            execution: ToolExecution::Webhook(WebhookExecution {
+                kind: WebhookKind::Webhook,
+                url: "https://tools.example.com/orders".into(),
+                timeout_ms: 10_000,
+            }),
+        },
+    ]
+}
+
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwC1B3Rk4QnA8=";
+
+impl Example for CreatedAgent {
+    fn example() -> Self {
+        CreatedAgent {
+            agent: Agent::example(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+        }
+    }
+}
+
+impl Example for WebhookSecret {
+    fn example() -> Self {
+        WebhookSecret {
+            webhook_secret: WEBHOOK_SECRET.into(),
         }
     }
 }
@@ -117,6 +165,8 @@ impl Example for CreateAgent {
             context_messages: None,
             context_tokens: None,
             reasoning_effort: None,
+            tools: Some(example_tools()),
+            max_tool_rounds: None,
         }
     }
 }
@@ -132,6 +182,8 @@ impl Example for UpdateAgent {
             context_messages: None,
             context_tokens: poem_openapi::types::MaybeUndefined::Undefined,
             reasoning_effort: poem_openapi::types::MaybeUndefined::Undefined,
+            tools: None,
+            max_tool_rounds: None,
         }
     }
 }
@@ -147,6 +199,7 @@ impl Example for ChatSession {
             created_at: at(),
             updated_at: at(),
             forked_from: None,
+            pending_tool_calls: Vec::new(),
         }
     }
 }
@@ -196,6 +249,10 @@ fn user_message() -> Message {
         finish_reason: None,
         usage: None,
         context: None,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        name: None,
+        is_error: None,
     }
 }
 
@@ -222,6 +279,10 @@ fn assistant_message() -> Message {
             last_seq: 1,
             messages: 1,
         }),
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        name: None,
+        is_error: None,
     }
 }
 

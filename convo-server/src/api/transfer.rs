@@ -149,14 +149,17 @@ impl TransferApi {
     /// The project with its agents, chat sessions and messages as JSON Lines
     /// (`application/x-ndjson`), one object per line, tagged by `type`:
     ///
-    /// 1. `{"type":"convo.export","version":1}`, always first;
+    /// 1. `{"type":"convo.export","version":2}`, always first;
     /// 2. `{"type":"project","id","name","description","created_at","updated_at"}`;
     /// 3. per agent, oldest first: `{"type":"agent","id","name","system_prompt","model",
-    ///    "temperature","max_output_tokens","context_messages","context_tokens","created_at",
-    ///    "updated_at"}`, then per session of that agent, oldest first,
+    ///    "temperature","max_output_tokens","context_messages","context_tokens",
+    ///    "reasoning_effort"?,"tools","max_tool_rounds","created_at","updated_at"}` (tools as
+    ///    the agent shows them; never its webhook secret), then per session of that agent,
+    ///    oldest first,
     ///    `{"type":"session","id","agent_id","title","forked_from","created_at","updated_at"}`
     ///    followed by its messages in order: `{"type":"message","session_id","seq","role",
-    ///    "content","created_at","model"?,"finish_reason"?,"usage"?,"context"?}`;
+    ///    "content","created_at","model"?,"finish_reason"?,"usage"?,"context"?,
+    ///    "tool_calls"?,"tool_call_id"?,"name"?,"is_error"?}`;
     /// 4. `{"type":"end","agents":N,"sessions":N,"messages":N}`, always last.
     ///
     /// The body is streamed as the store is read. Ownership is checked first (someone
@@ -206,15 +209,17 @@ impl TransferApi {
     ///
     /// Creates a new project of the caller from an export (`application/x-ndjson`, or
     /// `application/jsonl`; see *Export a project* for the lines), with new ids and the
-    /// same agents, sessions and messages (roles, contents, and the assistant messages'
-    /// `model`, `finish_reason`, `usage` and `context`). Objects get the time of the
+    /// same agents (and tools; each gets a new webhook secret), sessions and messages
+    /// (roles, contents, the assistant messages' `model`, `finish_reason`, `usage`,
+    /// `context` and `tool_calls`, and the tool messages' fields). Files of version 1
+    /// (before tools) import too. Objects get the time of the
     /// import as `created_at`, except messages, which keep theirs. A session's
     /// `forked_from` is kept when its source session is earlier in the file, and dropped
     /// otherwise. Ids in the file only tie its lines together (any string of 1–100
     /// characters).
     ///
     /// The body is read and imported line by line. A malformed line, a first line that
-    /// is not `{"type":"convo.export","version":1}`, a reference to a line that is not
+    /// is not `{"type":"convo.export","version":2}` (or 1), a reference to a line that is not
     /// earlier in the file, a `seq` out of order, a value the usual rules refuse, or a
     /// missing or wrong `end` line is `422 validation_failed` with `param` naming the
     /// line (`line 17`); then nothing is left behind. The file may be up to 256 times

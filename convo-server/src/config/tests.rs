@@ -220,3 +220,17 @@ fn cookies_are_secure_unless_on_loopback_or_told_otherwise() {
     c.cookie_secure = CookieSecure::False;
     assert!(!c.secure_cookies());
 }
+
+#[test]
+fn private_networks_for_webhook_tools_are_off_unless_asked_for() {
+    let default = Config::try_parse_from(["convo-server"]).expect("parses");
+    assert!(!default.engine_settings().tools_allow_private_networks);
+    assert!(
+        !Config::defaults()
+            .engine_settings()
+            .tools_allow_private_networks
+    );
+    let allowed =
+        Config::try_parse_from(["convo-server", "--tools-allow-private-networks"]).expect("parses");
+    assert!(allowed.engine_settings().tools_allow_private_networks);
+}

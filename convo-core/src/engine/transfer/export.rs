@@ -63,6 +63,8 @@ impl Convo {
                     context_messages: Some(agent.context_messages),
                     context_tokens: agent.context_tokens,
                     reasoning_effort: agent.reasoning_effort,
+                    tools: agent.tools.into_iter().map(Into::into).collect(),
+                    max_tool_rounds: Some(agent.max_tool_rounds),
                     created_at: Some(agent.created_at),
                     updated_at: Some(agent.updated_at),
                 });
@@ -146,6 +148,10 @@ fn export_sessions(
                     finish_reason: m.finish_reason,
                     usage: m.usage,
                     context: m.context,
+                    tool_calls: m.tool_calls.into_iter().map(Into::into).collect(),
+                    tool_call_id: m.tool_call_id,
+                    name: m.tool_name,
+                    is_error: m.is_error,
                 })
             });
             stream::once(async move { Ok(record) }).chain(messages)

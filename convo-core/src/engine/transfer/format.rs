@@ -7,10 +7,16 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ContextRef, FinishReason, Role, Timestamp, Usage};
 use crate::error::ConvoError;
 
+use super::tools::{ExportedTool, ExportedToolCall};
+
 /// The `type` of the format line that starts every export.
 pub const EXPORT_FORMAT: &str = "convo.export";
-/// The format version this engine writes, and the only one it reads.
-pub const EXPORT_VERSION: u32 = 1;
+/// The format version this engine writes. It reads every version from 1
+/// (files without tools) to this one.
+pub const EXPORT_VERSION: u32 = 2;
+/// The oldest format version an import reads: version 1 had no tools, and
+/// its files read as agents without tools and messages without tool fields.
+pub(super) const OLDEST_IMPORTED_VERSION: u32 = 1;
 /// Objects read from the store per page while exporting.
 pub(super) const PAGE_SIZE: usize = 100;
 /// Longest id (of the exporting server) an import accepts, in characters.
@@ -105,6 +111,13 @@ pub struct ExportedAgent {
     /// Reasoning effort (the engine's default for the model when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<crate::domain::ReasoningEffort>,
+    /// Its tools (none when absent, as in version 1). The webhook secret
+    /// is not exported: an import gives the agent a new one.
+    #[serde(default)]
+    pub tools: Vec<ExportedTool>,
+    /// Rounds of tool calls per turn (the default, 8, when absent).
+    #[serde(default)]
+    pub max_tool_rounds: Option<u32>,
     /// Informational; an import stamps its own.
     #[serde(default)]
     pub created_at: Option<Timestamp>,
@@ -172,6 +185,18 @@ pub struct ExportedMessage {
     /// The context window the reply was generated from (assistant messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<ContextRef>,
+    /// The tools the model asked to call (assistant messages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ExportedToolCall>,
+    /// The call a tool message answers (tool messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// The tool that answered (tool messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether the tool failed (tool messages).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 /// The last line of an export file.

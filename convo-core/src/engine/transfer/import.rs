@@ -151,11 +151,15 @@ impl Import<'_> {
     async fn apply(&mut self, line: u64, record: ExportRecord) -> Result<(), ImportError> {
         if line == 1 {
             return match record {
-                ExportRecord::Format(f) if f.version == EXPORT_VERSION => Ok(()),
+                ExportRecord::Format(f)
+                    if (OLDEST_IMPORTED_VERSION..=EXPORT_VERSION).contains(&f.version) =>
+                {
+                    Ok(())
+                }
                 ExportRecord::Format(f) => Err(ImportError::line(
                     1,
                     format!(
-                        "this server reads version {EXPORT_VERSION} of the export format, not version {}",
+                        "this server reads versions {OLDEST_IMPORTED_VERSION} to {EXPORT_VERSION} of the export format, not version {}",
                         f.version
                     ),
                 )),
@@ -243,6 +247,8 @@ impl Import<'_> {
             context_messages: a.context_messages,
             context_tokens: a.context_tokens,
             reasoning_effort: a.reasoning_effort,
+            tools: Some(a.tools.into_iter().map(Into::into).collect()),
+            max_tool_rounds: a.max_tool_rounds,
         };
         let agent = self
             .engine
@@ -290,6 +296,8 @@ impl Import<'_> {
             created_at: at,
             updated_at: at,
             forked_from,
+            // A turn paused in the exporting server is not carried over.
+            pending_tool_calls: Vec::new(),
         };
         self.engine
             .store()
@@ -338,6 +346,7 @@ impl Import<'_> {
             }
             Role::Assistant | Role::Tool => {}
         }
+        super::tools::message_tool_fields(&m)?;
         let model = m.model.as_deref().map(validate::model).transpose()?;
         let (usage, context) = (m.usage.as_ref(), m.context.as_ref());
         storable(&[
@@ -368,6 +377,10 @@ impl Import<'_> {
             // Signatures are not exported: they are only valid for the
             // deployment that received them.
             provider_state: None,
+            tool_calls: m.tool_calls.into_iter().map(Into::into).collect(),
+            tool_call_id: m.tool_call_id,
+            tool_name: m.name,
+            is_error: m.is_error,
         };
         let (session_id, seq) = (session.id, m.seq);
         session.next_seq += 1;

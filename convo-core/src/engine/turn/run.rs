@@ -200,6 +200,10 @@ impl Convo {
             usage: reply.usage,
             context: Some(prepared.context),
             provider_state: reply.provider_state,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+            is_error: false,
         };
         let session = prepared.user_message.session_id;
         let message = self.store().append_message(&session, draft).await?;

@@ -30,7 +30,8 @@ use tokio::time::Instant;
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
+    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
+    User, UserId,
 };
 
 /// An in-process [`Store`]: fast, safe under concurrency, gone on exit.
@@ -237,6 +238,14 @@ impl Store for MemoryStore {
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
         self.write().update_session(session)
+    }
+
+    async fn set_pending_tool_calls(
+        &self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError> {
+        self.write().set_pending_tool_calls(session, calls)
     }
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::paging::page_ids;
 use super::{Inner, SessionEntry};
 use crate::domain::{
-    AgentId, ChatSession, Message, MessageId, Page, PageRequest, SessionId, UserId,
+    AgentId, ChatSession, Message, MessageId, Page, PageRequest, SessionId, ToolCall, UserId,
 };
 use crate::store::StoreError;
 
@@ -114,6 +114,15 @@ impl Inner {
             .ok_or(StoreError::NotFound("chat session"))?;
         entry.session.title.clone_from(&session.title);
         entry.session.updated_at = session.updated_at;
+        Ok(())
+    }
+
+    pub(super) fn set_pending_tool_calls(
+        &mut self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError> {
+        self.session_entry_mut(session)?.session.pending_tool_calls = calls.to_vec();
         Ok(())
     }
 

@@ -15,6 +15,8 @@ use crate::domain::{
 };
 use crate::store::{IdempotencyRecord, StoreError};
 
+use super::tools::{calls_from_docs, calls_to_docs, tools_to_docs, ToolCallDoc, ToolDoc};
+
 pub(super) fn to_bson(t: Timestamp) -> DateTime {
     DateTime::from_millis(t.timestamp_millis())
 }
@@ -127,6 +129,14 @@ pub(super) struct AgentDoc {
     /// Absent in agents stored before the setting existed.
     #[serde(default)]
     pub reasoning_effort: Option<ReasoningEffort>,
+    /// Absent (none) in agents stored before tools existed.
+    #[serde(default)]
+    pub tools: Vec<ToolDoc>,
+    /// Absent (the default, 8) in agents stored before tools existed.
+    #[serde(default)]
+    pub max_tool_rounds: Option<i64>,
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
     #[serde(default)]
@@ -147,6 +157,9 @@ impl AgentDoc {
             context_messages: i64::from(a.context_messages),
             context_tokens: a.context_tokens.map(i64::from),
             reasoning_effort: a.reasoning_effort,
+            tools: tools_to_docs(&a.tools),
+            max_tool_rounds: Some(i64::from(a.max_tool_rounds)),
+            webhook_secret: a.webhook_secret.clone(),
             created_at: to_bson(a.created_at),
             updated_at: to_bson(a.updated_at),
             deleted: false,
@@ -170,6 +183,17 @@ impl AgentDoc {
             context_messages: small(self.context_messages)?,
             context_tokens: self.context_tokens.map(small).transpose()?,
             reasoning_effort: self.reasoning_effort,
+            tools: self
+                .tools
+                .into_iter()
+                .map(ToolDoc::into_domain)
+                .collect::<Result<_, _>>()?,
+            max_tool_rounds: self
+                .max_tool_rounds
+                .map(small)
+                .transpose()?
+                .unwrap_or(crate::domain::DEFAULT_MAX_TOOL_ROUNDS),
+            webhook_secret: self.webhook_secret,
             created_at: from_bson(self.created_at),
             updated_at: from_bson(self.updated_at),
         })
@@ -198,6 +222,10 @@ pub(super) struct SessionDoc {
     /// The lock's holder was asked to stop (`cancel_turn`).
     #[serde(default)]
     pub lock_cancel: bool,
+    /// The client-tool calls a paused turn waits for; absent in sessions
+    /// stored before tools existed.
+    #[serde(default)]
+    pub pending_tool_calls: Vec<ToolCallDoc>,
     #[serde(default)]
     pub deleted: bool,
 }
@@ -220,6 +248,7 @@ impl SessionDoc {
             lock_holder: None,
             lock_until: None,
             lock_cancel: false,
+            pending_tool_calls: calls_to_docs(&s.pending_tool_calls),
             deleted: false,
         }
     }
@@ -243,6 +272,7 @@ impl SessionDoc {
                     })
                 })
                 .transpose()?,
+            pending_tool_calls: calls_from_docs(self.pending_tool_calls)?,
         })
     }
 }
@@ -282,6 +312,18 @@ pub(super) struct MessageDoc {
     /// What the provider needs back (a thought signature); absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_state: Option<ProviderState>,
+    /// The calls of an assistant message; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallDoc>,
+    /// The call a tool message answers; absent on other messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// The tool that answered; absent on other messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    /// A tool message reporting a failure; absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 fn i(v: u64) -> i64 {
@@ -316,6 +358,10 @@ impl MessageDoc {
                 messages: i(c.messages),
             }),
             provider_state: m.provider_state.clone(),
+            tool_calls: calls_to_docs(&m.tool_calls),
+            tool_call_id: m.tool_call_id.clone(),
+            tool_name: m.tool_name.clone(),
+            is_error: m.is_error,
         }
     }
 
@@ -342,6 +388,10 @@ impl MessageDoc {
                 messages: u(c.messages),
             }),
             provider_state: self.provider_state,
+            tool_calls: calls_from_docs(self.tool_calls)?,
+            tool_call_id: self.tool_call_id,
+            tool_name: self.tool_name,
+            is_error: self.is_error,
         })
     }
 }

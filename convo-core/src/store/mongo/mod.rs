@@ -23,6 +23,7 @@ mod lock;
 mod messages;
 mod query;
 mod resources;
+mod tools;
 mod usage;
 
 use std::time::Duration;
@@ -35,7 +36,8 @@ use self::docs::{AgentDoc, IdempotencyDoc, MessageDoc, ProjectDoc, SessionDoc, U
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
+    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
+    User, UserId,
 };
 
 /// A [`Store`] on MongoDB.
@@ -190,6 +192,14 @@ impl Store for MongoStore {
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
         MongoStore::update_session(self, session).await
+    }
+
+    async fn set_pending_tool_calls(
+        &self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError> {
+        MongoStore::set_pending_tool_calls(self, session, calls).await
     }
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {

@@ -7,6 +7,7 @@ use mongodb::Collection;
 use super::docs::{to_bson, AgentDoc, ProjectDoc, SessionDoc};
 use super::error::MapErr;
 use super::query::*;
+use super::tools::bson_array;
 use super::*;
 use crate::domain::{
     Agent, AgentId, ChatSession, Page, PageRequest, Project, ProjectId, SessionId, UserId,
@@ -178,6 +179,9 @@ impl MongoStore {
             "context_messages": d.context_messages,
             "context_tokens": d.context_tokens.map_or(Bson::Null, Bson::Int64),
             "reasoning_effort": d.reasoning_effort.map_or(Bson::Null, |e| Bson::String(e.as_str().to_owned())),
+            "tools": bson_array(&d.tools)?,
+            "max_tool_rounds": d.max_tool_rounds,
+            "webhook_secret": optional_str(d.webhook_secret.as_deref()),
             "updated_at": d.updated_at,
         }};
         update_live(

@@ -8,7 +8,10 @@ use super::error::SqliteError;
 
 /// The migrations, oldest first: migration *i* (from 0) takes the schema
 /// from version *i* to *i + 1*. Never edit one that has shipped: add another.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_tools.sql"),
+];
 
 /// The schema version this build writes.
 pub(super) fn latest() -> i64 {

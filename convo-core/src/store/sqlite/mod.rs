@@ -48,7 +48,8 @@ pub use self::location::{SqliteLocation, SqliteLocationError};
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
+    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
+    User, UserId,
 };
 
 /// A [`Store`] in one SQLite file. Cheap to clone (the pools are shared);
@@ -177,6 +178,14 @@ impl Store for SqliteStore {
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
         SqliteStore::update_session(self, session).await
+    }
+
+    async fn set_pending_tool_calls(
+        &self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError> {
+        SqliteStore::set_pending_tool_calls(self, session, calls).await
     }
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {

@@ -13,7 +13,7 @@ use super::rows::{
 use super::SqliteStore;
 use crate::domain::{
     Agent, AgentId, ChatSession, Message, MessageId, Page, PageRequest, Project, ProjectId,
-    SessionId, UserId,
+    SessionId, ToolCall, UserId,
 };
 use crate::store::StoreError;
 
@@ -52,6 +52,12 @@ fn one<T, P: rusqlite::Params>(
         .prepare_cached(sql)?
         .query_row(params, map)
         .optional()?)
+}
+
+/// An agent's tools as stored (JSON text).
+fn tools_json(agent: &Agent) -> Result<String, StoreError> {
+    serde_json::to_string(&agent.tools)
+        .map_err(|e| StoreError::Internal(format!("agent tools do not serialise: {e}")))
 }
 
 fn text(v: &impl ToString) -> Value {
@@ -155,11 +161,12 @@ impl SqliteStore {
 
     pub(super) async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         let a = agent.clone();
+        let tools = tools_json(&a)?;
         self.write(move |tx| {
             let inserted = tx.execute(
                 &format!(
                     "INSERT INTO agents ({AGENT_COLUMNS}) \
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
                      WHERE EXISTS (SELECT 1 FROM projects WHERE id = ?2 AND owner = ?3)"
                 ),
                 params![
@@ -175,7 +182,10 @@ impl SqliteStore {
                     a.context_tokens,
                     a.reasoning_effort.map(|e| e.as_str()),
                     millis(a.created_at),
-                    millis(a.updated_at)
+                    millis(a.updated_at),
+                    tools,
+                    a.max_tool_rounds,
+                    a.webhook_secret
                 ],
             )?;
             if inserted == 0 {
@@ -225,11 +235,13 @@ impl SqliteStore {
 
     pub(super) async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         let a = agent.clone();
+        let tools = tools_json(&a)?;
         self.write(move |tx| {
             let updated = tx.execute(
                 "UPDATE agents SET name = ?3, system_prompt = ?4, model = ?5, temperature = ?6, \
                  max_output_tokens = ?7, context_messages = ?8, context_tokens = ?9, \
-                 reasoning_effort = ?10, updated_at = ?11 WHERE id = ?1 AND owner = ?2",
+                 reasoning_effort = ?10, updated_at = ?11, tools = ?12, max_tool_rounds = ?13, \
+                 webhook_secret = ?14 WHERE id = ?1 AND owner = ?2",
                 params![
                     a.id.to_string(),
                     a.owner.to_string(),
@@ -241,7 +253,10 @@ impl SqliteStore {
                     a.context_messages,
                     a.context_tokens,
                     a.reasoning_effort.map(|e| e.as_str()),
-                    millis(a.updated_at)
+                    millis(a.updated_at),
+                    tools,
+                    a.max_tool_rounds,
+                    a.webhook_secret
                 ],
             )?;
             if updated == 0 {
@@ -364,6 +379,27 @@ impl SqliteStore {
                     s.title,
                     millis(s.updated_at)
                 ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::NotFound("chat session").into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn set_pending_tool_calls(
+        &self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError> {
+        let calls = serde_json::to_string(calls)
+            .map_err(|e| StoreError::Internal(format!("tool calls do not serialise: {e}")))?;
+        let session = session.to_string();
+        self.write(move |tx| {
+            let updated = tx.execute(
+                "UPDATE sessions SET pending_tool_calls = ?2 WHERE id = ?1",
+                params![session, calls],
             )?;
             if updated == 0 {
                 return Err(StoreError::NotFound("chat session").into());

@@ -60,28 +60,29 @@ pub(super) fn role_name(role: Role) -> &'static str {
 }
 
 fn role(row: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
-    match row.get_ref(idx)?.as_str()? {
-        "user" => Ok(Role::User),
-        "assistant" => Ok(Role::Assistant),
-        _ => Err(corrupt(idx, "role")),
-    }
+    row.get_ref(idx)?
+        .as_str()?
+        .parse()
+        .map_err(|_| corrupt(idx, "role"))
+}
+
+/// A JSON text column (tools, tool calls).
+fn json<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    idx: usize,
+    what: &str,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|_| corrupt(idx, what))
 }
 
 fn finish_reason(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<FinishReason>> {
     let Some(text) = row.get_ref(idx)?.as_str_or_null()? else {
         return Ok(None);
     };
-    [
-        FinishReason::Stop,
-        FinishReason::MaxTokens,
-        FinishReason::Safety,
-        FinishReason::Cancelled,
-        FinishReason::Other,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == text)
-    .map(Some)
-    .ok_or_else(|| corrupt(idx, "finish reason"))
+    text.parse()
+        .map(Some)
+        .map_err(|_| corrupt(idx, "finish reason"))
 }
 
 /// `users` columns, in [`user`]'s order.
@@ -117,7 +118,7 @@ pub(super) fn project(row: &Row<'_>) -> rusqlite::Result<Project> {
 /// `agents` columns, in [`agent`]'s order.
 pub(super) const AGENT_COLUMNS: &str = "id, project_id, owner, name, system_prompt, model, \
     temperature, max_output_tokens, context_messages, context_tokens, reasoning_effort, \
-    created_at, updated_at";
+    created_at, updated_at, tools, max_tool_rounds, webhook_secret";
 
 /// An `agents` row.
 pub(super) fn agent(row: &Row<'_>) -> rusqlite::Result<Agent> {
@@ -138,12 +139,16 @@ pub(super) fn agent(row: &Row<'_>) -> rusqlite::Result<Agent> {
             .transpose()?,
         created_at: time(row, 11)?,
         updated_at: time(row, 12)?,
+        tools: json(row, 13, "tools")?,
+        max_tool_rounds: small(row, 14)?.ok_or_else(|| corrupt(14, "max_tool_rounds"))?,
+        webhook_secret: row.get(15)?,
     })
 }
 
 /// `sessions` columns, in [`session`]'s order.
 pub(super) const SESSION_COLUMNS: &str = "id, agent_id, project_id, owner, title, \
-    message_count, created_at, updated_at, forked_from_session, forked_from_seq";
+    message_count, created_at, updated_at, forked_from_session, forked_from_seq, \
+    pending_tool_calls";
 
 /// A `sessions` row.
 pub(super) fn session(row: &Row<'_>) -> rusqlite::Result<ChatSession> {
@@ -166,6 +171,7 @@ pub(super) fn session(row: &Row<'_>) -> rusqlite::Result<ChatSession> {
         created_at: time(row, 6)?,
         updated_at: time(row, 7)?,
         forked_from,
+        pending_tool_calls: json(row, 10, "pending tool calls")?,
     })
 }
 
@@ -173,14 +179,16 @@ pub(super) fn session(row: &Row<'_>) -> rusqlite::Result<ChatSession> {
 pub(super) const MESSAGE_COLUMNS: &str = "id, session_id, seq, role, content, created_at, \
     model, finish_reason, usage_prompt_tokens, usage_completion_tokens, usage_total_tokens, \
     usage_thoughts_tokens, usage_cached_tokens, context_first_seq, context_last_seq, \
-    context_messages, provider_state";
+    context_messages, provider_state, tool_calls, tool_call_id, tool_name, is_error";
 
 /// Inserts one message, values in [`MESSAGE_COLUMNS`]' order.
 pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, session_id, seq, role, \
     content, created_at, model, finish_reason, usage_prompt_tokens, usage_completion_tokens, \
     usage_total_tokens, usage_thoughts_tokens, usage_cached_tokens, context_first_seq, \
-    context_last_seq, context_messages, provider_state) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    context_last_seq, context_messages, provider_state, tool_calls, tool_call_id, tool_name, \
+    is_error) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+    ?19, ?20, ?21)";
 
 /// A `messages` row.
 pub(super) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
@@ -217,13 +225,17 @@ pub(super) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         provider_state: provider_state
             .map(|s| serde_json::from_str(&s).map_err(|_| corrupt(16, "provider state")))
             .transpose()?,
+        tool_calls: json(row, 17, "tool calls")?,
+        tool_call_id: row.get(18)?,
+        tool_name: row.get(19)?,
+        is_error: row.get::<_, i64>(20)? != 0,
     })
 }
 
 /// A message's values for [`INSERT_MESSAGE`].
 pub(super) fn message_values(
     m: &Message,
-) -> Result<[rusqlite::types::Value; 17], serde_json::Error> {
+) -> Result<[rusqlite::types::Value; 21], serde_json::Error> {
     use rusqlite::types::Value;
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::Text(s.to_owned()));
     let number = |v: Option<u64>| v.map_or(Value::Null, |v| Value::Integer(int(v)));
@@ -252,5 +264,9 @@ pub(super) fn message_values(
         number(context.map(|c| c.last_seq)),
         number(context.map(|c| c.messages)),
         text(provider_state.as_deref()),
+        Value::Text(serde_json::to_string(&m.tool_calls)?),
+        text(m.tool_call_id.as_deref()),
+        text(m.tool_name.as_deref()),
+        Value::Integer(i64::from(m.is_error)),
     ])
 }

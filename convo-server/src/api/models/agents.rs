@@ -5,6 +5,7 @@ use convo_core as core;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Enum, Object};
 
+use super::Tool;
 use crate::http::pattern::{Matching, ModelRule, NameRule};
 use crate::http::text::Text;
 
@@ -38,6 +39,11 @@ pub struct Agent {
     /// `null` leaves it to the model's own default.
     #[oai(nullable)]
     pub reasoning_effort: Option<ReasoningEffort>,
+    /// The tools its model may call (at most 32).
+    pub tools: Vec<Tool>,
+    /// Rounds of tool calls one turn may make (1–32); after that the model is asked once
+    /// more with tools disabled.
+    pub max_tool_rounds: u32,
     /// When it was created.
     #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub created_at: DateTime<Utc>,
@@ -59,10 +65,26 @@ impl From<core::Agent> for Agent {
             context_messages: a.context_messages,
             context_tokens: a.context_tokens,
             reasoning_effort: a.reasoning_effort.map(Into::into),
+            tools: a.tools.into_iter().map(Into::into).collect(),
+            max_tool_rounds: a.max_tool_rounds,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
     }
+}
+
+/// A new agent, with its webhook secret: the only answer that shows it.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(example)]
+pub struct CreatedAgent {
+    /// The agent.
+    #[oai(flatten)]
+    #[serde(flatten)]
+    pub agent: Agent,
+    /// The key its webhook tools' requests are signed with: `whsec_` + base64 of 32
+    /// random bytes (Standard Webhooks). Shown this once; `POST
+    /// /api/agents/{agent_id}/webhook_secret` replaces it.
+    pub webhook_secret: String,
 }
 
 /// A new agent.
@@ -101,6 +123,15 @@ pub struct CreateAgent {
     /// `high`, not `minimal`).
     #[oai(nullable)]
     pub reasoning_effort: Option<ReasoningEffort>,
+    /// Tools its model may call (at most 32; none when absent). Each rule broken is a 422
+    /// naming the field, e.g. `tools[2].name`.
+    #[oai(nullable)]
+    #[oai(validator(max_items = 32))]
+    pub tools: Option<Vec<Tool>>,
+    /// Rounds of tool calls one turn may make, 1–32 (8 when absent).
+    #[oai(nullable)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "32")))]
+    pub max_tool_rounds: Option<u32>,
 }
 
 /// Changes to an agent; absent fields stay as they are.
@@ -138,6 +169,14 @@ pub struct UpdateAgent {
     /// agent's (new) model: a level it does not take is a 422.
     #[oai(nullable)]
     pub reasoning_effort: MaybeUndefined<ReasoningEffort>,
+    /// New tools, replacing the whole list (`[]` removes them all).
+    #[oai(nullable)]
+    #[oai(validator(max_items = 32))]
+    pub tools: Option<Vec<Tool>>,
+    /// New limit on rounds of tool calls per turn, 1–32.
+    #[oai(nullable)]
+    #[oai(validator(minimum(value = "1"), maximum(value = "32")))]
+    pub max_tool_rounds: Option<u32>,
 }
 
 /// How hard the model thinks before it answers: sent to Gemini 3 as its

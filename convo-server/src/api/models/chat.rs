@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use convo_core as core;
 use poem_openapi::{Enum, Object};
 
+use super::ToolCall;
 use crate::http::pattern::{ContentRule, Matching};
 use crate::http::text::Text;
 
@@ -31,6 +32,9 @@ pub struct ChatSession {
     /// Where a fork came from (`null` for a session started afresh).
     #[oai(nullable)]
     pub forked_from: Option<ForkOrigin>,
+    /// The client-tool calls a paused turn waits for (`[]` when none): post their outputs
+    /// to continue it.
+    pub pending_tool_calls: Vec<ToolCall>,
 }
 
 /// The session and message a fork was copied from.
@@ -70,6 +74,7 @@ impl From<core::ChatSession> for ChatSession {
                 session_id: f.session_id.to_string(),
                 seq: f.seq,
             }),
+            pending_tool_calls: s.pending_tool_calls.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -206,6 +211,23 @@ pub struct Message {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<MessageContext>,
+    /// The tools the model asked to call (assistant messages with `finish_reason`
+    /// `tool_calls`; absent otherwise).
+    #[oai(skip_serializing_if_is_empty)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call this tool message answers (tool messages).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// The tool that answered (tool messages).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether the tool failed and `content` says how (tool messages).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
 }
 
 impl From<core::Message> for Message {
@@ -238,6 +260,10 @@ impl From<core::Message> for Message {
                 last_seq: c.last_seq,
                 messages: c.messages,
             }),
+            tool_calls: m.tool_calls.into_iter().map(Into::into).collect(),
+            tool_call_id: m.tool_call_id,
+            name: m.tool_name,
+            is_error: (m.role == core::Role::Tool).then_some(m.is_error),
         }
     }
 }

@@ -10,6 +10,7 @@ mod context;
 mod health;
 mod lists;
 mod projects;
+mod tools;
 mod users;
 
 pub use agents::*;
@@ -18,6 +19,7 @@ pub use context::*;
 pub use health::*;
 pub use lists::*;
 pub use projects::*;
+pub use tools::*;
 pub use users::*;
 
 #[cfg(test)]
@@ -44,6 +46,8 @@ mod tests {
         same_json::<TokenResponse>();
         same_json::<Project>();
         same_json::<Agent>();
+        same_json::<CreatedAgent>();
+        same_json::<WebhookSecret>();
         same_json::<ChatSession>();
         same_json::<Message>();
         same_json::<TurnResponse>();
