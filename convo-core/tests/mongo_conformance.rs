@@ -17,7 +17,8 @@ fn database_name() -> String {
         .clone()
 }
 
-async fn mongo_store() -> Option<Arc<dyn Store>> {
+/// The test server's URI, or `None` (loudly; never under CI).
+fn mongo_uri() -> Option<String> {
     let Ok(uri) = std::env::var("CONVO_TEST_MONGODB_URI") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -26,10 +27,28 @@ async fn mongo_store() -> Option<Arc<dyn Store>> {
         eprintln!("\n*** SKIPPED: MongoStore conformance test; set CONVO_TEST_MONGODB_URI (scripts/test.sh does) ***\n");
         return None;
     };
+    Some(uri)
+}
+
+async fn mongo_store() -> Option<Arc<dyn Store>> {
+    let uri = mongo_uri()?;
     let store = MongoStore::connect(&uri, &database_name())
         .await
         .expect("connect to the test MongoDB");
     Some(Arc::new(store))
 }
 
-convo_core::store_conformance_tests!(optional: mongo_store());
+/// Two clients (two connection pools) on the one database, as two server
+/// processes would hold.
+async fn mongo_twins() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
+    let uri = mongo_uri()?;
+    let a = MongoStore::connect(&uri, &database_name())
+        .await
+        .expect("connect handle A to the test MongoDB");
+    let b = MongoStore::connect(&uri, &database_name())
+        .await
+        .expect("connect handle B to the test MongoDB");
+    Some((Arc::new(a) as Arc<dyn Store>, Arc::new(b) as Arc<dyn Store>))
+}
+
+convo_core::store_conformance_tests!(optional: mongo_store(), twins: mongo_twins());

@@ -1,8 +1,8 @@
 //! The store conformance suite on [`SqliteStore`], each test on its own
-//! temporary file, and what only a file-backed store must do: keep data
-//! across a reopen, refuse a read-only file's writes as unavailable, and keep
-//! `seq` and the turn lock right between two handles (two processes) on one
-//! file.
+//! temporary file (its two-handle behaviours on two `SqliteStore::open`s of
+//! one file, as two processes would), and what only a file-backed store must
+//! do: keep data across a reopen and refuse a read-only file's writes as
+//! unavailable.
 
 #![cfg(feature = "sqlite")]
 
@@ -28,7 +28,15 @@ async fn sqlite_store() -> Arc<dyn Store> {
     Arc::new(store)
 }
 
-convo_core::store_conformance_tests!(sqlite_store());
+/// Two handles (two connection pools) on one new file.
+async fn sqlite_twins() -> (Arc<dyn Store>, Arc<dyn Store>) {
+    let path = temp_db();
+    let a = SqliteStore::open(&path).await.expect("open handle A");
+    let b = SqliteStore::open(&path).await.expect("open handle B");
+    (Arc::new(a) as Arc<dyn Store>, Arc::new(b) as Arc<dyn Store>)
+}
+
+convo_core::store_conformance_tests!(sqlite_store(), twins: sqlite_twins());
 
 #[tokio::test]
 async fn a_reopened_file_keeps_its_data() {
@@ -88,57 +96,6 @@ async fn writes_to_a_read_only_file_are_unavailable_and_reads_still_work() {
     assert!(
         matches!(refused, Err(StoreError::Unavailable(_))),
         "a write to a read-only file must be Unavailable (503), got {refused:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_handles_on_one_file_keep_seq_contiguous_and_share_the_turn_lock() {
-    let path = temp_db();
-    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open A"));
-    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open B"));
-    let f = Fixture::insert(a.as_ref()).await;
-    let session = f.session.id;
-
-    let tasks: Vec<_> = (0..40)
-        .map(|i| {
-            let store = if i % 2 == 0 {
-                Arc::clone(&a)
-            } else {
-                Arc::clone(&b)
-            };
-            tokio::spawn(async move {
-                store
-                    .append_message(&session, MessageDraft::user(format!("racer {i}")))
-                    .await
-            })
-        })
-        .collect();
-    let mut seqs = Vec::new();
-    for task in tasks {
-        seqs.push(task.await.expect("no panic").expect("append").seq);
-    }
-
-    seqs.sort_unstable();
-    assert_eq!(
-        seqs,
-        (1..=40).collect::<Vec<u64>>(),
-        "appends through two handles must get seqs 1..=40, no gaps, no repeats"
-    );
-    let lease = std::time::Duration::from_secs(30);
-    assert!(
-        a.try_lock_turn(&session, "a", lease).await.expect("lock A"),
-        "A takes the free lock"
-    );
-    assert!(
-        !b.try_lock_turn(&session, "b", lease).await.expect("lock B"),
-        "B, on another handle, must be refused while A holds the lock"
-    );
-    a.unlock_turn(&session, "a").await.expect("unlock A");
-    assert!(
-        b.try_lock_turn(&session, "b", lease)
-            .await
-            .expect("lock B again"),
-        "B gets the lock once A released it"
     );
 }
 

@@ -67,7 +67,8 @@ pub struct IdempotencyRecord {
 /// Implementations must be safe to share between tasks and processes: the
 /// per-session `seq` and the turn lock are the store's responsibility, so two
 /// engine instances on one store behave as one. Run
-/// [`testkit`](crate::testkit) (feature `testkit`) against any implementation.
+/// [`testkit`](crate::testkit) (feature `testkit`) against any implementation,
+/// with its two-handle mode when the backend can be opened twice.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Checks the backend answers (for readiness probes).
@@ -81,16 +82,22 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
 
     /// Records that a token id (`jti`) is revoked until `expires_at`, after which
-    /// the token is invalid anyway and the record may be dropped.
+    /// the token is invalid anyway and the record may be dropped (but no
+    /// record before its own `expires_at`, whatever is revoked later).
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError>;
-    /// Whether a token id was revoked.
+    /// Whether a token id was revoked: `true` at least until the
+    /// revocation's `expires_at`; after it, either answer (the record may be
+    /// gone), so a caller checks the token's own expiry first.
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 
     /// Stores a new project.
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;
     /// The owner's project with this id.
     async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError>;
-    /// A page of the owner's projects, ordered by id.
+    /// A page of the owner's projects, ordered by id. Cursors are positions in
+    /// id order (ids are time-ordered): one naming a deleted or never-stored
+    /// project is accepted and pages from where that id sorts. The same holds
+    /// for [`agents`](Store::agents) and [`sessions`](Store::sessions).
     async fn projects(
         &self,
         owner: &UserId,
@@ -101,7 +108,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the project with its agents, sessions and messages; `false` if there was none.
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError>;
 
-    /// Stores a new agent; [`StoreError::NotFound`] if its project is gone.
+    /// Stores a new agent; [`StoreError::NotFound`] if its project is gone or
+    /// is not `agent.owner`'s (a child is only stored under its owner's parent).
     async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError>;
     /// The owner's agent with this id.
     async fn agent(&self, owner: &UserId, id: &AgentId) -> Result<Option<Agent>, StoreError>;
@@ -118,13 +126,16 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the agent with its sessions and messages; `false` if there was none.
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError>;
 
-    /// Stores a new session; [`StoreError::NotFound`] if its agent is gone.
+    /// Stores a new session; [`StoreError::NotFound`] if its agent is gone, is
+    /// not `session.owner`'s, or is not in `session.project_id`.
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError>;
     /// Stores a new session holding copies of messages 1..=`up_to_seq` of
-    /// `from` (same seqs, roles, contents and metadata; new ids), with
-    /// `message_count` = `up_to_seq`. Nobody sees the new session before all
-    /// its messages are in. [`StoreError::NotFound`] if the agent is gone or
-    /// `from` has fewer messages.
+    /// `from` (same seqs, roles, contents, metadata and `created_at`: a copy
+    /// says when its original was written; new ids), with `message_count` =
+    /// `up_to_seq`. Nobody sees the new session before all its messages are
+    /// in. [`StoreError::NotFound`], leaving nothing behind, if the agent is
+    /// refused as by [`insert_session`](Store::insert_session), `from` is
+    /// missing or not `session.owner`'s, or `from` has fewer messages.
     async fn insert_fork(
         &self,
         session: &ChatSession,
@@ -193,14 +204,17 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(stored)
     }
-    /// The last `n` messages of a session in ascending `seq`: O(n), not O(history).
+    /// The last `n` messages of a session in ascending `seq`: O(n), not
+    /// O(history). Empty for a missing session, as for a deleted one (the
+    /// engine checks the session and its owner first).
     async fn last_messages(
         &self,
         session: &SessionId,
         n: usize,
     ) -> Result<Vec<Message>, StoreError>;
     /// A page of a session's messages ordered by `seq`. A cursor that is not a
-    /// message of this session is [`StoreError::NotFound`].
+    /// message of this session is [`StoreError::NotFound`]; without cursors, a
+    /// missing session's page is empty.
     async fn messages(
         &self,
         session: &SessionId,
@@ -209,23 +223,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes the session's turn lock for `holder` until now + `lease` if it is
     /// free, expired, or already `holder`'s (which extends it). `false` if
-    /// someone else holds it.
+    /// someone else holds it. [`StoreError::NotFound`] if the session is missing.
     async fn try_lock_turn(
         &self,
         session: &SessionId,
         holder: &str,
         lease: Duration,
     ) -> Result<bool, StoreError>;
-    /// Releases the lock if `holder` still holds it; otherwise does nothing.
-    /// Clears a cancel request with it.
+    /// Releases the lock if `holder` still holds it; otherwise does nothing
+    /// (also on a missing session). Releasing ends the lock, not just its
+    /// lease: a cancel request goes with it, and `holder` locking again
+    /// starts a new lock without one.
     async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError>;
     /// Asks the turn holding the session's lock to stop: marks the lock, and
     /// the holder sees it through [`Store::turn_cancel_requested`]. `true` if
-    /// an unexpired lock was held, `false` if no turn was running. A new
-    /// holder starts with no request.
+    /// an unexpired lock was held, `false` if no turn was running,
+    /// [`StoreError::NotFound`] if the session is missing. A new holder starts
+    /// with no request, also when it takes over a lease that ran out with one.
     async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError>;
     /// Whether the lock `holder` holds on the session has been asked to stop
-    /// (`false` when `holder` no longer holds it).
+    /// (`false` when `holder` no longer holds it, or the session is missing).
     async fn turn_cancel_requested(
         &self,
         session: &SessionId,

@@ -195,6 +195,8 @@ pub async fn a_fork_copies_the_first_messages_under_new_ids(store: Arc<dyn Store
         }),
         ..session(&f.agent)
     };
+    // Later than the originals, so a store stamping the copies "now" is seen.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     store
         .insert_fork(&fork, &f.session.id, 4)
@@ -222,7 +224,7 @@ pub async fn a_fork_copies_the_first_messages_under_new_ids(store: Arc<dyn Store
         };
         assert_eq!(
             &as_original, original,
-            "a copy equals its original but for ids"
+            "a copy equals its original but for ids (created_at included)"
         );
     }
     let next = store

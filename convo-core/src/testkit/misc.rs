@@ -38,6 +38,32 @@ pub async fn revoked_tokens_are_reported_as_revoked(store: Arc<dyn Store>) {
     );
 }
 
+/// A revocation holds until its `expires_at`, however many revocations come
+/// after it (a store may drop expired records when it stores a new one, but
+/// never an unexpired one).
+pub async fn a_revocation_holds_until_its_expiry_whatever_is_revoked_later(store: Arc<dyn Store>) {
+    let kept = Uuid::now_v7().to_string();
+    store
+        .revoke_token(&kept, now() + TimeDelta::hours(1))
+        .await
+        .expect("revoke_token must succeed");
+
+    for expires_at in [now() - TimeDelta::hours(1), now() + TimeDelta::minutes(5)] {
+        store
+            .revoke_token(&Uuid::now_v7().to_string(), expires_at)
+            .await
+            .expect("revoke_token must succeed");
+    }
+
+    assert!(
+        store
+            .is_token_revoked(&kept)
+            .await
+            .expect("is_token_revoked must succeed"),
+        "a revocation must hold until its expiry, whatever is revoked later"
+    );
+}
+
 /// `ping` answers `Ok` on a working store.
 pub async fn ping_succeeds(store: Arc<dyn Store>) {
     store

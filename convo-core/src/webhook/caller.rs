@@ -45,7 +45,7 @@ pub struct WebhookCaller {
 }
 
 impl WebhookCaller {
-    /// A client for `policy`: TLS as the model providers (rustls with ring,
+    /// A client for `policy`: TLS as the model providers (rustls on the chosen provider,
     /// Mozilla's roots), redirects never followed (a redirect could point
     /// past the destination rules), no proxy from the environment (a proxy
     /// would connect on our behalf, to addresses we never see), and every

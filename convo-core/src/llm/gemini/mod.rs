@@ -99,6 +99,21 @@ impl GeminiProvider {
         Ok(Self { http, config })
     }
 
+    /// A provider on the embedder's own `reqwest` (0.13) client, e.g. to
+    /// share its connection pool, proxy or TLS set-up. The client's own
+    /// settings apply, so `config.connect_timeout` is not used; the first-byte
+    /// timeout, idle timeout, deadline and retries still are.
+    pub fn with_client(mut config: GeminiConfig, client: reqwest::Client) -> Self {
+        config.base_url = config.base_url.trim_end_matches('/').to_owned();
+        let http = Transport::with_client(
+            "Gemini",
+            client,
+            config.first_byte_timeout,
+            config.retry.clone(),
+        );
+        Self { http, config }
+    }
+
     fn url(&self, model: &str, method: Method) -> String {
         let base = &self.config.base_url;
         match method {

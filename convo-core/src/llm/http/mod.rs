@@ -4,7 +4,7 @@
 //! - `sse`: an incremental server-sent-events parser;
 //! - `stream`: SSE bytes → [`ChunkStream`](crate::llm::ChunkStream), with idle
 //!   and deadline timeouts, around a provider's own event decoder;
-//! - `tls`: the HTTPS configuration (rustls + ring);
+//! - `tls`: the HTTPS configuration (rustls on the embedder's crypto provider);
 //! - `transport`: the pooled client, one attempt with its first-byte timeout,
 //!   the retry loop, and transport failures in the contract's classes.
 //!

@@ -23,7 +23,8 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    /// A client with its own connection pool, TLS by rustls with ring.
+    /// A client with its own connection pool, TLS by rustls on the crypto
+    /// provider `tls` chooses.
     pub(crate) fn new(
         label: &'static str,
         connect_timeout: Duration,
@@ -39,12 +40,22 @@ impl Transport {
             .user_agent(concat!("convo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LlmError::Provider(format!("HTTP client configuration failed: {e}")))?;
-        Ok(Self {
+        Ok(Self::with_client(label, client, first_byte_timeout, retry))
+    }
+
+    /// The embedder's own client: its TLS, proxy, pool and connect timeout.
+    pub(crate) fn with_client(
+        label: &'static str,
+        client: reqwest::Client,
+        first_byte_timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
             client,
             label,
             first_byte_timeout,
             retry,
-        })
+        }
     }
 
     /// How messages name the provider.

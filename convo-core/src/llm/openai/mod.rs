@@ -46,7 +46,33 @@ pub struct OpenAiCompatProvider {
 impl OpenAiCompatProvider {
     /// A provider with its own connection pool. Fails if the base URL is not
     /// an absolute `http(s)` URL or the key cannot be sent in a header.
-    pub fn new(mut config: OpenAiConfig) -> Result<Self, LlmError> {
+    pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
+        let http = Transport::new(
+            "the model API",
+            config.connect_timeout,
+            config.first_byte_timeout,
+            config.retry.clone(),
+        )?;
+        Self::on(http, config)
+    }
+
+    /// A provider on the embedder's own `reqwest` (0.13) client, e.g. to
+    /// share its connection pool, proxy or TLS set-up. The client's own
+    /// settings apply, so `config.connect_timeout` is not used; the first-byte
+    /// timeout, idle timeout, deadline and retries still are. Fails as
+    /// [`new`](Self::new) does.
+    pub fn with_client(config: OpenAiConfig, client: reqwest::Client) -> Result<Self, LlmError> {
+        let http = Transport::with_client(
+            "the model API",
+            client,
+            config.first_byte_timeout,
+            config.retry.clone(),
+        );
+        Self::on(http, config)
+    }
+
+    /// Checks the URL and the key, and puts the provider together.
+    fn on(http: Transport, mut config: OpenAiConfig) -> Result<Self, LlmError> {
         config.base_url = config.base_url.trim_end_matches('/').to_owned();
         let url = format!("{}/chat/completions", config.base_url);
         match reqwest::Url::parse(&url) {
@@ -70,12 +96,6 @@ impl OpenAiCompatProvider {
             }
             None => None,
         };
-        let http = Transport::new(
-            "the model API",
-            config.connect_timeout,
-            config.first_byte_timeout,
-            config.retry.clone(),
-        )?;
         Ok(Self {
             http,
             url,

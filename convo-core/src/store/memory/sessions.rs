@@ -10,8 +10,15 @@ use crate::domain::{
 use crate::store::StoreError;
 
 impl Inner {
+    /// Whether `session`'s agent exists, is its owner's, and is in its project.
+    fn may_hold(&self, session: &ChatSession) -> bool {
+        self.agents
+            .get(&session.agent_id)
+            .is_some_and(|a| a.owner == session.owner && a.project_id == session.project_id)
+    }
+
     pub(super) fn insert_session(&mut self, session: &ChatSession) -> Result<(), StoreError> {
-        if !self.owns_agent(&session.owner, &session.agent_id) {
+        if !self.may_hold(session) {
             return Err(StoreError::NotFound("agent"));
         }
         self.sessions_by_agent
@@ -37,8 +44,11 @@ impl Inner {
         from: &SessionId,
         up_to_seq: u64,
     ) -> Result<(), StoreError> {
-        if !self.owns_agent(&session.owner, &session.agent_id) {
+        if !self.may_hold(session) {
             return Err(StoreError::NotFound("agent"));
+        }
+        if !self.owns_session(&session.owner, from) {
+            return Err(StoreError::NotFound("chat session"));
         }
         let source = self.session_entry(from)?;
         let n = usize::try_from(up_to_seq).unwrap_or(usize::MAX);

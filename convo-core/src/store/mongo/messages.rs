@@ -217,6 +217,16 @@ impl MongoStore {
         from: &SessionId,
         up_to_seq: u64,
     ) -> Result<(), StoreError> {
+        // Copies only from the fork owner's own session.
+        if self
+            .sessions_coll()
+            .find_one(owned(&session.owner, from))
+            .await
+            .store()?
+            .is_none()
+        {
+            return Err(StoreError::NotFound("chat session"));
+        }
         let up_to = i64::try_from(up_to_seq).unwrap_or(i64::MAX);
         let copied = doc! { "session_id": from.to_string(), "seq": { "$lte": up_to } };
         if self
@@ -233,7 +243,7 @@ impl MongoStore {
         let mut doc = SessionDoc::from_domain(session);
         doc.message_count = up_to;
         doc.deleted = true;
-        let parent = owned(&session.owner, &session.agent_id);
+        let parent = super::resources::session_parent(session);
         insert_under(
             self.agents_coll(),
             parent,

@@ -206,7 +206,7 @@ impl MongoStore {
     }
 
     pub(super) async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
-        let parent = owned(&session.owner, &session.agent_id);
+        let parent = session_parent(session);
         let doc = SessionDoc::from_domain(session);
         insert_under(
             self.agents_coll(),
@@ -265,4 +265,12 @@ impl MongoStore {
         self.delete_sessions(doc! { "_id": id.to_string() }).await?;
         Ok(true)
     }
+}
+
+/// The filter for a session's agent: the owner's, in the session's project.
+pub(super) fn session_parent(session: &ChatSession) -> Document {
+    merge(
+        owned(&session.owner, &session.agent_id),
+        doc! { "project_id": session.project_id.to_string() },
+    )
 }

@@ -17,14 +17,15 @@ use crate::domain::{
 };
 use crate::store::StoreError;
 
-/// Inserts a session row if its agent is the owner's; `false` if not.
+/// Inserts a session row if its agent is the owner's and in the session's
+/// project; `false` if not.
 fn insert_session_row(conn: &Connection, s: &ChatSession) -> Result<bool, SqliteError> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO sessions (id, agent_id, project_id, owner, title, message_count, \
          created_at, updated_at, forked_from_session, forked_from_seq) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-         WHERE EXISTS (SELECT 1 FROM agents WHERE id = ?2 AND owner = ?4)",
+         WHERE EXISTS (SELECT 1 FROM agents WHERE id = ?2 AND owner = ?4 AND project_id = ?3)",
         )?
         .execute(params![
             s.id.to_string(),
@@ -306,6 +307,13 @@ impl SqliteStore {
         self.write(move |tx| {
             if !insert_session_row(tx, &fork)? {
                 return Err(StoreError::NotFound("agent").into());
+            }
+            // Copies only from the fork owner's own session.
+            if !tx
+                .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND owner = ?2")?
+                .exists([from.to_string(), fork.owner.to_string()])?
+            {
+                return Err(StoreError::NotFound("chat session").into());
             }
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ?1 AND seq <= ?2 \

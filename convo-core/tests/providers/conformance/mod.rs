@@ -201,6 +201,24 @@ pub async fn mount_once(
 }
 
 /// The requests the server received.
+/// An embedder's own `reqwest` client, marked by a default header
+/// `x-embedder: own-client`. (This crate's reqwest has no crypto provider of
+/// its own, so the client gets convo-core's TLS configuration, as an
+/// embedder on `rustls-no-provider` would give it one.)
+pub fn embedders_client() -> reqwest::Client {
+    let tls = convo_core::llm::tls_client_config().expect("TLS configuration");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-embedder",
+        reqwest::header::HeaderValue::from_static("own-client"),
+    );
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .default_headers(headers)
+        .build()
+        .expect("the embedder's client builds")
+}
+
 pub async fn received(server: &MockServer) -> Vec<Request> {
     server.received_requests().await.expect("recording is on")
 }

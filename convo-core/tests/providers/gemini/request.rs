@@ -7,7 +7,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::{answer, chunk, event, provider, request, signed, Gemini, GENERATE, STREAM};
-use crate::conformance::{generate, mount, ok, received, sse, stream_items};
+use crate::conformance::{embedders_client, generate, mount, ok, received, sse, stream_items};
 
 fn expected_body() -> Value {
     json!({
@@ -114,4 +114,27 @@ async fn check_model_asks_count_tokens_and_reports_an_unknown_model() {
     let sent = received(&server).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(header(&sent[0], "x-goog-api-key"), Some("test-key"));
+}
+
+#[tokio::test]
+async fn a_provider_on_the_embedders_client_sends_through_that_client() {
+    let server = MockServer::start().await;
+    mount(&Gemini, &server, false, ok(answer("fine", "STOP"))).await;
+    let config = convo_core::llm::gemini::GeminiConfig {
+        base_url: server.uri(),
+        ..convo_core::llm::gemini::GeminiConfig::new("test-key")
+    };
+    let provider = convo_core::llm::gemini::GeminiProvider::with_client(config, embedders_client());
+
+    let reply = provider.generate(request()).await.expect("a reply");
+
+    assert_eq!(reply.text, "fine");
+    let requests = received(&server).await;
+    assert_eq!(requests.len(), 1, "one request");
+    assert_eq!(
+        header(&requests[0], "x-embedder"),
+        Some("own-client"),
+        "the request must go through the embedder's client"
+    );
+    assert_sent_exactly(&requests[0], GENERATE, None);
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use wiremock::{MockServer, Request};
 
 use super::{answer, chunk, event, request, server_config, OpenAi, COMPLETIONS, DONE};
-use crate::conformance::{generate, mount, ok, received, sse, stream_items};
+use crate::conformance::{embedders_client, generate, mount, ok, received, sse, stream_items};
 
 fn expected_body(stream: bool) -> Value {
     let mut body = json!({
@@ -130,4 +130,37 @@ async fn a_base_url_that_is_not_http_is_refused_at_construction() {
             "{base:?}: {result:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_provider_on_the_embedders_client_sends_through_that_client() {
+    let server = MockServer::start().await;
+    mount(&OpenAi, &server, false, ok(answer("fine", "stop"))).await;
+    let provider = OpenAiCompatProvider::with_client(server_config(&server), embedders_client())
+        .expect("provider builds");
+
+    let reply = provider.generate(request()).await.expect("a reply");
+
+    assert_eq!(reply.text, "fine");
+    let requests = received(&server).await;
+    assert_eq!(requests.len(), 1, "one request");
+    assert_eq!(
+        header(&requests[0], "x-embedder"),
+        Some("own-client"),
+        "the request must go through the embedder's client"
+    );
+    assert_sent_exactly(&requests[0], false);
+}
+
+#[test]
+fn a_provider_on_the_embedders_client_still_refuses_a_base_url_that_is_not_http() {
+    let config = OpenAiConfig::new("ftp://example.test/v1");
+
+    let refused = OpenAiCompatProvider::with_client(config, embedders_client());
+
+    assert!(
+        matches!(refused, Err(LlmError::Provider(_))),
+        "a non-http(s) base URL must be refused, got {:?}",
+        refused.map(|_| ())
+    );
 }

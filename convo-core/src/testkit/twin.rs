@@ -1,0 +1,147 @@
+//! Two handles on one backend (two engine instances, two processes): what
+//! the trait promises between them. These behaviours take both handles and
+//! run only when the backend's test file gives
+//! [`store_conformance_tests!`](crate::store_conformance_tests) a way to open
+//! a second handle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Barrier;
+
+use super::fixtures::Fixture;
+use crate::domain::MessageDraft;
+use crate::store::Store;
+
+/// Long enough that no test outlives it by accident.
+const LONG: Duration = Duration::from_secs(30);
+
+/// 40 appends racing through two handles (20 each) get seqs 1..=40: no
+/// gaps, no repeats, and `message_count` is 40 through both.
+pub async fn concurrent_appends_through_two_handles_keep_seq_contiguous(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let f = Fixture::insert(a.as_ref()).await;
+    let session = f.session.id;
+    let start = Arc::new(Barrier::new(40));
+
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .append_message(&session, MessageDraft::user(format!("racer {i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut seqs = Vec::with_capacity(40);
+    for task in tasks {
+        let message = task
+            .await
+            .expect("the append task must not panic")
+            .expect("a concurrent append_message must succeed");
+        seqs.push(message.seq);
+    }
+
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=40).collect::<Vec<u64>>(),
+        "appends through two handles must get seqs 1..=40, no gaps, no repeats"
+    );
+    for (name, store) in [("A", &a), ("B", &b)] {
+        let read = store
+            .session(&f.user.id, &session)
+            .await
+            .expect("session()")
+            .expect("the session is there");
+        assert_eq!(
+            read.message_count, 40,
+            "message_count read through handle {name}"
+        );
+    }
+}
+
+/// The lock taken through one handle refuses a holder on the other, and is
+/// free to it once released; 20 lockers racing through both get one winner.
+pub async fn the_turn_lock_taken_through_one_handle_excludes_the_other(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let f = Fixture::insert(a.as_ref()).await;
+    let s = f.session.id;
+
+    assert!(
+        a.try_lock_turn(&s, "a", LONG).await.expect("lock A"),
+        "A takes the free lock through handle A"
+    );
+    assert!(
+        !b.try_lock_turn(&s, "b", LONG).await.expect("lock B"),
+        "B, through handle B, must be refused while A holds the lock"
+    );
+    b.unlock_turn(&s, "b").await.expect("unlock B");
+    assert!(
+        !b.try_lock_turn(&s, "b", LONG).await.expect("lock B"),
+        "B's unlock through handle B must not release A's lock"
+    );
+    a.unlock_turn(&s, "a").await.expect("unlock A");
+    assert!(
+        b.try_lock_turn(&s, "b", LONG).await.expect("lock B"),
+        "B gets the lock through handle B once A released it"
+    );
+    b.unlock_turn(&s, "b").await.expect("unlock B");
+
+    let start = Arc::new(Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                store.try_lock_turn(&s, &format!("racer-{i}"), LONG).await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        let won = task
+            .await
+            .expect("the lock task must not panic")
+            .expect("a concurrent try_lock_turn must succeed");
+        winners += usize::from(won);
+    }
+    assert_eq!(
+        winners, 1,
+        "exactly one of 20 lockers racing through two handles must win"
+    );
+}
+
+/// A cancel requested through one handle reaches the holder polling through
+/// the other.
+pub async fn a_cancel_through_one_handle_reaches_the_holder_on_the_other(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let f = Fixture::insert(a.as_ref()).await;
+    let s = f.session.id;
+    assert!(
+        a.try_lock_turn(&s, "a", LONG).await.expect("lock A"),
+        "A takes the lock through handle A"
+    );
+
+    assert!(
+        b.cancel_turn(&s).await.expect("cancel through B"),
+        "cancel_turn through handle B sees A's running turn"
+    );
+
+    assert!(
+        a.turn_cancel_requested(&s, "a")
+            .await
+            .expect("turn_cancel_requested through A"),
+        "the holder, polling through handle A, sees the request made through B"
+    );
+}

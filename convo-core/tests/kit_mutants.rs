@@ -1,0 +1,601 @@
+//! How strong is the conformance kit? Each [`Mutant`] is one plausible bug
+//! planted in a store (a wrapper around [`MemoryStore`] that implements the
+//! turn lock and a few bookkeeping rules itself, so it can get them wrong),
+//! and the kit must catch every one: at least one behaviour must fail
+//! against it. The unbroken wrapper must pass every behaviour, so a "catch"
+//! is the planted bug's doing and nothing else's.
+//!
+//! A mutant the kit no longer catches means a rule has lost its test; a new
+//! rule in the `Store` docs deserves a mutant here.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use convo_core::async_trait::async_trait;
+use convo_core::chrono::TimeDelta;
+use convo_core::store::{IdempotencyRecord, MessageDraft, PageRequest, UsageRecord};
+use convo_core::testkit::{behaviours, twin_behaviours};
+use convo_core::{
+    now, Agent, AgentId, ChatSession, Email, MemoryStore, Message, MessageId, Page, Project,
+    ProjectId, SessionId, Store, StoreError, Timestamp, ToolCall, UsageGroup, UsageGroupBy, User,
+    UserId,
+};
+
+/// One planted bug each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mutant {
+    /// A new holder of an expired lease inherits the old holder's cancel request.
+    InheritedCancel,
+    /// `unlock_turn` only ends the lease: holder and cancel request stay.
+    UnlockOnlyExpires,
+    /// `unlock_turn` releases the lock whoever asks.
+    UnlockByAnyone,
+    /// `unlock_turn` frees the lock but leaves its cancel request for the next holder.
+    UnlockKeepsCancel,
+    /// An expired lease still refuses other holders.
+    ExpiredLockNeverFrees,
+    /// Renewing keeps the old expiry.
+    RenewalKeepsOldLease,
+    /// `cancel_turn` marks a lease that has run out.
+    CancelIgnoresExpiry,
+    /// Check-then-set: two racing lockers can both win.
+    NonAtomicLock,
+    /// `try_lock_turn` on a missing session takes a lock instead of `NotFound`.
+    LockMissingSession,
+    /// `append_message` answers a `seq` one too high.
+    SeqOffByOne,
+    /// `last_messages(n)` returns `n + 1` messages.
+    LastMessagesOneTooMany,
+    /// `messages` ignores its cursors.
+    CursorIgnored,
+    /// A page cursor naming a deleted project is `NotFound`.
+    CursorMustNameAStoredItem,
+    /// `messages` of a missing session is `NotFound`, not empty.
+    MissingSessionMessagesNotFound,
+    /// `session` ignores the owner.
+    SessionReadIgnoresOwner,
+    /// An idempotency record is returned after its expiry.
+    IdempotencyNeverExpires,
+    /// `revoke_token` stores nothing.
+    RevocationForgotten,
+    /// Storing an expired revocation drops the unexpired ones (an inverted purge).
+    RevocationsPurgedEarly,
+    /// A fork copies messages up to `up_to_seq + 1`.
+    ForkOneTooMany,
+    /// `append_messages` appends one at a time: neither atomic nor contiguous.
+    BulkAppendOneByOne,
+    /// Each handle keeps its own turn lock (only two handles can tell).
+    LockPerHandle,
+}
+
+const MUTANTS: [Mutant; 21] = [
+    Mutant::InheritedCancel,
+    Mutant::UnlockOnlyExpires,
+    Mutant::UnlockByAnyone,
+    Mutant::UnlockKeepsCancel,
+    Mutant::ExpiredLockNeverFrees,
+    Mutant::RenewalKeepsOldLease,
+    Mutant::CancelIgnoresExpiry,
+    Mutant::NonAtomicLock,
+    Mutant::LockMissingSession,
+    Mutant::SeqOffByOne,
+    Mutant::LastMessagesOneTooMany,
+    Mutant::CursorIgnored,
+    Mutant::CursorMustNameAStoredItem,
+    Mutant::MissingSessionMessagesNotFound,
+    Mutant::SessionReadIgnoresOwner,
+    Mutant::IdempotencyNeverExpires,
+    Mutant::RevocationForgotten,
+    Mutant::RevocationsPurgedEarly,
+    Mutant::ForkOneTooMany,
+    Mutant::BulkAppendOneByOne,
+    Mutant::LockPerHandle,
+];
+
+/// A turn lock's lease.
+#[derive(Debug)]
+struct Lease {
+    holder: String,
+    until: Instant,
+    cancel: bool,
+}
+
+/// What the wrapper keeps beside the memory store.
+#[derive(Debug, Default)]
+struct Books {
+    /// Each stored session's owner.
+    owners: HashMap<SessionId, UserId>,
+    /// Idempotency records' real expiries (for `IdempotencyNeverExpires`).
+    expiries: HashMap<(SessionId, String), Timestamp>,
+    /// Every revoked `jti`, and those a purge wrongly dropped.
+    revoked: HashSet<String>,
+    forgotten: HashSet<String>,
+}
+
+/// A [`MemoryStore`] with the turn lock (and some bookkeeping) done here,
+/// right unless `mutant` says which rule to break.
+#[derive(Debug, Clone)]
+struct MutantStore {
+    mutant: Option<Mutant>,
+    inner: Arc<MemoryStore>,
+    locks: Arc<Mutex<HashMap<SessionId, Lease>>>,
+    books: Arc<Mutex<Books>>,
+}
+
+fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl MutantStore {
+    fn new(mutant: Option<Mutant>) -> Self {
+        Self {
+            mutant,
+            inner: Arc::new(MemoryStore::new()),
+            locks: Arc::default(),
+            books: Arc::default(),
+        }
+    }
+
+    /// Another handle on the same backend: under `LockPerHandle`, with a
+    /// turn lock of its own.
+    fn twin(&self) -> Self {
+        let mut twin = self.clone();
+        if self.is(Mutant::LockPerHandle) {
+            twin.locks = Arc::default();
+        }
+        twin
+    }
+
+    fn is(&self, mutant: Mutant) -> bool {
+        self.mutant == Some(mutant)
+    }
+
+    /// `NotFound` unless the session is stored (the inner lock is never
+    /// taken, so its `cancel_turn` only answers that).
+    async fn check_session(&self, session: &SessionId) -> Result<(), StoreError> {
+        self.inner.cancel_turn(session).await.map(|_| ())
+    }
+
+    /// Takes the lock if free, expired or `holder`'s, in one critical section.
+    fn take(&self, session: &SessionId, holder: &str, lease: Duration) -> bool {
+        let mut locks = guard(&self.locks);
+        let now = Instant::now();
+        match locks.get_mut(session) {
+            Some(l) if l.holder == holder => {
+                if !self.is(Mutant::RenewalKeepsOldLease) {
+                    l.until = now + lease;
+                }
+                true
+            }
+            Some(l) if l.until > now || self.is(Mutant::ExpiredLockNeverFrees) => false,
+            previous => {
+                let inherited = previous.is_some_and(|l| l.cancel)
+                    && (self.is(Mutant::InheritedCancel) || self.is(Mutant::UnlockKeepsCancel));
+                locks.insert(
+                    *session,
+                    Lease {
+                        holder: holder.to_owned(),
+                        until: now + lease,
+                        cancel: inherited,
+                    },
+                );
+                true
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MutantStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.inner.insert_user(user).await
+    }
+
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.inner.user(id).await
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_email(email).await
+    }
+
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        if self.is(Mutant::RevocationForgotten) {
+            return Ok(());
+        }
+        {
+            let mut books = guard(&self.books);
+            if self.is(Mutant::RevocationsPurgedEarly) && expires_at <= now() {
+                let all: Vec<String> = books.revoked.iter().cloned().collect();
+                books.forgotten.extend(all);
+            }
+            books.revoked.insert(jti.to_owned());
+        }
+        self.inner.revoke_token(jti, expires_at).await
+    }
+
+    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let forgotten = guard(&self.books).forgotten.contains(jti);
+        Ok(!forgotten && self.inner.is_token_revoked(jti).await?)
+    }
+
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
+        self.inner.insert_project(project).await
+    }
+
+    async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
+        self.inner.project(owner, id).await
+    }
+
+    async fn projects(
+        &self,
+        owner: &UserId,
+        page: &PageRequest<ProjectId>,
+    ) -> Result<Page<Project>, StoreError> {
+        if self.is(Mutant::CursorMustNameAStoredItem) {
+            for cursor in [page.after, page.before].into_iter().flatten() {
+                if self.inner.project(owner, &cursor).await?.is_none() {
+                    return Err(StoreError::NotFound("project"));
+                }
+            }
+        }
+        self.inner.projects(owner, page).await
+    }
+
+    async fn update_project(&self, project: &Project) -> Result<(), StoreError> {
+        self.inner.update_project(project).await
+    }
+
+    async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {
+        self.inner.delete_project(owner, id).await
+    }
+
+    async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+        self.inner.insert_agent(agent).await
+    }
+
+    async fn agent(&self, owner: &UserId, id: &AgentId) -> Result<Option<Agent>, StoreError> {
+        self.inner.agent(owner, id).await
+    }
+
+    async fn agents(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        page: &PageRequest<AgentId>,
+    ) -> Result<Page<Agent>, StoreError> {
+        self.inner.agents(owner, project, page).await
+    }
+
+    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
+        self.inner.update_agent(agent).await
+    }
+
+    async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
+        self.inner.delete_agent(owner, id).await
+    }
+
+    async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
+        self.inner.insert_session(session).await?;
+        guard(&self.books).owners.insert(session.id, session.owner);
+        Ok(())
+    }
+
+    async fn insert_fork(
+        &self,
+        session: &ChatSession,
+        from: &SessionId,
+        up_to_seq: u64,
+    ) -> Result<(), StoreError> {
+        let up_to_seq = if self.is(Mutant::ForkOneTooMany) {
+            up_to_seq + 1
+        } else {
+            up_to_seq
+        };
+        self.inner.insert_fork(session, from, up_to_seq).await?;
+        guard(&self.books).owners.insert(session.id, session.owner);
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        owner: &UserId,
+        id: &SessionId,
+    ) -> Result<Option<ChatSession>, StoreError> {
+        let owner = match guard(&self.books).owners.get(id) {
+            Some(real) if self.is(Mutant::SessionReadIgnoresOwner) => *real,
+            _ => *owner,
+        };
+        self.inner.session(&owner, id).await
+    }
+
+    async fn sessions(
+        &self,
+        owner: &UserId,
+        agent: &AgentId,
+        page: &PageRequest<SessionId>,
+    ) -> Result<Page<ChatSession>, StoreError> {
+        self.inner.sessions(owner, agent, page).await
+    }
+
+    async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
+        self.inner.update_session(session).await
+    }
+
+    async fn set_pending_tool_calls(
+        &self,
+        session: &SessionId,
+        calls: &[ToolCall],
+    ) -> Result<(), StoreError> {
+        self.inner.set_pending_tool_calls(session, calls).await
+    }
+
+    async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
+        let deleted = self.inner.delete_session(owner, id).await?;
+        if deleted {
+            guard(&self.locks).remove(id);
+        }
+        Ok(deleted)
+    }
+
+    async fn append_message(
+        &self,
+        session: &SessionId,
+        draft: MessageDraft,
+    ) -> Result<Message, StoreError> {
+        let mut message = self.inner.append_message(session, draft).await?;
+        if self.is(Mutant::SeqOffByOne) {
+            message.seq += 1;
+        }
+        Ok(message)
+    }
+
+    async fn append_messages(
+        &self,
+        session: &SessionId,
+        drafts: Vec<MessageDraft>,
+    ) -> Result<Vec<Message>, StoreError> {
+        if !self.is(Mutant::BulkAppendOneByOne) {
+            return self.inner.append_messages(session, drafts).await;
+        }
+        let mut stored = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            stored.push(self.inner.append_message(session, draft).await?);
+            tokio::task::yield_now().await;
+        }
+        Ok(stored)
+    }
+
+    async fn last_messages(
+        &self,
+        session: &SessionId,
+        n: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let n = if self.is(Mutant::LastMessagesOneTooMany) {
+            n + 1
+        } else {
+            n
+        };
+        self.inner.last_messages(session, n).await
+    }
+
+    async fn messages(
+        &self,
+        session: &SessionId,
+        page: &PageRequest<MessageId>,
+    ) -> Result<Page<Message>, StoreError> {
+        if self.is(Mutant::MissingSessionMessagesNotFound)
+            && !guard(&self.books).owners.contains_key(session)
+        {
+            return Err(StoreError::NotFound("chat session"));
+        }
+        if self.is(Mutant::CursorIgnored) {
+            let uncursored = PageRequest {
+                after: None,
+                before: None,
+                ..page.clone()
+            };
+            return self.inner.messages(session, &uncursored).await;
+        }
+        self.inner.messages(session, page).await
+    }
+
+    async fn try_lock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        if !self.is(Mutant::LockMissingSession) {
+            self.check_session(session).await?;
+        }
+        if self.is(Mutant::NonAtomicLock) {
+            let free = {
+                let locks = guard(&self.locks);
+                locks
+                    .get(session)
+                    .is_none_or(|l| l.holder == holder || l.until <= Instant::now())
+            };
+            // The bug: another locker may get in between the check and the set.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if !free {
+                return Ok(false);
+            }
+            guard(&self.locks).insert(
+                *session,
+                Lease {
+                    holder: holder.to_owned(),
+                    until: Instant::now() + lease,
+                    cancel: false,
+                },
+            );
+            return Ok(true);
+        }
+        Ok(self.take(session, holder, lease))
+    }
+
+    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
+        let mut locks = guard(&self.locks);
+        let Some(lease) = locks.get_mut(session) else {
+            return Ok(());
+        };
+        if lease.holder != holder && !self.is(Mutant::UnlockByAnyone) {
+            return Ok(());
+        }
+        if self.is(Mutant::UnlockOnlyExpires) {
+            lease.until = Instant::now();
+        } else if self.is(Mutant::UnlockKeepsCancel) {
+            lease.holder.clear();
+            lease.until = Instant::now();
+        } else {
+            locks.remove(session);
+        }
+        Ok(())
+    }
+
+    async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {
+        self.check_session(session).await?;
+        let mut locks = guard(&self.locks);
+        match locks.get_mut(session) {
+            Some(l)
+                if !l.holder.is_empty()
+                    && (l.until > Instant::now() || self.is(Mutant::CancelIgnoresExpiry)) =>
+            {
+                l.cancel = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn turn_cancel_requested(
+        &self,
+        session: &SessionId,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(guard(&self.locks)
+            .get(session)
+            .is_some_and(|l| l.holder == holder && l.cancel))
+    }
+
+    async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {
+        self.inner.record_usage(record).await
+    }
+
+    async fn usage(
+        &self,
+        owner: &UserId,
+        from: Timestamp,
+        to: Timestamp,
+        group_by: UsageGroupBy,
+    ) -> Result<Vec<UsageGroup>, StoreError> {
+        self.inner.usage(owner, from, to, group_by).await
+    }
+
+    async fn idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let mut record = self.inner.idempotency_record(session, key).await?;
+        if let Some(record) = record.as_mut() {
+            if let Some(real) = guard(&self.books).expiries.get(&(*session, key.to_owned())) {
+                record.expires_at = *real;
+            }
+        }
+        Ok(record)
+    }
+
+    async fn save_idempotency_record(
+        &self,
+        session: &SessionId,
+        key: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<(), StoreError> {
+        if !self.is(Mutant::IdempotencyNeverExpires) {
+            return self
+                .inner
+                .save_idempotency_record(session, key, record)
+                .await;
+        }
+        // The bug: the record is kept as if it never expired.
+        guard(&self.books)
+            .expiries
+            .insert((*session, key.to_owned()), record.expires_at);
+        let forever = IdempotencyRecord {
+            expires_at: now() + TimeDelta::days(365),
+            ..record.clone()
+        };
+        self.inner
+            .save_idempotency_record(session, key, &forever)
+            .await
+    }
+}
+
+/// The behaviours (one- and two-handle) that failed against `mutant`, with
+/// their panic messages; all of them run at once on one store.
+async fn failures(mutant: Option<Mutant>) -> Vec<(&'static str, String)> {
+    let store = MutantStore::new(mutant);
+    let mut tasks = Vec::new();
+    for (name, behaviour) in behaviours() {
+        let handle: Arc<dyn Store> = Arc::new(store.clone());
+        tasks.push((name, tokio::spawn(behaviour(handle))));
+    }
+    for (name, behaviour) in twin_behaviours() {
+        let a: Arc<dyn Store> = Arc::new(store.clone());
+        let b: Arc<dyn Store> = Arc::new(store.twin());
+        tasks.push((name, tokio::spawn(behaviour(a, b))));
+    }
+    let mut failed = Vec::new();
+    for (name, task) in tasks {
+        if let Err(e) = task.await {
+            let message = match e.try_into_panic() {
+                Ok(payload) => payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default(),
+                Err(e) => e.to_string(),
+            };
+            failed.push((name, message));
+        }
+    }
+    failed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_unbroken_wrapper_passes_every_behaviour() {
+    let failed = failures(None).await;
+
+    assert!(
+        failed.is_empty(),
+        "the wrapper without a planted bug must pass the whole kit, failed: {failed:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kit_catches_every_planted_bug() {
+    let runs = MUTANTS.map(|mutant| tokio::spawn(failures(Some(mutant))));
+    let mut survivors = Vec::new();
+    for (mutant, run) in MUTANTS.iter().zip(runs) {
+        let failed = run
+            .await
+            .expect("a mutant's run must not panic outside its behaviours");
+        // The catch table, for `--no-capture` runs.
+        let names: Vec<&str> = failed.iter().map(|(name, _)| *name).collect();
+        eprintln!("{mutant:?}: caught by {} ({names:?})", failed.len());
+        if failed.is_empty() {
+            survivors.push(*mutant);
+        }
+    }
+
+    assert!(
+        survivors.is_empty(),
+        "no behaviour of the kit failed against these planted bugs: {survivors:?}"
+    );
+}
