@@ -428,3 +428,79 @@ async fn a_webhook_tool_is_called_signed_and_its_answer_sent_to_the_model() {
     assert_eq!(body["arguments"], json!({"city": "Paris"}));
     assert_eq!(body["session_id"], json!(session.id.to_string()));
 }
+
+#[tokio::test]
+async fn a_rust_tool_past_its_timeout_is_an_error_the_model_sees() {
+    let settings = Settings {
+        tool_timeout: Duration::from_millis(50),
+        ..Settings::default()
+    };
+    let w = registered_world(MockProvider::new(), settings).await;
+    w.convo.register_tool(
+        "hangs",
+        tool_fn(|_: serde_json::Value| async move {
+            std::future::pending::<()>().await;
+            Ok(json!("never"))
+        }),
+    );
+    let session = w
+        .session_with(tools_agent(vec![server_tool("hangs")], None))
+        .await;
+    w.mock
+        .push(MockReply::ToolCalls(vec![call("c1", "hangs", json!({}))]));
+
+    let turn = w.send(&session, "go").await.expect("the turn goes on");
+
+    let result = &turn.messages[1];
+    assert!(result.is_error);
+    assert!(
+        result.content.contains("did not answer within 50 ms"),
+        "{}",
+        result.content
+    );
+    assert_eq!(
+        turn.assistant_message.finish_reason,
+        Some(FinishReason::Stop)
+    );
+}
+
+#[cfg(feature = "webhooks")]
+#[tokio::test]
+async fn a_webhook_answering_500_is_an_error_the_model_sees() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&receiver)
+        .await;
+    let settings = Settings {
+        tools_allow_private_networks: true,
+        ..Settings::default()
+    };
+    let w = registered_world(MockProvider::new(), settings).await;
+    let tool = ToolDefinition {
+        execution: ToolExecution::Webhook(WebhookTarget {
+            url: receiver.uri(),
+            timeout_ms: 10_000,
+        }),
+        ..server_tool("weather")
+    };
+    let session = w.session_with(tools_agent(vec![tool], None)).await;
+    w.mock
+        .push(MockReply::ToolCalls(vec![call("c1", "weather", json!({}))]));
+
+    let turn = w
+        .send(&session, "weather?")
+        .await
+        .expect("the turn goes on");
+
+    assert!(turn.messages[1].is_error);
+    assert!(
+        turn.messages[1].content.contains("500"),
+        "{}",
+        turn.messages[1].content
+    );
+    assert_eq!(turn.messages.len(), 3);
+}
