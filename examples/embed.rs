@@ -86,6 +86,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             TurnEvent::Failed { error } => return Err(error.into()),
             TurnEvent::Created { .. } => {}
+            // This agent has no tools (see examples/tools.rs).
+            _ => {}
         }
     }
 

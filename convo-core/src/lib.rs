@@ -72,6 +72,7 @@ pub mod testkit;
 pub mod webhook;
 
 // The embedder's view, each name once: the engine and its operations' types.
+pub use engine::tools::{tool_fn, Tool, ToolError, ToolInvocation};
 pub use engine::{
     context, month_of, CompletionMessage, CompletionOverrides, CompletionRole, ContextMessage,
     ContextPreview, Convo, ExportRecord, ExportStream, ImportError, InvalidSettings, ListParams,

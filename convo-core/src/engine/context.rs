@@ -5,10 +5,18 @@
 //! The window holds, of the agent's last `context_messages` messages (the
 //! new user message included):
 //! - only non-empty ones (providers reject empty parts; a reply cancelled
-//!   before any text is stored empty);
+//!   before any text is stored empty), except that an assistant message
+//!   with tool calls and a tool message are always kept, text or not;
 //! - with a `context_tokens` budget, the newest whose estimated tokens fit
-//!   it, the new message always;
+//!   it; the turn being answered (from the last user message on, its tool
+//!   rounds included) always;
 //! - starting at a user message (a conversation starts with the user).
+//!
+//! The window is a suffix of the history that starts at a user message, so
+//! it never separates a call from its results: a tool message always follows
+//! its assistant message with no user message between them (a turn stores
+//! both under its lock), so it can be neither the window's first message nor
+//! cut away from a call the window keeps.
 //!
 //! Tokens are estimated, not counted: [`estimate_tokens`] is about four
 //! characters per token plus four per message for its role and framing,
@@ -19,7 +27,7 @@
 //! [`Convo::context_preview`]: super::Convo::context_preview
 
 use crate::domain::{Agent, ContextRef, Message, Role};
-use crate::llm::{ChatMessage, LlmRequest};
+use crate::llm::{arguments_to_text, ChatMessage, LlmRequest, ToolSpec};
 
 /// Characters per estimated token.
 pub const CHARS_PER_TOKEN: u32 = 4;
@@ -32,6 +40,51 @@ pub fn estimate_tokens(text: &str) -> u32 {
     chars
         .div_ceil(CHARS_PER_TOKEN)
         .saturating_add(TOKENS_PER_MESSAGE)
+}
+
+/// Estimated tokens of a stored message: its text, and the name and
+/// arguments of each call it makes (they are sent too).
+pub fn estimate_message_tokens(message: &Message) -> u32 {
+    let calls: u32 = message
+        .tool_calls
+        .iter()
+        .map(|c| {
+            estimate_tokens(&c.name)
+                .saturating_add(estimate_tokens(&arguments_to_text(&c.arguments)))
+        })
+        .fold(0, u32::saturating_add);
+    estimate_tokens(&message.content).saturating_add(calls)
+}
+
+/// Whether a message goes in the window: it has text, or it is part of a
+/// tool exchange (an empty result is still an answer the model must see).
+fn sendable(message: &Message) -> bool {
+    !message.content.is_empty() || !message.tool_calls.is_empty() || message.role == Role::Tool
+}
+
+/// A stored message as the model gets it.
+pub(crate) fn chat_message(m: &Message) -> ChatMessage {
+    ChatMessage {
+        provider_state: m.provider_state.clone(),
+        tool_calls: m.tool_calls.clone(),
+        tool_call_id: m.tool_call_id.clone(),
+        tool_name: m.tool_name.clone(),
+        is_error: m.is_error,
+        ..ChatMessage::new(m.role, m.content.clone())
+    }
+}
+
+/// The agent's tools as the model sees them (who runs them is not its business).
+pub(crate) fn tool_specs(agent: &Agent) -> Vec<ToolSpec> {
+    agent
+        .tools
+        .iter()
+        .map(|t| ToolSpec {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            parameters: t.parameters.clone(),
+        })
+        .collect()
 }
 
 /// A turn's context, decided.
@@ -62,17 +115,19 @@ impl Plan<'_> {
 pub(crate) fn plan<'a>(agent: &Agent, recent: &'a [Message]) -> Plan<'a> {
     let mut window = Vec::new();
     let mut tokens = 0u32;
-    for (i, message) in recent
+    // The turn being answered is sent whole, over the budget if need be:
+    // without its user message the window would be empty, and without its
+    // tool rounds the model would call the same tools again.
+    let current = recent
         .iter()
-        .rev()
-        .filter(|m| !m.content.is_empty())
-        .enumerate()
-    {
-        let cost = estimate_tokens(&message.content);
+        .rposition(|m| m.role == Role::User)
+        .unwrap_or(recent.len().saturating_sub(1));
+    for (i, message) in recent.iter().enumerate().rev().filter(|(_, m)| sendable(m)) {
+        let cost = estimate_message_tokens(message);
         let over = agent
             .context_tokens
             .is_some_and(|budget| tokens.saturating_add(cost) > budget);
-        if i > 0 && over {
+        if i < current && over {
             break;
         }
         tokens = tokens.saturating_add(cost);
@@ -84,18 +139,13 @@ pub(crate) fn plan<'a>(agent: &Agent, recent: &'a [Message]) -> Plan<'a> {
         .position(|m| m.role == Role::User)
         .unwrap_or(window.len());
     for dropped in window.drain(..start) {
-        tokens = tokens.saturating_sub(estimate_tokens(&dropped.content));
+        tokens = tokens.saturating_sub(estimate_message_tokens(dropped));
     }
     let request = LlmRequest {
         model: agent.model.clone(),
         system_prompt: agent.system_prompt.clone(),
-        messages: window
-            .iter()
-            .map(|m| ChatMessage {
-                provider_state: m.provider_state.clone(),
-                ..ChatMessage::new(m.role, m.content.clone())
-            })
-            .collect(),
+        messages: window.iter().map(|m| chat_message(m)).collect(),
+        tools: tool_specs(agent),
         temperature: agent.temperature,
         max_output_tokens: agent.max_output_tokens,
         reasoning_effort: agent.reasoning_effort,
@@ -210,5 +260,113 @@ mod tests {
         let plan = plan(&agent(Some(10)), &recent);
         assert_eq!(seqs(&plan), [3]);
         assert_eq!(plan.estimated_tokens, 104);
+    }
+
+    /// A history with a tool exchange: the `tools` markers make an
+    /// assistant message calling `a` and `b` followed by their two results.
+    fn with_tools(texts: &[&str]) -> Vec<Message> {
+        let mut out = Vec::new();
+        let session = SessionId::new();
+        let mut push = |role, content: &str, f: &dyn Fn(&mut Message)| {
+            let mut m = history(&[""]).remove(0);
+            m.session_id = session;
+            m.seq = out.len() as u64 + 1;
+            m.role = role;
+            m.content = content.to_owned();
+            f(&mut m);
+            out.push(m);
+        };
+        for text in texts {
+            match *text {
+                "calls" => push(Role::Assistant, "", &|m| {
+                    m.tool_calls = ["a", "b"]
+                        .map(|n| crate::domain::ToolCall {
+                            id: format!("call_{n}"),
+                            name: n.into(),
+                            arguments: serde_json::json!({"x": 1}),
+                            provider_state: None,
+                        })
+                        .to_vec();
+                }),
+                "results" => {
+                    for n in ["a", "b"] {
+                        push(Role::Tool, "", &|m| {
+                            m.tool_call_id = Some(format!("call_{n}"));
+                            m.tool_name = Some(n.into());
+                        });
+                    }
+                }
+                q if q.starts_with('q') => push(Role::User, q, &|_| {}),
+                a => push(Role::Assistant, a, &|_| {}),
+            }
+        }
+        out
+    }
+
+    /// Every call an assistant message of the window makes is answered in
+    /// the window, and no tool message answers a call outside it.
+    fn assert_exchanges_whole(plan: &Plan<'_>) {
+        let called: Vec<&str> = plan
+            .window
+            .iter()
+            .flat_map(|m| m.tool_calls.iter().map(|c| c.id.as_str()))
+            .collect();
+        let answered: Vec<&str> = plan
+            .window
+            .iter()
+            .filter_map(|m| m.tool_call_id.as_deref())
+            .collect();
+        assert_eq!(called, answered, "window {:?}", seqs(plan));
+        assert_eq!(plan.window.first().map(|m| m.role), Some(Role::User));
+    }
+
+    #[test]
+    fn tool_exchanges_are_sent_with_their_fields_and_the_agents_tools() {
+        let recent = with_tools(&["q1", "calls", "results", "done", "q2"]);
+        let mut agent = agent(None);
+        agent.tools = vec![crate::domain::ToolDefinition {
+            name: "a".into(),
+            description: "does a".into(),
+            parameters: serde_json::json!({"type": "object"}),
+            execution: crate::domain::ToolExecution::Client,
+        }];
+        let plan = plan(&agent, &recent);
+        assert_eq!(
+            seqs(&plan),
+            [1, 2, 3, 4, 5, 6],
+            "empty tool messages are kept"
+        );
+        let sent = &plan.request.messages;
+        assert_eq!(sent[1].tool_calls.len(), 2);
+        assert_eq!(sent[2].tool_call_id.as_deref(), Some("call_a"));
+        assert_eq!(sent[3].tool_name.as_deref(), Some("b"));
+        assert_eq!(sent[3].role, Role::Tool);
+        assert_eq!(plan.request.tools.len(), 1);
+        assert_eq!(plan.request.tools[0].description, "does a");
+    }
+
+    #[test]
+    fn no_budget_cut_separates_a_call_from_its_results() {
+        let recent = with_tools(&["q1", "calls", "results", "done", "q2"]);
+        // Every budget from nothing to everything: each window starts at a
+        // user message and keeps an exchange whole or not at all.
+        for budget in 0..200 {
+            let plan = plan(&agent(Some(budget)), &recent);
+            assert_exchanges_whole(&plan);
+            assert!(
+                matches!(seqs(&plan).as_slice(), [6] | [1, 2, 3, 4, 5, 6]),
+                "budget {budget}: {:?}",
+                seqs(&plan)
+            );
+        }
+    }
+
+    #[test]
+    fn a_tool_round_sends_its_whole_turn_even_over_the_budget() {
+        // The turn being answered: q2, its calls and their results.
+        let recent = with_tools(&["q1", "a1", "q2", "calls", "results"]);
+        let plan = plan(&agent(Some(1)), &recent);
+        assert_eq!(seqs(&plan), [3, 4, 5, 6]);
+        assert_exchanges_whole(&plan);
     }
 }

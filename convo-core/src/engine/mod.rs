@@ -6,6 +6,7 @@ mod complete;
 pub mod context;
 mod resources;
 mod settings;
+pub mod tools;
 pub mod transfer;
 mod turn;
 mod usage;
@@ -55,6 +56,12 @@ struct Shared {
     turn_metrics: std::sync::OnceLock<turn::TurnMetrics>,
     /// Turns running per user, for [`Settings::max_concurrent_turns`].
     turns_per_user: std::sync::Mutex<std::collections::HashMap<crate::domain::UserId, usize>>,
+    /// The embedder's Rust tools, by name.
+    tools: tools::ToolRegistry,
+    /// The client for webhook tools, built on first use (once per engine:
+    /// it holds the connection pool). `Err`: why it could not be built.
+    #[cfg(feature = "webhooks")]
+    webhooks: std::sync::OnceLock<Result<crate::webhook::WebhookCaller, String>>,
 }
 
 impl std::fmt::Debug for Convo {
@@ -99,6 +106,9 @@ impl Convo {
                 running: std::sync::Mutex::default(),
                 turns_per_user: std::sync::Mutex::default(),
                 turn_metrics: std::sync::OnceLock::new(),
+                tools: tools::ToolRegistry::default(),
+                #[cfg(feature = "webhooks")]
+                webhooks: std::sync::OnceLock::new(),
             }),
         })
     }

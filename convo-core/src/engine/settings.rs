@@ -60,6 +60,10 @@ pub struct Settings {
     /// a webhook URL is chosen by whoever edits an agent, and must not
     /// reach the server's own network (SSRF). For tests and on-premise tools.
     pub tools_allow_private_networks: bool,
+    /// How long one call of a Rust tool (an agent's `server` tool) may
+    /// take; past it the model is told the tool timed out. Webhook tools
+    /// have their own `timeout_ms`.
+    pub tool_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -79,6 +83,7 @@ impl Default for Settings {
             monthly_token_budget: None,
             max_concurrent_turns: None,
             tools_allow_private_networks: false,
+            tool_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -163,6 +168,11 @@ impl Settings {
             self.stream_buffer >= 1,
             "stream_buffer",
             "must be at least 1".into(),
+        );
+        check(
+            !self.tool_timeout.is_zero(),
+            "tool_timeout",
+            "must be above zero".into(),
         );
         check(
             !self.cancel_poll.is_zero(),

@@ -58,6 +58,11 @@ pub struct IdempotencyRecord {
     /// the user message was stored: a retry with the same key answers it
     /// instead of storing the user message again.
     pub assistant_message: Option<Message>,
+    /// Everything the turn stored after the user message (tool-call
+    /// messages, tool messages, the reply), so a resend returns the whole
+    /// turn. Empty in records written before tools: the reply alone.
+    #[serde(default)]
+    pub messages: Vec<Message>,
     /// When the store may forget the record.
     pub expires_at: Timestamp,
 }

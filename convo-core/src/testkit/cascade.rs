@@ -182,6 +182,7 @@ pub async fn deleting_a_session_deletes_its_messages_and_idempotency_records(
     let record = IdempotencyRecord {
         user_message: stored[0].clone(),
         assistant_message: Some(stored[1].clone()),
+        messages: vec![stored[1].clone()],
         expires_at: now() + chrono::TimeDelta::hours(1),
     };
     store

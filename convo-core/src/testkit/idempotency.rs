@@ -16,6 +16,8 @@ fn record(
     IdempotencyRecord {
         user_message: user_message.clone(),
         assistant_message: assistant_message.cloned(),
+        // The whole turn round-trips too, not only the reply.
+        messages: assistant_message.cloned().into_iter().collect(),
         expires_at,
     }
 }

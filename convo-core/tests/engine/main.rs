@@ -7,6 +7,7 @@ mod reasoning;
 mod resources;
 mod streaming;
 mod support;
+mod tool_loop;
 mod tools;
 mod transfer;
 mod turns;

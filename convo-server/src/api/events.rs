@@ -129,37 +129,55 @@ pub fn sse(turn: TurnStream, request_id: String, keep_alive: Duration) -> TurnEv
     // Counted as open (`convo_sse_streams_open`) until the body is dropped.
     let open = crate::http::metrics::OpenStream::open();
     let events = turn
+        // Tool rounds' events get SSE shapes of their own with the
+        // tool-call routes; until then a stream shows the final reply only.
+        .filter(|event| {
+            futures::future::ready(!matches!(
+                event,
+                TurnEvent::ToolCallCreated { .. }
+                    | TurnEvent::ToolCallCompleted { .. }
+                    | TurnEvent::MessageCompleted { .. }
+            ))
+        })
         .enumerate()
-        .map(move |(i, event)| {
+        .filter_map(move |(i, event)| {
+            // `None`: the tool rounds' events, filtered out above.
             let _open = &open;
             let sequence_number = i as u64;
-            match event {
+            futures::future::ready(match event {
                 TurnEvent::Created {
                     user_message,
                     assistant_message_id,
-                } => StreamEvent::Created(MessageCreatedEvent {
+                } => Some(StreamEvent::Created(MessageCreatedEvent {
                     sequence_number,
                     user_message: (*user_message).into(),
                     assistant_message_id: assistant_message_id.to_string(),
-                }),
-                TurnEvent::Delta { message_id, text } => StreamEvent::Delta(MessageDeltaEvent {
-                    sequence_number,
-                    message_id: message_id.to_string(),
-                    delta: text,
-                }),
-                TurnEvent::Completed { message } => StreamEvent::Completed(MessageCompletedEvent {
-                    sequence_number,
-                    message: (*message).into(),
-                }),
+                })),
+                TurnEvent::Delta { message_id, text } => {
+                    Some(StreamEvent::Delta(MessageDeltaEvent {
+                        sequence_number,
+                        message_id: message_id.to_string(),
+                        delta: text,
+                    }))
+                }
+                TurnEvent::Completed { message } => {
+                    Some(StreamEvent::Completed(MessageCompletedEvent {
+                        sequence_number,
+                        message: (*message).into(),
+                    }))
+                }
                 TurnEvent::Failed { error } => {
                     let mut error = ApiError::from(error).body().error;
                     error.request_id.clone_from(&request_id);
-                    StreamEvent::Error(ErrorEvent {
+                    Some(StreamEvent::Error(ErrorEvent {
                         sequence_number,
                         error,
-                    })
+                    }))
                 }
-            }
+                TurnEvent::ToolCallCreated { .. }
+                | TurnEvent::ToolCallCompleted { .. }
+                | TurnEvent::MessageCompleted { .. } => None,
+            })
         })
         .boxed();
     TurnEventStream(

@@ -49,11 +49,19 @@ impl Convo {
                     Some(IdempotencyRecord {
                         user_message,
                         assistant_message: Some(assistant_message),
+                        mut messages,
                         ..
-                    }) => Ok(Begun::Replay(Turn {
-                        user_message,
-                        assistant_message,
-                    })),
+                    }) => {
+                        // A record from before tools holds the reply alone.
+                        if messages.is_empty() {
+                            messages.push(assistant_message.clone());
+                        }
+                        Ok(Begun::Replay(Turn {
+                            user_message,
+                            assistant_message,
+                            messages,
+                        }))
+                    }
                     _ => Err(ConvoError::Internal("idempotency record vanished".into())),
                 }
             }
@@ -107,6 +115,7 @@ impl Convo {
                     let record = IdempotencyRecord {
                         user_message: user_message.clone(),
                         assistant_message: None,
+                        messages: Vec::new(),
                         expires_at: self.idempotency_expiry(),
                     };
                     store.save_idempotency_record(session, key, &record).await?;
@@ -114,20 +123,23 @@ impl Convo {
                 }
             },
         };
-        let (request, context) = self.build_request(session, agent).await?;
+        let (request, context) = self.build_request(session, agent, 1).await?;
         Ok(Some((user_message, request, context)))
     }
 
     /// Step 5: the context window and the request built from it.
+    ///
+    /// `turn_messages`: how many messages the turn has stored so far (its
+    /// user message included); they are all loaded even past the agent's
+    /// `context_messages`, since the window always holds the whole turn.
     pub(super) async fn build_request(
         &self,
         session: &SessionId,
         agent: &Agent,
+        turn_messages: usize,
     ) -> Result<(LlmRequest, ContextRef), ConvoError> {
-        let recent = self
-            .store()
-            .last_messages(session, agent.context_messages as usize)
-            .await?;
+        let n = (agent.context_messages as usize).max(turn_messages);
+        let recent = self.store().last_messages(session, n).await?;
         let plan = context::plan(agent, &recent);
         let Some(context) = plan.context_ref() else {
             return Err(ConvoError::Internal(

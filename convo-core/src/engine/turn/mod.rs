@@ -8,7 +8,10 @@
 //! 5. load the context window: the last `context_messages` messages, empty
 //!    ones left out, starting at a user message;
 //! 6. call the model;
-//! 7. store the reply with model, finish reason, usage and context;
+//! 7. store the reply with model, finish reason, usage and context; when it
+//!    asks for tools, run them (`tools`: a round's calls at once), store
+//!    their results, and go back to 6 with the new window, at most the
+//!    agent's `max_tool_rounds` times (then once more with tools disabled);
 //! 8. release the lock, on every path.
 //!
 //! Steps 6–8 run in a task of their own, so a caller that goes away neither
@@ -26,6 +29,7 @@ mod lock;
 mod preview;
 mod run;
 mod running;
+mod tools;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -68,17 +72,24 @@ impl SendMessage {
     }
 }
 
-/// The result of a turn: both stored messages.
+/// The result of a turn: the user's message and what the turn stored after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
     /// The user's message.
     pub user_message: Message,
-    /// The model's reply.
+    /// The model's last reply (the last of `messages`).
     pub assistant_message: Message,
+    /// Everything the turn stored after the user message, in `seq` order:
+    /// assistant messages asking for tools, tool messages, the final
+    /// reply. Just the reply for a turn without tools.
+    pub messages: Vec<Message>,
 }
 
 /// One event of a streamed turn: `Created`, any number of `Delta`s, then
-/// exactly one of `Completed` or `Failed`.
+/// exactly one of `Completed` or `Failed`. A turn with tool rounds adds,
+/// per round, `MessageCompleted` (the assistant message asking for tools),
+/// one `ToolCallCreated` per call, and one `ToolCallCompleted` per result,
+/// before the next model call's `Delta`s.
 #[derive(Debug, Clone)]
 pub enum TurnEvent {
     /// The user message is stored; the reply will have this id.
@@ -96,7 +107,24 @@ pub enum TurnEvent {
         /// Text to append.
         text: String,
     },
-    /// The reply is stored.
+    /// The model asked for a tool (sent before the call runs, after the
+    /// assistant message asking for it is stored).
+    ToolCallCreated {
+        /// The call.
+        tool_call: Box<crate::domain::ToolCall>,
+    },
+    /// A tool call's result (or failure) is stored.
+    ToolCallCompleted {
+        /// The stored tool message.
+        message: Box<Message>,
+    },
+    /// An assistant message that asks for tools is stored; the turn goes
+    /// on. The next model call's deltas carry a new message id.
+    MessageCompleted {
+        /// The stored assistant message.
+        message: Box<Message>,
+    },
+    /// The final reply is stored.
     Completed {
         /// The stored assistant message.
         message: Box<Message>,
@@ -203,6 +231,8 @@ impl Convo {
                     let text = turn.assistant_message.content.clone();
                     let _ = tx.try_send(TurnEvent::Delta { message_id, text });
                 }
+                // A replay streams the final reply only (the whole turn is
+                // in the session's history); the channel has room for these three.
                 let _ = tx.try_send(TurnEvent::Completed {
                     message: Box::new(turn.assistant_message),
                 });

@@ -89,7 +89,7 @@ impl Convo {
                     seq: m.seq,
                     role: m.role,
                     content: m.content.clone(),
-                    estimated_tokens: context::estimate_tokens(&m.content),
+                    estimated_tokens: context::estimate_message_tokens(m),
                     pending: pending.is_some() && m.seq == next_seq,
                 })
                 .collect(),

@@ -404,6 +404,9 @@ pub(super) struct IdempotencyDoc {
     pub session_id: String,
     pub user_message: MessageDoc,
     pub assistant_message: Option<MessageDoc>,
+    /// Absent in records written before tools.
+    #[serde(default)]
+    pub messages: Vec<MessageDoc>,
     pub expires_at: DateTime,
 }
 
@@ -418,6 +421,7 @@ impl IdempotencyDoc {
             session_id: session.to_string(),
             user_message: MessageDoc::from_domain(&r.user_message),
             assistant_message: r.assistant_message.as_ref().map(MessageDoc::from_domain),
+            messages: r.messages.iter().map(MessageDoc::from_domain).collect(),
             expires_at: to_bson(r.expires_at),
         }
     }
@@ -429,6 +433,11 @@ impl IdempotencyDoc {
                 .assistant_message
                 .map(MessageDoc::into_domain)
                 .transpose()?,
+            messages: self
+                .messages
+                .into_iter()
+                .map(MessageDoc::into_domain)
+                .collect::<Result<_, _>>()?,
             expires_at: from_bson(self.expires_at),
         })
     }

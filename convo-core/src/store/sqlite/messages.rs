@@ -73,6 +73,9 @@ fn seq_of(conn: &Connection, session: &str, id: &MessageId) -> Result<i64, Sqlit
 struct StoredRecord {
     user_message: Message,
     assistant_message: Option<Message>,
+    /// Absent in records written before tools.
+    #[serde(default)]
+    messages: Vec<Message>,
 }
 
 impl SqliteStore {
@@ -182,6 +185,7 @@ impl SqliteStore {
             Ok(Some(IdempotencyRecord {
                 user_message: record.user_message,
                 assistant_message: record.assistant_message,
+                messages: record.messages,
                 expires_at,
             }))
         })
@@ -198,6 +202,7 @@ impl SqliteStore {
         let json = serde_json::to_string(&StoredRecord {
             user_message: record.user_message.clone(),
             assistant_message: record.assistant_message.clone(),
+            messages: record.messages.clone(),
         })
         .map_err(|e| StoreError::Internal(format!("idempotency record: {e}")))?;
         let expires_at = millis(record.expires_at);

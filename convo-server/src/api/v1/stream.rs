@@ -50,7 +50,11 @@ pub fn from_chunks(chunks: ChunkStream) -> BoxStream<'static, Frame> {
 pub fn from_turn(turn: TurnStream) -> BoxStream<'static, Frame> {
     turn.filter_map(|event| async move {
         match event {
-            TurnEvent::Created { .. } => None,
+            // `/v1` passes tool rounds through with the tool-call slice.
+            TurnEvent::Created { .. }
+            | TurnEvent::ToolCallCreated { .. }
+            | TurnEvent::ToolCallCompleted { .. }
+            | TurnEvent::MessageCompleted { .. } => None,
             TurnEvent::Delta { text, .. } => Some(Frame::Text(text)),
             TurnEvent::Completed { message } => Some(Frame::Finish(
                 message.finish_reason.unwrap_or(FinishReason::Stop),
