@@ -2,26 +2,37 @@
 //!
 //! `cargo run --example embed`
 //!
-//! Builds a `Convo` on the in-memory store and the deterministic mock model,
+//! Builds a `Convo` on a SQLite file and the deterministic mock model,
 //! registers a user, creates a project, an agent and a session, holds a short
-//! conversation (one turn streamed) and prints the stored history.
+//! conversation (one turn streamed) and prints the stored history, read back
+//! through a second store opened on the same file.
+//!
+//! The file is a new one in the temp directory, named for the run: the
+//! example registers the same user each time, which a kept `embed.db` would
+//! refuse on the second run (the e-mail is taken), and it writes nothing into
+//! the clone. Its path is printed, to look inside with `sqlite3`.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use convo::core::{
-    Convo, ListParams, MemoryStore, MockProvider, NewAgent, NewProject, SendMessage, Settings,
+    Convo, ListParams, MockProvider, NewAgent, NewProject, SendMessage, Settings, SqliteStore,
     TurnEvent,
 };
 use futures::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let run = convo::core::uuid::Uuid::now_v7().simple();
+    let path = std::env::temp_dir().join(format!("convo-embed-{run}.db"));
+    // Created, switched to WAL and migrated on open.
+    let store = SqliteStore::open(&path).await?;
     let convo = Convo::new(
-        Arc::new(MemoryStore::new()),
+        Arc::new(store),
         Arc::new(MockProvider::new()),
         Settings::default(),
     );
+    println!("data in {}", path.display());
 
     let user = convo
         .register(
@@ -91,11 +102,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    // What is in the file, not in this process: a second store on it, as
+    // another process (or the next run of a server) would open it.
+    let reopened = Convo::new(
+        Arc::new(SqliteStore::open(&path).await?),
+        Arc::new(MockProvider::new()),
+        Settings::default(),
+    );
     println!(
-        "\nHistory of {:?}:",
+        "\nHistory of {:?}, read back from the file:",
         session.title.as_deref().unwrap_or("untitled")
     );
-    for m in convo
+    for m in reopened
         .list_messages(&user.id, &session_id, &ListParams::default())
         .await?
         .data

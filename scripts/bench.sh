@@ -2,7 +2,7 @@
 # Load benchmark of convo-server (see README, "Performance").
 #
 # Builds in release mode, starts what it needs (the server on the memory
-# store and on MongoDB, the mock model with no delay, the workspace's fake
+# store, on a fresh SQLite file in its temp directory and on MongoDB, the mock model with no delay, the workspace's fake
 # model server convo-fake for the real-HTTP case), loads it from this
 # machine with wrk for a fixed time per case, and prints one table.
 # Throughput is also given as a ratio to a minimal poem endpoint measured in
@@ -11,7 +11,7 @@
 #
 #   bash scripts/bench.sh                 # all cases, 10 s each
 #   BENCH_SECONDS=5 bash scripts/bench.sh
-#   BENCH_STORES=memory bash scripts/bench.sh
+#   BENCH_STORES="memory sqlite" bash scripts/bench.sh
 #   BENCH_BIN=/tmp/convo-server-old bash scripts/bench.sh   # another build of
 #                                         # the server (e.g. before a change), same client and cases
 #
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_CASE="${BENCH_SECONDS:-10}"
-STORES="${BENCH_STORES:-memory mongodb}"
+STORES="${BENCH_STORES:-memory sqlite mongodb}"
 STREAMS="${BENCH_STREAMS:-5000}"
 WORK="$(mktemp -d)"
 PIDS=()
@@ -155,6 +155,9 @@ for store in $STORES; do
   if [ "$store" = mongodb ]; then
     [ -n "${MONGO_PORT:-}" ] || start_mongo
     STORE_ENV=(CONVO_STORE="mongodb://127.0.0.1:$MONGO_PORT/convo_bench_$RANDOM?directConnection=true")
+  elif [ "$store" = sqlite ]; then
+    # A fresh file (and its signing-secret file) in the run's temp directory.
+    STORE_ENV=(CONVO_STORE="sqlite://$WORK/bench-$RANDOM.db")
   else
     STORE_ENV=(CONVO_STORE=memory)
   fi
@@ -209,7 +212,7 @@ done
 
 # Case 7: thousands of slow streams at once (memory store; 10 chunks, 1 s apart).
 port=$(free_port)
-start_server "$port" CONVO_MOCK_CHUNKS=10 CONVO_MOCK_CHUNK_DELAY_MS=1000
+start_server "$port" CONVO_STORE=memory CONVO_MOCK_CHUNKS=10 CONVO_MOCK_CHUNK_DELAY_MS=1000
 pid=$SERVER_PID
 base="http://127.0.0.1:$port"
 "$CLIENT" setup "$base" >"$WORK/setup7.json"
@@ -233,6 +236,13 @@ while IFS='|' read -r name store rps p50 p99 errors peak; do
   [ -n "$rps" ] && [ -n "$CEILING_RPS" ] && ratio=$(awk -v a="$rps" -v b="$CEILING_RPS" 'BEGIN {printf "%.0f%%", 100 * a / b}')
   printf '| %-46s | %-7s | %10s | %8s | %8s | %8s | %6s | %9s |\n' "$name" "$store" "$rps" "$ratio" "$p50" "$p99" "$errors" "${peak:+$peak MiB}"
 done <"$ROWS"
+# SQLite's target: reads (cases 1 and 2) at half the memory store's rate or more.
+awk -F'|' '$1 ~ /^[12]\. / && ($2 == "memory" || $2 == "sqlite") {rps[substr($1, 1, 1), $2] = $3}
+  END {
+    for (c = 1; c <= 2; c++) if (rps[c, "memory"] > 0 && rps[c, "sqlite"] != "")
+      line = line sprintf("%scase %d %.0f%%", line == "" ? "" : ", ", c, 100 * rps[c, "sqlite"] / rps[c, "memory"])
+    if (line != "") print "\nSQLite / memory on reads (target >= 50%): " line
+  }' "$ROWS"
 echo
 echo "6. one send, p50 by prior messages (ratio = at 10,000 / at 10):"
 jq -r '"   \(.store): 10 → \(.p50_ms_at_10 * 100 | round / 100) ms, 1,000 → \(.p50_ms_at_1000 * 100 | round / 100) ms, 10,000 → \(.p50_ms_at_10000 * 100 | round / 100) ms; ratio \(.p50_ms_at_10000 / .p50_ms_at_10 * 100 | round / 100)"' "$GROWTH"

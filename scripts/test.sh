@@ -2,7 +2,7 @@
 # Runs the whole test suite from a fresh clone: installs and starts what the
 # tests need, builds once, runs every test (in parallel with cargo-nextest
 # when it is installed), the documentation examples and the tools' suites,
-# and last the REST API tests again on MongoDB.
+# and last the REST API tests again on SQLite and on MongoDB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +56,13 @@ log "property-based API tests: schemathesis against the running server's OpenAPI
 bash scripts/schemathesis.sh target/debug/convo-server
 log "the OpenAI-compatible /v1 routes with the official openai Python SDK"; bash scripts/openai_sdk.sh target/debug/convo-server
 log "Swagger UI in headless Chromium: register, project, agent, chat, message via Try it out"; bash scripts/browser_test.sh target/debug/convo-server
+
+log "running the REST API tests again, on the SQLite store (a fresh file per server)"
+if cargo nextest --version >/dev/null 2>&1; then
+  CONVO_TEST_API_STORE=sqlite cargo nextest run --workspace --all-features --no-fail-fast --test api
+else
+  CONVO_TEST_API_STORE=sqlite cargo test --workspace --all-features --no-fail-fast --test api
+fi
 
 # Last, so that the run closes on a test runner's summary.
 log "running the REST API tests again, on the MongoDB store"

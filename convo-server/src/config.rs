@@ -7,14 +7,17 @@
 //! safe to log.
 
 mod secret;
+mod store;
 mod validate;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use secret::{Secret, StoreUri};
+pub use store::{StoreChoice, StoreChoiceError, DEFAULT_STORE};
 pub use validate::{Invalid, InvalidConfig, MIN_JWT_SECRET_CHARS};
 
 /// Convo's REST server: multi-tenant chat agents over HTTP, with Swagger UI at /docs.
@@ -33,9 +36,10 @@ pub struct Config {
     #[arg(long, env = "CONVO_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
-    /// Where data lives: `memory` (lost on exit) or a `mongodb://` URI.
-    /// `MONGODB_URI` is read too when this is left at `memory`.
-    #[arg(long, env = "CONVO_STORE", default_value = "memory")]
+    /// Where data lives: a SQLite file (`sqlite://PATH`, relative to the
+    /// working directory, or `sqlite:///absolute/path`), `memory` (lost on
+    /// exit) or a `mongodb://` URI. `MONGODB_URI` is read too when this is not set.
+    #[arg(long, env = "CONVO_STORE", default_value = DEFAULT_STORE)]
     pub store: StoreUri,
 
     /// Google Gemini API key. Without one, replies come from the built-in mock model.
@@ -90,8 +94,9 @@ pub struct Config {
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<Secret>,
 
-    /// Secret that signs login tokens (HS256). Random at each start when unset,
-    /// which logs everyone out on restart; required with a persistent store.
+    /// Secret that signs login tokens (HS256). When unset: with a SQLite
+    /// store, generated once and kept in `<database file>.jwt-secret`; with
+    /// the memory store, random at each start; MongoDB requires one.
     #[arg(long, env = "CONVO_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
@@ -224,8 +229,14 @@ impl Config {
     pub fn from_env() -> Self {
         // A missing .env is normal; a malformed one is worth a warning once logging is up.
         let _ = dotenvy::dotenv();
-        let mut config = Self::try_parse().unwrap_or_else(|e| exit_naming_variable(e));
-        if config.store.is_memory() {
+        let matches = Self::command()
+            .try_get_matches()
+            .unwrap_or_else(|e| exit_naming_variable(e));
+        let mut config =
+            Self::from_arg_matches(&matches).unwrap_or_else(|e| exit_naming_variable(e));
+        // MongoDB's conventional variable counts only when CONVO_STORE (flag
+        // or variable) was not given at all: an explicit choice wins.
+        if matches.value_source("store") == Some(ValueSource::DefaultValue) {
             if let Ok(uri) = std::env::var("MONGODB_URI") {
                 if !uri.trim().is_empty() {
                     config.store = uri.into();
@@ -235,12 +246,14 @@ impl Config {
         config
     }
 
-    /// The defaults, with no flags and no environment: what tests start from.
+    /// The defaults, with no flags and no environment: what tests start from
+    /// (the store included: a test that builds the store from the
+    /// configuration chooses `memory` or a file of its own).
     pub fn defaults() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_listen: None,
-            store: "memory".into(),
+            store: DEFAULT_STORE.into(),
             gemini_api_key: None,
             default_model: convo_core::DEFAULT_MODEL.into(),
             gemini_base_url: None,
@@ -372,7 +385,6 @@ impl Config {
 /// deployments set the variable.
 fn exit_naming_variable(error: clap::Error) -> ! {
     use clap::error::{ContextKind, ContextValue};
-    use clap::CommandFactory;
     let flag = match error.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(arg)) => arg.clone(),
         _ => error.exit(),

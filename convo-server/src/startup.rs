@@ -6,14 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use convo_core::store::InstrumentedStore;
-use convo_core::{Convo, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, Store};
+use convo_core::{
+    Convo, LlmProvider, MemoryStore, MockProvider, MongoStore, Settings, SqliteLocation,
+    SqliteStore, Store,
+};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::{EndpointExt, IntoResponse, Route, Server};
 
 use crate::api;
-use crate::config::Config;
-use crate::credentials::{FailureLimiter, JwtKeys};
+use crate::config::{Config, StoreChoice};
+use crate::credentials::{
+    kept_secret, secret_file_beside, FailureLimiter, JwtKeys, SecretFileError,
+};
 use crate::http::connection::{Connections, GuardedAcceptor};
 use crate::http::cors::{AllowedOrigins, CorsGate};
 use crate::http::error::{ApiError, PanicToEnvelope};
@@ -31,6 +36,10 @@ pub enum StartupError {
     /// Settings out of their allowed values ([`Config::validate`]).
     #[error("invalid configuration: {0}")]
     Invalid(#[from] crate::config::InvalidConfig),
+    /// The signing secret kept beside a SQLite database could be neither
+    /// read nor made.
+    #[error(transparent)]
+    SecretFile(#[from] SecretFileError),
     /// The listening socket could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -85,7 +94,7 @@ impl Application {
     /// Builds the server around an engine made by the caller (tests, embedders).
     pub async fn build_with(config: &Config, convo: Convo) -> Result<Self, StartupError> {
         config.validate()?;
-        let secret = jwt_secret(config);
+        let secret = jwt_secret(config)?;
         let cors_origins = AllowedOrigins::parse(&config.cors_origins)
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let jwt = JwtKeys::new(&secret, config.token_ttl())
@@ -258,14 +267,32 @@ pub fn openapi_json() -> String {
 }
 
 async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
-    match config.store.as_str() {
-        "memory" => {
+    // Config::validate refused anything else; this answers embedders who skip it.
+    let choice = config.store.choice().map_err(|e| {
+        StartupError::Config(format!("CONVO_STORE={} is not allowed: {e}", config.store))
+    })?;
+    match choice {
+        StoreChoice::Memory => {
             tracing::info!("store: in-memory (data is lost when the server stops)");
             Ok(Arc::new(InstrumentedStore::new(Arc::new(
                 MemoryStore::new(),
             ))))
         }
-        uri if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
+        StoreChoice::Sqlite(location) => {
+            let store = SqliteStore::open_location(location.clone())
+                .await
+                .map_err(|e| {
+                    StartupError::Config(format!("cannot use the SQLite store {location}: {e}"))
+                })?;
+            tracing::info!(
+                path = %absolute(location.path()).display(),
+                read_only = location.is_read_only(),
+                "store: SQLite (data is kept in this file; CONVO_STORE=memory for a throwaway run)"
+            );
+            Ok(Arc::new(InstrumentedStore::new(Arc::new(store))))
+        }
+        StoreChoice::Mongo => {
+            let uri = config.store.as_str();
             let database = MongoStore::database_in_uri(uri).unwrap_or_else(|| "convo".to_owned());
             let store = MongoStore::connect(uri, &database)
                 .await
@@ -273,12 +300,13 @@ async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
             tracing::info!(database = %database, transactions = store.uses_transactions(), "store: MongoDB");
             Ok(Arc::new(InstrumentedStore::new(Arc::new(store))))
         }
-        // Config::validate refuses anything else; this answers embedders who skip it.
-        _ => Err(StartupError::Config(format!(
-            "CONVO_STORE must be `memory` or a mongodb:// URI, not {}",
-            config.store
-        ))),
     }
+}
+
+/// `path` made absolute (against the working directory), for logs that say
+/// where the data is whatever directory the reader is in.
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Puts the providers behind a [`RouterProvider`](convo_core::RouterProvider):
@@ -344,14 +372,34 @@ fn build_llm(config: &Config) -> Result<Arc<dyn LlmProvider>, StartupError> {
 }
 
 /// The configured signing secret (its length and the store's need for one
-/// were checked by [`Config::validate`]), or a random one.
-fn jwt_secret(config: &Config) -> Vec<u8> {
-    match &config.jwt_secret {
-        Some(secret) => secret.expose().as_bytes().to_vec(),
-        None => {
-            tracing::warn!("CONVO_JWT_SECRET is not set: using a random secret, so tokens die with this process");
-            let secret: [u8; 32] = rand::random();
-            secret.to_vec()
-        }
+/// were checked by [`Config::validate`]); else, on SQLite, the one kept
+/// beside the database (generated on the first start); else a random one.
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.expose().as_bytes().to_vec());
     }
+    if let Some(location) = config.store.sqlite() {
+        return Ok(kept_jwt_secret(&location)?.into_bytes());
+    }
+    tracing::warn!(
+        "CONVO_JWT_SECRET is not set: using a random secret, so tokens die with this process"
+    );
+    let secret: [u8; 32] = rand::random();
+    Ok(secret.to_vec())
+}
+
+/// The secret kept beside the SQLite database; the log says where, never what.
+fn kept_jwt_secret(location: &SqliteLocation) -> Result<String, SecretFileError> {
+    let path = secret_file_beside(location.path());
+    let kept = kept_secret(&path)?;
+    let shown = absolute(&path);
+    if kept.generated {
+        tracing::info!(
+            path = %shown.display(),
+            "CONVO_JWT_SECRET is not set: generated a signing secret and kept it beside the database (owner-only file); logins survive restarts"
+        );
+    } else {
+        tracing::info!(path = %shown.display(), "CONVO_JWT_SECRET is not set: using the signing secret kept beside the database");
+    }
+    Ok(kept.secret)
 }

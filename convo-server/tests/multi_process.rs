@@ -1,8 +1,10 @@
-//! Several `convo-server` processes on one MongoDB database behave as one;
-//! data survives restarts; a database outage is a 503, then service resumes.
+//! Several `convo-server` processes on one MongoDB database, or on one
+//! SQLite file, behave as one; data survives restarts; a database outage is
+//! a 503, then service resumes.
 //!
-//! Needs `CONVO_TEST_MONGODB_URI` (and `CONVO_TEST_SECANTUS_BIN` for the
-//! outage test); `scripts/test.sh` sets both. Under CI, missing ones fail.
+//! The MongoDB tests need `CONVO_TEST_MONGODB_URI` (and
+//! `CONVO_TEST_SECANTUS_BIN` for the outage test); `scripts/test.sh` sets
+//! both. Under CI, missing ones fail. The SQLite tests need nothing.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 use common::fixture::PASSWORD;
 use common::{
     get, mongo_uri, new_client, post, session_for_new_user, with_database, MongoProcess, Server,
-    SECRET,
+    TempDir, SECRET,
 };
 use serde_json::{json, Value};
 
@@ -83,21 +85,107 @@ async fn users_and_revocations_are_shared_between_servers() {
     );
 }
 
+/// The mock's delay before a reply, so that concurrent sends overlap.
+const SLOW: [(&str, &str); 1] = [("CONVO_MOCK_LATENCY_MS", "400")];
+
 #[tokio::test]
 async fn concurrent_sends_to_one_session_across_two_servers_take_turns() {
     let Some(uri) = mongo_uri(&fresh_db()) else {
         return;
     };
-    let slow = [("CONVO_MOCK_LATENCY_MS", "400")];
     let (a, b) = (
-        Server::start(&env(&uri, &slow)),
-        Server::start(&env(&uri, &slow)),
+        Server::start(&env(&uri, &SLOW)),
+        Server::start(&env(&uri, &SLOW)),
     );
+    two_servers_take_turns(&a, &b).await;
+}
+
+#[tokio::test]
+async fn concurrent_sends_to_one_session_across_two_servers_on_one_sqlite_file_take_turns() {
+    // No CONVO_JWT_SECRET: both read the secret kept beside the file, so a
+    // login on one is valid on the other.
+    let dir = TempDir::new("mp-sqlite-turns");
+    let uri = dir.sqlite_uri("convo.db");
+    let env = [&[("CONVO_STORE", uri.as_str())], &SLOW[..]].concat();
+    let (a, b) = (Server::start(&env), Server::start(&env));
+    two_servers_take_turns(&a, &b).await;
+}
+
+#[tokio::test]
+async fn a_turn_running_on_one_server_is_a_409_on_another_on_one_sqlite_file() {
+    // A streamed reply of 20 chunks, 200 ms apart: long enough to send to
+    // the other server while it runs.
+    let dir = TempDir::new("mp-sqlite-lock");
+    let uri = dir.sqlite_uri("convo.db");
+    let env = [
+        ("CONVO_STORE", uri.as_str()),
+        ("CONVO_MOCK_CHUNKS", "20"),
+        ("CONVO_MOCK_CHUNK_DELAY_MS", "200"),
+    ];
+    let (a, b) = (Server::start(&env), Server::start(&env));
     let c = new_client();
-    let session = session_for_new_user(&c, &a, "turns@example.com").await;
+    let session = session_for_new_user(&c, &a, "lock@example.com").await;
+    let stream = c
+        .post(a.url(&format!("/api/chat/{session}/message/stream")))
+        .json(&json!({"content": "a long answer, please, in many little pieces"}))
+        .send()
+        .await
+        .expect("stream on A");
+    assert_eq!(stream.status(), 200);
+    let mut body = stream.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("event: message.delta") {
+        use futures::StreamExt;
+        let chunk = body.next().await.expect("more events").expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    // A's turn is under way: B sees its lock in the shared file.
+    let (status, refused) = post(
+        &c,
+        b.url(&format!("/api/chat/{session}/message")),
+        json!({"content": "me too"}),
+    )
+    .await;
+    {
+        use futures::StreamExt;
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.expect("bytes")));
+        }
+    }
+
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("turn_in_progress")),
+        "{refused}"
+    );
+    assert!(seen.contains("event: message.completed"), "{seen}");
+    let (status, _) = post(
+        &c,
+        b.url(&format!("/api/chat/{session}/message")),
+        json!({"content": "now"}),
+    )
+    .await;
+    assert_eq!(status, 201, "free again once A's turn ended");
+    let (_, history) = get(&c, a.url(&format!("/api/chat/{session}/messages"))).await;
+    let seqs: Vec<u64> = history["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["seq"].as_u64())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4], "the refused send stored nothing");
+}
+
+/// Twenty sends to one session, alternating between `a` and `b` (on one
+/// store), all at once: each is a turn or a 409, and the history is
+/// contiguous pairs.
+async fn two_servers_take_turns(a: &Server, b: &Server) {
+    let c = new_client();
+    let session = session_for_new_user(&c, a, "turns@example.com").await;
 
     let sends = (0..20).map(|i| {
-        let server = if i % 2 == 0 { &a } else { &b };
+        let server = if i % 2 == 0 { a } else { b };
         post(
             &c,
             server.url(&format!("/api/chat/{session}/message")),

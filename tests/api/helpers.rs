@@ -5,7 +5,8 @@
 //! server, signing up) lives in `tests/support/` and is re-exported here, so
 //! a test imports everything from `crate::helpers`.
 //!
-//! The store is the memory store, or MongoDB when `CONVO_TEST_API_MONGODB_URI`
+//! The store is the memory store; a fresh SQLite file per server when
+//! `CONVO_TEST_API_STORE=sqlite`; or MongoDB when `CONVO_TEST_API_MONGODB_URI`
 //! is set (a fresh database per server): `scripts/test.sh` runs this whole
 //! binary once on each.
 
@@ -13,7 +14,9 @@
 
 use std::sync::Arc;
 
-use convo::core::{Convo, MemoryStore, MockProvider, MongoStore, Store};
+use std::path::PathBuf;
+
+use convo::core::{Convo, MemoryStore, MockProvider, MongoStore, SqliteStore, Store};
 use convo::server::{Application, Config};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -43,6 +46,8 @@ pub struct TestApp {
     pub metrics_address: Option<String>,
     /// Dropping it stops the server.
     _server: RunningServer,
+    /// The SQLite file of this server, if any, removed when the test ends.
+    _file: Option<TempDatabase>,
 }
 
 /// A server with the default configuration and a default mock.
@@ -55,7 +60,7 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
     let mut config = test_config(JWT_SECRET);
     configure(&mut config);
     let mock = Arc::new(mock);
-    let store = test_store().await;
+    let (store, file) = test_store().await;
     // Measured, as the server measures its own store.
     let measured: Arc<dyn Store> =
         Arc::new(convo_core::store::InstrumentedStore::new(store.clone()));
@@ -72,21 +77,57 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
         config,
         metrics_address: running.metrics_address.clone(),
         _server: running,
+        _file: file,
     }
 }
 
-/// The memory store, or a fresh MongoDB database when the environment names a server.
-pub async fn test_store() -> Arc<dyn Store> {
-    match std::env::var("CONVO_TEST_API_MONGODB_URI") {
-        Ok(uri) => {
-            let db = format!("convo_api_{}", uuid::Uuid::now_v7().simple());
-            Arc::new(
-                MongoStore::connect(&uri, &db)
-                    .await
-                    .expect("connect to the test MongoDB"),
-            )
+/// The store a test server runs on: the memory store, a fresh SQLite file
+/// (`CONVO_TEST_API_STORE=sqlite`) with the guard that removes it, or a
+/// fresh MongoDB database when the environment names a server.
+pub async fn test_store() -> (Arc<dyn Store>, Option<TempDatabase>) {
+    if let Ok(uri) = std::env::var("CONVO_TEST_API_MONGODB_URI") {
+        let db = format!("convo_api_{}", uuid::Uuid::now_v7().simple());
+        let store = MongoStore::connect(&uri, &db)
+            .await
+            .expect("connect to the test MongoDB");
+        return (Arc::new(store), None);
+    }
+    match std::env::var("CONVO_TEST_API_STORE").as_deref() {
+        Ok("sqlite") => {
+            let file = TempDatabase::new();
+            let store = SqliteStore::open(&file.path)
+                .await
+                .expect("open a SQLite file in the temp directory");
+            (Arc::new(store), Some(file))
         }
-        Err(_) => Arc::new(MemoryStore::new()),
+        Ok("memory") | Err(_) => (Arc::new(MemoryStore::new()), None),
+        Ok(other) => panic!("CONVO_TEST_API_STORE={other}: only `sqlite` or `memory`"),
+    }
+}
+
+/// A SQLite file of one test server in the temp directory; dropping it
+/// removes the file and its WAL companions.
+pub struct TempDatabase {
+    /// The database file.
+    pub path: PathBuf,
+}
+
+impl TempDatabase {
+    fn new() -> Self {
+        let name = format!("convo-api-{}.db", uuid::Uuid::now_v7().simple());
+        Self {
+            path: std::env::temp_dir().join(name),
+        }
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.path.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

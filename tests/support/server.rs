@@ -9,10 +9,13 @@
 use convo::server::{Application, Config};
 use tokio::sync::oneshot;
 
-/// The defaults, on a free port of 127.0.0.1, signing tokens with `secret`.
+/// The defaults, on a free port of 127.0.0.1, signing tokens with `secret`,
+/// on the memory store (the default, a `convo.db` in the working directory,
+/// would be shared by every test that builds its store from the config).
 pub fn test_config(secret: &str) -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("address");
+    config.store = "memory".into();
     config.jwt_secret = Some(secret.into());
     config
 }

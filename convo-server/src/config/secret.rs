@@ -45,8 +45,9 @@ impl FromStr for Secret {
     }
 }
 
-/// Where data lives: `memory` or a MongoDB URI, which may carry a password
-/// (`mongodb://user:password@host/db`); `Debug` and `Display` show it without.
+/// Where data lives: `memory`, a SQLite file, or a MongoDB URI, which may
+/// carry a password (`mongodb://user:password@host/db`); `Debug` and
+/// `Display` show it without.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoreUri(String);
 
@@ -64,6 +65,10 @@ impl StoreUri {
     /// The URI with the password of its user info (if any) replaced.
     pub fn redacted(&self) -> String {
         let uri = &self.0;
+        // A SQLite path has no user info: an `@` in it is part of a file name.
+        if uri.starts_with("sqlite:") {
+            return uri.clone();
+        }
         let Some(scheme_end) = uri.find("://").map(|i| i + 3) else {
             return uri.clone();
         };
@@ -131,6 +136,7 @@ mod tests {
             ),
             ("mongodb://app@h/db", "mongodb://app:[redacted]@h/db"),
             ("mongodb://h/db?x=a@b", "mongodb://h/db?x=a@b"),
+            ("sqlite://me@home/convo.db", "sqlite://me@home/convo.db"),
         ];
         for (uri, shown) in cases {
             assert_eq!(StoreUri::from(uri).redacted(), shown, "{uri}");

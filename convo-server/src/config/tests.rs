@@ -27,6 +27,8 @@ fn defaults_match_the_parsed_defaults() {
     );
     assert_eq!(parsed.idle_timeout_secs, defaults.idle_timeout_secs);
     assert_eq!(parsed.cors_origins, defaults.cors_origins);
+    assert_eq!(parsed.store, defaults.store);
+    assert_eq!(defaults.store.as_str(), "sqlite://convo.db");
 }
 
 #[test]
@@ -65,6 +67,11 @@ fn one_bad_value_per_setting_is_refused_naming_its_variable() {
         }),
         ("CONVO_STORE", |c| c.store = "postgres://db".into()),
         ("CONVO_STORE", |c| c.store = "mongodb:///convo".into()),
+        ("CONVO_STORE", |c| c.store = "sqlite://".into()),
+        ("CONVO_STORE", |c| c.store = "sqlite::memory:".into()),
+        ("CONVO_STORE", |c| {
+            c.store = "sqlite://x.db?cache=shared".into()
+        }),
         ("GEMINI_BASE_URL", |c| {
             c.gemini_base_url = Some("not a url".into())
         }),
@@ -151,6 +158,34 @@ fn one_bad_value_per_setting_is_refused_naming_its_variable() {
             "says what is allowed: {message}"
         );
     }
+}
+
+#[test]
+fn only_mongodb_needs_a_jwt_secret() {
+    let cases = [
+        ("memory", true),
+        ("sqlite://convo.db", true),
+        ("sqlite:///srv/convo.db?mode=ro", true),
+        ("mongodb://db:27017/convo", false),
+    ];
+    for (store, valid_without_secret) in cases {
+        let mut c = Config::defaults();
+        c.jwt_secret = None;
+        c.store = store.into();
+        assert_eq!(c.validate().is_ok(), valid_without_secret, "{store}");
+    }
+}
+
+#[test]
+fn a_bad_sqlite_location_is_refused_with_the_reason() {
+    let mut c = Config::defaults();
+    c.store = "sqlite://data.db?journal=off".into();
+    let message = c.validate().expect_err("refused").to_string();
+    assert!(
+        message.contains("CONVO_STORE=sqlite://data.db?journal=off is not allowed")
+            && message.contains("journal=off"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-use super::Config;
+use super::{Config, StoreChoice};
 
 /// One setting whose value cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,18 +167,10 @@ impl Config {
     }
 
     fn check_store_and_secrets(&self, c: &mut Checks) {
-        let store = self.store.as_str();
-        let host = ["mongodb://", "mongodb+srv://"]
-            .iter()
-            .find_map(|scheme| store.strip_prefix(scheme))
-            .map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
-        c.require(
-            self.store.is_memory()
-                || host.is_some_and(|h| !h.rsplit('@').next().unwrap_or_default().is_empty()),
-            "CONVO_STORE",
-            &self.store,
-            "`memory` or a mongodb:// (or mongodb+srv://) URI with a host",
-        );
+        let choice = self.store.choice();
+        if let Err(e) = &choice {
+            c.require(false, "CONVO_STORE", &self.store, e);
+        }
         match &self.jwt_secret {
             Some(secret) => {
                 let chars = secret.expose().chars().count();
@@ -189,12 +181,14 @@ impl Config {
                     format_args!("at least {MIN_JWT_SECRET_CHARS} characters"),
                 );
             }
+            // Memory: nothing outlives the process, a random secret is fine.
+            // SQLite: the secret is kept in a file beside the database.
             None => c.require(
-                self.store.is_memory(),
+                !matches!(choice, Ok(StoreChoice::Mongo)),
                 "CONVO_JWT_SECRET",
                 "(unset)",
                 format_args!(
-                    "a persistent store needs CONVO_JWT_SECRET ({MIN_JWT_SECRET_CHARS}+ characters), or every restart logs everyone out"
+                    "a MongoDB store needs CONVO_JWT_SECRET ({MIN_JWT_SECRET_CHARS}+ characters), the same on every server, or every restart logs everyone out"
                 ),
             ),
         }

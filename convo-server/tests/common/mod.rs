@@ -24,13 +24,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_convo-server");
 /// The JWT secret shared by test servers that must accept each other's tokens.
 pub const SECRET: &str = "multi-process-test-secret-0123456789";
 
-/// A `convo-server` command with a clean environment plus `env`.
+/// A `convo-server` command with a clean environment plus `env`, on the
+/// memory store unless `env` names another.
 pub fn command(env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     // An empty directory, so no `.env` of the developer's is read.
     cmd.current_dir(std::env::temp_dir());
+    // The default store is `convo.db` in the working directory, which every
+    // test would share: a test that wants a file names its own.
+    cmd.env("CONVO_STORE", "memory");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -43,22 +47,34 @@ pub struct Server {
     pub child: Child,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// Its log up to the line saying where it listens (JSON lines).
+    pub startup_log: Vec<String>,
+}
+
+/// [`command`] for a server on a free port, logging JSON lines.
+pub fn server_command(env: &[(&str, &str)]) -> Command {
+    command(
+        &[
+            &[("CONVO_LISTEN", "127.0.0.1:0"), ("CONVO_LOG_JSON", "true")],
+            env,
+        ]
+        .concat(),
+    )
 }
 
 impl Server {
     /// Starts it on a free port and returns once it listens.
     pub fn start(env: &[(&str, &str)]) -> Self {
-        let mut child = command(
-            &[
-                &[("CONVO_LISTEN", "127.0.0.1:0"), ("CONVO_LOG_JSON", "true")],
-                env,
-            ]
-            .concat(),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn convo-server");
+        Self::spawn(server_command(env))
+    }
+
+    /// Runs `cmd` (a [`server_command`], maybe changed) and returns once it listens.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn convo-server");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -81,6 +97,7 @@ impl Server {
                 return Self {
                     child,
                     base: format!("http://{addr}"),
+                    startup_log: seen,
                 };
             }
             seen.push(line);
@@ -289,5 +306,33 @@ impl Drop for MongoProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A directory of the test's own under the temp directory; removed when dropped.
+pub struct TempDir {
+    /// The directory (absolute, symbolic links resolved, as a server's logs show it).
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// A new, empty directory named after `label`.
+    pub fn new(label: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("convo-{label}-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        let path = path.canonicalize().expect("canonical temp dir");
+        Self { path }
+    }
+
+    /// `sqlite://<dir>/<file>` (then `sqlite:///tmp/…`, absolute).
+    pub fn sqlite_uri(&self, file: &str) -> String {
+        format!("sqlite://{}", self.path.join(file).display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
