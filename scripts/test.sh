@@ -39,12 +39,14 @@ fi
 
 # An embedding program on reqwest's default TLS (aws-lc-rs) beside convo-core:
 # built as the README says to depend on it, and with ring on too, it must not
-# hit rustls's "cannot determine the CryptoProvider" panic. Its own lock file,
-# the workspace's target directory (most of its crates are built already).
+# hit rustls's "cannot determine the CryptoProvider" panic. Its own lock file
+# (not --locked: it follows convo-core's dependencies as they change, adding
+# only what they add), the workspace's target directory (most of its crates
+# are built already).
 log "an embedding app with reqwest's default TLS beside convo-core (tests/tls-app)"
 for features in "" "--features=with-ring"; do
   CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
-    cargo run -q --locked --manifest-path tests/tls-app/Cargo.toml $features
+    cargo run -q --manifest-path tests/tls-app/Cargo.toml $features
 done
 
 log "running the documentation examples"
