@@ -1,4 +1,4 @@
-//! The store conformance suite: what every [`Store`](crate::Store) must do.
+//! The store conformance suite: what every [`Store`] must do.
 //!
 //! Each behaviour is a `pub async fn <sentence>(store: Arc<dyn Store>)` that
 //! panics with a message saying which rule broke. Every behaviour makes its own
