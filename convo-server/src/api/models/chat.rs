@@ -52,7 +52,9 @@ pub struct ForkOrigin {
 pub struct ForkChat {
     /// Copy messages 1..=`up_to_seq` (0 for none; at most the session's `message_count`).
     /// To edit message N, fork at N-1 and send the new text to the fork.
-    #[oai(validator(minimum(value = "0")))]
+    // At most i64's range, which every store keeps: a schema-valid number
+    // always parses (a larger one is past any session's end anyway).
+    #[oai(validator(minimum(value = "0"), maximum(value = "9223372036854775807")))]
     pub up_to_seq: u64,
     /// Title of the fork (at most 200 characters); the source's title when absent.
     #[oai(nullable)]

@@ -70,7 +70,12 @@ pub struct WebhookExecution {
     /// when called unless the server allows them.
     pub url: String,
     /// How long one call may take, 1–60,000 milliseconds (10,000 when absent).
-    #[oai(default = "default_webhook_timeout_ms")]
+    // The schema states the type's range (the engine checks 1–60,000 and
+    // answers 422 naming the field), so a schema-valid number always parses.
+    #[oai(
+        default = "default_webhook_timeout_ms",
+        validator(minimum(value = "0"), maximum(value = "4294967295"))
+    )]
     pub timeout_ms: u32,
 }
 
