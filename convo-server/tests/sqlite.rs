@@ -1,8 +1,9 @@
 //! The server on its default store, a SQLite file, as a process: data and
 //! logins survive a restart with nothing configured; a file from a newer
 //! Convo is refused at start; a file that cannot be written answers 503
-//! `store_unavailable`, and writes resume once it can. Needs nothing but the
-//! binary (the two-server and `kill -9` cases are in `multi_process.rs` and
+//! `store_unavailable`, and so does a full disk; writes resume once they can.
+//! Needs nothing but the binary (a full disk also needs root, to mount a
+//! small tmpfs; the two-server and `kill -9` cases are in `multi_process.rs` and
 //! `faults.rs`).
 
 mod common;
@@ -281,5 +282,136 @@ async fn a_database_file_that_cannot_be_written_answers_503_and_writes_resume_wh
         contents(&c, &server, &session).await,
         ["before", "echo: before", "after", "echo: after"],
         "nothing acknowledged was lost, nothing refused was kept"
+    );
+}
+
+/// A small tmpfs mounted on a directory until the drop (a lazy unmount, so
+/// a failed test leaves nothing mounted), filled to the last byte by
+/// [`FullDisk::fill`] and given room again by [`FullDisk::free`].
+struct FullDisk {
+    dir: std::path::PathBuf,
+    filler: std::path::PathBuf,
+}
+
+impl FullDisk {
+    /// Mounts a `size`-byte tmpfs on `dir`, or `None` when this user may
+    /// not mount (it needs root, as the CI run has).
+    fn try_mount(dir: std::path::PathBuf, size: u64) -> Option<Self> {
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let filler = dir.join("filler");
+        mounted.then_some(Self { dir, filler })
+    }
+
+    /// Writes a file until the file system answers "no space left".
+    fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&self.filler).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+        // What is left is less than a block: write it byte by byte.
+        while file.write(&[0]).is_ok_and(|n| n == 1) {}
+    }
+
+    /// Deletes the filler.
+    fn free(&self) {
+        std::fs::remove_file(&self.filler).expect("remove the filler");
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_writes_resume_when_there_is_room() {
+    // Arrange: the database on a small file system of its own.
+    let dir = TempDir::new("sqlite-full");
+    let Some(disk) = FullDisk::try_mount(dir.path.join("disk"), 16 * 1024 * 1024) else {
+        eprintln!("\n*** SKIPPED: mounting a tmpfs needs root (the CI run has it); the read-only tests cover the 503 ***\n");
+        return;
+    };
+    let uri = format!("sqlite://{}", disk.dir.join("convo.db").display());
+    let server = Server::start(&[("CONVO_STORE", &uri)]);
+    let c = new_client();
+    let session = session_for_new_user(&c, &server, "disk@example.com").await;
+    let send = |content: String| {
+        post(
+            &c,
+            server.url(&format!("/api/chat/{session}/message")),
+            json!({ "content": content }),
+        )
+    };
+    assert_eq!(send("before".into()).await.0, 201);
+
+    // Act: fill the disk, then send until a write needs room that is not
+    // there. (A write may still fit into space SQLite already holds, such
+    // as a recycled WAL, so the first sends can succeed; each is 64 KiB
+    // twice over, and 64 of them need more than the file system has.)
+    disk.fill();
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..64 {
+        let content = format!("during {i} {}", "x".repeat(64 * 1024));
+        let (status, body) = send(content.clone()).await;
+        if status == 201 {
+            acknowledged.push(content);
+        } else {
+            refused = Some((status, body, content));
+            break;
+        }
+    }
+    let during = contents(&c, &server, &session).await;
+    disk.free();
+    let (after_status, after_body) = send("after".into()).await;
+
+    // Assert
+    let (status, body, refused_content) = refused.expect("a send refused once the disk is full");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "a send while the disk is full: {body}"
+    );
+    assert_eq!(body["error"]["retryable"], true);
+    assert!(
+        during.len() >= 2 && during[..2] == ["before", "echo: before"],
+        "reads still work on a full disk: {:?}",
+        &during
+            .iter()
+            .map(|c| &c[..c.len().min(20)])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        after_status, 201,
+        "writes resume without a restart once there is room: {after_body}"
+    );
+    let mut expected = vec!["before".to_owned(), "echo: before".to_owned()];
+    for content in &acknowledged {
+        expected.push(content.clone());
+        expected.push(format!("echo: {content}"));
+    }
+    expected.extend(["after".to_owned(), "echo: after".to_owned()]);
+    let history = contents(&c, &server, &session).await;
+    assert!(
+        !history.contains(&refused_content),
+        "the refused message was not kept"
+    );
+    assert_eq!(
+        history, expected,
+        "every acknowledged message is there, once, in order"
     );
 }
