@@ -49,6 +49,10 @@ for features in "" "--features=with-ring"; do
     cargo run -q --manifest-path tests/tls-app/Cargo.toml $features
 done
 
+log "the library's examples (convo-core/examples), on the mock model"
+cargo run -q -p convo-core --all-features --example tools
+cargo run -q -p convo-core --all-features --example embed
+
 log "running the documentation examples"
 cargo test --workspace --all-features --doc
 log "the API documentation builds without a warning (missing docs, broken links)"

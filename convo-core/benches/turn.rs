@@ -190,15 +190,22 @@ fn turns(c: &mut Criterion) {
         }
         let mut group = c.benchmark_group(format!("list/{name}"));
         group.measurement_time(Duration::from_secs(3));
-        let page = ListParams {
-            limit: Some(20),
-            ..Default::default()
-        };
+        // One per list: a list's cursors are ids of its own kind.
+        let (messages, projects) = (
+            ListParams {
+                limit: Some(20),
+                ..Default::default()
+            },
+            ListParams {
+                limit: Some(20),
+                ..Default::default()
+            },
+        );
         group.bench_function("messages", |b| {
             b.to_async(&rt).iter(|| async {
                 let page = bench
                     .convo
-                    .list_messages(&bench.user.id, &session_id, &page)
+                    .list_messages(&bench.user.id, &session_id, &messages)
                     .await
                     .expect("list");
                 assert_eq!(page.data.len(), 20);
@@ -208,7 +215,7 @@ fn turns(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 let page = bench
                     .convo
-                    .list_projects(&bench.user.id, &page)
+                    .list_projects(&bench.user.id, &projects)
                     .await
                     .expect("list");
                 assert_eq!(page.data.len(), 20);

@@ -18,7 +18,9 @@
 //! ## Crate map
 //! The crate root is the embedder's view: [`Convo`], its [`Settings`], the
 //! objects it hands out ([`User`], [`Project`], [`Agent`], [`ChatSession`],
-//! [`Message`], their typed ids, [`Page`]) and the parts to choose from.
+//! [`Message`], their typed ids (which every operation takes, or their
+//! text: [`IntoId`]), [`Page`] with its typed [`Cursor`]s) and the parts to
+//! choose from.
 //! Each name is exported once. The modules hold the rest:
 //! - [`engine`]: the engine's operation types, and [`engine::transfer`]
 //!   (the export format and its line reader).
@@ -43,14 +45,14 @@
 //! let user = convo.register("ada@example.com", "correct horse battery", Some("Ada")).await?;
 //! let project = convo.create_project(&user.id, NewProject { name: "Demo".into(), ..Default::default() }).await?;
 //! let agent = convo
-//!     .create_agent(&user.id, &project.id.to_string(), NewAgent {
+//!     .create_agent(&user.id, project.id, NewAgent {
 //!         name: "Helper".into(),
 //!         system_prompt: "You are terse.".into(),
 //!         ..Default::default()
 //!     })
 //!     .await?;
-//! let session = convo.start_session(&user.id, &agent.id.to_string(), None).await?;
-//! let turn = convo.send_message(&user.id, &session.id.to_string(), SendMessage::new("Hello")).await?;
+//! let session = convo.start_session(&user.id, agent.id, None).await?;
+//! let turn = convo.send_message(&user.id, session.id, SendMessage::new("Hello")).await?;
 //! assert_eq!(turn.assistant_message.content, "echo: Hello");
 //! assert_eq!(turn.assistant_message.seq, 2);
 //! # Ok(())
@@ -82,11 +84,11 @@ pub use error::ConvoError;
 
 // The objects the engine hands out, and the values they carry.
 pub use domain::{
-    now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Email, EmailError, FinishReason,
-    ForkOrigin, IdParseError, Message, MessageId, NewAgent, NewProject, Order, Page,
-    ParseNameError, Project, ProjectId, ProjectPatch, ProviderState, ReasoningEffort,
-    ReasoningEffortError, Role, SessionId, Timestamp, ToolCall, ToolDefinition, ToolExecution,
-    Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId, WebhookTarget,
+    now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Cursor, Email, EmailError,
+    FinishReason, ForkOrigin, IdParseError, Identified, IntoId, Message, MessageId, NewAgent,
+    NewProject, Order, Page, ParseNameError, Project, ProjectId, ProjectPatch, ProviderState,
+    ReasoningEffort, ReasoningEffortError, Role, SessionId, Timestamp, ToolCall, ToolDefinition,
+    ToolExecution, Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId, WebhookTarget,
 };
 
 // What an embedder chooses the engine's parts from. Writing a store or a

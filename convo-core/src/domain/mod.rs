@@ -14,11 +14,11 @@ mod user;
 
 pub(crate) use agent::DEFAULT_MAX_TOOL_ROUNDS;
 pub use agent::{Agent, AgentPatch, NewAgent};
-pub use ids::{AgentId, IdParseError, MessageId, ProjectId, SessionId, UserId};
+pub use ids::{AgentId, IdParseError, IntoId, MessageId, ProjectId, SessionId, UserId};
 pub use message::{
     ContextRef, FinishReason, Message, MessageDraft, ParseNameError, ProviderState, Role, Usage,
 };
-pub use page::{Order, Page, PageRequest};
+pub use page::{Cursor, Identified, Order, Page, PageRequest};
 pub use project::{NewProject, Project, ProjectPatch};
 pub use reasoning::{ReasoningEffort, ReasoningEffortError};
 pub use session::{ChatSession, ForkOrigin};

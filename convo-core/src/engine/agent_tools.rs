@@ -4,7 +4,7 @@
 use base64::Engine as _;
 
 use super::{validate, Convo};
-use crate::domain::{now, Agent, ToolDefinition, UserId};
+use crate::domain::{now, Agent, AgentId, IntoId, ToolDefinition, UserId};
 use crate::error::ConvoError;
 
 /// The prefix of a webhook secret, as the Standard Webhooks spec writes them.
@@ -50,7 +50,7 @@ impl Convo {
     pub async fn rotate_webhook_secret(
         &self,
         owner: &UserId,
-        agent_id: &str,
+        agent_id: impl IntoId<AgentId>,
     ) -> Result<String, ConvoError> {
         // Read-modify-write like every agent update: a PATCH racing this
         // could write the old secret back. Rotating again repairs it, and

@@ -24,8 +24,8 @@ use std::task::{Context, Poll};
 use futures::Stream;
 
 use super::usage::TurnSlot;
-use super::{validate, Convo, ListParams, SendMessage, Turn, TurnStream};
-use crate::domain::{Agent, AgentId, Role, SessionId, Usage, UserId};
+use super::{parse_id, validate, Convo, ListParams, SendMessage, Turn, TurnStream};
+use crate::domain::{Agent, AgentId, IntoId, Role, SessionId, Usage, UserId};
 use crate::error::ConvoError;
 use crate::llm::{ChatMessage, ChunkStream, LlmChunk, LlmError, LlmReply, LlmRequest};
 
@@ -79,7 +79,7 @@ impl Convo {
     pub async fn completion_request(
         &self,
         owner: &UserId,
-        agent_id: &str,
+        agent_id: impl IntoId<AgentId>,
         messages: &[CompletionMessage],
         overrides: CompletionOverrides,
     ) -> Result<LlmRequest, ConvoError> {
@@ -93,7 +93,7 @@ impl Convo {
     pub async fn complete(
         &self,
         owner: &UserId,
-        agent_id: &str,
+        agent_id: impl IntoId<AgentId>,
         messages: &[CompletionMessage],
         overrides: CompletionOverrides,
     ) -> Result<LlmReply, ConvoError> {
@@ -114,7 +114,7 @@ impl Convo {
     pub async fn stream_complete(
         &self,
         owner: &UserId,
-        agent_id: &str,
+        agent_id: impl IntoId<AgentId>,
         messages: &[CompletionMessage],
         overrides: CompletionOverrides,
     ) -> Result<ChunkStream, ConvoError> {
@@ -147,11 +147,12 @@ impl Convo {
     pub async fn complete_in_session(
         &self,
         owner: &UserId,
-        agent_id: &str,
-        session_id: &str,
+        agent_id: impl IntoId<AgentId>,
+        session_id: impl IntoId<SessionId>,
         messages: &[CompletionMessage],
         idempotency_key: Option<String>,
     ) -> Result<Turn, ConvoError> {
+        let session_id = parse_id(session_id, "chat session")?;
         let message = self
             .session_message(owner, agent_id, session_id, messages, idempotency_key)
             .await?;
@@ -163,11 +164,12 @@ impl Convo {
     pub async fn stream_in_session(
         &self,
         owner: &UserId,
-        agent_id: &str,
-        session_id: &str,
+        agent_id: impl IntoId<AgentId>,
+        session_id: impl IntoId<SessionId>,
         messages: &[CompletionMessage],
         idempotency_key: Option<String>,
     ) -> Result<TurnStream, ConvoError> {
+        let session_id = parse_id(session_id, "chat session")?;
         let message = self
             .session_message(owner, agent_id, session_id, messages, idempotency_key)
             .await?;
@@ -199,13 +201,13 @@ impl Convo {
                     };
                     agents.extend(agents_page.data.iter().cloned());
                     match (agents_page.has_more, agents_page.data.last()) {
-                        (true, Some(last)) => params.after = Some(last.id.to_string()),
+                        (true, Some(last)) => params.after = Some(last.id.into()),
                         _ => break,
                     }
                 }
             }
             match (page.has_more, page.data.last()) {
-                (true, Some(last)) => projects.after = Some(last.id.to_string()),
+                (true, Some(last)) => projects.after = Some(last.id.into()),
                 _ => break,
             }
         }
@@ -216,13 +218,13 @@ impl Convo {
     async fn session_message(
         &self,
         owner: &UserId,
-        agent_id: &str,
-        session_id: &str,
+        agent_id: impl IntoId<AgentId>,
+        session_id: SessionId,
         messages: &[CompletionMessage],
         idempotency_key: Option<String>,
     ) -> Result<SendMessage, ConvoError> {
         let session = self.session(owner, session_id).await?;
-        if AgentId::parse(agent_id).ok() != Some(session.agent_id) {
+        if agent_id.into_id().ok() != Some(session.agent_id) {
             return Err(ConvoError::invalid(
                 "model",
                 "must be the id of the chat session's agent",

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::domain::{Order, PageRequest};
+use crate::domain::{Cursor, IntoId, Order, PageRequest};
 use crate::error::ConvoError;
 use crate::llm::LlmProvider;
 use crate::store::Store;
@@ -35,7 +35,8 @@ pub use usage::{month_of, UsageReport};
 ///
 /// Cheap to clone (one `Arc`), `Send + Sync`. Every operation takes the acting
 /// user; objects of other users, and ids that do not parse, are
-/// [`ConvoError::NotFound`].
+/// [`ConvoError::NotFound`]. Operations take the ids of the objects they name
+/// as typed ids or as text ([`IntoId`]).
 #[derive(Clone)]
 pub struct Convo {
     shared: Arc<Shared>,
@@ -135,23 +136,53 @@ impl Convo {
     }
 }
 
-/// Pagination parameters as a client sends them (see [`PageRequest`] for
-/// what the cursors mean).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListParams {
+/// Pagination parameters of a list of items identified by `K` (see
+/// [`PageRequest`] for what the cursors mean).
+///
+/// The cursors are typed, or text as a client sent it (see [`Cursor`]):
+///
+/// ```
+/// # use convo_core::{Convo, ListParams, Message, SessionId, UserId};
+/// # async fn f(convo: Convo, user: UserId, session: SessionId) -> Result<Vec<Message>, convo_core::ConvoError> {
+/// let mut params = ListParams { limit: Some(100), ..ListParams::default() };
+/// let mut all = Vec::new();
+/// loop {
+///     let page = convo.list_messages(&user, session, &params).await?;
+///     params.after = page.next_after().map(Into::into);
+///     all.extend(page.data);
+///     if params.after.is_none() {
+///         return Ok(all);
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListParams<K> {
     /// 1–100; 20 when `None`.
     pub limit: Option<u32>,
     /// The list's default order when `None`.
     pub order: Option<Order>,
     /// Id of the item to start after.
-    pub after: Option<String>,
+    pub after: Option<Cursor<K>>,
     /// Id of the item to stop before.
-    pub before: Option<String>,
+    pub before: Option<Cursor<K>>,
 }
 
-impl ListParams {
+// By hand: the derive would ask `K: Default`, and no id has a meaningful one.
+impl<K> Default for ListParams<K> {
+    fn default() -> Self {
+        Self {
+            limit: None,
+            order: None,
+            after: None,
+            before: None,
+        }
+    }
+}
+
+impl<K: Copy> ListParams<K> {
     /// Validates into a typed [`PageRequest`], with `default_order` when none is given.
-    pub(crate) fn parse<K>(
+    pub(crate) fn parse(
         &self,
         default_order: Order,
         parse_id: impl Fn(&str) -> Result<K, crate::domain::IdParseError>,
@@ -161,16 +192,12 @@ impl ListParams {
             Some(n) if (1..=PageRequest::<K>::MAX_LIMIT as u32).contains(&n) => n as usize,
             Some(_) => return Err(ConvoError::invalid("limit", "must be between 1 and 100")),
         };
-        let cursor = |field: &'static str, value: &Option<String>| {
+        let cursor = |field: &'static str, value: &Option<Cursor<K>>| {
             value
-                .as_deref()
-                // `after=` with nothing is no cursor, as in most list APIs.
-                .filter(|v| !v.is_empty())
-                .map(|v| {
-                    parse_id(v)
-                        .map_err(|_| ConvoError::invalid(field, "is not an id from this list"))
-                })
+                .as_ref()
+                .and_then(|c| c.resolve(&parse_id))
                 .transpose()
+                .map_err(|_| ConvoError::invalid(field, "is not an id from this list"))
         };
         Ok(PageRequest {
             limit,
@@ -179,4 +206,10 @@ impl ListParams {
             before: cursor("before", &self.before)?,
         })
     }
+}
+
+/// An id from a caller, of the kind the operation names; text that is no
+/// id is [`ConvoError::NotFound`] with `what`, as an id that names nothing.
+pub(crate) fn parse_id<T>(id: impl IntoId<T>, what: &'static str) -> Result<T, ConvoError> {
+    id.into_id().map_err(|_| ConvoError::NotFound(what))
 }

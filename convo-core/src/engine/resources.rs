@@ -1,21 +1,12 @@
 //! Projects, agents and chat sessions: create, read, list, update, delete.
 
 use super::agent_tools::new_webhook_secret;
-use super::{validate, Convo, ListParams};
+use super::{parse_id, validate, Convo, ListParams};
 use crate::domain::{
-    now, Agent, AgentId, AgentPatch, ChatSession, ForkOrigin, Message, MessageId, NewAgent,
+    now, Agent, AgentId, AgentPatch, ChatSession, ForkOrigin, IntoId, Message, MessageId, NewAgent,
     NewProject, Order, Page, Project, ProjectId, ProjectPatch, SessionId, UserId,
 };
 use crate::error::ConvoError;
-
-/// Parses an id from a client; anything unparseable is simply not found.
-fn parse<T>(
-    id: &str,
-    what: &'static str,
-    parse: impl Fn(&str) -> Result<T, crate::domain::IdParseError>,
-) -> Result<T, ConvoError> {
-    parse(id).map_err(|_| ConvoError::NotFound(what))
-}
 
 impl Convo {
     // ---- projects ----
@@ -42,8 +33,12 @@ impl Convo {
     }
 
     /// The owner's project.
-    pub async fn project(&self, owner: &UserId, id: &str) -> Result<Project, ConvoError> {
-        let id = parse(id, "project", ProjectId::parse)?;
+    pub async fn project(
+        &self,
+        owner: &UserId,
+        id: impl IntoId<ProjectId>,
+    ) -> Result<Project, ConvoError> {
+        let id = parse_id(id, "project")?;
         self.store()
             .project(owner, &id)
             .await?
@@ -54,7 +49,7 @@ impl Convo {
     pub async fn list_projects(
         &self,
         owner: &UserId,
-        params: &ListParams,
+        params: &ListParams<ProjectId>,
     ) -> Result<Page<Project>, ConvoError> {
         let page = params.parse(Order::Desc, ProjectId::parse)?;
         Ok(self.store().projects(owner, &page).await?)
@@ -64,7 +59,7 @@ impl Convo {
     pub async fn update_project(
         &self,
         owner: &UserId,
-        id: &str,
+        id: impl IntoId<ProjectId>,
         patch: ProjectPatch,
     ) -> Result<Project, ConvoError> {
         let mut project = self.project(owner, id).await?;
@@ -80,8 +75,12 @@ impl Convo {
     }
 
     /// Deletes the project with its agents, sessions and messages.
-    pub async fn delete_project(&self, owner: &UserId, id: &str) -> Result<(), ConvoError> {
-        let id = parse(id, "project", ProjectId::parse)?;
+    pub async fn delete_project(
+        &self,
+        owner: &UserId,
+        id: impl IntoId<ProjectId>,
+    ) -> Result<(), ConvoError> {
+        let id = parse_id(id, "project")?;
         found(self.store().delete_project(owner, &id).await?, "project")
     }
 
@@ -96,7 +95,7 @@ impl Convo {
     pub async fn create_agent(
         &self,
         owner: &UserId,
-        project_id: &str,
+        project_id: impl IntoId<ProjectId>,
         new: NewAgent,
     ) -> Result<Agent, ConvoError> {
         let project = self.project(owner, project_id).await?;
@@ -151,8 +150,12 @@ impl Convo {
     }
 
     /// The owner's agent.
-    pub async fn agent(&self, owner: &UserId, id: &str) -> Result<Agent, ConvoError> {
-        let id = parse(id, "agent", AgentId::parse)?;
+    pub async fn agent(
+        &self,
+        owner: &UserId,
+        id: impl IntoId<AgentId>,
+    ) -> Result<Agent, ConvoError> {
+        let id = parse_id(id, "agent")?;
         self.store()
             .agent(owner, &id)
             .await?
@@ -163,8 +166,8 @@ impl Convo {
     pub async fn list_agents(
         &self,
         owner: &UserId,
-        project_id: &str,
-        params: &ListParams,
+        project_id: impl IntoId<ProjectId>,
+        params: &ListParams<AgentId>,
     ) -> Result<Page<Agent>, ConvoError> {
         let page = params.parse(Order::Desc, AgentId::parse)?;
         let project = self.project(owner, project_id).await?;
@@ -175,7 +178,7 @@ impl Convo {
     pub async fn update_agent(
         &self,
         owner: &UserId,
-        id: &str,
+        id: impl IntoId<AgentId>,
         patch: AgentPatch,
     ) -> Result<Agent, ConvoError> {
         let mut agent = self.agent(owner, id).await?;
@@ -221,8 +224,12 @@ impl Convo {
     }
 
     /// Deletes the agent with its sessions and messages.
-    pub async fn delete_agent(&self, owner: &UserId, id: &str) -> Result<(), ConvoError> {
-        let id = parse(id, "agent", AgentId::parse)?;
+    pub async fn delete_agent(
+        &self,
+        owner: &UserId,
+        id: impl IntoId<AgentId>,
+    ) -> Result<(), ConvoError> {
+        let id = parse_id(id, "agent")?;
         found(self.store().delete_agent(owner, &id).await?, "agent")
     }
 
@@ -232,7 +239,7 @@ impl Convo {
     pub async fn start_session(
         &self,
         owner: &UserId,
-        agent_id: &str,
+        agent_id: impl IntoId<AgentId>,
         title: Option<&str>,
     ) -> Result<ChatSession, ConvoError> {
         let title = validate::optional_name("title", title)?;
@@ -262,7 +269,7 @@ impl Convo {
     pub async fn fork_session(
         &self,
         owner: &UserId,
-        id: &str,
+        id: impl IntoId<SessionId>,
         up_to_seq: u64,
         title: Option<&str>,
     ) -> Result<ChatSession, ConvoError> {
@@ -304,8 +311,12 @@ impl Convo {
     }
 
     /// The owner's chat session.
-    pub async fn session(&self, owner: &UserId, id: &str) -> Result<ChatSession, ConvoError> {
-        let id = parse(id, "chat session", SessionId::parse)?;
+    pub async fn session(
+        &self,
+        owner: &UserId,
+        id: impl IntoId<SessionId>,
+    ) -> Result<ChatSession, ConvoError> {
+        let id = parse_id(id, "chat session")?;
         self.store()
             .session(owner, &id)
             .await?
@@ -316,8 +327,8 @@ impl Convo {
     pub async fn list_sessions(
         &self,
         owner: &UserId,
-        agent_id: &str,
-        params: &ListParams,
+        agent_id: impl IntoId<AgentId>,
+        params: &ListParams<SessionId>,
     ) -> Result<Page<ChatSession>, ConvoError> {
         let page = params.parse(Order::Desc, SessionId::parse)?;
         let agent = self.agent(owner, agent_id).await?;
@@ -328,7 +339,7 @@ impl Convo {
     pub async fn update_session(
         &self,
         owner: &UserId,
-        id: &str,
+        id: impl IntoId<SessionId>,
         title: Option<&str>,
     ) -> Result<ChatSession, ConvoError> {
         let title = validate::optional_name("title", title)?;
@@ -344,8 +355,12 @@ impl Convo {
     }
 
     /// Deletes the session with its messages.
-    pub async fn delete_session(&self, owner: &UserId, id: &str) -> Result<(), ConvoError> {
-        let id = parse(id, "chat session", SessionId::parse)?;
+    pub async fn delete_session(
+        &self,
+        owner: &UserId,
+        id: impl IntoId<SessionId>,
+    ) -> Result<(), ConvoError> {
+        let id = parse_id(id, "chat session")?;
         found(
             self.store().delete_session(owner, &id).await?,
             "chat session",
@@ -356,8 +371,8 @@ impl Convo {
     pub async fn list_messages(
         &self,
         owner: &UserId,
-        session_id: &str,
-        params: &ListParams,
+        session_id: impl IntoId<SessionId>,
+        params: &ListParams<MessageId>,
     ) -> Result<Page<Message>, ConvoError> {
         let page = params.parse(Order::Asc, MessageId::parse)?;
         let session = self.session(owner, session_id).await?;

@@ -161,7 +161,8 @@ async fn invalid_fields_are_named() {
     let session = w.session().await;
     assert_invalid(w.send(&session, " \n ").await, "content");
     let params = ListParams {
-        after: Some(convo_core::MessageId::new().to_string()),
+        // A typed cursor is checked as text is: an id of no message here.
+        after: Some(convo_core::MessageId::new().into()),
         ..Default::default()
     };
     assert_invalid(
@@ -252,14 +253,16 @@ async fn another_users_objects_and_malformed_ids_are_not_found() {
         .expect("other")
         .id;
     let c = &w.convo;
-    let all = ListParams::default();
     assert_not_found(c.project(&other, &pid).await, "get project");
     assert_not_found(
         c.update_project(&other, &pid, ProjectPatch::default())
             .await,
         "update project",
     );
-    assert_not_found(c.list_agents(&other, &pid, &all).await, "list agents");
+    assert_not_found(
+        c.list_agents(&other, &pid, &ListParams::default()).await,
+        "list agents",
+    );
     assert_not_found(
         c.create_agent(&other, &pid, agent("x")).await,
         "create agent",
@@ -269,14 +272,20 @@ async fn another_users_objects_and_malformed_ids_are_not_found() {
         c.update_agent(&other, &aid, AgentPatch::default()).await,
         "update agent",
     );
-    assert_not_found(c.list_sessions(&other, &aid, &all).await, "list sessions");
+    assert_not_found(
+        c.list_sessions(&other, &aid, &ListParams::default()).await,
+        "list sessions",
+    );
     assert_not_found(c.start_session(&other, &aid, None).await, "start session");
     assert_not_found(c.session(&other, &sid).await, "get session");
     assert_not_found(
         c.update_session(&other, &sid, Some("t")).await,
         "update session",
     );
-    assert_not_found(c.list_messages(&other, &sid, &all).await, "list messages");
+    assert_not_found(
+        c.list_messages(&other, &sid, &ListParams::default()).await,
+        "list messages",
+    );
     assert_not_found(
         c.send_message(&other, &sid, SendMessage::new("hi")).await,
         "send",
@@ -399,4 +408,139 @@ async fn lists_default_to_newest_first_and_messages_to_conversation_order() {
         page.data.iter().map(|m| m.seq).collect::<Vec<_>>(),
         vec![6, 5, 4, 3]
     );
+}
+
+#[tokio::test]
+async fn operations_take_typed_ids_and_their_text_alike() {
+    let w = world(MockProvider::new()).await;
+    let c = &w.convo;
+    let session = w.session().await;
+    let (sid, aid, pid) = (session.id, session.agent_id, session.project_id);
+    let sid_text = sid.to_string();
+
+    // The same object whichever form names it.
+    assert_eq!(c.session(&w.user, sid).await.expect("typed").id, sid);
+    assert_eq!(c.session(&w.user, &sid).await.expect("&typed").id, sid);
+    assert_eq!(
+        c.session(&w.user, sid_text.as_str())
+            .await
+            .expect("&str")
+            .id,
+        sid
+    );
+    assert_eq!(
+        c.session(&w.user, &sid_text).await.expect("&String").id,
+        sid
+    );
+    assert_eq!(
+        c.session(&w.user, sid_text.clone())
+            .await
+            .expect("String")
+            .id,
+        sid
+    );
+    assert_eq!(c.agent(&w.user, aid).await.expect("agent").id, aid);
+    assert_eq!(c.project(&w.user, pid).await.expect("project").id, pid);
+    let turn = c
+        .send_message(&w.user, sid, SendMessage::new("typed"))
+        .await
+        .expect("a turn by typed id");
+    assert_eq!(turn.assistant_message.session_id, sid);
+    let forked = c
+        .fork_session(&w.user, sid, 2, None)
+        .await
+        .expect("a fork by typed id");
+    assert_eq!(forked.forked_from.map(|f| f.session_id), Some(sid));
+
+    // Text that is no id is the kind's NotFound, as before typed ids.
+    for (result, kind) in [
+        (c.project(&w.user, "nope").await.map(|_| ()), "project"),
+        (c.agent(&w.user, "nope").await.map(|_| ()), "agent"),
+        (c.session(&w.user, "nope").await.map(|_| ()), "chat session"),
+        (c.cancel_turn(&w.user, "").await.map(|_| ()), "chat session"),
+        (
+            c.send_message(&w.user, "nope", SendMessage::new("hi"))
+                .await
+                .map(|_| ()),
+            "chat session",
+        ),
+    ] {
+        match result {
+            Err(convo_core::ConvoError::NotFound(what)) => assert_eq!(what, kind),
+            other => panic!("expected NotFound({kind}), got {other:?}"),
+        }
+    }
+    // An id of another kind, passed as text, names nothing of this kind.
+    assert_not_found(
+        c.agent(&w.user, &sid_text).await,
+        "a session id as an agent's",
+    );
+}
+
+#[tokio::test]
+async fn a_pages_typed_cursor_walks_the_list_and_matches_its_text() {
+    let w = world(MockProvider::new()).await;
+    for i in 0..5 {
+        let project = NewProject {
+            name: format!("p{i}"),
+            description: None,
+        };
+        w.convo
+            .create_project(&w.user, project)
+            .await
+            .expect("project");
+    }
+    let all = w
+        .convo
+        .list_projects(&w.user, &ListParams::default())
+        .await
+        .expect("all");
+
+    let mut params = ListParams {
+        limit: Some(2),
+        ..ListParams::default()
+    };
+    let mut walked = Vec::new();
+    loop {
+        let page = w.convo.list_projects(&w.user, &params).await.expect("page");
+        walked.extend(page.data.iter().map(|p| p.id));
+        match page.next_after() {
+            Some(last) => params.after = Some(last.into()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, all.data.iter().map(|p| p.id).collect::<Vec<_>>());
+
+    // A typed cursor and its text read the same page, both ways.
+    let first = all.data[1].id;
+    let last = all.data[4].id;
+    for (typed, text) in [
+        (
+            ListParams {
+                after: Some(first.into()),
+                ..ListParams::default()
+            },
+            ListParams {
+                after: Some(first.to_string().into()),
+                ..ListParams::default()
+            },
+        ),
+        (
+            ListParams {
+                before: Some(last.into()),
+                limit: Some(2),
+                ..ListParams::default()
+            },
+            ListParams {
+                before: Some(last.to_string().as_str().into()),
+                limit: Some(2),
+                ..ListParams::default()
+            },
+        ),
+    ] {
+        let by_id = w.convo.list_projects(&w.user, &typed).await.expect("typed");
+        let by_text = w.convo.list_projects(&w.user, &text).await.expect("text");
+        assert_eq!(by_id, by_text, "{typed:?} and {text:?}");
+        assert!(!by_id.data.is_empty(), "{typed:?} reads something");
+    }
 }

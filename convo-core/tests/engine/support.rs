@@ -64,11 +64,11 @@ impl World {
             .expect("project");
         let agent = self
             .convo
-            .create_agent(&self.user, &project.id.to_string(), agent)
+            .create_agent(&self.user, project.id, agent)
             .await
             .expect("agent");
         self.convo
-            .start_session(&self.user, &agent.id.to_string(), Some("chat"))
+            .start_session(&self.user, agent.id, Some("chat"))
             .await
             .expect("session")
     }
@@ -83,7 +83,7 @@ impl World {
         text: &str,
     ) -> Result<convo_core::Turn, ConvoError> {
         self.convo
-            .send_message(&self.user, &session.id.to_string(), SendMessage::new(text))
+            .send_message(&self.user, session.id, SendMessage::new(text))
             .await
     }
 
@@ -93,7 +93,7 @@ impl World {
             ..Default::default()
         };
         self.convo
-            .list_messages(&self.user, &session.id.to_string(), &params)
+            .list_messages(&self.user, session.id, &params)
             .await
             .expect("history")
             .data

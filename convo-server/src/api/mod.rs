@@ -74,17 +74,18 @@ and send `Authorization: Bearer <token>`.\n\n\
 **Lists** take `limit` (1–100, default 20), `order` (`asc`|`desc`), and the cursors `after` / `before` \
 (ids from the list) and answer `{object: \"list\", data, first_id, last_id, has_more}`.";
 
-/// Pagination query parameters, as every list takes them.
-pub(crate) fn list_params(
+/// Pagination query parameters, as every list takes them: the cursors go
+/// to the engine as text, which checks them against the list's kind of id.
+pub(crate) fn list_params<K>(
     limit: Query<Option<u32>>,
     order: Query<Option<models::SortOrder>>,
     after: Query<Option<pattern::Matching<pattern::CursorRule>>>,
     before: Query<Option<pattern::Matching<pattern::CursorRule>>>,
-) -> ListParams {
+) -> ListParams<K> {
     ListParams {
         limit: limit.0,
         order: order.0.map(Into::into),
-        after: after.0.map(pattern::Matching::into_inner),
-        before: before.0.map(pattern::Matching::into_inner),
+        after: after.0.map(|c| c.into_inner().into()),
+        before: before.0.map(|c| c.into_inner().into()),
     }
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt, TryStreamExt};
 
-use crate::domain::{AgentId, Order, Page, PageRequest, UserId};
+use crate::domain::{AgentId, IntoId, Order, Page, PageRequest, ProjectId, UserId};
 use crate::engine::Convo;
 use crate::error::ConvoError;
 use crate::store::{Store, StoreError};
@@ -24,7 +24,7 @@ impl Convo {
     pub async fn export_project(
         &self,
         owner: &UserId,
-        project_id: &str,
+        project_id: impl IntoId<ProjectId>,
     ) -> Result<ExportStream, ConvoError> {
         let project = self.project(owner, project_id).await?;
         let store = self.store().clone();

@@ -13,7 +13,7 @@ impl Convo {
     pub(super) async fn begin_turn(
         &self,
         owner: &UserId,
-        session_id: &str,
+        session_id: impl IntoId<SessionId>,
         message: SendMessage,
     ) -> Result<Begun, ConvoError> {
         validate::content(&message.content, self.settings().max_message_bytes)?;

@@ -39,6 +39,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::domain::{Agent, ContextRef, Message, MessageId, UserId};
+use crate::domain::{IntoId, SessionId};
 use crate::engine::Convo;
 use crate::error::ConvoError;
 use crate::llm::LlmRequest;
@@ -189,7 +190,7 @@ impl Convo {
     pub async fn send_message(
         &self,
         owner: &UserId,
-        session_id: &str,
+        session_id: impl IntoId<SessionId>,
         message: SendMessage,
     ) -> Result<Turn, ConvoError> {
         // Boxed: the checks' state is ~3 KiB, and every layer above (the
@@ -214,7 +215,7 @@ impl Convo {
     pub async fn stream_message(
         &self,
         owner: &UserId,
-        session_id: &str,
+        session_id: impl IntoId<SessionId>,
         message: SendMessage,
     ) -> Result<TurnStream, ConvoError> {
         let (tx, rx) = mpsc::channel(self.settings().stream_buffer.max(4));
@@ -255,7 +256,11 @@ impl Convo {
     /// reason `cancelled`, and that message is the turn's result (a stream's
     /// last event is `Completed` with it). `Ok(false)` when no turn was
     /// running.
-    pub async fn cancel_turn(&self, owner: &UserId, session_id: &str) -> Result<bool, ConvoError> {
+    pub async fn cancel_turn(
+        &self,
+        owner: &UserId,
+        session_id: impl IntoId<SessionId>,
+    ) -> Result<bool, ConvoError> {
         let session = self.session(owner, session_id).await?;
         let local = self.running_turns().get(&session.id).cloned();
         if let Some(cancel) = &local {

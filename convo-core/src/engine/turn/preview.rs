@@ -1,6 +1,6 @@
 //! The context preview: what the next turn would send, without sending.
 
-use crate::domain::{MessageDraft, Role, UserId};
+use crate::domain::{IntoId, MessageDraft, Role, SessionId, UserId};
 use crate::engine::{context, validate, Convo};
 use crate::error::ConvoError;
 use crate::llm::LlmRequest;
@@ -56,7 +56,7 @@ impl Convo {
     pub async fn context_preview(
         &self,
         owner: &UserId,
-        session_id: &str,
+        session_id: impl IntoId<SessionId>,
         pending: Option<&str>,
     ) -> Result<ContextPreview, ConvoError> {
         if let Some(text) = pending {

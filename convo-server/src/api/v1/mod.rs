@@ -87,7 +87,7 @@ async fn get_model(
         let user = caller(req, &state).await?;
         let agent = state
             .convo
-            .agent(&user.id, &model)
+            .agent(&user.id, model.as_str())
             .await
             .map_err(|e| OpenAiError::from_convo(e, &model))?;
         Ok(Model::from(&agent))

@@ -1,6 +1,6 @@
 //! Embeds the whole Convo engine in-process: no server, no network.
 //!
-//! `cargo run --example embed`
+//! `cargo run -p convo-core --example embed --features sqlite`
 //!
 //! Builds a `Convo` on a SQLite file and the deterministic mock model,
 //! registers a user, creates a project, an agent and a session, holds a short
@@ -15,7 +15,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use convo::core::{
+use convo_core::{
     Convo, ListParams, MockProvider, NewAgent, NewProject, SendMessage, Settings, SqliteStore,
     TurnEvent,
 };
@@ -23,7 +23,7 @@ use futures::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let run = convo::core::uuid::Uuid::now_v7().simple();
+    let run = convo_core::uuid::Uuid::now_v7().simple();
     let path = std::env::temp_dir().join(format!("convo-embed-{run}.db"));
     // Created, switched to WAL and migrated on open.
     let store = SqliteStore::open(&path).await?;
@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = convo
         .create_agent(
             &user.id,
-            &project.id.to_string(),
+            project.id,
             NewAgent {
                 name: "Echo".into(),
                 system_prompt: "You repeat what you hear.".into(),
@@ -62,16 +62,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     let session = convo
-        .start_session(&user.id, &agent.id.to_string(), Some("First chat"))
+        .start_session(&user.id, agent.id, Some("First chat"))
         .await?;
-    let session_id = session.id.to_string();
     println!(
         "user {} | project {:?} | agent {:?} ({}) | session {}",
         user.email, project.name, agent.name, agent.model, session.id
     );
 
     let turn = convo
-        .send_message(&user.id, &session_id, SendMessage::new("Hello, Convo!"))
+        .send_message(&user.id, session.id, SendMessage::new("Hello, Convo!"))
         .await?;
     println!(
         "> {}\n< {}",
@@ -82,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut events = convo
         .stream_message(
             &user.id,
-            &session_id,
+            session.id,
             SendMessage::new("How do streams work?"),
         )
         .await?;
@@ -97,7 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             TurnEvent::Failed { error } => return Err(error.into()),
             TurnEvent::Created { .. } => {}
-            // This agent has no tools (see examples/tools.rs).
+            // This agent has no tools (see the `tools` example).
             _ => {}
         }
     }
@@ -114,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         session.title.as_deref().unwrap_or("untitled")
     );
     for m in reopened
-        .list_messages(&user.id, &session_id, &ListParams::default())
+        .list_messages(&user.id, session.id, &ListParams::default())
         .await?
         .data
     {

@@ -2,12 +2,12 @@
 //! the engine, called by the model, its result sent back. No network: the
 //! mock model is scripted to call the tool.
 //!
-//! `cargo run --example tools`
+//! `cargo run -p convo-core --example tools`
 
 use std::sync::Arc;
 
-use convo::core::llm::MockReply;
-use convo::core::{
+use convo_core::llm::MockReply;
+use convo_core::{
     tool_fn, Convo, MemoryStore, MockProvider, NewAgent, NewProject, SendMessage, Settings,
     ToolCall, ToolDefinition, ToolError, ToolExecution,
 };
@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = convo
         .create_agent(
             &user.id,
-            &project.id.to_string(),
+            project.id,
             NewAgent {
                 name: "Support".into(),
                 system_prompt: "You answer questions about orders.".into(),
@@ -72,9 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         )
         .await?;
-    let session = convo
-        .start_session(&user.id, &agent.id.to_string(), None)
-        .await?;
+    let session = convo.start_session(&user.id, agent.id, None).await?;
 
     // A real model decides to call the tool; the mock is told to.
     model.push(MockReply::ToolCalls(vec![ToolCall {
@@ -88,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let turn = convo
         .send_message(
             &user.id,
-            &session.id.to_string(),
+            session.id,
             SendMessage::new("Where is my order A-17?"),
         )
         .await?;
