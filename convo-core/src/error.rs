@@ -30,6 +30,13 @@ pub enum ConvoError {
     /// Another reply is being generated in this session.
     #[error("a reply is already being generated in this chat session")]
     TurnInProgress,
+    /// A new message while the session's turn waits for the outputs of
+    /// client tools: post them (or cancel the turn) first.
+    #[error("the chat session waits for the outputs of its pending tool calls")]
+    ToolOutputsRequired,
+    /// Tool outputs posted to a session whose turn waits for none.
+    #[error("the chat session has no pending tool calls")]
+    NoPendingToolCalls,
     /// The user's token budget for the month is spent.
     #[error("the monthly token budget is spent; it resets at {resets_at}")]
     QuotaExceeded {

@@ -78,7 +78,8 @@ pub use engine::tools::{tool_fn, Tool, ToolError, ToolInvocation};
 pub use engine::{
     context, month_of, CompletionMessage, CompletionOverrides, CompletionRole, ContextMessage,
     ContextPreview, Convo, ExportRecord, ExportStream, ImportError, InvalidSettings, ListParams,
-    SendMessage, SeqRange, Settings, Turn, TurnEvent, TurnStream, UsageReport, DEFAULT_MODEL,
+    SendMessage, SeqRange, Settings, ToolOutput, Turn, TurnEvent, TurnStream, UsageReport,
+    DEFAULT_MODEL,
 };
 pub use error::ConvoError;
 

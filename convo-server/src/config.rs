@@ -110,6 +110,12 @@ pub struct Config {
     #[arg(long, env = "CONVO_TURN_LEASE_SECS", default_value_t = 120)]
     pub turn_lease_secs: u64,
 
+    /// Seconds one turn may take, all its model calls and tool rounds together
+    /// (each tool's own timeout is cut to what is left); past it the turn is a 504
+    /// `llm_timeout`. A turn paused for client tools starts afresh when resumed.
+    #[arg(long, env = "CONVO_TURN_TIMEOUT_SECS", default_value_t = 300)]
+    pub turn_timeout_secs: u64,
+
     /// Tokens each user may spend per calendar month (UTC, as the model
     /// provider reports them); over it, sends get 429 `quota_exceeded`. 0: no budget.
     #[arg(long, env = "CONVO_MONTHLY_TOKEN_BUDGET", default_value_t = 0)]
@@ -269,6 +275,7 @@ impl Config {
             jwt_secret: None,
             token_ttl_secs: 86_400,
             turn_lease_secs: 120,
+            turn_timeout_secs: 300,
             monthly_token_budget: 0,
             max_concurrent_turns: 0,
             tools_allow_private_networks: false,
@@ -352,6 +359,7 @@ impl Config {
             default_context_messages: self.context_messages,
             max_message_bytes: self.max_body_bytes,
             turn_lease: Duration::from_secs(self.turn_lease_secs.max(1)),
+            turn_timeout: Duration::from_secs(self.turn_timeout_secs.max(1)),
             monthly_token_budget: Some(self.monthly_token_budget).filter(|b| *b > 0),
             max_concurrent_turns: Some(self.max_concurrent_turns).filter(|n| *n > 0),
             tools_allow_private_networks: self.tools_allow_private_networks,

@@ -139,7 +139,21 @@ async fn sending_a_message_returns_both_stored_messages() {
 
     // Assert
     let turn = json_with_status(resp, 201).await;
-    assert_eq!(keys(&turn), ["assistant_message", "user_message"]);
+    assert_eq!(
+        keys(&turn),
+        [
+            "assistant_message",
+            "messages",
+            "pending_tool_calls",
+            "user_message"
+        ]
+    );
+    assert_eq!(
+        turn["messages"],
+        json!([turn["assistant_message"]]),
+        "a turn without tools stores the reply alone"
+    );
+    assert_eq!(turn["pending_tool_calls"], json!([]));
     let (user, assistant) = (&turn["user_message"], &turn["assistant_message"]);
     assert_eq!(
         keys(user),

@@ -5,6 +5,7 @@ mod attacks;
 mod auth;
 mod cancel;
 mod chat;
+mod client_tools;
 mod context;
 mod errors;
 mod fork;

@@ -91,6 +91,6 @@ fn every_operation_is_documented_and_secured_where_it_must_be() {
         }
     }
     // auth 5, projects 5 (+ export, import), agents 6 (+ webhook_secret), chat 7 (+ cancel,
-    // fork, context), usage 1, probes 2
-    assert_eq!(operations, 32, "the contract's operations");
+    // fork, context, tool_outputs and its stream), usage 1, probes 2
+    assert_eq!(operations, 34, "the contract's operations");
 }

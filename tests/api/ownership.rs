@@ -10,6 +10,7 @@ use crate::helpers::{assert_error, json_with_status, spawn_app, Fixture, TestApp
 fn routes(project: &str, agent: &str, session: &str) -> Vec<(Method, String, Option<Value>)> {
     let name = Some(json!({"name": "mine now"}));
     let message = Some(json!({"content": "hello"}));
+    let outputs = Some(json!({"outputs": [{"tool_call_id": "c1", "output": "x"}]}));
     vec![
         (Method::GET, format!("/api/projects/{project}"), None),
         (
@@ -52,6 +53,16 @@ fn routes(project: &str, agent: &str, session: &str) -> Vec<(Method, String, Opt
             message,
         ),
         (Method::GET, format!("/api/chat/{session}/messages"), None),
+        (
+            Method::POST,
+            format!("/api/chat/{session}/tool_outputs"),
+            outputs.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/chat/{session}/tool_outputs/stream"),
+            outputs,
+        ),
         (Method::POST, format!("/api/chat/{session}/cancel"), None),
         (Method::GET, format!("/api/chat/{session}/context"), None),
         (

@@ -27,7 +27,7 @@ pub use transfer::{
     parse_lines, ExportRecord, ExportStream, ImportError, EXPORT_FORMAT, EXPORT_VERSION,
 };
 pub use turn::{
-    ContextMessage, ContextPreview, SendMessage, SeqRange, Turn, TurnEvent, TurnStream,
+    ContextMessage, ContextPreview, SendMessage, SeqRange, ToolOutput, Turn, TurnEvent, TurnStream,
 };
 pub use usage::{month_of, UsageReport};
 

@@ -64,6 +64,14 @@ pub struct Settings {
     /// take; past it the model is told the tool timed out. Webhook tools
     /// have their own `timeout_ms`.
     pub tool_timeout: Duration,
+    /// The time one turn may take, all its model calls and tool rounds
+    /// together (each model call may also have its provider's own, shorter
+    /// budget). A tool's own timeout is cut to what remains; past it the
+    /// turn fails like a model that did not answer in time
+    /// ([`LlmError::Timeout`](crate::LlmError::Timeout)), and what it
+    /// stored before stays. A turn paused for client tools stops the
+    /// clock: its resumption has a deadline of its own.
+    pub turn_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -84,6 +92,7 @@ impl Default for Settings {
             max_concurrent_turns: None,
             tools_allow_private_networks: false,
             tool_timeout: Duration::from_secs(30),
+            turn_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -172,6 +181,11 @@ impl Settings {
         check(
             !self.tool_timeout.is_zero(),
             "tool_timeout",
+            "must be above zero".into(),
+        );
+        check(
+            !self.turn_timeout.is_zero(),
+            "turn_timeout",
             "must be above zero".into(),
         );
         check(

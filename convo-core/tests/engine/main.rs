@@ -2,6 +2,7 @@
 //! one module per area.
 
 mod accounting;
+mod client_tools;
 mod control;
 mod reasoning;
 mod resources;

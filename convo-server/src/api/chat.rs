@@ -48,10 +48,10 @@ pub enum ChatFound {
     Ok(JsonOut<ChatSession>),
 }
 
-/// A completed turn.
+/// A completed (or paused) turn.
 #[derive(ApiResponse)]
 pub enum MessageSent {
-    /// Both stored messages.
+    /// What the turn stored.
     #[oai(status = 201)]
     Created(JsonOut<TurnResponse>),
 }
@@ -59,7 +59,9 @@ pub enum MessageSent {
 /// A streamed turn.
 #[derive(ApiResponse)]
 pub enum MessageStreamed {
-    /// `text/event-stream`: `message.created`, `message.delta`…, then `message.completed` or `error`.
+    /// `text/event-stream`: `message.created`, `message.delta`…, each tool round's
+    /// `message.completed`, `tool_call.created` and `tool_call.completed`, then
+    /// `message.completed`, `turn.requires_action` or `error`.
     #[oai(status = 200)]
     Ok(TurnEventStream),
 }
@@ -157,6 +159,12 @@ impl ChatApi {
     /// gets `409 turn_in_progress`. If the model fails, the user message stays stored and no
     /// reply is stored. With an `Idempotency-Key`, a repeat returns the first result without
     /// calling the model or storing anything.
+    ///
+    /// When the model calls tools, their rounds are stored too (`messages`). A call of a
+    /// `client` tool pauses the turn: `assistant_message` is the one asking
+    /// (`finish_reason: "tool_calls"`), `pending_tool_calls` (also on the session) lists the
+    /// calls to answer with `POST /api/chat/{id}/tool_outputs`, and a new message meanwhile
+    /// is `409 tool_outputs_required`.
     #[oai(
         path = "/:chat_session_id/message",
         method = "post",
@@ -182,10 +190,7 @@ impl ChatApi {
             .convo
             .send_message(&auth.user().id, &chat_session_id.0, message)
             .await?;
-        Ok(MessageSent::Created(JsonOut(TurnResponse {
-            user_message: turn.user_message.into(),
-            assistant_message: turn.assistant_message.into(),
-        })))
+        Ok(MessageSent::Created(JsonOut(TurnResponse::from(turn))))
     }
 
     /// Send a message, stream the reply
@@ -197,8 +202,14 @@ impl ChatApi {
     ///
     /// 1. `message.created` with the stored `user_message` and the `assistant_message_id`;
     /// 2. `message.delta` with each new piece of text (zero or more);
-    /// 3. one final `message.completed` with the stored assistant message, or `error`
-    ///    with the same object as an error response's `error`.
+    /// 3. per tool round: `message.completed` with the assistant message asking for tools
+    ///    (`finish_reason: "tool_calls"`), a `tool_call.created` `{tool_call}` per call, a
+    ///    `tool_call.completed` `{message}` per stored result (webhook and server tools), then
+    ///    the next model call's `message.delta`s (their `message_id` is the new reply's);
+    /// 4. one final event: `message.completed` with the stored reply; or, when the turn
+    ///    paused for `client` tools, `turn.requires_action` `{tool_calls}` with the calls to
+    ///    answer (`POST /api/chat/{id}/tool_outputs`); or `error` with the same object as an
+    ///    error response's `error`.
     ///
     /// Comment lines (`: keep-alive`) are sent while the model is silent. If the client
     /// disconnects, generation stops and the text so far is stored with
@@ -303,6 +314,9 @@ impl ChatApi {
     /// Stops the reply being generated in this session, whichever server process runs it:
     /// the text so far is stored with `finish_reason: "cancelled"`, a streaming client
     /// receives it as its final `message.completed`, and a plain send answers `201` with it.
+    /// A turn paused for client tools ends instead: each pending call is answered with a
+    /// stored tool message (`is_error: true`, saying the turn was cancelled), which the
+    /// model sees with the next message, and `pending_tool_calls` is emptied.
     /// `204` whether or not a turn was running, so it is safe to repeat. The session is free
     /// for the next message once the stopped turn has stored its reply (at once when the turn
     /// runs in this process, within about half a second otherwise).

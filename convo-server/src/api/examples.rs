@@ -297,6 +297,30 @@ impl Example for TurnResponse {
         TurnResponse {
             user_message: user_message(),
             assistant_message: assistant_message(),
+            messages: vec![assistant_message()],
+            pending_tool_calls: Vec::new(),
+        }
+    }
+}
+
+impl Example for ToolOutputsRequest {
+    fn example() -> Self {
+        ToolOutputsRequest {
+            outputs: vec![ToolOutputItem {
+                tool_call_id: "call_1".into(),
+                output: serde_json::json!({"temp_c": 18}),
+                is_error: false,
+            }],
+        }
+    }
+}
+
+impl Example for ToolOutputsResponse {
+    fn example() -> Self {
+        ToolOutputsResponse {
+            assistant_message: assistant_message(),
+            messages: vec![assistant_message()],
+            pending_tool_calls: Vec::new(),
         }
     }
 }

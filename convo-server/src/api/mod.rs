@@ -8,6 +8,7 @@ mod examples;
 pub mod models;
 mod ops;
 mod projects;
+mod tool_outputs;
 mod transfer;
 mod usage;
 pub mod v1;
@@ -43,6 +44,7 @@ pub type Api = (
     transfer::TransferApi,
     agents::AgentsApi,
     chat::ChatApi,
+    tool_outputs::ToolOutputsApi,
     usage::UsageApi,
     ops::OpsApi,
 );
@@ -55,6 +57,7 @@ pub fn service(state: AppState) -> OpenApiService<Api, ()> {
         transfer::TransferApi::new(state.clone()),
         agents::AgentsApi::new(state.clone()),
         chat::ChatApi::new(state.clone()),
+        tool_outputs::ToolOutputsApi::new(state.clone()),
         usage::UsageApi::new(state.clone()),
         ops::OpsApi::new(state),
     );

@@ -113,6 +113,8 @@ fn one_bad_value_per_setting_is_refused_naming_its_variable() {
         }),
         ("CONVO_TURN_LEASE_SECS", |c| c.turn_lease_secs = 0),
         ("CONVO_TURN_LEASE_SECS", |c| c.turn_lease_secs = 2),
+        ("CONVO_TURN_TIMEOUT_SECS", |c| c.turn_timeout_secs = 0),
+        ("CONVO_TURN_TIMEOUT_SECS", |c| c.turn_timeout_secs = 3_601),
         ("CONVO_MAX_BODY_BYTES", |c| c.max_body_bytes = 0),
         ("CONVO_MAX_BODY_BYTES", |c| c.max_body_bytes = 2 << 30),
         ("CONVO_HEADER_READ_TIMEOUT_SECS", |c| {
@@ -268,4 +270,16 @@ fn private_networks_for_webhook_tools_are_off_unless_asked_for() {
     let allowed =
         Config::try_parse_from(["convo-server", "--tools-allow-private-networks"]).expect("parses");
     assert!(allowed.engine_settings().tools_allow_private_networks);
+}
+
+#[test]
+fn the_turn_timeout_reaches_the_engine() {
+    let default = Config::try_parse_from(["convo-server"]).expect("parses");
+    assert_eq!(
+        default.engine_settings().turn_timeout,
+        Duration::from_secs(300)
+    );
+    let set =
+        Config::try_parse_from(["convo-server", "--turn-timeout-secs", "42"]).expect("parses");
+    assert_eq!(set.engine_settings().turn_timeout, Duration::from_secs(42));
 }

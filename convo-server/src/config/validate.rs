@@ -271,6 +271,12 @@ impl Config {
             " seconds (renewed every third of it while a turn runs)",
         );
         c.within(
+            "CONVO_TURN_TIMEOUT_SECS",
+            self.turn_timeout_secs,
+            1..=MAX_CONNECTION_SECS,
+            " seconds",
+        );
+        c.within(
             "CONVO_MOCK_LATENCY_MS",
             self.mock_latency_ms,
             0..=MAX_MODEL_MS,
@@ -305,6 +311,10 @@ impl Config {
                 }
                 "max_message_bytes" => ("CONVO_MAX_BODY_BYTES", self.max_body_bytes.to_string()),
                 "turn_lease" => ("CONVO_TURN_LEASE_SECS", self.turn_lease_secs.to_string()),
+                "turn_timeout" => (
+                    "CONVO_TURN_TIMEOUT_SECS",
+                    self.turn_timeout_secs.to_string(),
+                ),
                 // Fields no variable sets keep their defaults, which are
                 // valid; name the field should that ever change.
                 field => (field, String::from("(engine default)")),

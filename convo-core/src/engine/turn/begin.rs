@@ -40,6 +40,9 @@ impl Convo {
                 request,
                 context,
                 idempotency_key: message.idempotency_key,
+                earlier: 1,
+                resumed: Vec::new(),
+                round: 0,
             })),
             Ok(None) => {
                 let key = message.idempotency_key.as_deref().unwrap_or_default();
@@ -59,6 +62,7 @@ impl Convo {
                         Ok(Begun::Replay(Turn {
                             user_message,
                             assistant_message,
+                            pending_tool_calls: super::client::unanswered(&messages),
                             messages,
                         }))
                     }
@@ -82,6 +86,7 @@ impl Convo {
         let store = self.store();
         let user_message = match &message.idempotency_key {
             None => {
+                self.ensure_no_pending_calls(agent, session).await?;
                 store
                     .append_message(session, MessageDraft::user(&message.content))
                     .await?
@@ -95,8 +100,10 @@ impl Convo {
                         ));
                     }
                     if record.assistant_message.is_some() {
+                        // A replay, even of the turn that is paused now.
                         return Ok(None);
                     }
+                    self.ensure_no_pending_calls(agent, session).await?;
                     // The first attempt stored the user message, then the model
                     // failed. Answer that message again, if nothing came after it.
                     let last = store.last_messages(session, 1).await?;
@@ -109,6 +116,7 @@ impl Convo {
                     record.user_message
                 }
                 None => {
+                    self.ensure_no_pending_calls(agent, session).await?;
                     let user_message = store
                         .append_message(session, MessageDraft::user(&message.content))
                         .await?;

@@ -12,7 +12,14 @@
 //!    asks for tools, run them (`tools`: a round's calls at once), store
 //!    their results, and go back to 6 with the new window, at most the
 //!    agent's `max_tool_rounds` times (then once more with tools disabled);
+//!    a round that calls `client` tools pauses the turn instead (`client`):
+//!    the session records the calls it waits for, and
+//!    [`Convo::submit_tool_outputs`] stores their outputs and goes on from
+//!    step 6 (`resume`);
 //! 8. release the lock, on every path.
+//!
+//! One deadline ([`Settings::turn_timeout`](super::Settings)) covers steps
+//! 6–7 of a run, tool rounds included.
 //!
 //! Steps 6–8 run in a task of their own, so a caller that goes away neither
 //! leaves the lock held nor (for a plain send) loses the reply; a streaming
@@ -25,8 +32,10 @@
 //! once when the request is made through the engine running it).
 
 mod begin;
+mod client;
 mod lock;
 mod preview;
+mod resume;
 mod run;
 mod running;
 mod tools;
@@ -45,6 +54,7 @@ use crate::error::ConvoError;
 use crate::llm::LlmRequest;
 use lock::TurnLock;
 pub use preview::{ContextMessage, ContextPreview, SeqRange};
+pub use resume::ToolOutput;
 pub(crate) use running::TurnMetrics;
 
 /// A message to send in a turn.
@@ -76,14 +86,20 @@ impl SendMessage {
 /// The result of a turn: the user's message and what the turn stored after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
-    /// The user's message.
+    /// The user's message (for a resumed turn, the one that started it).
     pub user_message: Message,
-    /// The model's last reply (the last of `messages`).
+    /// The model's last reply: the final answer, or, when the turn paused,
+    /// the message asking for the client tools (finish reason `tool_calls`).
     pub assistant_message: Message,
-    /// Everything the turn stored after the user message, in `seq` order:
-    /// assistant messages asking for tools, tool messages, the final
-    /// reply. Just the reply for a turn without tools.
+    /// Everything this call stored, in `seq` order: after the user message
+    /// (or, resuming, from the tool outputs on), assistant messages asking
+    /// for tools, tool messages, the last reply. Just the reply for a turn
+    /// without tools.
     pub messages: Vec<Message>,
+    /// The `client` tool calls the turn waits for; empty unless it paused.
+    /// [`Convo::submit_tool_outputs`] answers them and continues the turn
+    /// (a new message meanwhile is [`ConvoError::ToolOutputsRequired`]).
+    pub pending_tool_calls: Vec<crate::domain::ToolCall>,
 }
 
 /// One event of a streamed turn: `Created`, any number of `Delta`s, then
@@ -91,6 +107,13 @@ pub struct Turn {
 /// per round, `MessageCompleted` (the assistant message asking for tools),
 /// one `ToolCallCreated` per call, and one `ToolCallCompleted` per result,
 /// before the next model call's `Delta`s.
+///
+/// A turn that pauses for `client` tools ends with `Completed` carrying
+/// the assistant message that asks for them (finish reason `tool_calls`,
+/// already sent as `MessageCompleted`): the calls it waits for are that
+/// message's calls without a `ToolCallCompleted` since it. A resumed turn
+/// ([`Convo::stream_tool_outputs`]) starts with `Created` (the turn's user
+/// message) and one `ToolCallCompleted` per output posted.
 #[derive(Debug, Clone)]
 pub enum TurnEvent {
     /// The user message is stored; the reply will have this id.
@@ -165,6 +188,15 @@ struct Prepared {
     request: LlmRequest,
     context: ContextRef,
     idempotency_key: Option<String>,
+    /// How many of the turn's messages were stored before this run (its
+    /// user message included): 1 for a new turn, more for a resumed one.
+    earlier: usize,
+    /// What this run stored before its first model call (a resumed turn's
+    /// tool outputs).
+    resumed: Vec<Message>,
+    /// Tool rounds the turn ran before this run (they count against the
+    /// agent's `max_tool_rounds` across a pause).
+    round: u32,
 }
 
 #[allow(clippy::large_enum_variant)] // built once per turn, never stored
@@ -179,6 +211,8 @@ enum Begun {
 enum Raced<T> {
     Done(T),
     Cancelled,
+    /// The turn's deadline passed first.
+    TimedOut,
 }
 
 impl Convo {
@@ -233,9 +267,22 @@ impl Convo {
                     let _ = tx.try_send(TurnEvent::Delta { message_id, text });
                 }
                 // A replay streams the final reply only (the whole turn is
-                // in the session's history); the channel has room for these three.
-                let _ = tx.try_send(TurnEvent::Completed {
-                    message: Box::new(turn.assistant_message),
+                // in the session's history), and for a paused turn the
+                // answered calls, so the unanswered ones are what `Completed`
+                // waits for.
+                let answered = client::answered_after_last_ask(&turn.messages);
+                let events = answered
+                    .into_iter()
+                    .map(|m| TurnEvent::ToolCallCompleted {
+                        message: Box::new(m),
+                    })
+                    .chain(std::iter::once(TurnEvent::Completed {
+                        message: Box::new(turn.assistant_message),
+                    }));
+                tokio::spawn(async move {
+                    for event in events {
+                        let _ = tx.send(event).await;
+                    }
                 });
             }
             Begun::Run(prepared) => {
@@ -254,8 +301,11 @@ impl Convo {
     /// Stops the turn running in a session, if any, whichever engine (server
     /// process) runs it: the text generated so far is stored with finish
     /// reason `cancelled`, and that message is the turn's result (a stream's
-    /// last event is `Completed` with it). `Ok(false)` when no turn was
-    /// running.
+    /// last event is `Completed` with it). A turn paused for client tools
+    /// is ended instead: each pending call is answered with a stored tool
+    /// message (`is_error`, saying the turn was cancelled) so the history
+    /// never holds a call without its result, and the session is free for
+    /// a new message. `Ok(false)` when no turn was running or paused.
     pub async fn cancel_turn(
         &self,
         owner: &UserId,
@@ -267,6 +317,12 @@ impl Convo {
             cancel.notify_one();
         }
         let running = self.store().cancel_turn(&session.id).await?;
-        Ok(running || local.is_some())
+        if running || local.is_some() {
+            return Ok(true);
+        }
+        if session.pending_tool_calls.is_empty() {
+            return Ok(false);
+        }
+        self.drop_pending_calls(owner, &session.id).await
     }
 }

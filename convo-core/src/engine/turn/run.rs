@@ -2,12 +2,9 @@
 //! is kept, each reply stored, tool rounds run between them, the outcome
 //! recorded.
 
-use std::future::Future;
-
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::lock::TurnLock;
 use super::running::Running;
 use super::*;
 use crate::domain::{now, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, Usage};
@@ -32,13 +29,26 @@ pub(super) struct Rounds {
 impl Rounds {
     fn new(prepared: &Prepared) -> Self {
         Self {
-            messages: Vec::new(),
-            round: 0,
+            messages: prepared.resumed.clone(),
+            round: prepared.round,
             request: prepared.request.clone(),
             context: prepared.context,
             assistant_id: prepared.assistant_id,
         }
     }
+}
+
+/// What a run of the loop stored, and the client calls it paused for.
+pub(super) struct Ran {
+    pub(super) messages: Vec<Message>,
+    pub(super) pending: Vec<crate::domain::ToolCall>,
+}
+
+/// Why a tool round stopped before its tools answered.
+#[derive(Clone, Copy)]
+enum Stopped {
+    Cancelled,
+    TimedOut,
 }
 
 /// How one model call ended.
@@ -56,30 +66,33 @@ impl Convo {
         let result = self
             .run_rounds(&prepared, &running, None)
             .await
-            .and_then(|messages| Ok((last_reply(&messages)?, messages)));
+            .and_then(|ran| Ok((last_reply(&ran.messages)?, ran)));
         drop(running);
         log_failure(&prepared, &result);
         self.record_outcome(&prepared, result.as_ref().map(|(last, _)| last))
             .await;
         prepared.lock.release().await;
-        let (assistant_message, messages) = result?;
+        let (assistant_message, ran) = result?;
         Ok(Turn {
             user_message: prepared.user_message,
             assistant_message,
-            messages,
+            messages: ran.messages,
+            pending_tool_calls: ran.pending,
         })
     }
 
-    /// Steps 6–7 until a reply asks for no tools (or the turn is
-    /// cancelled): everything stored, in order. The last message is the
-    /// final reply.
+    /// Steps 6–7 until a reply asks for no tools, the turn is cancelled,
+    /// or a round calls client tools (the turn pauses): everything stored,
+    /// in order, and the calls it paused for.
     pub(super) async fn run_rounds(
         &self,
         prepared: &Prepared,
         running: &Running,
         tx: Option<&mpsc::Sender<TurnEvent>>,
-    ) -> Result<Vec<Message>, ConvoError> {
+    ) -> Result<Ran, ConvoError> {
         let mut rounds = Rounds::new(prepared);
+        let session = prepared.user_message.session_id;
+        let mut pending = Vec::new();
         loop {
             let called = match tx {
                 None => self.call_generate(prepared, running, &rounds).await?,
@@ -99,8 +112,12 @@ impl Convo {
             }
             let usage = reply.usage;
             let asking = self.store_reply(prepared, &mut rounds, reply).await?;
-            // Each model call is in the ledger; the last one by record_outcome.
-            self.record_call(prepared, usage).await;
+            let (client, now) = client::partition(&prepared.agent, &calls);
+            // Each model call is in the ledger; the turn's last one (a
+            // final reply, or the one a pause ends with) by record_outcome.
+            if client.is_empty() {
+                self.record_call(prepared, usage).await;
+            }
             if let Some(tx) = tx {
                 let _ = tx
                     .send(TurnEvent::MessageCompleted {
@@ -115,27 +132,21 @@ impl Convo {
                         .await;
                 }
             }
-            let session = prepared.user_message.session_id;
-            let round = self.run_tool_round(&prepared.agent, session, &calls);
-            let (drafts, cancelled) =
-                match self.keep_lease(&prepared.lock, running, tx, round).await {
-                    Raced::Done(drafts) => (drafts, false),
-                    // Every call still gets an answer, so the history never
-                    // holds a call without its result (providers refuse one).
-                    Raced::Cancelled => (
-                        calls
-                            .iter()
-                            .map(|c| {
-                                tools::tool_message(
-                                    c,
-                                    "the turn was cancelled before the tool answered".into(),
-                                    true,
-                                )
-                            })
-                            .collect(),
-                        true,
-                    ),
-                };
+            let round = self.run_tool_round(&prepared.agent, session, &now, running.remaining());
+            let (drafts, stopped) = match self.race(&prepared.lock, running, tx, false, round).await
+            {
+                Raced::Done(drafts) => (drafts, None),
+                // Every call still gets an answer, so the history never
+                // holds a call without its result (providers refuse one).
+                Raced::Cancelled => (
+                    answer_all(&calls, "the turn was cancelled before the tool answered"),
+                    Some(Stopped::Cancelled),
+                ),
+                Raced::TimedOut => (
+                    answer_all(&calls, "the turn ran out of time before the tool answered"),
+                    Some(Stopped::TimedOut),
+                ),
+            };
             let results = self.store().append_messages(&session, drafts).await?;
             if let Some(tx) = tx {
                 for message in &results {
@@ -148,14 +159,34 @@ impl Convo {
             }
             rounds.messages.extend(results);
             rounds.assistant_id = MessageId::new();
-            if cancelled {
-                self.store_reply(prepared, &mut rounds, cancelled_reply(String::new()))
-                    .await?;
-                break;
+            if stopped.is_some() && !client.is_empty() {
+                self.record_call(prepared, usage).await;
+            }
+            match stopped {
+                Some(Stopped::Cancelled) => {
+                    self.store_reply(prepared, &mut rounds, cancelled_reply(String::new()))
+                        .await?;
+                    break;
+                }
+                Some(Stopped::TimedOut) => return Err(LlmError::Timeout.into()),
+                None => {}
             }
             rounds.round += 1;
+            if !client.is_empty() {
+                // Paused: under the lock, so whichever engine resumes it
+                // finds the calls (and a new message is refused meanwhile).
+                self.store()
+                    .set_pending_tool_calls(&session, &client)
+                    .await?;
+                pending = client;
+                break;
+            }
             let (mut request, context) = self
-                .build_request(&session, &prepared.agent, rounds.messages.len() + 1)
+                .build_request(
+                    &session,
+                    &prepared.agent,
+                    prepared.earlier + rounds.messages.len(),
+                )
                 .await?;
             if rounds.round >= prepared.agent.max_tool_rounds {
                 // Tools stay declared (the history mentions them), but the
@@ -166,7 +197,10 @@ impl Convo {
             rounds.context = context;
         }
         self.save_turn(prepared, &rounds.messages).await?;
-        Ok(rounds.messages)
+        Ok(Ran {
+            messages: rounds.messages,
+            pending,
+        })
     }
 
     /// One plain model call.
@@ -176,6 +210,9 @@ impl Convo {
         running: &Running,
         rounds: &Rounds,
     ) -> Result<Called, ConvoError> {
+        if running.remaining().is_zero() {
+            return Err(LlmError::Timeout.into());
+        }
         let generate = self.llm().generate(rounds.request.clone());
         match self
             .keep_lease(&prepared.lock, running, None, generate)
@@ -183,6 +220,7 @@ impl Convo {
         {
             Raced::Done(Ok(reply)) => Ok(Called::Reply(reply)),
             Raced::Done(Err(e)) => Err(e.into()),
+            Raced::TimedOut => Err(LlmError::Timeout.into()),
             // Nothing was generated that a plain send could keep.
             Raced::Cancelled => Ok(Called::Cancelled(cancelled_reply(String::new()))),
         }
@@ -242,7 +280,7 @@ impl Convo {
         let result = self
             .run_rounds(&prepared, &running, Some(&tx))
             .await
-            .and_then(|messages| last_reply(&messages));
+            .and_then(|ran| last_reply(&ran.messages));
         drop(running);
         log_failure(&prepared, &result);
         self.record_outcome(&prepared, result.as_ref()).await;
@@ -269,6 +307,9 @@ impl Convo {
         let mut text = String::new();
         // Calls come whole, before the finish.
         let mut tool_calls = Vec::new();
+        if running.remaining().is_zero() {
+            return Err(LlmError::Timeout.into());
+        }
         let started = self
             .keep_lease(
                 &prepared.lock,
@@ -280,6 +321,7 @@ impl Convo {
         let mut upstream = match started {
             Raced::Done(started) => started?,
             Raced::Cancelled => return Ok(Called::Cancelled(cancelled_reply(text))),
+            Raced::TimedOut => return Err(LlmError::Timeout.into()),
         };
         loop {
             let item = match self
@@ -291,6 +333,8 @@ impl Convo {
                     drop(upstream); // stops generation
                     return Ok(Called::Cancelled(cancelled_reply(text)));
                 }
+                // Like a provider's own timeout: the text so far is not kept.
+                Raced::TimedOut => return Err(LlmError::Timeout.into()),
             };
             match item {
                 Some(Ok(LlmChunk::Text(delta))) => {
@@ -370,7 +414,7 @@ impl Convo {
         };
         let record = IdempotencyRecord {
             user_message: prepared.user_message.clone(),
-            assistant_message: messages.last().cloned(),
+            assistant_message: last_reply(messages).ok(),
             messages: messages.to_vec(),
             expires_at: self.idempotency_expiry(),
         };
@@ -380,51 +424,26 @@ impl Convo {
             .await?;
         Ok(())
     }
-
-    /// Awaits `work` while renewing the turn lock's lease; stops waiting when
-    /// the turn is cancelled (here, or through the store by another engine)
-    /// or, with `consumer`, when the consumer goes away.
-    pub(super) async fn keep_lease<F: Future>(
-        &self,
-        lock: &TurnLock,
-        running: &Running,
-        consumer: Option<&mpsc::Sender<TurnEvent>>,
-        work: F,
-    ) -> Raced<F::Output> {
-        let gone = async {
-            match consumer {
-                Some(tx) => tx.closed().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(work, gone);
-        loop {
-            tokio::select! {
-                output = &mut work => return Raced::Done(output),
-                () = &mut gone => return Raced::Cancelled,
-                () = running.cancel.notified() => return Raced::Cancelled,
-                () = tokio::time::sleep_until(running.next_renewal.get()) => {
-                    running.next_renewal.set(tokio::time::Instant::now() + self.renewal_period());
-                    lock.renew().await;
-                }
-                () = tokio::time::sleep_until(running.next_poll.get()) => {
-                    running.next_poll.set(tokio::time::Instant::now() + self.poll_period());
-                    if lock.cancel_requested().await {
-                        return Raced::Cancelled;
-                    }
-                }
-            }
-        }
-    }
 }
 
-/// A turn's final reply: the last message it stored (`run_rounds` always
-/// ends by storing one).
+/// A run's last reply: the last assistant message it stored (`run_rounds`
+/// always stores one: a final reply, or the one asking for the client
+/// tools it paused for, which tool messages may follow).
 fn last_reply(messages: &[Message]) -> Result<Message, ConvoError> {
     messages
-        .last()
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::Assistant)
         .cloned()
         .ok_or_else(|| ConvoError::Internal("a turn stored no reply".into()))
+}
+
+/// An `is_error` answer to each of `calls`, saying why none ran to the end.
+fn answer_all(calls: &[crate::domain::ToolCall], why: &str) -> Vec<MessageDraft> {
+    calls
+        .iter()
+        .map(|c| tools::tool_message(c, why.into(), true))
+        .collect()
 }
 
 /// A reply stopped by a cancel: the text so far, nothing else.

@@ -1,8 +1,15 @@
 //! What an engine knows of its running turns: their metrics handles, the
-//! registry through which a local cancel reaches them, and their deadlines.
+//! registry through which a local cancel reaches them, and their deadlines;
+//! and how a turn awaits its work while keeping its lease.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::lock::TurnLock;
+use super::{Raced, TurnEvent};
 
 use crate::domain::SessionId;
 use crate::engine::Convo;
@@ -52,6 +59,17 @@ pub(super) struct Running {
     /// streams faster than either period still gets both.
     pub(super) next_renewal: Deadline,
     pub(super) next_poll: Deadline,
+    /// When the turn's time is up ([`Settings::turn_timeout`](crate::Settings)):
+    /// one deadline over all its model calls and tool rounds.
+    pub(super) deadline: tokio::time::Instant,
+}
+
+impl Running {
+    /// The time left before the turn's deadline (zero once it has passed).
+    pub(super) fn remaining(&self) -> Duration {
+        self.deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
 }
 
 /// An instant shared by reference across a task's awaits (uncontended).
@@ -122,6 +140,7 @@ impl Convo {
             cancel,
             next_renewal: Deadline::new(now + self.renewal_period()),
             next_poll: Deadline::new(now + self.poll_period()),
+            deadline: now + self.settings().turn_timeout,
         }
     }
 
@@ -133,5 +152,58 @@ impl Convo {
     /// How often a running turn asks the store for a cancel request.
     pub(super) fn poll_period(&self) -> Duration {
         self.settings().cancel_poll.max(Duration::from_millis(10))
+    }
+
+    /// Awaits `work` while renewing the turn lock's lease; stops waiting when
+    /// the turn is cancelled (here, or through the store by another engine),
+    /// when its deadline passes, or, with `consumer`, when the consumer goes
+    /// away.
+    pub(super) async fn keep_lease<F: Future>(
+        &self,
+        lock: &TurnLock,
+        running: &Running,
+        consumer: Option<&mpsc::Sender<TurnEvent>>,
+        work: F,
+    ) -> Raced<F::Output> {
+        self.race(lock, running, consumer, true, work).await
+    }
+
+    /// [`keep_lease`](Self::keep_lease), with the deadline only when
+    /// `timed`: a tool round is not cut by it, since each of its tools has
+    /// its own timeout cut to the turn's time left, and that says which
+    /// tool ran out of it.
+    pub(super) async fn race<F: Future>(
+        &self,
+        lock: &TurnLock,
+        running: &Running,
+        consumer: Option<&mpsc::Sender<TurnEvent>>,
+        timed: bool,
+        work: F,
+    ) -> Raced<F::Output> {
+        let gone = async {
+            match consumer {
+                Some(tx) => tx.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(work, gone);
+        loop {
+            tokio::select! {
+                output = &mut work => return Raced::Done(output),
+                () = &mut gone => return Raced::Cancelled,
+                () = running.cancel.notified() => return Raced::Cancelled,
+                () = tokio::time::sleep_until(running.deadline), if timed => return Raced::TimedOut,
+                () = tokio::time::sleep_until(running.next_renewal.get()) => {
+                    running.next_renewal.set(tokio::time::Instant::now() + self.renewal_period());
+                    lock.renew().await;
+                }
+                () = tokio::time::sleep_until(running.next_poll.get()) => {
+                    running.next_poll.set(tokio::time::Instant::now() + self.poll_period());
+                    if lock.cancel_requested().await {
+                        return Raced::Cancelled;
+                    }
+                }
+            }
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! about). Nothing here fails the turn: a tool that errs, hangs, or does not
 //! exist is the model's to deal with.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::domain::{
@@ -33,7 +35,7 @@ pub(super) fn tool_message(call: &ToolCall, content: String, is_error: bool) -> 
 /// A tool's JSON output as the tool message's text: a string as it is (a
 /// tool that answers prose should not reach the model in quotes), anything
 /// else as JSON.
-fn output_text(output: Value) -> String {
+pub(super) fn output_text(output: Value) -> String {
     match output {
         Value::String(text) => text,
         other => other.to_string(),
@@ -42,15 +44,17 @@ fn output_text(output: Value) -> String {
 
 impl Convo {
     /// Runs the calls of one round concurrently and returns their tool
-    /// messages in the calls' order.
+    /// messages in the calls' order. No call runs longer than `left`, the
+    /// time the turn has left (each tool's own timeout is cut to it).
     pub(super) async fn run_tool_round(
         &self,
         agent: &Agent,
         session: SessionId,
         calls: &[ToolCall],
+        left: Duration,
     ) -> Vec<MessageDraft> {
         let runs = calls.iter().map(|call| async move {
-            match self.run_tool_call(agent, session, call).await {
+            match self.run_tool_call(agent, session, call, left).await {
                 Ok(output) => tool_message(call, output_text(output), false),
                 Err(why) => tool_message(call, why, true),
             }
@@ -64,6 +68,7 @@ impl Convo {
         agent: &Agent,
         session: SessionId,
         call: &ToolCall,
+        left: Duration,
     ) -> Result<Value, String> {
         let Some(tool) = agent.tools.iter().find(|t| t.name == call.name) else {
             let names: Vec<&str> = agent.tools.iter().map(|t| t.name.as_str()).collect();
@@ -91,7 +96,7 @@ impl Convo {
                     session_id: session,
                     agent_id: agent.id,
                 };
-                let limit = self.settings().tool_timeout;
+                let limit = self.settings().tool_timeout.min(left);
                 match tokio::time::timeout(limit, rust_tool.call(invocation)).await {
                     Ok(result) => result.map_err(|e| e.to_string()),
                     Err(_) => Err(format!(
@@ -100,9 +105,18 @@ impl Convo {
                     )),
                 }
             }
-            ToolExecution::Webhook(target) => self.call_webhook(agent, session, call, target).await,
+            ToolExecution::Webhook(target) => {
+                // The webhook's own timeout, cut to the turn's time left.
+                let left_ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1);
+                let target = crate::domain::WebhookTarget {
+                    timeout_ms: target.timeout_ms.min(left_ms),
+                    ..target.clone()
+                };
+                self.call_webhook(agent, session, call, &target).await
+            }
+            // The turn pauses for these (`client`) before a round runs.
             ToolExecution::Client => Err(format!(
-                "the tool `{}` runs in the client, which this turn cannot wait for",
+                "the tool `{}` runs in the client and cannot be run here",
                 tool.name
             )),
         }

@@ -270,12 +270,35 @@ impl From<core::Message> for Message {
     }
 }
 
-/// Both messages of a turn.
+/// What a turn stored.
 #[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct TurnResponse {
     /// The stored user message.
     pub user_message: Message,
-    /// The stored reply.
+    /// The model's last reply: the answer, or, when the turn paused for client tools, the
+    /// assistant message asking for them (`finish_reason: "tool_calls"`). The last assistant
+    /// message of `messages`.
     pub assistant_message: Message,
+    /// Everything the turn stored after the user message, in `seq` order: assistant messages
+    /// asking for tools, tool messages, the reply. Just the reply for a turn without tools.
+    pub messages: Vec<Message>,
+    /// The client tool calls the paused turn waits for (`[]` when it is complete): post
+    /// their outputs to `POST /api/chat/{id}/tool_outputs`.
+    pub pending_tool_calls: Vec<ToolCall>,
+}
+
+impl From<core::Turn> for TurnResponse {
+    fn from(turn: core::Turn) -> Self {
+        Self {
+            user_message: turn.user_message.into(),
+            assistant_message: turn.assistant_message.into(),
+            messages: turn.messages.into_iter().map(Into::into).collect(),
+            pending_tool_calls: turn
+                .pending_tool_calls
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        }
+    }
 }

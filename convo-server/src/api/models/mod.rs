@@ -10,6 +10,7 @@ mod context;
 mod health;
 mod lists;
 mod projects;
+mod tool_outputs;
 mod tools;
 mod users;
 
@@ -19,6 +20,7 @@ pub use context::*;
 pub use health::*;
 pub use lists::*;
 pub use projects::*;
+pub use tool_outputs::*;
 pub use tools::*;
 pub use users::*;
 
@@ -51,6 +53,7 @@ mod tests {
         same_json::<ChatSession>();
         same_json::<Message>();
         same_json::<TurnResponse>();
+        same_json::<ToolOutputsResponse>();
         let user_message = TurnResponse::example().user_message;
         assert_eq!(
             Some(serde_json::to_value(&user_message).expect("json")),

@@ -46,6 +46,17 @@ impl From<ConvoError> for ApiError {
                 "a reply is already being generated in this chat session",
             )
             .retry(None),
+            ConvoError::ToolOutputsRequired => Self::new(
+                StatusCode::CONFLICT,
+                "tool_outputs_required",
+                "the turn waits for the outputs of its pending tool calls: post them to \
+                 `POST /api/chat/{id}/tool_outputs`, or cancel the turn",
+            ),
+            ConvoError::NoPendingToolCalls => Self::new(
+                StatusCode::CONFLICT,
+                "no_pending_tool_calls",
+                "the chat session has no pending tool calls",
+            ),
             ConvoError::QuotaExceeded { resets_at } => {
                 let wait = (resets_at - convo_core::now())
                     .to_std()

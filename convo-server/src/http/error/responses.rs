@@ -90,7 +90,9 @@ error_responses! {
         Unauthorized = 401,
         /// `not_found`: no such chat session, or not yours.
         NotFound = 404,
-        /// `turn_in_progress`: a reply is already being generated in this session (retryable).
+        /// `turn_in_progress`: a reply is already being generated in this session (retryable);
+        /// `tool_outputs_required`: the session's turn waits for client tool outputs (post them,
+        /// or cancel the turn); `no_pending_tool_calls`: outputs posted when none are awaited.
         Conflict = 409,
         /// `payload_too_large`: the body is over the size limit.
         PayloadTooLarge = 413,

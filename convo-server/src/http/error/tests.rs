@@ -36,6 +36,18 @@ fn every_engine_error_maps_to_the_contracts_status_and_code() {
         ),
         (ConvoError::TurnInProgress, 409, "turn_in_progress", true),
         (
+            ConvoError::ToolOutputsRequired,
+            409,
+            "tool_outputs_required",
+            false,
+        ),
+        (
+            ConvoError::NoPendingToolCalls,
+            409,
+            "no_pending_tool_calls",
+            false,
+        ),
+        (
             ConvoError::Store(StoreError::Unavailable("down".into())),
             503,
             "store_unavailable",
