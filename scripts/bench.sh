@@ -14,6 +14,7 @@
 #   BENCH_STORES="memory sqlite" bash scripts/bench.sh
 #   BENCH_BIN=/tmp/convo-server-old bash scripts/bench.sh   # another build of
 #                                         # the server (e.g. before a change), same client and cases
+#   CARGO_TARGET_DIR=/tmp/t bash scripts/bench.sh          # build there instead of target/
 #
 # Everything targets 127.0.0.1, is bounded in time and count, and stops by itself.
 set -euo pipefail
@@ -45,11 +46,12 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 log "building (release)"
 cargo build --release -p convo-server --bin convo-server --example ceiling --example bench_client 2>&1 | tail -n 2 >&2
 cargo build --release -p convo-fake --bin convo-fake 2>&1 | tail -n 2 >&2
-BIN="${BENCH_BIN:-target/release/convo-server}"
+RELEASE="${CARGO_TARGET_DIR:-target}/release"
+BIN="${BENCH_BIN:-$RELEASE/convo-server}"
 log "server under test: $BIN"
-CEILING=target/release/examples/ceiling
-CLIENT=target/release/examples/bench_client
-FAKE=target/release/convo-fake
+CEILING=$RELEASE/examples/ceiling
+CLIENT=$RELEASE/examples/bench_client
+FAKE=$RELEASE/convo-fake
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -210,6 +212,27 @@ for store in $STORES; do
   kill "$pid"
 done
 
+# Case 9: a tool turn (memory store): the fake Gemini scripted to call the
+# agent's webhook tool once, then to answer; the webhook is the fake's own
+# /__webhook, answering at once. Two model calls, one webhook call and four
+# stored messages per send, compared with case 4 (one model call, two messages).
+if [[ " $STORES " == *" memory "* ]]; then
+  TOOL_FAKE_PORT=$(free_port)
+  "$FAKE" --port "$TOOL_FAKE_PORT" --knobs '{"function_calls":[{"name":"lookup_order","args":{"order":42}}]}' >/dev/null 2>&1 &
+  PIDS+=("$!")
+  wait_http "http://127.0.0.1:$TOOL_FAKE_PORT/__health"
+  port=$(free_port)
+  start_server "$port" CONVO_STORE=memory CONVO_JWT_SECRET="$SECRET" GEMINI_API_KEY=bench \
+    GEMINI_BASE_URL="http://127.0.0.1:$TOOL_FAKE_PORT" CONVO_TOOLS_ALLOW_PRIVATE_NETWORKS=true
+  pid=$SERVER_PID
+  base="http://127.0.0.1:$port"
+  "$CLIENT" setup "$base" "http://127.0.0.1:$TOOL_FAKE_PORT/__webhook" >"$WORK/setup9.json"
+  sessions_lua "$WORK/post9.lua" "$(jq -r .token "$WORK/setup9.json")" "$(jq -c .sessions "$WORK/setup9.json")"
+  log "case 9: POST message, a tool turn through fake-gemini and a webhook"
+  run_wrk "9. POST message, tool turn (fake-gemini)" memory "$pid" 64 64 "$base" "$WORK/post9.lua"
+  kill "$pid"
+fi
+
 # Case 7: thousands of slow streams at once (memory store; 10 chunks, 1 s apart).
 port=$(free_port)
 start_server "$port" CONVO_STORE=memory CONVO_MOCK_CHUNKS=10 CONVO_MOCK_CHUNK_DELAY_MS=1000
@@ -243,6 +266,9 @@ awk -F'|' '$1 ~ /^[12]\. / && ($2 == "memory" || $2 == "sqlite") {rps[substr($1,
       line = line sprintf("%scase %d %.0f%%", line == "" ? "" : ", ", c, 100 * rps[c, "sqlite"] / rps[c, "memory"])
     if (line != "") print "\nSQLite / memory on reads (target >= 50%): " line
   }' "$ROWS"
+# The tool turn's cost: case 4 / case 9 throughput on the memory store (target <= 2.5x).
+awk -F'|' '$2 == "memory" && $1 ~ /^4\. / {plain = $3; plain50 = $4} $1 ~ /^9\. / {tool = $3; tool50 = $4}
+  END { if (plain > 0 && tool > 0) printf "\n9. a tool turn costs %.2fx a plain turn (case 4 / case 9 req/s, memory; target <= 2.5x); p50 %.2fx\n", plain / tool, (plain50 > 0 ? tool50 / plain50 : 0) }' "$ROWS"
 echo
 echo "6. one send, p50 by prior messages (ratio = at 10,000 / at 10):"
 jq -r '"   \(.store): 10 → \(.p50_ms_at_10 * 100 | round / 100) ms, 1,000 → \(.p50_ms_at_1000 * 100 | round / 100) ms, 10,000 → \(.p50_ms_at_10000 * 100 | round / 100) ms; ratio \(.p50_ms_at_10000 / .p50_ms_at_10 * 100 | round / 100)"' "$GROWTH"

@@ -4,8 +4,10 @@ Run by scripts/openai_sdk.sh, which starts a convo-server (memory store,
 mock model), registers two users and gives this script, in the environment:
 CONVO_BASE (the server), CONVO_TOKEN (the first user's bearer token),
 CONVO_AGENT and CONVO_SESSION (the first user's agent and a chat session of
-it) and CONVO_OTHER_AGENT (the second user's agent). Exits non-zero on the
-first failure.
+it), CONVO_OTHER_AGENT (the second user's agent) and CONVO_TOOL_AGENT (the
+first user's agent on the fake model server, whose tool calls are scripted
+with a `[[convo-fake:{…}]]` directive in the user message). Exits non-zero
+on the first failure.
 """
 
 import json
@@ -20,6 +22,22 @@ TOKEN = os.environ["CONVO_TOKEN"]
 AGENT = os.environ["CONVO_AGENT"]
 SESSION = os.environ["CONVO_SESSION"]
 OTHER_AGENT = os.environ["CONVO_OTHER_AGENT"]
+TOOL_AGENT = os.environ["CONVO_TOOL_AGENT"]
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+# The fake model calls get_weather once, then answers in text.
+CALL_ONCE = '[[convo-fake:{"function_calls":[{"name":"get_weather","args":{"city":"Paris"}}]}]]'
 
 
 def check(condition, what):
@@ -110,12 +128,61 @@ def main():
         check(e.status_code == 400 and e.param == "n" and e.code == "unsupported_parameter",
               "n=2 raises BadRequestError naming param n (unsupported_parameter)")
 
+    tools(client)
+
     anonymous = openai.OpenAI(base_url=f"{BASE}/v1", api_key="not-a-token", max_retries=0)
     try:
         anonymous.models.list()
         check(False, "a client without a valid key is refused")
     except openai.AuthenticationError as e:
         check(e.status_code == 401, "a client without a valid key raises AuthenticationError")
+
+
+def tools(client):
+    """A tool call parsed by the SDK, its result sent back, and the same call streamed."""
+    question = {"role": "user", "content": f"Weather in Paris? {CALL_ONCE}"}
+    reply = client.chat.completions.create(model=TOOL_AGENT, messages=[question], tools=[WEATHER])
+    choice = reply.choices[0]
+    calls = choice.message.tool_calls or []
+    check(choice.finish_reason == "tool_calls", "a tool call finishes with tool_calls")
+    check(len(calls) == 1 and calls[0].type == "function"
+          and calls[0].function.name == "get_weather"
+          and json.loads(calls[0].function.arguments) == {"city": "Paris"},
+          "the SDK parses message.tool_calls with its JSON arguments")
+
+    answered = client.chat.completions.create(
+        model=TOOL_AGENT,
+        tools=[WEATHER],
+        messages=[
+            question,
+            choice.message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": calls[0].id, "content": '{"sky": "clear"}'},
+        ],
+    )
+    check(answered.choices[0].finish_reason == "stop"
+          and "clear" in (answered.choices[0].message.content or ""),
+          "the call sent back with its result is answered in text")
+
+    stream = client.chat.completions.create(
+        model=TOOL_AGENT, messages=[question], tools=[WEATHER], stream=True
+    )
+    streamed = {}
+    finishes = []
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        for fragment in chunk.choices[0].delta.tool_calls or []:
+            call = streamed.setdefault(fragment.index, {"id": None, "name": "", "arguments": ""})
+            call["id"] = fragment.id or call["id"]
+            if fragment.function:
+                call["name"] += fragment.function.name or ""
+                call["arguments"] += fragment.function.arguments or ""
+        if chunk.choices[0].finish_reason:
+            finishes.append(chunk.choices[0].finish_reason)
+    check(list(streamed) == [0] and streamed[0]["name"] == "get_weather"
+          and json.loads(streamed[0]["arguments"]) == {"city": "Paris"} and streamed[0]["id"],
+          "streamed delta.tool_calls assemble into the call")
+    check(finishes == ["tool_calls"], "the stream finishes with tool_calls")
 
 
 if __name__ == "__main__":

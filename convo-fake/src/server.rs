@@ -268,6 +268,9 @@ async fn route(app: &Arc<App>, req: Inbound) -> Result<Reply, Abort> {
             Ok(http::json(200, &json!({"ok": true}), &[]))
         }
         (_, "/__config") => Ok(config(app, &req)),
+        // A webhook tool's receiver that answers at once (the benchmark's
+        // tool turn): nothing checked, nothing logged.
+        (Method::POST, "/__webhook") => Ok(http::json(200, &json!({"ok": true}), &[])),
         (Method::GET, "/v1/models") => Ok(crate::openai::models()),
         (_, "/v1/models") => Ok(not_allowed()),
         (_, "/v1/chat/completions") => crate::openai::chat(app, req).await,

@@ -698,3 +698,15 @@ async fn gemini_function_responses_must_answer_the_call_turn_before_them() {
         refused.body()
     );
 }
+
+#[tokio::test]
+async fn the_webhook_receiver_answers_json_at_once_and_logs_nothing() {
+    let fake = fake().await;
+
+    let seen = post(&fake, "/__webhook", &[], &json!({"type": "tool_call"})).await;
+
+    assert_eq!(seen.status(), 200, "{}", seen.text());
+    let body: Value = serde_json::from_str(seen.body().trim()).expect("JSON body");
+    assert_eq!(body, json!({"ok": true}));
+    assert!(fake.requests().is_empty(), "not a model request");
+}

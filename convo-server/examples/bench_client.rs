@@ -3,7 +3,8 @@
 //! history of a given length, and holding thousands of streams open at once.
 //!
 //! ```text
-//! bench_client setup   <base>                      # JSON: token, ids for the wrk cases
+//! bench_client setup   <base> [webhook_url]        # JSON: token, ids for the wrk cases
+//!                                                  # (with a URL, the agent has a webhook tool there)
 //! bench_client growth  <base> <token>              # JSON: p50 of one send at 10 / 1,000 / 10,000 prior messages
 //! bench_client streams <base> <token> <agent_id> <n>  # JSON: n concurrent streamed turns, how many completed
 //! ```
@@ -76,7 +77,7 @@ impl Api {
     }
 }
 
-async fn setup(base: &str) -> Result<Value> {
+async fn setup(base: &str, webhook: Option<&str>) -> Result<Value> {
     let anon = Api::new(base, "", Duration::from_secs(30))?;
     let email = format!("bench-{}@example.com", uuid::Uuid::now_v7().simple());
     let password = "benchmark-password";
@@ -99,11 +100,13 @@ async fn setup(base: &str) -> Result<Value> {
             .id("/api/projects", json!({ "name": format!("project {i}") }))
             .await?;
     }
+    let mut agent = json!({ "name": "bench", "system_prompt": "You are a benchmark." });
+    if let Some(url) = webhook {
+        agent["tools"] = json!([{ "name": "lookup_order", "parameters": { "type": "object" },
+            "execution": { "type": "webhook", "url": url, "timeout_ms": 10000 } }]);
+    }
     let agent = api
-        .id(
-            &format!("/api/projects/{project}/agents"),
-            json!({ "name": "bench", "system_prompt": "You are a benchmark." }),
-        )
+        .id(&format!("/api/projects/{project}/agents"), agent)
         .await?;
     let history = api
         .id(&format!("/api/chat/start/{agent}"), json!({}))
@@ -223,7 +226,7 @@ async fn main() -> Result<()> {
             .ok_or("missing argument (see the file's header)")
     };
     let out = match arg(0)? {
-        "setup" => setup(arg(1)?).await?,
+        "setup" => setup(arg(1)?, args.get(2).map(String::as_str)).await?,
         "growth" => growth(arg(1)?, arg(2)?).await?,
         "streams" => streams(arg(1)?, arg(2)?, arg(3)?, arg(4)?.parse()?).await?,
         other => return Err(format!("unknown command {other}").into()),

@@ -13,6 +13,7 @@ mod helpers;
 mod idempotency;
 mod metrics;
 mod openai_compat;
+mod openai_tools;
 mod openapi;
 mod ownership;
 mod pagination;

@@ -396,21 +396,10 @@ async fn fields_that_would_change_the_answer_are_refused_by_name_before_the_mode
     let app = spawn_app().await;
     let user = app.sign_up().await;
     let fx = app.fixture(&app.client).await;
-    let tool = json!({"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}});
+    // (Tools and response_format are honoured: `openai_tools.rs`.)
     let unsupported = [
-        ("tools", json!([tool])),
-        ("tool_choice", json!("required")),
-        (
-            "tool_choice",
-            json!({"type": "function", "function": {"name": "get_weather"}}),
-        ),
         ("functions", json!([{"name": "f", "parameters": {}}])),
         ("function_call", json!({"name": "f"})),
-        ("response_format", json!({"type": "json_object"})),
-        (
-            "response_format",
-            json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
-        ),
         ("n", json!(2)),
         ("logprobs", json!(true)),
         ("top_logprobs", json!(2)),

@@ -2,7 +2,7 @@
 //! free port with Gemini as its model, against the project's fake model
 //! server (`convo-fake`, in-process on a free port of its own, one fake per
 //! test). Faults are injected per message with the fake's
-//! `[[fake-gemini:{…}]]` directive.
+//! `[[fake-gemini:{…}]]` directive, tool calls scripted the same way.
 
 mod failures;
 mod fake;
@@ -13,6 +13,7 @@ mod requests;
 mod streaming;
 mod successes;
 mod today;
+mod tools;
 
 // Shared with the other test binaries (through `#[path]`); `helpers`
 // re-exports what the tests use of them.

@@ -4,12 +4,21 @@
 //!
 //! Stateless ([`Convo::complete`], [`Convo::stream_complete`]): the agent's
 //! system prompt comes first, then the caller's messages; the caller's
-//! `temperature` and output cap override the agent's. Messages are `user`
-//! or `assistant`, the last one `user`. Caller `system` messages are *added
-//! to* the agent's system prompt (after it, separated by blank lines, in
-//! their order), never replacing it: the agent's instructions are its
-//! owner's, and a client can only extend them. Where the system messages
-//! stood among the others is not kept. Nothing is written to the store.
+//! `temperature` and output cap override the agent's. Messages are `user`,
+//! `assistant` (text, tool calls or both) or `tool` (the result of a call
+//! of the assistant message before it), the last one `user` or `tool`.
+//! Caller `system` messages are *added to* the agent's system prompt (after
+//! it, separated by blank lines, in their order), never replacing it: the
+//! agent's instructions are its owner's, and a client can only extend them.
+//! Where the system messages stood among the others is not kept. Nothing is
+//! written to the store.
+//!
+//! Tools, stateless: the model is offered the request's tools only, never
+//! the agent's (the caller runs them, so they are the caller's to declare,
+//! as in OpenAI's API); a reply that calls them ends with
+//! [`FinishReason::ToolCalls`](crate::FinishReason::ToolCalls), and the
+//! caller sends the results back as `tool` messages in its next request.
+//! A JSON answer (`response_format`) is asked of the provider.
 //!
 //! In a session ([`Convo::complete_in_session`],
 //! [`Convo::stream_in_session`]): the session is the history. Only the last
@@ -23,11 +32,15 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 
+mod request;
+
 use super::usage::TurnSlot;
 use super::{parse_id, validate, Convo, ListParams, SendMessage, Turn, TurnStream};
-use crate::domain::{Agent, AgentId, IntoId, Role, SessionId, Usage, UserId};
+use crate::domain::{Agent, AgentId, IntoId, SessionId, ToolCall, Usage, UserId};
 use crate::error::ConvoError;
-use crate::llm::{ChatMessage, ChunkStream, LlmChunk, LlmError, LlmReply, LlmRequest};
+use crate::llm::{
+    ChunkStream, LlmChunk, LlmError, LlmReply, LlmRequest, ResponseFormat, ToolChoice, ToolSpec,
+};
 
 /// Who wrote a message of a completion request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,29 +51,56 @@ pub enum CompletionRole {
     User,
     /// The model, earlier in the conversation.
     Assistant,
+    /// The result of a tool call the model made earlier.
+    Tool,
 }
 
 /// One message of a completion request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompletionMessage {
     /// Author.
     pub role: CompletionRole,
-    /// Text.
+    /// Text (a tool message's: the tool's output).
     pub content: String,
+    /// The calls an assistant message made (each with the
+    /// [`ProviderState`](crate::ProviderState) it came with, when the
+    /// caller kept it).
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a tool message answers.
+    pub tool_call_id: Option<String>,
 }
 
 impl CompletionMessage {
-    /// A message.
+    /// A message with nothing about tools.
     pub fn new(role: CompletionRole, content: impl Into<String>) -> Self {
         Self {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// An assistant message that called tools (its text may be empty).
+    pub fn assistant_tool_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            tool_calls: calls,
+            ..Self::new(CompletionRole::Assistant, content)
+        }
+    }
+
+    /// The result of the call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            ..Self::new(CompletionRole::Tool, content)
         }
     }
 }
 
-/// Generation settings that replace the agent's for one completion.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Generation settings that replace the agent's for one completion, and
+/// the tools and answer format it asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompletionOverrides {
     /// Sampling temperature (0–2) instead of the agent's.
     pub temperature: Option<f64>,
@@ -69,6 +109,16 @@ pub struct CompletionOverrides {
     /// Reasoning effort instead of the agent's; one the agent's model does
     /// not take is [`ConvoError::Invalid`] on `reasoning_effort`.
     pub reasoning_effort: Option<crate::domain::ReasoningEffort>,
+    /// The tools the model may call (the agent's own are not offered);
+    /// checked by the rules of an agent's tools (`tools[i].…`).
+    pub tools: Vec<ToolSpec>,
+    /// Whether it must call them; a named tool must be one of `tools`.
+    pub tool_choice: ToolChoice,
+    /// `Some(false)`: at most one call per answer (asked of providers that
+    /// have the setting; the first call is kept where they do not).
+    pub parallel_tool_calls: Option<bool>,
+    /// A JSON answer instead of free text.
+    pub response_format: Option<ResponseFormat>,
 }
 
 impl Convo {
@@ -99,12 +149,17 @@ impl Convo {
     ) -> Result<LlmReply, ConvoError> {
         let agent = self.agent(owner, agent_id).await?;
         let request = self.completion_for(&agent, messages, overrides)?;
+        let one_call = request.parallel_tool_calls == Some(false);
         let _slot = self.admit_turn(owner).await?;
         let result = self.llm().generate(request).await;
         let usage = result.as_ref().ok().and_then(|r| r.usage);
         self.record_turn(&agent, SessionId::new(), usage, result.is_err())
             .await;
-        Ok(result?)
+        let mut reply = result?;
+        if one_call {
+            reply.tool_calls.truncate(1);
+        }
+        Ok(reply)
     }
 
     /// Like [`complete`](Self::complete), streamed. The outer `Err` means
@@ -120,6 +175,10 @@ impl Convo {
     ) -> Result<ChunkStream, ConvoError> {
         let agent = self.agent(owner, agent_id).await?;
         let request = self.completion_for(&agent, messages, overrides)?;
+        let calls_left = match request.parallel_tool_calls {
+            Some(false) => 1,
+            _ => usize::MAX,
+        };
         let slot = self.admit_turn(owner).await?;
         let mut ledger = Ledger {
             engine: self.clone(),
@@ -132,6 +191,7 @@ impl Convo {
             Ok(inner) => Ok(Box::pin(Metered {
                 inner,
                 ledger: Some(ledger),
+                calls_left,
             })),
             Err(e) => {
                 ledger.failed = true;
@@ -271,26 +331,35 @@ impl Drop for Ledger {
     }
 }
 
-/// The provider's stream, noting usage and failure for the ledger.
+/// The provider's stream, noting usage and failure for the ledger, and
+/// passing on at most `calls_left` tool calls.
 struct Metered {
     inner: ChunkStream,
     ledger: Option<Ledger>,
+    calls_left: usize,
 }
 
 impl Stream for Metered {
     type Item = Result<LlmChunk, LlmError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let item = self.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(item) = &item {
-            match (item, self.ledger.as_mut()) {
-                (Some(Ok(LlmChunk::Finish { usage, .. })), Some(ledger)) => ledger.usage = *usage,
-                (Some(Err(_)), Some(ledger)) => ledger.failed = true,
-                (None, _) => self.ledger = None, // the end: record now
-                _ => {}
+        let this = &mut *self;
+        loop {
+            let item = this.inner.as_mut().poll_next(cx);
+            if let Poll::Ready(item) = &item {
+                match (item, this.ledger.as_mut()) {
+                    (Some(Ok(LlmChunk::ToolCall(_))), _) if this.calls_left == 0 => continue,
+                    (Some(Ok(LlmChunk::ToolCall(_))), _) => this.calls_left -= 1,
+                    (Some(Ok(LlmChunk::Finish { usage, .. })), Some(ledger)) => {
+                        ledger.usage = *usage
+                    }
+                    (Some(Err(_)), Some(ledger)) => ledger.failed = true,
+                    (None, _) => this.ledger = None, // the end: record now
+                    _ => {}
+                }
             }
+            return item;
         }
-        item
     }
 }
 
@@ -306,173 +375,6 @@ impl Convo {
             let support = self.llm().reasoning_efforts(&agent.model);
             validate::reasoning_effort(support, &agent.model, effort)?;
         }
-        build_request(agent, messages, overrides, self.settings())
-    }
-}
-
-/// The pure part of [`Convo::completion_request`].
-fn build_request(
-    agent: &Agent,
-    messages: &[CompletionMessage],
-    overrides: CompletionOverrides,
-    settings: &super::Settings,
-) -> Result<LlmRequest, ConvoError> {
-    let invalid = |reason: String| ConvoError::invalid("messages", reason);
-    let max = settings.max_context_messages as usize;
-    if messages.len() > max {
-        return Err(invalid(format!("must be at most {max} messages")));
-    }
-    let mut system = Vec::new();
-    if !agent.system_prompt.is_empty() {
-        system.push(agent.system_prompt.as_str());
-    }
-    let mut conversation = Vec::with_capacity(messages.len());
-    for (i, message) in messages.iter().enumerate() {
-        if message.content.len() > settings.max_message_bytes {
-            return Err(invalid(format!(
-                "message {i} is over {} bytes",
-                settings.max_message_bytes
-            )));
-        }
-        let role = match message.role {
-            CompletionRole::System => {
-                if !message.content.trim().is_empty() {
-                    system.push(message.content.as_str());
-                }
-                continue;
-            }
-            CompletionRole::User => Role::User,
-            CompletionRole::Assistant => Role::Assistant,
-        };
-        if message.content.trim().is_empty() {
-            return Err(invalid(format!("message {i} has no text")));
-        }
-        conversation.push(ChatMessage::new(role, message.content.clone()));
-    }
-    match conversation.last() {
-        Some(last) if last.role == Role::User => {}
-        Some(_) => return Err(invalid("the last message must be a user message".into())),
-        None => {
-            return Err(invalid(
-                "must hold at least one user message besides system messages".into(),
-            ))
-        }
-    }
-    Ok(LlmRequest {
-        model: agent.model.clone(),
-        system_prompt: system.join("\n\n"),
-        messages: conversation,
-        temperature: overrides
-            .temperature
-            .map(validate::temperature)
-            .transpose()?
-            .or(agent.temperature),
-        max_output_tokens: overrides
-            .max_output_tokens
-            .map(validate::max_output_tokens)
-            .transpose()?
-            .or(agent.max_output_tokens),
-        reasoning_effort: overrides.reasoning_effort.or(agent.reasoning_effort),
-        ..LlmRequest::default()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{now, ProjectId};
-    use crate::engine::Settings;
-
-    fn agent() -> Agent {
-        Agent {
-            id: AgentId::new(),
-            project_id: ProjectId::new(),
-            owner: UserId::new(),
-            name: "a".into(),
-            system_prompt: "Be brief.".into(),
-            model: "m".into(),
-            temperature: Some(0.2),
-            max_output_tokens: Some(100),
-            context_messages: 20,
-            context_tokens: None,
-            reasoning_effort: None,
-            tools: Vec::new(),
-            max_tool_rounds: 8,
-            webhook_secret: None,
-            created_at: now(),
-            updated_at: now(),
-        }
-    }
-
-    fn msg(role: CompletionRole, content: &str) -> CompletionMessage {
-        CompletionMessage::new(role, content)
-    }
-
-    #[test]
-    fn system_messages_extend_the_agents_prompt_and_overrides_win() {
-        use CompletionRole::*;
-        let messages = [
-            msg(System, "Answer in French."),
-            msg(User, "hi"),
-            msg(Assistant, "salut"),
-            msg(System, "  "),
-            msg(User, "again"),
-        ];
-        let overrides = CompletionOverrides {
-            temperature: Some(1.5),
-            max_output_tokens: None,
-            reasoning_effort: Some(crate::domain::ReasoningEffort::High),
-        };
-
-        let request =
-            build_request(&agent(), &messages, overrides, &Settings::default()).expect("valid");
-
-        assert_eq!(request.system_prompt, "Be brief.\n\nAnswer in French.");
-        let roles: Vec<_> = request.messages.iter().map(|m| m.role).collect();
-        assert_eq!(roles, [Role::User, Role::Assistant, Role::User]);
-        assert_eq!(request.temperature, Some(1.5), "the override");
-        assert_eq!(request.max_output_tokens, Some(100), "the agent's");
-        assert_eq!(
-            request.reasoning_effort,
-            Some(crate::domain::ReasoningEffort::High),
-            "the override"
-        );
-        assert_eq!(request.model, "m");
-    }
-
-    #[test]
-    fn bad_conversations_and_overrides_are_refused_with_their_field() {
-        use CompletionRole::*;
-        let settings = Settings::default();
-        let none = CompletionOverrides::default();
-        let cases: Vec<(Vec<CompletionMessage>, CompletionOverrides, &str)> = vec![
-            (vec![], none, "messages"),
-            (vec![msg(System, "only instructions")], none, "messages"),
-            (vec![msg(User, "q"), msg(Assistant, "a")], none, "messages"),
-            (vec![msg(User, " \n")], none, "messages"),
-            (
-                vec![msg(User, "q")],
-                CompletionOverrides {
-                    temperature: Some(3.0),
-                    ..none
-                },
-                "temperature",
-            ),
-            (
-                vec![msg(User, "q")],
-                CompletionOverrides {
-                    max_output_tokens: Some(0),
-                    ..none
-                },
-                "max_output_tokens",
-            ),
-        ];
-        for (messages, overrides, field) in cases {
-            let err = build_request(&agent(), &messages, overrides, &settings);
-            assert!(
-                matches!(&err, Err(ConvoError::Invalid { field: f, .. }) if *f == field),
-                "{messages:?} {overrides:?}: {err:?}"
-            );
-        }
+        request::build_request(agent, messages, overrides, self.settings())
     }
 }

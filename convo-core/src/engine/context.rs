@@ -18,6 +18,13 @@
 //! both under its lock), so it can be neither the window's first message nor
 //! cut away from a call the window keeps.
 //!
+//! A call can still lack its results: the server that ran the turn died
+//! during the tool round (the call is stored before the tools run), and the
+//! lease let the next turn in. Both providers refuse such a history, which
+//! would fail every later turn of the session, so the request answers each
+//! unanswered call with an error result saying it was interrupted (the
+//! model sees what happened; nothing is stored).
+//!
 //! Tokens are estimated, not counted: [`estimate_tokens`] is about four
 //! characters per token plus four per message for its role and framing,
 //! which is close for English prose in Gemini's and OpenAI's tokenizers and
@@ -72,6 +79,39 @@ pub(crate) fn chat_message(m: &Message) -> ChatMessage {
         is_error: m.is_error,
         ..ChatMessage::new(m.role, m.content.clone())
     }
+}
+
+/// What the model is told about a call whose turn ended before its tool ran.
+pub(crate) const INTERRUPTED_CALL: &str =
+    "The tool was not run: the turn that called it was interrupted.";
+
+/// The window as the model gets it, each call that no tool message answers
+/// before the next message answered by an [`INTERRUPTED_CALL`] error result
+/// (see the module docs). A call still open at the end is the turn in
+/// progress, and is left to it.
+fn with_interrupted_calls_answered(window: &[&Message]) -> Vec<ChatMessage> {
+    let mut messages = Vec::with_capacity(window.len());
+    let mut open: Vec<(&str, &str)> = Vec::new();
+    for m in window {
+        match m.role {
+            Role::Tool => {
+                let id = m.tool_call_id.as_deref();
+                open.retain(|(call, _)| Some(*call) != id);
+            }
+            _ => {
+                for (id, name) in open.drain(..) {
+                    messages.push(ChatMessage::tool_result(id, name, INTERRUPTED_CALL, true));
+                }
+                open.extend(
+                    m.tool_calls
+                        .iter()
+                        .map(|c| (c.id.as_str(), c.name.as_str())),
+                );
+            }
+        }
+        messages.push(chat_message(m));
+    }
+    messages
 }
 
 /// The agent's tools as the model sees them (who runs them is not its business).
@@ -144,7 +184,7 @@ pub(crate) fn plan<'a>(agent: &Agent, recent: &'a [Message]) -> Plan<'a> {
     let request = LlmRequest {
         model: agent.model.clone(),
         system_prompt: agent.system_prompt.clone(),
-        messages: window.iter().map(|m| chat_message(m)).collect(),
+        messages: with_interrupted_calls_answered(&window),
         tools: tool_specs(agent),
         temperature: agent.temperature,
         max_output_tokens: agent.max_output_tokens,
@@ -368,5 +408,42 @@ mod tests {
         let plan = plan(&agent(Some(1)), &recent);
         assert_eq!(seqs(&plan), [3, 4, 5, 6]);
         assert_exchanges_whole(&plan);
+    }
+
+    #[test]
+    fn a_call_an_interrupted_turn_left_unanswered_gets_an_error_result_in_the_request() {
+        // q1's turn died during its tool round; q2 is the new turn.
+        let recent = with_tools(&["q1", "calls", "q2"]);
+        let plan = plan(&agent(None), &recent);
+        let sent: Vec<_> = plan
+            .request
+            .messages
+            .iter()
+            .map(|m| (m.role, m.tool_call_id.as_deref(), m.is_error))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (Role::User, None, false),
+                (Role::Assistant, None, false),
+                (Role::Tool, Some("call_a"), true),
+                (Role::Tool, Some("call_b"), true),
+                (Role::User, None, false),
+            ]
+        );
+        assert_eq!(plan.request.messages[2].content, INTERRUPTED_CALL);
+        assert_eq!(
+            seqs(&plan),
+            [1, 2, 3],
+            "nothing is added to what was stored"
+        );
+
+        // Calls still open at the end are the turn in progress: left alone.
+        let in_progress = with_tools(&["q1", "calls"]);
+        assert_eq!(plan_len(&in_progress), 2);
+    }
+
+    fn plan_len(recent: &[Message]) -> usize {
+        plan(&agent(None), recent).request.messages.len()
     }
 }

@@ -166,6 +166,11 @@ pub struct LlmRequest {
     /// Whether the model must call them (ignored without tools).
     #[serde(default, skip_serializing_if = "is_auto")]
     pub tool_choice: ToolChoice,
+    /// `Some(false)`: at most one call per answer, where the provider has
+    /// the setting (OpenAI's `parallel_tool_calls`; Gemini has none, and
+    /// the engine keeps only the first call); `None` leaves it to the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
     /// A JSON answer, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,

@@ -295,4 +295,38 @@ mod tests {
         assert_eq!(calls[0].arguments, json!({"city": 1}));
         assert!(calls[2].id.starts_with("call_"), "{}", calls[2].id);
     }
+
+    #[test]
+    fn parallel_tool_calls_is_sent_only_with_tools_and_only_when_set() {
+        use crate::llm::openai::wire::build_request;
+        use crate::llm::openai::TokenLimitField;
+        use crate::llm::ToolSpec;
+        let tool = ToolSpec {
+            name: "weather".into(),
+            description: String::new(),
+            parameters: json!({"type": "object"}),
+        };
+        let cases = [
+            (vec![tool.clone()], Some(false), Some(json!(false))),
+            (vec![tool.clone()], Some(true), Some(json!(true))),
+            (vec![tool], None, None),
+            (Vec::new(), Some(false), None),
+        ];
+        for (tools, parallel, sent) in cases {
+            let request = LlmRequest {
+                model: "m".into(),
+                tools,
+                parallel_tool_calls: parallel,
+                ..LlmRequest::default()
+            };
+            let body =
+                serde_json::to_value(build_request(&request, false, TokenLimitField::MaxTokens))
+                    .expect("json");
+            assert_eq!(
+                body.get("parallel_tool_calls").cloned(),
+                sent,
+                "{parallel:?}"
+            );
+        }
+    }
 }

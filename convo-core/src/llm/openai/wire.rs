@@ -52,6 +52,10 @@ pub struct ChatRequest<'a> {
     /// Whether it must call them; only with tools.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<Value>,
+    /// `false`: at most one call per answer; only with tools, and only
+    /// when the request says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
     /// A JSON answer, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<Value>,
@@ -122,6 +126,9 @@ pub fn build_request(
         }),
         tools: tools::tools(request),
         tool_choice: tools::tool_choice(request),
+        parallel_tool_calls: request
+            .parallel_tool_calls
+            .filter(|_| !request.tools.is_empty()),
         response_format: tools::response_format(request),
     }
 }

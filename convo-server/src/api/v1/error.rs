@@ -16,6 +16,7 @@ use poem::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::params::Refusal;
+use super::tools::ToolsError;
 use crate::http::error::ApiError;
 
 /// An error on its way to becoming an OpenAI-shaped response.
@@ -74,6 +75,24 @@ impl OpenAiError {
         .with_param(Some(refusal.param()))
     }
 
+    /// 400 `unsupported_parameter` about `param`, with its own message.
+    pub fn unsupported(param: &str, message: impl Into<String>) -> Self {
+        Self::from_api(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_parameter",
+            message,
+        ))
+        .with_param(Some(param))
+    }
+
+    /// A request's tools that cannot be used.
+    pub fn from_tools(err: ToolsError) -> Self {
+        match err {
+            ToolsError::Unsupported(param, message) => Self::unsupported(&param, message),
+            ToolsError::Invalid(param, message) => Self::invalid(Some(&param), message),
+        }
+    }
+
     /// 401 `authentication_error`.
     pub fn unauthenticated() -> Self {
         Self::from_api(ApiError::unauthenticated())
@@ -114,10 +133,15 @@ impl OpenAiError {
             s if s >= 500 => ("api_error", err.code),
             _ => ("invalid_request_error", err.code),
         };
-        // Our engine names the output cap `max_output_tokens`; OpenAI's field is `max_tokens`.
+        // Our engine names the output cap `max_output_tokens`; OpenAI's
+        // field is `max_tokens`. A request tool's fields are under `function`.
         let param = err.param.map(|p| {
             if p == "max_output_tokens" {
                 "max_tokens".to_owned()
+            } else if let Some((tool, field)) =
+                p.split_once("].").filter(|(t, _)| t.starts_with("tools["))
+            {
+                format!("{tool}].function.{field}")
             } else {
                 p
             }

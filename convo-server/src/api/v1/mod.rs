@@ -13,8 +13,16 @@
 //!   history from the store, and both messages are stored; the request's
 //!   earlier messages and its `temperature` / `max_tokens` are ignored.
 //!
+//! Stateless completions take `tools`, `tool_choice`,
+//! `parallel_tool_calls` and `response_format` (`tools`): the model may
+//! answer with `tool_calls`, which the caller runs and answers with `tool`
+//! messages in its next request; the agent's own tools are not offered
+//! (the caller declares what it runs, as with OpenAI). A stored turn
+//! (`x-convo-session`) uses the agent's tools, run by the server, so
+//! those fields are refused there.
+//!
 //! A request field that would change the answer and is not implemented
-//! (`tools`, `n` > 1, `logprobs`, …), or that is not in OpenAI's API at all,
+//! (`n` > 1, `logprobs`, …), or that is not in OpenAI's API at all,
 //! is refused with `400` naming it, never silently ignored (`params`).
 //!
 //! Authentication is `Authorization: Bearer <token from POST /api/auth/token>`
@@ -27,6 +35,7 @@
 mod error;
 mod params;
 mod stream;
+mod tools;
 mod wire;
 
 use convo_core::{CompletionOverrides, Convo};
@@ -117,15 +126,25 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
         .map_err(|message| OpenAiError::invalid(Some("messages"), message))?;
     let reasoning_effort = wire::reasoning_effort(request.reasoning_effort.as_deref())
         .map_err(|message| OpenAiError::invalid(Some("reasoning_effort"), message))?;
-    let overrides = CompletionOverrides {
-        temperature: request.temperature,
-        max_output_tokens: request.max_completion_tokens.or(request.max_tokens),
-        reasoning_effort,
-    };
     let session = req
         .headers()
         .get(SESSION_HEADER)
         .map(|v| v.to_str().map(str::trim).unwrap_or_default().to_owned());
+    let overrides = CompletionOverrides {
+        temperature: request.temperature,
+        max_output_tokens: request.max_completion_tokens.or(request.max_tokens),
+        reasoning_effort,
+        tools: tools::tools(request.tools.as_deref().unwrap_or_default())
+            .map_err(OpenAiError::from_tools)?,
+        tool_choice: tools::tool_choice(request.tool_choice.as_ref())
+            .map_err(OpenAiError::from_tools)?,
+        parallel_tool_calls: request.parallel_tool_calls,
+        response_format: tools::response_format(request.response_format.as_ref())
+            .map_err(OpenAiError::from_tools)?,
+    };
+    if session.is_some() {
+        stored_turn_takes_no_tools(&overrides)?;
+    }
     let model = request.model.as_str();
     let failed = |e: convo_core::ConvoError| OpenAiError::from_convo(e, model);
     let convo: &Convo = &state.convo;
@@ -150,6 +169,7 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
             json(&wire::completion(
                 &meta,
                 reply.text,
+                &reply.tool_calls,
                 reply.finish_reason,
                 reply.usage,
             ))
@@ -171,6 +191,7 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
             json(&wire::completion(
                 &meta,
                 reply.content,
+                &[],
                 reply
                     .finish_reason
                     .unwrap_or(convo_core::FinishReason::Stop),
@@ -185,6 +206,30 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
             stream::sse(stream::from_turn(turn), meta, include_usage, keep_alive)
         }
     })
+}
+
+/// A stored turn runs with the agent's own tools (executed by the server)
+/// and answers in text: tools or a format in the request would be ignored,
+/// so they are refused by name.
+fn stored_turn_takes_no_tools(overrides: &CompletionOverrides) -> Result<(), OpenAiError> {
+    let refused = if !overrides.tools.is_empty() {
+        Some("tools")
+    } else if overrides.tool_choice != convo_core::llm::ToolChoice::Auto {
+        Some("tool_choice")
+    } else if overrides.parallel_tool_calls == Some(false) {
+        Some("parallel_tool_calls")
+    } else if overrides.response_format.is_some() {
+        Some("response_format")
+    } else {
+        None
+    };
+    match refused {
+        Some(param) => Err(OpenAiError::unsupported(
+            param,
+            format!("Unsupported parameter: '{param}' is not supported with {SESSION_HEADER}: a stored turn uses the agent's own tools, run by the server, and answers in text; leave it out, or leave out the header."),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The caller of a `/v1` route: a Bearer token only.

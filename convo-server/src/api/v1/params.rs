@@ -53,8 +53,10 @@ pub const FIELDS: &[(&str, Support)] = &[
     ("service_tier", Ignored),
     ("prompt_cache_key", Ignored),
     ("prompt_cache_retention", Ignored),
-    // Only means something with tools, which are refused unless empty.
-    ("parallel_tool_calls", Ignored),
+    ("tools", Honoured),
+    ("tool_choice", Honoured),
+    ("parallel_tool_calls", Honoured),
+    ("response_format", Honoured),
     ("n", unsupported(is_one, "1")),
     ("logprobs", unsupported(is_false, "false")),
     ("top_logprobs", unsupported(is_zero, "0")),
@@ -65,16 +67,11 @@ pub const FIELDS: &[(&str, Support)] = &[
     ("stop", unsupported(is_empty, "[]")),
     // Best effort at OpenAI, but a caller sending it expects repeatable answers.
     ("seed", unsupported(never, "")),
-    ("tools", unsupported(is_empty, "[]")),
-    ("tool_choice", unsupported(no_tool, "\"none\" or \"auto\"")),
+    // The deprecated forms of `tools` and `tool_choice`.
     ("functions", unsupported(is_empty, "[]")),
     (
         "function_call",
         unsupported(no_tool, "\"none\" or \"auto\""),
-    ),
-    (
-        "response_format",
-        unsupported(is_text_format, "{\"type\": \"text\"}"),
     ),
     ("modalities", unsupported(is_text_only, "[\"text\"]")),
     ("audio", unsupported(never, "")),
@@ -109,11 +106,6 @@ fn is_empty(v: &Value) -> bool {
 
 fn no_tool(v: &Value) -> bool {
     matches!(v.as_str(), Some("none" | "auto"))
-}
-
-fn is_text_format(v: &Value) -> bool {
-    v.as_object()
-        .is_some_and(|o| o.len() == 1 && o.get("type") == Some(&Value::from("text")))
 }
 
 fn is_text_only(v: &Value) -> bool {
@@ -220,9 +212,8 @@ mod tests {
             json!({"top_p": 0.5}),
             json!({"stop": ["\n"]}),
             json!({"stop": "END"}),
-            json!({"tools": [{"type": "function", "function": {"name": "f"}}]}),
-            json!({"tool_choice": "required"}),
-            json!({"response_format": {"type": "json_object"}}),
+            json!({"functions": [{"name": "f"}]}),
+            json!({"function_call": {"name": "f"}}),
             json!({"modalities": ["text", "audio"]}),
             json!({"seed": 7}),
             json!({"verbosity": "low"}),

@@ -8,19 +8,22 @@
 use std::time::Duration;
 
 use convo_core::llm::{ChunkStream, LlmChunk};
-use convo_core::{ConvoError, FinishReason, LlmError, TurnEvent, TurnStream, Usage};
+use convo_core::{ConvoError, FinishReason, LlmError, ToolCall, TurnEvent, TurnStream, Usage};
 use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use poem::web::sse::{Event, SSE};
 use poem::{IntoResponse, Response};
 
 use super::error::OpenAiError;
+use super::tools;
 use super::wire::{finish_reason, ChunkMeta, Delta};
 
 /// What happens next in a reply, whichever engine call produces it.
 pub enum Frame {
     /// New text.
     Text(String),
+    /// A call the model made (whole).
+    ToolCall(ToolCall),
     /// The reply ended.
     Finish(FinishReason, Option<Usage>),
     /// The reply broke off.
@@ -33,8 +36,7 @@ pub fn from_chunks(chunks: ChunkStream) -> BoxStream<'static, Frame> {
         .filter_map(|item| async move {
             Some(match item {
                 Ok(LlmChunk::Text(text)) => Frame::Text(text),
-                // `/v1` sends no tools yet, so no call can arrive.
-                Ok(LlmChunk::ToolCall(_)) => return None,
+                Ok(LlmChunk::ToolCall(call)) => Frame::ToolCall(call),
                 Ok(LlmChunk::Finish {
                     finish_reason,
                     usage,
@@ -50,7 +52,8 @@ pub fn from_chunks(chunks: ChunkStream) -> BoxStream<'static, Frame> {
 pub fn from_turn(turn: TurnStream) -> BoxStream<'static, Frame> {
     turn.filter_map(|event| async move {
         match event {
-            // `/v1` passes tool rounds through with the tool-call slice.
+            // A stored turn runs the agent's own tools on the server: the
+            // caller sees the final answer, not the rounds.
             TurnEvent::Created { .. }
             | TurnEvent::ToolCallCreated { .. }
             | TurnEvent::ToolCallCompleted { .. }
@@ -77,16 +80,18 @@ pub fn sse(
         Delta {
             role: Some("assistant"),
             content: Some(String::new()),
+            tool_calls: None,
         },
         None,
     );
     let head = stream::iter([to_json(&first)]);
     // `None` marks the end of the frames: a reply that ends without a
-    // finish was cut short.
+    // finish was cut short. The state: whether it ended, and how many
+    // calls were streamed (each call's `index`).
     let body = frames
         .map(Some)
         .chain(stream::once(async { None }))
-        .scan(false, move |done, frame| {
+        .scan((false, 0usize), move |(done, calls), frame| {
             if *done {
                 return futures::future::ready(None);
             }
@@ -94,11 +99,26 @@ pub fn sse(
                 Some(Frame::Text(text)) if text.is_empty() => Vec::new(),
                 Some(Frame::Text(text)) => vec![to_json(&meta.chunk(
                     Delta {
-                        role: None,
                         content: Some(text),
+                        ..Delta::default()
                     },
                     None,
                 ))],
+                Some(Frame::ToolCall(call)) => {
+                    *calls += 1;
+                    tools::fragments(*calls - 1, &call)
+                        .into_iter()
+                        .map(|fragment| {
+                            to_json(&meta.chunk(
+                                Delta {
+                                    tool_calls: Some(vec![fragment]),
+                                    ..Delta::default()
+                                },
+                                None,
+                            ))
+                        })
+                        .collect()
+                }
                 Some(Frame::Finish(reason, usage)) => {
                     *done = true;
                     let mut events = vec![to_json(

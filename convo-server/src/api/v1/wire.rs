@@ -1,8 +1,11 @@
 //! The JSON of OpenAI's Chat Completions and Models APIs, as far as Convo
 //! speaks them, and the pure mapping to and from the engine's types.
 
-use convo_core::{Agent, CompletionMessage, CompletionRole, FinishReason, Usage};
+use convo_core::{Agent, CompletionMessage, CompletionRole, FinishReason, ToolCall, Usage};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::tools::{self, AnswerCall, CallFragment, RequestCall, RequestTool};
 
 /// `POST /v1/chat/completions`: the fields Convo honours. The others have
 /// been checked by `params::check` before this is parsed.
@@ -31,6 +34,18 @@ pub struct ChatCompletionRequest {
     /// Streaming options.
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+    /// The tools the model may call (`tools::tools`).
+    #[serde(default)]
+    pub tools: Option<Vec<RequestTool>>,
+    /// Whether it must call them (`tools::tool_choice`).
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+    /// `false`: at most one call per answer.
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// A JSON answer (`tools::response_format`).
+    #[serde(default)]
+    pub response_format: Option<Value>,
 }
 
 /// `stream_options`.
@@ -44,11 +59,17 @@ pub struct StreamOptions {
 /// One message of the request.
 #[derive(Debug, Deserialize)]
 pub struct RequestMessage {
-    /// `system`, `developer`, `user` or `assistant`.
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: String,
     /// Text, or an array of parts of which only `text` parts are supported.
     #[serde(default)]
     pub content: Option<Content>,
+    /// The calls an assistant message made, as an answer showed them.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<RequestCall>>,
+    /// The call a `tool` message answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
 }
 
 /// A message's content.
@@ -76,43 +97,76 @@ pub struct ContentPart {
 pub type MessageError = String;
 
 /// The engine's messages for the request's: `developer` is OpenAI's newer
-/// name for `system`; text parts are joined; tools and images are refused.
+/// name for `system`; text parts are joined; an assistant message may
+/// carry `tool_calls` (and then no text), a `tool` message answers one by
+/// `tool_call_id`; images and audio are refused.
 pub fn messages(request: &[RequestMessage]) -> Result<Vec<CompletionMessage>, MessageError> {
     request
         .iter()
         .enumerate()
         .map(|(i, m)| {
+            let calls = m.tool_calls.as_deref().unwrap_or_default();
             let role = match m.role.as_str() {
                 "system" | "developer" => CompletionRole::System,
                 "user" => CompletionRole::User,
                 "assistant" => CompletionRole::Assistant,
+                "tool" => CompletionRole::Tool,
                 other => {
                     return Err(format!(
-                        "messages[{i}].role `{other}` is not supported (system, developer, user, assistant)"
+                        "messages[{i}].role `{other}` is not supported (system, developer, user, assistant, tool)"
                     ))
                 }
             };
-            let content = match &m.content {
-                Some(Content::Text(text)) => text.clone(),
-                Some(Content::Parts(parts)) => {
-                    let mut text = String::new();
-                    for part in parts {
-                        match (part.kind.as_str(), &part.text) {
-                            ("text", Some(t)) => text.push_str(t),
-                            _ => {
-                                return Err(format!(
-                                    "messages[{i}]: only text content parts are supported"
-                                ))
-                            }
-                        }
-                    }
-                    text
-                }
-                None => return Err(format!("messages[{i}] has no content")),
+            if !calls.is_empty() && role != CompletionRole::Assistant {
+                return Err(format!("messages[{i}]: only assistant messages carry tool_calls"));
+            }
+            if let Some(call) = calls.iter().find(|c| c.kind.as_deref().is_some_and(|k| k != "function")) {
+                return Err(format!("messages[{i}]: tool call `{}` is not a function call", call.id));
+            }
+            let content = match (&m.content, role) {
+                (Some(content), _) => text_of(i, content)?,
+                // A call-only assistant message, or a tool's empty output.
+                (None, CompletionRole::Assistant) if !calls.is_empty() => String::new(),
+                (None, _) => return Err(format!("messages[{i}] has no content")),
             };
-            Ok(CompletionMessage::new(role, content))
+            Ok(match role {
+                CompletionRole::Tool => {
+                    let Some(id) = m.tool_call_id.as_deref() else {
+                        return Err(format!("messages[{i}]: a tool message needs tool_call_id"));
+                    };
+                    // The id as shown carries the provider's state; the
+                    // model answers the call's own id.
+                    CompletionMessage::tool_result(tools::decode_id(id).0, content)
+                }
+                _ if !calls.is_empty() => CompletionMessage::assistant_tool_calls(
+                    content,
+                    calls.iter().map(tools::call_from_request).collect(),
+                ),
+                _ => CompletionMessage::new(role, content),
+            })
         })
         .collect()
+}
+
+/// The text of a message's content: text parts joined; others refused.
+fn text_of(i: usize, content: &Content) -> Result<String, MessageError> {
+    match content {
+        Content::Text(text) => Ok(text.clone()),
+        Content::Parts(parts) => {
+            let mut text = String::new();
+            for part in parts {
+                match (part.kind.as_str(), &part.text) {
+                    ("text", Some(t)) => text.push_str(t),
+                    _ => {
+                        return Err(format!(
+                            "messages[{i}]: only text content parts are supported"
+                        ))
+                    }
+                }
+            }
+            Ok(text)
+        }
+    }
 }
 
 /// OpenAI's name for a finish reason. A cancelled or otherwise ended reply
@@ -172,7 +226,7 @@ pub struct Choice {
     pub index: u32,
     /// The reply.
     pub message: AssistantMessage,
-    /// `stop`, `length` or `content_filter`.
+    /// `stop`, `length`, `content_filter` or `tool_calls`.
     pub finish_reason: &'static str,
     /// Always null.
     pub logprobs: Option<()>,
@@ -183,14 +237,18 @@ pub struct Choice {
 pub struct AssistantMessage {
     /// `assistant`.
     pub role: &'static str,
-    /// The text.
-    pub content: String,
+    /// The text; null when the reply only calls tools.
+    pub content: Option<String>,
+    /// The calls the model made, when it made some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<AnswerCall>>,
 }
 
 /// A whole answer in one value.
 pub fn completion(
     meta: &ChunkMeta,
     text: String,
+    calls: &[ToolCall],
     reason: FinishReason,
     usage: Option<Usage>,
 ) -> ChatCompletion {
@@ -203,7 +261,9 @@ pub fn completion(
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content: text,
+                content: (!text.is_empty() || calls.is_empty()).then_some(text),
+                tool_calls: (!calls.is_empty())
+                    .then(|| calls.iter().map(tools::answer_call).collect()),
             },
             finish_reason: finish_reason(reason),
             logprobs: None,
@@ -263,6 +323,9 @@ pub struct Delta {
     /// New text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Pieces of the calls the model makes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<CallFragment>>,
 }
 
 impl ChunkMeta {
@@ -372,11 +435,36 @@ mod tests {
         for bad in [
             serde_json::json!([{"role": "tool", "content": "x"}]),
             serde_json::json!([{"role": "assistant", "content": null}]),
+            serde_json::json!([{"role": "user", "content": "x", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f"}}]}]),
+            serde_json::json!([{"role": "function", "content": "x"}]),
             serde_json::json!([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]),
         ] {
             let parsed: Vec<RequestMessage> = serde_json::from_value(bad.clone()).expect("parses");
             assert!(messages(&parsed).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn assistant_tool_calls_and_tool_messages_map_to_the_engines() {
+        let parsed: Vec<RequestMessage> = serde_json::from_value(serde_json::json!([
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "sunny"}]},
+        ]))
+        .expect("parses");
+
+        let mapped = messages(&parsed).expect("maps");
+
+        assert_eq!(mapped[1].role, CompletionRole::Assistant);
+        assert_eq!(mapped[1].content, "");
+        assert_eq!(mapped[1].tool_calls[0].name, "weather");
+        assert_eq!(
+            mapped[1].tool_calls[0].arguments,
+            serde_json::json!({"city": "Paris"})
+        );
+        assert_eq!(mapped[2], CompletionMessage::tool_result("call_1", "sunny"));
+        assert_eq!(finish_reason(FinishReason::ToolCalls), "tool_calls");
     }
 
     #[test]
