@@ -97,6 +97,10 @@ impl Store for SqliteStore {
         SqliteStore::is_token_revoked(self, jti).await
     }
 
+    async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
+        SqliteStore::authenticate(self, user, jti).await
+    }
+
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
         SqliteStore::insert_project(self, project).await
     }
