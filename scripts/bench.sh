@@ -46,6 +46,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 log "building (release)"
 cargo build --release -p convo-server --bin convo-server --example ceiling --example bench_client 2>&1 | tail -n 2 >&2
 cargo build --release -p convo-fake --bin convo-fake 2>&1 | tail -n 2 >&2
+# Cargo's output directory: CARGO_TARGET_DIR when set, as cargo itself does.
 RELEASE="${CARGO_TARGET_DIR:-target}/release"
 BIN="${BENCH_BIN:-$RELEASE/convo-server}"
 log "server under test: $BIN"
@@ -65,8 +66,9 @@ start_server() {
   local port=$1; shift
   env CONVO_LISTEN="127.0.0.1:$port" CONVO_LOG=warn "$@" "$BIN" >"$WORK/server-$port.log" 2>&1 &
   SERVER_PID=$!
+  SERVER_URL="http://127.0.0.1:$port"
   PIDS+=("$SERVER_PID")
-  wait_http "http://127.0.0.1:$port/healthz"
+  wait_http "$SERVER_URL/healthz"
 }
 
 rss_kib() { awk -v f="$2" '$1 == f":" {print $2}' "/proc/$1/status"; }
@@ -82,14 +84,51 @@ to_ms() {
 
 ROWS="$WORK/rows"
 : >"$ROWS"
+OPS="$WORK/ops"
+: >"$OPS"
 CEILING_RPS=""
 
-# run_wrk CASE STORE PID THREADS CONNS URL [LUA] : one fixed-time load; appends a row.
+# Store operations per request, from the server's own counters: every store
+# call is one sample of convo_store_operation_duration_seconds{op} (the
+# InstrumentedStore wraps every store), every answered request one of
+# convo_http_requests_total. Counting the server's answered requests rather
+# than wrk's completed ones keeps requests cut off at the end of a run out
+# of neither side. /metrics and /healthz are not the case's requests.
+scrape() { curl -sf "$1/metrics" >"$2"; }
+
+# store_ops CASE STORE BEFORE AFTER : appends "case|store|per request|per op".
+store_ops() {
+  awk -v name="$1" -v store="$2" '
+    FNR == 1 { file++ }
+    /^convo_store_operation_duration_seconds_count\{/ {
+      match($0, /op="[^"]*"/); op = substr($0, RSTART + 4, RLENGTH - 5)
+      ops[op] += (file == 1 ? -1 : 1) * $NF
+    }
+    /^convo_http_requests_total\{/ && !/route="\/(metrics|healthz)"/ {
+      requests += (file == 1 ? -1 : 1) * $NF
+    }
+    END {
+      if (requests <= 0) exit
+      for (op in ops) if (ops[op] > 0) {
+        total += ops[op]
+        each = each sprintf("%s%s %.2f", each == "" ? "" : ", ", op, ops[op] / requests)
+      }
+      printf "%s|%s|%.2f|%s (%d requests)\n", name, store, total / requests, each, requests
+    }' "$3" "$4" >>"$OPS"
+}
+
+# run_wrk CASE STORE PID THREADS CONNS URL [LUA] : one fixed-time load; appends a row
+# (and, against a convo-server, its store operations per request).
 run_wrk() {
   local name=$1 store=$2 pid=$3 threads=$4 conns=$5 url=$6 script=${7:-}
   local out="$WORK/wrk-$RANDOM.txt"
   [ -n "$pid" ] && reset_peak "$pid"
+  [ "$store" != - ] && scrape "$SERVER_URL" "$WORK/metrics-before"
   wrk -t"$threads" -c"$conns" -d"${SECONDS_PER_CASE}s" --latency --timeout 10s ${script:+-s "$script"} "$url" >"$out"
+  if [ "$store" != - ]; then
+    scrape "$SERVER_URL" "$WORK/metrics-after"
+    store_ops "$name" "$store" "$WORK/metrics-before" "$WORK/metrics-after"
+  fi
   record "$name" "$store" "$pid" "$out"
 }
 
@@ -269,6 +308,11 @@ awk -F'|' '$1 ~ /^[12]\. / && ($2 == "memory" || $2 == "sqlite") {rps[substr($1,
 # The tool turn's cost: case 4 / case 9 throughput on the memory store (target <= 2.5x).
 awk -F'|' '$2 == "memory" && $1 ~ /^4\. / {plain = $3; plain50 = $4} $1 ~ /^9\. / {tool = $3; tool50 = $4}
   END { if (plain > 0 && tool > 0) printf "\n9. a tool turn costs %.2fx a plain turn (case 4 / case 9 req/s, memory; target <= 2.5x); p50 %.2fx\n", plain / tool, (plain50 > 0 ? tool50 / plain50 : 0) }' "$ROWS"
+echo
+echo "Store operations per request (from /metrics, answered requests only):"
+while IFS='|' read -r name store total each; do
+  printf '   %-46s %-7s %5s  %s\n' "$name" "$store" "$total" "$each"
+done <"$OPS"
 echo
 echo "6. one send, p50 by prior messages (ratio = at 10,000 / at 10):"
 jq -r '"   \(.store): 10 → \(.p50_ms_at_10 * 100 | round / 100) ms, 1,000 → \(.p50_ms_at_1000 * 100 | round / 100) ms, 10,000 → \(.p50_ms_at_10000 * 100 | round / 100) ms; ratio \(.p50_ms_at_10000 / .p50_ms_at_10 * 100 | round / 100)"' "$GROWTH"

@@ -67,9 +67,14 @@ enum Mutant {
     BulkAppendOneByOne,
     /// Each handle keeps its own turn lock (only two handles can tell).
     LockPerHandle,
+    /// `authenticate` answers the user whether or not the token is revoked.
+    AuthenticateIgnoresRevocation,
+    /// Each handle caches `authenticate`'s answers, forgetting them only on
+    /// its own revocations (only two handles can tell).
+    AuthenticateCachedPerHandle,
 }
 
-const MUTANTS: [Mutant; 21] = [
+const MUTANTS: [Mutant; 23] = [
     Mutant::InheritedCancel,
     Mutant::UnlockOnlyExpires,
     Mutant::UnlockByAnyone,
@@ -91,6 +96,8 @@ const MUTANTS: [Mutant; 21] = [
     Mutant::ForkOneTooMany,
     Mutant::BulkAppendOneByOne,
     Mutant::LockPerHandle,
+    Mutant::AuthenticateIgnoresRevocation,
+    Mutant::AuthenticateCachedPerHandle,
 ];
 
 /// A turn lock's lease.
@@ -113,6 +120,9 @@ struct Books {
     forgotten: HashSet<String>,
 }
 
+/// `authenticate`'s answers by user and `jti`.
+type AuthCache = HashMap<(UserId, String), Option<User>>;
+
 /// A [`MemoryStore`] with the turn lock (and some bookkeeping) done here,
 /// right unless `mutant` says which rule to break.
 #[derive(Debug, Clone)]
@@ -121,6 +131,8 @@ struct MutantStore {
     inner: Arc<MemoryStore>,
     locks: Arc<Mutex<HashMap<SessionId, Lease>>>,
     books: Arc<Mutex<Books>>,
+    /// `authenticate`'s answers, kept under `AuthenticateCachedPerHandle`.
+    auth_cache: Arc<Mutex<AuthCache>>,
 }
 
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,6 +146,7 @@ impl MutantStore {
             inner: Arc::new(MemoryStore::new()),
             locks: Arc::default(),
             books: Arc::default(),
+            auth_cache: Arc::default(),
         }
     }
 
@@ -143,6 +156,9 @@ impl MutantStore {
         let mut twin = self.clone();
         if self.is(Mutant::LockPerHandle) {
             twin.locks = Arc::default();
+        }
+        if self.is(Mutant::AuthenticateCachedPerHandle) {
+            twin.auth_cache = Arc::default();
         }
         twin
     }
@@ -216,12 +232,36 @@ impl Store for MutantStore {
             }
             books.revoked.insert(jti.to_owned());
         }
+        guard(&self.auth_cache).clear();
         self.inner.revoke_token(jti, expires_at).await
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         let forgotten = guard(&self.books).forgotten.contains(jti);
         Ok(!forgotten && self.inner.is_token_revoked(jti).await?)
+    }
+
+    async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
+        if self.is(Mutant::AuthenticateIgnoresRevocation) {
+            return self.inner.user(user).await;
+        }
+        let key = (*user, jti.to_owned());
+        let cached = self.is(Mutant::AuthenticateCachedPerHandle);
+        if cached {
+            if let Some(answer) = guard(&self.auth_cache).get(&key) {
+                return Ok(answer.clone());
+            }
+        }
+        // Through this wrapper's own revocation books (the mutants above).
+        let answer = if self.is_token_revoked(jti).await? {
+            None
+        } else {
+            self.inner.user(user).await?
+        };
+        if cached {
+            guard(&self.auth_cache).insert(key, answer.clone());
+        }
+        Ok(answer)
     }
 
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {

@@ -166,6 +166,44 @@ async fn logout_clears_the_cookie_and_revokes_the_token() {
 }
 
 #[tokio::test]
+async fn a_token_revoked_by_another_server_is_refused_on_the_next_request() {
+    // Arrange: a token that has just worked (anything a server could cache
+    // about it is warm), with the jti it carries.
+    let app = spawn_app().await;
+    let user = app.sign_up().await;
+    assert_eq!(
+        me_with_bearer(&app.address, &user.token).await.status(),
+        200,
+        "valid before the revocation"
+    );
+    let payload = user.token.split('.').nth(1).expect("a JWT has a payload");
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload"))
+            .expect("JSON claims");
+    let jti = claims["jti"].as_str().expect("a jti claim");
+
+    // Act: revoked straight in the shared store, as another server's logout does.
+    app.store
+        .revoke_token(jti, Utc::now() + chrono::TimeDelta::hours(1))
+        .await
+        .expect("revoke_token");
+
+    // Assert
+    assert_error(
+        me_with_bearer(&app.address, &user.token).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_error(
+        me_with_cookie(&app.address, &user.token).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn tampered_unsigned_foreign_expired_and_orphan_tokens_are_401() {
     // Arrange
     let app = spawn_app().await;

@@ -69,6 +69,14 @@ impl Convo {
             .ok_or(ConvoError::NotFound("user"))
     }
 
+    /// The user a verified token stands for, if it still does: `None` when
+    /// the token's id (`jti`) was revoked (by any engine over the same
+    /// store) or the user is gone. One store call, asked afresh every time,
+    /// so a revocation holds on every server at once.
+    pub async fn authenticate(&self, id: &UserId, jti: &str) -> Result<Option<User>, ConvoError> {
+        Ok(self.store().authenticate(id, jti).await?)
+    }
+
     /// Revokes the token with this id (its `jti`) until it would have
     /// expired anyway, on every engine over the same store.
     pub async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), ConvoError> {

@@ -95,6 +95,10 @@ impl Store for InstrumentedStore {
         timed("is_token_revoked", self.inner.is_token_revoked(jti)).await
     }
 
+    async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
+        timed("authenticate", self.inner.authenticate(user, jti)).await
+    }
+
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
         timed("insert_project", self.inner.insert_project(project)).await
     }

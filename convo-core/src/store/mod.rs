@@ -94,6 +94,19 @@ pub trait Store: Send + Sync + 'static {
     /// revocation's `expires_at`; after it, either answer (the record may be
     /// gone), so a caller checks the token's own expiry first.
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// The user a verified token stands for: `Some` if the user exists and
+    /// the token's id (`jti`) is not revoked, `None` otherwise. The question
+    /// every authenticated request asks, so a store answers it in one round
+    /// trip where it can (every store in this crate does); this default asks
+    /// [`is_token_revoked`](Store::is_token_revoked) then
+    /// [`user`](Store::user). Never cached: a revocation through any handle
+    /// on the same backend holds on the next call.
+    async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
+        if self.is_token_revoked(jti).await? {
+            return Ok(None);
+        }
+        self.user(user).await
+    }
 
     /// Stores a new project.
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;

@@ -1,11 +1,12 @@
-//! Token revocation and the health check.
+//! Token revocation, authentication and the health check.
 
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 use uuid::Uuid;
 
-use crate::domain::now;
+use super::fixtures::{unique_email, user};
+use crate::domain::{now, UserId};
 use crate::store::Store;
 
 /// A revoked `jti` reads as revoked (also after revoking it twice); another does not.
@@ -70,4 +71,61 @@ pub async fn ping_succeeds(store: Arc<dyn Store>) {
         .ping()
         .await
         .expect("ping must succeed on a working store");
+}
+
+/// `authenticate` answers a stored user whose token is not revoked, the
+/// revocation of another token notwithstanding.
+pub async fn authenticate_answers_a_stored_user_whose_token_is_not_revoked(store: Arc<dyn Store>) {
+    let ada = user(&unique_email());
+    store
+        .insert_user(&ada)
+        .await
+        .expect("insert_user must succeed");
+    let (live, other) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    store
+        .revoke_token(&other, now() + TimeDelta::hours(1))
+        .await
+        .expect("revoke_token must succeed");
+
+    let found = store
+        .authenticate(&ada.id, &live)
+        .await
+        .expect("authenticate must succeed");
+
+    assert_eq!(
+        found.as_ref(),
+        Some(&ada),
+        "authenticate with an unrevoked jti must return the stored user"
+    );
+}
+
+/// `authenticate` answers `None`, not an error, for a revoked token of an
+/// existing user, for a missing user, and for both at once.
+pub async fn authenticate_answers_none_for_a_revoked_token_or_a_missing_user(
+    store: Arc<dyn Store>,
+) {
+    let ada = user(&unique_email());
+    store
+        .insert_user(&ada)
+        .await
+        .expect("insert_user must succeed");
+    let (revoked, live) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    store
+        .revoke_token(&revoked, now() + TimeDelta::hours(1))
+        .await
+        .expect("revoke_token must succeed");
+    let missing = UserId::new();
+
+    let cases = [
+        (&ada.id, &revoked, "an existing user with a revoked jti"),
+        (&missing, &live, "a missing user with an unrevoked jti"),
+        (&missing, &revoked, "a missing user with a revoked jti"),
+    ];
+    for (id, jti, case) in cases {
+        let found = store
+            .authenticate(id, jti)
+            .await
+            .unwrap_or_else(|e| panic!("authenticate must succeed for {case}: {e}"));
+        assert_eq!(found, None, "authenticate must be None for {case}");
+    }
 }

@@ -260,6 +260,8 @@ macro_rules! __store_conformance_list {
                 usage_is_summed_per_day_project_and_agent,
                 // tokens, health
                 revoked_tokens_are_reported_as_revoked,
+                authenticate_answers_a_stored_user_whose_token_is_not_revoked,
+                authenticate_answers_none_for_a_revoked_token_or_a_missing_user,
                 a_revocation_holds_until_its_expiry_whatever_is_revoked_later,
                 ping_succeeds,
             ],
@@ -267,6 +269,7 @@ macro_rules! __store_conformance_list {
                 concurrent_appends_through_two_handles_keep_seq_contiguous,
                 the_turn_lock_taken_through_one_handle_excludes_the_other,
                 a_cancel_through_one_handle_reaches_the_holder_on_the_other,
+                a_revocation_through_one_handle_fails_authenticate_on_the_other,
             ],
         }
     };

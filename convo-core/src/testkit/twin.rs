@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::Barrier;
 
-use super::fixtures::Fixture;
-use crate::domain::MessageDraft;
+use chrono::TimeDelta;
+
+use super::fixtures::{unique_email, user, Fixture};
+use crate::domain::{now, MessageDraft};
 use crate::store::Store;
 
 /// Long enough that no test outlives it by accident.
@@ -143,5 +145,39 @@ pub async fn a_cancel_through_one_handle_reaches_the_holder_on_the_other(
             .await
             .expect("turn_cancel_requested through A"),
         "the holder, polling through handle A, sees the request made through B"
+    );
+}
+
+/// A token revoked through one handle no longer authenticates through the
+/// other, on the very next call: no handle may keep an answer the other can
+/// make stale.
+pub async fn a_revocation_through_one_handle_fails_authenticate_on_the_other(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let ada = user(&unique_email());
+    a.insert_user(&ada).await.expect("insert_user must succeed");
+    let jti = uuid::Uuid::now_v7().to_string();
+    let before = b
+        .authenticate(&ada.id, &jti)
+        .await
+        .expect("authenticate must succeed");
+    assert_eq!(
+        before.as_ref(),
+        Some(&ada),
+        "before the revocation the other handle must authenticate the user"
+    );
+
+    a.revoke_token(&jti, now() + TimeDelta::hours(1))
+        .await
+        .expect("revoke_token must succeed");
+
+    let after = b
+        .authenticate(&ada.id, &jti)
+        .await
+        .expect("authenticate must succeed");
+    assert_eq!(
+        after, None,
+        "a revocation through one handle must hold at once on the other"
     );
 }

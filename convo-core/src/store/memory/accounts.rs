@@ -41,4 +41,16 @@ impl Inner {
     pub(super) fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         Ok(self.revoked.contains_key(jti))
     }
+
+    /// Both questions under one lock: no revocation can land between them.
+    pub(super) fn authenticate(
+        &self,
+        user: &UserId,
+        jti: &str,
+    ) -> Result<Option<User>, StoreError> {
+        if self.revoked.contains_key(jti) {
+            return Ok(None);
+        }
+        self.user(user)
+    }
 }

@@ -157,6 +157,10 @@ impl Store for MemoryStore {
         self.read().is_token_revoked(jti)
     }
 
+    async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
+        self.read().authenticate(user, jti)
+    }
+
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
         self.write().insert_project(project)
     }

@@ -1,5 +1,6 @@
 //! Users and revoked tokens.
 
+use futures::TryStreamExt;
 use mongodb::bson::doc;
 
 use super::docs::{to_bson, UserDoc};
@@ -54,6 +55,38 @@ impl MongoStore {
             .await
             .store()?;
         Ok(())
+    }
+
+    /// One round trip: the user, joined with the token's revocation by an
+    /// uncorrelated `$lookup` (a sub-pipeline with no `localField`, MongoDB
+    /// 3.6 and later; MongoDB manual, "$lookup (aggregation stage)",
+    /// consulted 2026-12-01), kept only when no revocation matched.
+    pub(super) async fn authenticate(
+        &self,
+        user: &UserId,
+        jti: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let pipeline = vec![
+            doc! { "$match": { "_id": user.to_string() } },
+            doc! { "$lookup": {
+                "from": "revoked_tokens",
+                "pipeline": [ { "$match": { "_id": jti } }, { "$project": { "_id": 1 } } ],
+                "as": "revoked",
+            }},
+            doc! { "$match": { "revoked": { "$size": 0 } } },
+            doc! { "$limit": 1 },
+        ];
+        // `UserDoc` ignores the extra `revoked` field.
+        let mut found: Vec<UserDoc> = self
+            .users_coll()
+            .aggregate(pipeline)
+            .with_type::<UserDoc>()
+            .await
+            .store()?
+            .try_collect()
+            .await
+            .store()?;
+        found.pop().map(UserDoc::into_domain).transpose()
     }
 
     pub(super) async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {

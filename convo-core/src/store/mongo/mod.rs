@@ -111,6 +111,10 @@ impl Store for MongoStore {
         MongoStore::is_token_revoked(self, jti).await
     }
 
+    async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
+        MongoStore::authenticate(self, user, jti).await
+    }
+
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
         MongoStore::insert_project(self, project).await
     }

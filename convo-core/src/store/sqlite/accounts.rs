@@ -80,6 +80,25 @@ impl SqliteStore {
         .await
     }
 
+    /// One statement: the user, unless the token is revoked.
+    pub(super) async fn authenticate(
+        &self,
+        user: &UserId,
+        jti: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let (id, jti) = (user.to_string(), jti.to_owned());
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?2)"
+            );
+            Ok(c.prepare_cached(&sql)?
+                .query_row([id, jti], rows::user)
+                .optional()?)
+        })
+        .await
+    }
+
     pub(super) async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         let jti = jti.to_owned();
         self.read(move |c| {

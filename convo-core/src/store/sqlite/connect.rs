@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime, Timeouts};
+use deadpool::managed::Timeouts;
+use deadpool::Runtime;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::error::SqliteError;
+use super::pool::{Hook, HookError, Manager, Pool};
 use super::{migrate, SqliteLocation, SqliteStore};
 use crate::store::StoreError;
 
@@ -50,11 +52,8 @@ fn pool(name: &str, size: usize) -> Result<Pool, SqliteError> {
                 .map_err(HookError::Backend)
         })
     });
-    let builder = match Config::new(name).builder(Runtime::Tokio1) {
-        Ok(builder) => builder,
-        Err(never) => match never {},
-    };
-    builder
+    Pool::builder(Manager::new(name.to_owned()))
+        .runtime(Runtime::Tokio1)
         .max_size(size)
         .timeouts(Timeouts {
             wait: Some(POOL_WAIT),

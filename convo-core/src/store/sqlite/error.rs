@@ -1,9 +1,9 @@
 //! SQLite's errors in the store's terms. Matched by SQLite's result codes,
 //! never by message text.
 
-use deadpool_sqlite::{InteractError, PoolError};
 use rusqlite::ErrorCode;
 
+use super::pool::{InteractError, PoolError};
 use crate::store::StoreError;
 
 /// What can go wrong in the SQLite layer, before it becomes a [`StoreError`].

@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: one SQLite file, through rusqlite (feature `sqlite`).
 //!
 //! - **Connections.** One writer connection and a few readers, each call on
-//!   tokio's blocking threads (deadpool-sqlite). Writes queue for the writer
+//!   tokio's blocking threads (deadpool, one trip there per call). Writes queue for the writer
 //!   inside a process instead of spinning on SQLite's lock; WAL lets readers
 //!   run beside it.
 //! - **`seq` and the turn lock.** Every write is one `BEGIN IMMEDIATE`
@@ -35,14 +35,15 @@ mod lock;
 mod messages;
 mod migrate;
 mod page;
+mod pool;
 mod resources;
 mod rows;
 mod usage;
 
 use std::time::Duration;
 
+use self::pool::Pool;
 use async_trait::async_trait;
-use deadpool_sqlite::Pool;
 
 pub use self::location::{SqliteLocation, SqliteLocationError};
 use super::{IdempotencyRecord, Store, StoreError};
@@ -95,6 +96,10 @@ impl Store for SqliteStore {
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         SqliteStore::is_token_revoked(self, jti).await
+    }
+
+    async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
+        SqliteStore::authenticate(self, user, jti).await
     }
 
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
