@@ -67,9 +67,11 @@ enum Mutant {
     BulkAppendOneByOne,
     /// Each handle keeps its own turn lock (only two handles can tell).
     LockPerHandle,
+    /// `find_or_insert_external_user` never finds: every call makes a new user.
+    ExternalUserAlwaysNew,
 }
 
-const MUTANTS: [Mutant; 21] = [
+const MUTANTS: [Mutant; 22] = [
     Mutant::InheritedCancel,
     Mutant::UnlockOnlyExpires,
     Mutant::UnlockByAnyone,
@@ -91,6 +93,7 @@ const MUTANTS: [Mutant; 21] = [
     Mutant::ForkOneTooMany,
     Mutant::BulkAppendOneByOne,
     Mutant::LockPerHandle,
+    Mutant::ExternalUserAlwaysNew,
 ];
 
 /// A turn lock's lease.
@@ -202,6 +205,19 @@ impl Store for MutantStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.inner.user_by_email(email).await
+    }
+
+    async fn find_or_insert_external_user(&self, candidate: &User) -> Result<User, StoreError> {
+        if self.is(Mutant::ExternalUserAlwaysNew) {
+            // Stored without its identity, so the next call finds nothing.
+            let forgetful = User {
+                external: None,
+                ..candidate.clone()
+            };
+            self.inner.insert_user(&forgetful).await?;
+            return Ok(candidate.clone());
+        }
+        self.inner.find_or_insert_external_user(candidate).await
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
