@@ -12,7 +12,7 @@
 //!   `CONVO_OIDC_AUDIENCE`), `exp` and `nbf` (30 s leeway), `sub`;
 //! - `signature`: the RS256 and ES256 checks `jsonwebtoken` calls.
 //!
-//! [`authenticate`] is the one entry point, called by the bearer scheme for
+//! `authenticate` is the one entry point, called by the bearer scheme for
 //! a token that is not Convo's own.
 
 mod clock;
