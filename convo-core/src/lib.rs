@@ -86,7 +86,8 @@ pub use error::ConvoError;
 // The objects the engine hands out, and the values they carry.
 pub use domain::{
     now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Cursor, Email, EmailError,
-    FinishReason, ForkOrigin, IdParseError, Identified, IntoId, Message, MessageId, NewAgent,
+    ExternalIdentity, ExternalIdentityError, FinishReason, ForkOrigin, IdParseError, Identified,
+    IntoId, Message, MessageId, NewAgent,
     NewProject, Order, Page, ParseNameError, Project, ProjectId, ProjectPatch, ProviderState,
     ReasoningEffort, ReasoningEffortError, Role, SessionId, Timestamp, ToolCall, ToolDefinition,
     ToolExecution, Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId, WebhookTarget,

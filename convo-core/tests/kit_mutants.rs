@@ -72,9 +72,11 @@ enum Mutant {
     /// Each handle caches `authenticate`'s answers, forgetting them only on
     /// its own revocations (only two handles can tell).
     AuthenticateCachedPerHandle,
+    /// `find_or_insert_external_user` never finds: every call makes a new user.
+    ExternalUserAlwaysNew,
 }
 
-const MUTANTS: [Mutant; 23] = [
+const MUTANTS: [Mutant; 24] = [
     Mutant::InheritedCancel,
     Mutant::UnlockOnlyExpires,
     Mutant::UnlockByAnyone,
@@ -98,6 +100,7 @@ const MUTANTS: [Mutant; 23] = [
     Mutant::LockPerHandle,
     Mutant::AuthenticateIgnoresRevocation,
     Mutant::AuthenticateCachedPerHandle,
+    Mutant::ExternalUserAlwaysNew,
 ];
 
 /// A turn lock's lease.
@@ -218,6 +221,19 @@ impl Store for MutantStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.inner.user_by_email(email).await
+    }
+
+    async fn find_or_insert_external_user(&self, candidate: &User) -> Result<User, StoreError> {
+        if self.is(Mutant::ExternalUserAlwaysNew) {
+            // Stored without its identity, so the next call finds nothing.
+            let forgetful = User {
+                external: None,
+                ..candidate.clone()
+            };
+            self.inner.insert_user(&forgetful).await?;
+            return Ok(candidate.clone());
+        }
+        self.inner.find_or_insert_external_user(candidate).await
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {

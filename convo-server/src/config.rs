@@ -6,6 +6,7 @@
 //! held in types whose `Debug` hides them (`secret`), so `{config:?}` is
 //! safe to log.
 
+mod oidc;
 mod secret;
 mod store;
 mod validate;
@@ -99,6 +100,24 @@ pub struct Config {
     /// the memory store, random at each start; MongoDB requires one.
     #[arg(long, env = "CONVO_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
+
+    /// An OpenID Connect issuer whose bearer JWTs (RS256, ES256) are also
+    /// accepted, exactly as its tokens' `iss` says (e.g.
+    /// `https://id.example.com/realms/main`); `https` unless on a loopback
+    /// address. Each token's user is found or created by `(issuer, sub)`.
+    /// Unset: only Convo's own tokens.
+    #[arg(long, env = "CONVO_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The audience OIDC tokens must name in `aud` (this API's client id at
+    /// the issuer). Required with `CONVO_OIDC_ISSUER`.
+    #[arg(long, env = "CONVO_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+
+    /// The issuer's JWKS URL (its signing keys). Unset: the `jwks_uri` of
+    /// the issuer's discovery document (`<issuer>/.well-known/openid-configuration`).
+    #[arg(long, env = "CONVO_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
 
     /// Lifetime of a login token (and its cookie), in seconds.
     #[arg(long, env = "CONVO_TOKEN_TTL_SECS", default_value_t = 86_400)]
@@ -273,6 +292,9 @@ impl Config {
             openai_base_url: None,
             openai_api_key: None,
             jwt_secret: None,
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_jwks_url: None,
             token_ttl_secs: 86_400,
             turn_lease_secs: 120,
             turn_timeout_secs: 300,

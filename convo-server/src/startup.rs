@@ -16,6 +16,7 @@ use poem::{EndpointExt, IntoResponse, Route, Server};
 
 use crate::api;
 use crate::config::{Config, StoreChoice};
+use crate::credentials::oidc::{Clock, OidcVerifier};
 use crate::credentials::{
     kept_secret, secret_file_beside, FailureLimiter, JwtKeys, SecretFileError,
 };
@@ -99,9 +100,18 @@ impl Application {
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let jwt = JwtKeys::new(&secret, config.token_ttl())
             .map_err(|e| StartupError::Config(format!("unusable CONVO_JWT_SECRET: {e}")))?;
+        let oidc = config
+            .oidc()
+            .map(|settings| {
+                tracing::info!(issuer = %settings.issuer, audience = %settings.audience, "single sign-on: the OIDC issuer's bearer tokens are accepted");
+                OidcVerifier::new(settings)
+            })
+            .transpose()
+            .map_err(|e| StartupError::Config(format!("cannot set up single sign-on: {e}")))?;
         let state = AppState::new(StateInner {
             convo,
             jwt,
+            oidc,
             login_failures: FailureLimiter::new(
                 config.login_failures_per_minute,
                 Duration::from_secs(60),
@@ -163,6 +173,12 @@ impl Application {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The clock of the single sign-on key cache's refresh limit, when an
+    /// OIDC issuer is configured: tests move it forward instead of waiting.
+    pub fn oidc_clock(&self) -> Option<Clock> {
+        self.state.oidc.as_ref().map(|oidc| oidc.clock().clone())
     }
 
     /// The metrics listener's address, when `/metrics` has one of its own.
@@ -258,6 +274,7 @@ pub fn openapi_json() -> String {
         convo,
         // A constant, non-empty secret: the only way this can fail.
         jwt: JwtKeys::new(b"spec", Duration::from_secs(1)).expect("a non-empty secret"),
+        oidc: None,
         login_failures: FailureLimiter::new(0, Duration::from_secs(60)),
         secure_cookies: false,
         sse_keep_alive: Duration::from_secs(15),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use convo_core::Convo;
 
+use crate::credentials::oidc::OidcVerifier;
 use crate::credentials::{FailureLimiter, JwtKeys};
 
 /// Shared server state: cheap to clone.
@@ -18,6 +19,8 @@ pub struct StateInner {
     pub convo: Convo,
     /// Token signing.
     pub jwt: JwtKeys,
+    /// Single sign-on: the OIDC issuer's tokens, when one is configured.
+    pub oidc: Option<OidcVerifier>,
     /// Failed-login limits.
     pub login_failures: FailureLimiter,
     /// Whether cookies get `Secure`.

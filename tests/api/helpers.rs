@@ -57,6 +57,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server with this mock and configuration changes.
 pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_inspecting(mock, configure, |_| {}).await
+}
+
+/// Like [`spawn_app_with`], handing the built server to `inspect` before it
+/// runs (for handles it offers, e.g. its single sign-on clock).
+pub async fn spawn_app_inspecting(
+    mock: MockProvider,
+    configure: impl FnOnce(&mut Config),
+    inspect: impl FnOnce(&Application),
+) -> TestApp {
     let mut config = test_config(JWT_SECRET);
     configure(&mut config);
     let mock = Arc::new(mock);
@@ -68,6 +78,7 @@ pub async fn spawn_app_with(mock: MockProvider, configure: impl FnOnce(&mut Conf
     let app = Application::build_with(&config, convo)
         .await
         .expect("server builds");
+    inspect(&app);
     let running = serve(app);
     TestApp {
         address: running.address.clone(),

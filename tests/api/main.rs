@@ -19,6 +19,7 @@ mod ownership;
 mod pagination;
 mod projects_agents;
 mod security_headers;
+mod sso;
 mod streaming;
 mod tokens;
 mod tools;

@@ -1,6 +1,7 @@
 //! The domain model: plain data, shared by the engine, the stores and the server.
 
 mod agent;
+mod external;
 mod ids;
 mod message;
 mod page;
@@ -14,6 +15,7 @@ mod user;
 
 pub(crate) use agent::DEFAULT_MAX_TOOL_ROUNDS;
 pub use agent::{Agent, AgentPatch, NewAgent};
+pub use external::{ExternalIdentity, ExternalIdentityError};
 pub use ids::{AgentId, IdParseError, IntoId, MessageId, ProjectId, SessionId, UserId};
 pub use message::{
     ContextRef, FinishReason, Message, MessageDraft, ParseNameError, ProviderState, Role, Usage,

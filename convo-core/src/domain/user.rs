@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Timestamp, UserId};
+use super::{ExternalIdentity, Timestamp, UserId};
 
 /// A normalised e-mail address: trimmed and lower-cased, so two spellings of
 /// one address are one account.
@@ -47,6 +47,15 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The address a user created for an external identity gets when the
+    /// identity brings no usable one: `<user id>@external.invalid`. The
+    /// `.invalid` top-level domain is reserved and never delivered (RFC
+    /// 2606 §2), so it cannot be someone's real address, and the id makes
+    /// it unique.
+    pub(crate) fn external_placeholder(id: &UserId) -> Self {
+        Self(format!("{id}@external.invalid"))
+    }
 }
 
 impl fmt::Display for Email {
@@ -55,7 +64,7 @@ impl fmt::Display for Email {
     }
 }
 
-/// A registered user.
+/// A user: registered with a password, or created for an external identity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// Unique id.
@@ -64,8 +73,14 @@ pub struct User {
     pub email: Email,
     /// Display name, if one was given.
     pub name: Option<String>,
-    /// Argon2id PHC string. Never serialised to clients by the server.
-    pub password_hash: String,
+    /// Argon2id PHC string; `None` for a user created for an external
+    /// identity, who cannot log in with a password. Never serialised to
+    /// clients by the server.
+    pub password_hash: Option<String>,
+    /// The external identity this user was created for, if any (see
+    /// [`Convo::user_for_external_identity`](crate::Convo::user_for_external_identity)).
+    #[serde(default)]
+    pub external: Option<ExternalIdentity>,
     /// When the user registered.
     pub created_at: Timestamp,
 }

@@ -1,11 +1,12 @@
-//! Users: registration and credential checks (argon2id).
+//! Users: registration, credential checks (argon2id), and users for
+//! external identities.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 
 use super::{validate, Convo};
-use crate::domain::{now, Email, Timestamp, User, UserId};
+use crate::domain::{now, Email, ExternalIdentity, Timestamp, User, UserId};
 use crate::error::ConvoError;
 use crate::store::StoreError;
 
@@ -27,7 +28,8 @@ impl Convo {
             id: UserId::new(),
             email,
             name,
-            password_hash,
+            password_hash: Some(password_hash),
+            external: None,
             created_at: now(),
         };
         match self.store().insert_user(&user).await {
@@ -50,15 +52,75 @@ impl Convo {
             Ok(email) => self.store().user_by_email(&email).await?,
             Err(_) => None,
         };
-        let hash = match &user {
-            Some(user) => user.password_hash.clone(),
+        // A user without a password (created for an external identity) is
+        // checked against the dummy hash too: refused in the same time.
+        let hash = match user.as_ref().and_then(|u| u.password_hash.clone()) {
+            Some(hash) => hash,
             None => self.dummy_hash().await?,
         };
         let matches = self.verify_password(password, hash).await?;
         match user {
-            Some(user) if matches => Ok(user),
+            Some(user) if matches && user.password_hash.is_some() => Ok(user),
             _ => Err(ConvoError::InvalidCredentials),
         }
+    }
+
+    /// The user for an identity at another system, created on first use:
+    /// how a program that has its own users (or an OpenID Connect issuer
+    /// whose tokens it verified) maps them onto Convo's, without inventing
+    /// passwords. `issuer` names that system (an OIDC `iss`, or any stable
+    /// name of the embedding program's user base) and `subject` the user's
+    /// id there; both are compared exactly, non-empty, without control
+    /// characters, at most [`ExternalIdentity::MAX_ISSUER_LEN`] and
+    /// [`ExternalIdentity::MAX_SUBJECT_LEN`] bytes (else
+    /// [`ConvoError::Invalid`] naming `issuer` or `subject`).
+    ///
+    /// The user has no password, so [`verify_credentials`](Self::verify_credentials)
+    /// never accepts it. Its e-mail is `email` (normalised; an invalid one is
+    /// [`ConvoError::Invalid`] on `email`) when that address is not already
+    /// another user's, else, or without one, `<user id>@external.invalid`, an
+    /// address that can never be delivered. An address already taken is never
+    /// taken over: whoever registered it keeps it. The e-mail is only set when
+    /// the user is created; later calls return the user as stored. Two
+    /// concurrent first calls for one identity create one user, on every
+    /// store and across engines sharing one.
+    pub async fn user_for_external_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+        email: Option<&str>,
+    ) -> Result<User, ConvoError> {
+        let identity = ExternalIdentity::new(issuer, subject)
+            .map_err(|e| ConvoError::invalid(e.field, e.reason))?;
+        let email = email
+            .map(Email::parse)
+            .transpose()
+            .map_err(|e| ConvoError::invalid("email", e.to_string()))?;
+        let id = UserId::new();
+        let candidate = |email| User {
+            id,
+            email,
+            name: None,
+            password_hash: None,
+            external: Some(identity.clone()),
+            created_at: now(),
+        };
+        if let Some(email) = email {
+            match self
+                .store()
+                .find_or_insert_external_user(&candidate(email))
+                .await
+            {
+                // The address is someone else's: fall back to the placeholder.
+                Err(StoreError::Conflict(_)) => {}
+                found_or_made => return Ok(found_or_made?),
+            }
+        }
+        let placeholder = Email::external_placeholder(&id);
+        Ok(self
+            .store()
+            .find_or_insert_external_user(&candidate(placeholder))
+            .await?)
     }
 
     /// The user with this id (e.g. the subject of a verified token).

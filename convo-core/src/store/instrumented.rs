@@ -87,6 +87,14 @@ impl Store for InstrumentedStore {
         timed("user_by_email", self.inner.user_by_email(email)).await
     }
 
+    async fn find_or_insert_external_user(&self, candidate: &User) -> Result<User, StoreError> {
+        timed(
+            "find_or_insert_external_user",
+            self.inner.find_or_insert_external_user(candidate),
+        )
+        .await
+    }
+
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
         timed("revoke_token", self.inner.revoke_token(jti, expires_at)).await
     }

@@ -48,6 +48,14 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// The error a store answers `find_or_insert_external_user` with for a
+/// candidate that has no external identity (a caller's bug).
+pub(crate) fn missing_external_identity() -> StoreError {
+    StoreError::Internal(
+        "find_or_insert_external_user needs a user with an external identity".into(),
+    )
+}
+
 /// The stored result of a turn sent with an idempotency key (serde: a
 /// store may keep it as one JSON document).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -85,6 +93,15 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError>;
     /// A user by (normalised) e-mail.
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+
+    /// The user created for `candidate.external`, or else `candidate`
+    /// stored and returned, atomically: concurrent first calls for one
+    /// identity, through any handles on one backend, all answer the same
+    /// single user. When the identity has no user yet and
+    /// `candidate.email` is taken, [`StoreError::Conflict`] and nothing is
+    /// stored. A `candidate` without an external identity is
+    /// [`StoreError::Internal`].
+    async fn find_or_insert_external_user(&self, candidate: &User) -> Result<User, StoreError>;
 
     /// Records that a token id (`jti`) is revoked until `expires_at`, after which
     /// the token is invalid anyway and the record may be dropped (but no

@@ -28,7 +28,8 @@ pub fn user(email: &str) -> User {
         email: Email::parse(email)
             .unwrap_or_else(|e| panic!("test e-mail {email:?} must parse: {e}")),
         name: Some("Conformance".to_owned()),
-        password_hash: TEST_PASSWORD_HASH.to_owned(),
+        password_hash: Some(TEST_PASSWORD_HASH.to_owned()),
+        external: None,
         created_at: now(),
     }
 }

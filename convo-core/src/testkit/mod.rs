@@ -27,6 +27,7 @@ mod cancel;
 mod cascade;
 mod cursors;
 mod entities;
+mod external;
 mod fixtures;
 mod idempotency;
 mod lock;
@@ -52,6 +53,7 @@ pub use cancel::*;
 pub use cascade::*;
 pub use cursors::*;
 pub use entities::*;
+pub use external::*;
 pub use fixtures::*;
 pub use idempotency::*;
 pub use lock::*;
@@ -195,6 +197,12 @@ macro_rules! __store_conformance_list {
                 users_can_be_inserted_and_read_by_id_and_by_email,
                 unknown_users_read_as_none,
                 emails_are_unique_regardless_of_case,
+                // users for external identities
+                finding_the_user_of_an_external_identity_twice_gives_one_user,
+                concurrent_first_calls_for_an_external_identity_make_one_user,
+                an_external_user_whose_email_is_taken_is_a_conflict_and_not_stored,
+                the_same_subject_at_another_issuer_is_another_user,
+                a_password_login_for_an_external_user_is_refused,
                 // projects, agents, sessions
                 projects_can_be_inserted_read_updated_and_deleted,
                 agents_can_be_inserted_read_updated_and_deleted,
@@ -270,6 +278,7 @@ macro_rules! __store_conformance_list {
                 the_turn_lock_taken_through_one_handle_excludes_the_other,
                 a_cancel_through_one_handle_reaches_the_holder_on_the_other,
                 a_revocation_through_one_handle_fails_authenticate_on_the_other,
+                concurrent_first_calls_for_an_external_identity_through_two_handles_make_one_user,
             ],
         }
     };

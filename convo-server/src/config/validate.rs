@@ -54,11 +54,17 @@ pub const MIN_JWT_SECRET_CHARS: usize = 32;
 
 /// The problems found so far.
 #[derive(Default)]
-struct Checks(Vec<Invalid>);
+pub(super) struct Checks(Vec<Invalid>);
 
 impl Checks {
     /// Records `var` as invalid unless `ok`.
-    fn require(&mut self, ok: bool, var: &'static str, value: impl Display, allowed: impl Display) {
+    pub(super) fn require(
+        &mut self,
+        ok: bool,
+        var: &'static str,
+        value: impl Display,
+        allowed: impl Display,
+    ) {
         if !ok {
             self.0.push(Invalid {
                 var,
@@ -109,6 +115,7 @@ impl Config {
         self.check_models(&mut c);
         self.check_limits(&mut c);
         self.check_engine(&mut c);
+        self.check_oidc(&mut c);
         if c.0.is_empty() {
             Ok(())
         } else {

@@ -1,4 +1,5 @@
-//! The HMAC-only crypto backend that signs and verifies Convo's tokens.
+//! The crypto backend that signs and verifies Convo's tokens (HMAC) and
+//! verifies single sign-on tokens (RS256, ES256).
 //!
 //! Since version 10, `jsonwebtoken` does its cryptography through a
 //! process-wide `CryptoProvider`: either a built-in one chosen by a crate
@@ -9,9 +10,14 @@
 //! to the HMAC family, on the same RustCrypto `hmac` and `sha2` crates, so
 //! the dependency tree holds no RSA, ECDSA or EdDSA code at all.
 //!
-//! Any other algorithm is refused with `InvalidAlgorithm` (verification is
-//! pinned to HS256 by [`super::JwtKeys`] anyway), and the JWK helpers, which
-//! Convo never calls, answer with errors instead of panicking.
+//! Single sign-on adds verification, and only verification, of RS256 and
+//! ES256 (OpenID Connect issuers' tokens), on `ring`, already in the tree
+//! (`super::oidc::signature`): still no `rsa` crate, no signing with a
+//! public-key algorithm. Any other algorithm is refused with
+//! `InvalidAlgorithm` (Convo's own tokens are pinned to HS256 by
+//! [`super::JwtKeys`], OIDC tokens to the algorithm of their JWK), and the
+//! JWK helpers, which Convo never calls, answer with errors instead of
+//! panicking.
 
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
@@ -21,8 +27,8 @@ use jsonwebtoken::signature::{self, Signer, Verifier};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-/// The provider: HS256, HS384 and HS512; nothing else.
-static HMAC_ONLY: CryptoProvider = CryptoProvider {
+/// The provider: HS256, HS384 and HS512; RS256 and ES256 verification.
+static CONVO_CRYPTO: CryptoProvider = CryptoProvider {
     signer_factory: new_signer,
     verifier_factory: new_verifier,
     key_utils: KeyUtils {
@@ -34,7 +40,7 @@ static HMAC_ONLY: CryptoProvider = CryptoProvider {
     },
 };
 
-/// Makes the HMAC-only backend `jsonwebtoken`'s process-wide provider.
+/// Makes Convo's backend (HMAC; RS256 and ES256 verification) `jsonwebtoken`'s process-wide provider.
 ///
 /// Idempotent, and cheap after the first call. [`super::JwtKeys::new`] calls
 /// it, so the server never needs to; code that signs tokens without building
@@ -42,9 +48,9 @@ static HMAC_ONLY: CryptoProvider = CryptoProvider {
 /// other provider was installed first (by an embedder): that one is then
 /// used, as `jsonwebtoken` allows only one per process.
 pub fn install_jwt_crypto() -> bool {
-    match CryptoProvider::install_default(&HMAC_ONLY) {
+    match CryptoProvider::install_default(&CONVO_CRYPTO) {
         Ok(()) => true,
-        Err(installed) => std::ptr::eq(installed, &HMAC_ONLY),
+        Err(installed) => std::ptr::eq(installed, &CONVO_CRYPTO),
     }
 }
 
@@ -138,7 +144,7 @@ fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> 
 
 fn new_verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
     if key.family() != AlgorithmFamily::Hmac {
-        return Err(ErrorKind::InvalidKeyFormat.into());
+        return super::oidc::signature::public_key_verifier(alg, key);
     }
     hmac_for(alg, key.try_get_as_bytes()?, |k| match k {
         Keyed::Sha256(k) => Box::new(k) as Box<dyn JwtVerifier>,

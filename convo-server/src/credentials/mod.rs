@@ -1,12 +1,15 @@
 //! Authentication: tokens, the cookie, the security schemes, login limits,
-//! and the signing secret kept beside a SQLite database.
+//! the signing secret kept beside a SQLite database, and single sign-on
+//! (`oidc`).
 
 mod cookie;
 mod crypto;
 mod jwt;
 mod limiter;
+pub mod oidc;
 mod scheme;
 mod secret_file;
+mod verdict;
 
 pub use cookie::{clear_cookie, session_cookie, COOKIE_NAME};
 pub use crypto::install_jwt_crypto;
@@ -14,3 +17,4 @@ pub use jwt::{Claims, JwtKeys};
 pub use limiter::FailureLimiter;
 pub use scheme::{authenticate_token, Auth, AuthUser};
 pub use secret_file::{kept_secret, secret_file_beside, KeptSecret, SecretFileError};
+pub use verdict::{bearer_failure, scope as bearer_verdict_scope};

@@ -7,7 +7,14 @@
 //! is the explicit choice of the program making the call; the cookie is
 //! ambient browser state, which must not rescue a credential that failed.
 //! The cookie is read only when no Bearer header is sent. A token in the
-//! query string is never read.
+//! query string is never read. A token that is not one of Convo's own goes
+//! to single sign-on (`super::oidc`), which refuses it unless an OIDC
+//! issuer is configured and signed it.
+//!
+//! The enum answers with its last member's error, the cookie's, so a bearer
+//! that could not be checked (503: the store or the issuer unreachable) is
+//! remembered for the request (`super::verdict`) and answered instead of
+//! the cookie's 401.
 //!
 //! poem-openapi's `SecurityScheme` enum tries its members in order and takes
 //! the first that succeeds, so the rule lives in the cookie's checker, which
@@ -33,7 +40,9 @@ pub struct AuthUser {
     pub claims: Claims,
 }
 
-/// A JWT from `POST /api/auth/token`, sent as `Authorization: Bearer <token>`.
+/// A JWT from `POST /api/auth/token`, sent as `Authorization: Bearer <token>`; with single
+/// sign-on configured, also an RS256 or ES256 JWT of the server's OpenID Connect issuer (its
+/// user is found or created by `(iss, sub)`).
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(AuthUser);
@@ -68,17 +77,24 @@ impl Auth {
 }
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
-    authenticate(req, &bearer.token).await
+    authenticate(req, &bearer.token).await.map_err(|e| {
+        super::verdict::remember(&e);
+        reject(e)
+    })
 }
 
 async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<AuthUser> {
     if sends_bearer(req) {
         // The bearer check ran first and failed: its verdict stands.
-        return Err(poem::Error::from_response(
-            ApiError::unauthenticated().into_response(),
-        ));
+        let verdict = super::verdict::bearer_failure().unwrap_or_else(ApiError::unauthenticated);
+        return Err(reject(verdict));
     }
-    authenticate(req, &key.key).await
+    authenticate(req, &key.key).await.map_err(reject)
+}
+
+/// A failed check, as the response it is.
+fn reject(e: ApiError) -> poem::Error {
+    poem::Error::from_response(e.into_response())
 }
 
 /// Whether the request has an `Authorization` header of the Bearer scheme,
@@ -96,22 +112,21 @@ fn sends_bearer(req: &Request) -> bool {
 }
 
 /// A token is good when it verifies, is not revoked, and its user still exists.
-async fn authenticate(req: &Request, token: &str) -> poem::Result<AuthUser> {
-    let reject = |e: ApiError| poem::Error::from_response(e.into_response());
+async fn authenticate(req: &Request, token: &str) -> Result<AuthUser, ApiError> {
     let state = req
         .data::<AppState>()
-        .ok_or_else(|| reject(ApiError::internal("app state missing")))?;
-    authenticate_token(state, token).await.map_err(reject)
+        .ok_or_else(|| ApiError::internal("app state missing"))?;
+    authenticate_token(state, token).await
 }
 
 /// The caller a token stands for: it verifies, is not revoked, and its user
 /// still exists. For routes outside the OpenAPI service (`/v1`), which
 /// answer failures in their own error shape.
 pub async fn authenticate_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
-    let claims = state
-        .jwt
-        .verify(token)
-        .ok_or_else(ApiError::unauthenticated)?;
+    let Some(claims) = state.jwt.verify(token) else {
+        // Not one of Convo's own tokens: perhaps the OIDC issuer's.
+        return super::oidc::authenticate(state, token).await;
+    };
     let id = UserId::parse(&claims.sub).map_err(|_| ApiError::unauthenticated())?;
     // One store call for both questions (revoked? user still there?), asked
     // on every request: a revocation made through another server holds here

@@ -59,6 +59,7 @@ pub async fn request_context<E: Endpoint>(
     // outside (and poem's own boxing) would otherwise copy as it moves.
     let inner: std::pin::Pin<Box<dyn std::future::Future<Output = poem::Result<Response>> + Send>> =
         Box::pin(async move { next.call(req).await.map(IntoResponse::into_response) });
+    let inner = crate::credentials::bearer_verdict_scope(inner);
     let result = REQUEST_ID.scope(id.clone(), inner.instrument(span)).await;
     // Errors were turned into responses inside; anything left is answered here.
     let mut resp = match result {

@@ -9,6 +9,14 @@ impl Inner {
         if self.users_by_email.contains_key(&user.email) {
             return Err(StoreError::Conflict("email already registered".into()));
         }
+        if let Some(identity) = &user.external {
+            if self.users_by_external.contains_key(identity) {
+                return Err(StoreError::Conflict(
+                    "external identity already has a user".into(),
+                ));
+            }
+            self.users_by_external.insert(identity.clone(), user.id);
+        }
         self.users_by_email.insert(user.email.clone(), user.id);
         self.users.insert(user.id, user.clone());
         Ok(())

@@ -12,6 +12,7 @@
 //! [`Store`] impl here only takes the lock and delegates.
 
 mod accounts;
+mod external;
 mod idempotency;
 mod lock;
 mod messages;
@@ -29,9 +30,9 @@ use tokio::time::Instant;
 
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
-    User, UserId,
+    Agent, AgentId, ChatSession, Email, ExternalIdentity, Message, MessageDraft, MessageId, Page,
+    PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy,
+    UsageRecord, User, UserId,
 };
 
 /// An in-process [`Store`]: fast, safe under concurrency, gone on exit.
@@ -44,6 +45,7 @@ pub struct MemoryStore {
 struct Inner {
     users: HashMap<UserId, User>,
     users_by_email: HashMap<Email, UserId>,
+    users_by_external: HashMap<ExternalIdentity, UserId>,
     revoked: HashMap<String, Timestamp>,
     projects: HashMap<ProjectId, Project>,
     projects_by_owner: HashMap<UserId, BTreeSet<ProjectId>>,
@@ -147,6 +149,10 @@ impl Store for MemoryStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.read().user_by_email(email)
+    }
+
+    async fn find_or_insert_external_user(&self, candidate: &User) -> Result<User, StoreError> {
+        self.write().find_or_insert_external_user(candidate)
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {

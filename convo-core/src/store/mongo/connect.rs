@@ -80,6 +80,13 @@ impl MongoStore {
             ("revoked_tokens", ttl("expires_at")),
             ("usage", index(doc! { "owner": 1, "at": 1 }, false)),
         ];
+        // Sparse: users without an external identity (password users) are
+        // left out, instead of all colliding on a missing (null) key.
+        let external = IndexModel::builder()
+            .keys(doc! { "external.issuer": 1, "external.subject": 1 })
+            .options(IndexOptions::builder().unique(true).sparse(true).build())
+            .build();
+        let indexes = indexes.into_iter().chain([("users", external)]);
         for (collection, model) in indexes {
             self.db
                 .collection::<Document>(collection)

@@ -9,9 +9,9 @@ use mongodb::bson::DateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Agent, AgentId, ChatSession, ContextRef, Email, FinishReason, ForkOrigin, IdParseError,
-    Message, MessageId, Project, ProjectId, ProviderState, ReasoningEffort, Role, SessionId,
-    Timestamp, Usage, User, UserId,
+    Agent, AgentId, ChatSession, ContextRef, Email, ExternalIdentity, FinishReason, ForkOrigin,
+    IdParseError, Message, MessageId, Project, ProjectId, ProviderState, ReasoningEffort, Role,
+    SessionId, Timestamp, Usage, User, UserId,
 };
 use crate::store::{IdempotencyRecord, StoreError};
 
@@ -31,14 +31,19 @@ fn corrupt(what: &str) -> impl Fn(IdParseError) -> StoreError + '_ {
     move |_| StoreError::Internal(format!("stored {what} id is not a valid id"))
 }
 
-/// `users`.
+/// `users`. `external` is absent for password users, which keeps them out
+/// of the sparse unique index on it; `password_hash` is absent for users
+/// created for an external identity.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct UserDoc {
     #[serde(rename = "_id")]
     pub id: String,
     pub email: String,
     pub name: Option<String>,
-    pub password_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalIdentity>,
     pub created_at: DateTime,
 }
 
@@ -49,6 +54,7 @@ impl UserDoc {
             email: u.email.as_str().to_owned(),
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
+            external: u.external.clone(),
             created_at: to_bson(u.created_at),
         }
     }
@@ -60,6 +66,7 @@ impl UserDoc {
                 .map_err(|_| StoreError::Internal("stored email is malformed".into()))?,
             name: self.name,
             password_hash: self.password_hash,
+            external: self.external,
             created_at: from_bson(self.created_at),
         })
     }

@@ -19,6 +19,7 @@ mod bulk;
 mod connect;
 mod docs;
 mod error;
+mod external;
 mod lock;
 mod messages;
 mod query;
@@ -101,6 +102,10 @@ impl Store for MongoStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         MongoStore::user_by_email(self, email).await
+    }
+
+    async fn find_or_insert_external_user(&self, candidate: &User) -> Result<User, StoreError> {
+        MongoStore::find_or_insert_external_user(self, candidate).await
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {

@@ -18,14 +18,17 @@ impl SqliteStore {
         let user = user.clone();
         self.write(move |tx| {
             let inserted = tx.execute(
-                "INSERT INTO users (id, email, name, password_hash, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email) DO NOTHING",
+                "INSERT INTO users (id, email, name, password_hash, created_at, \
+                 external_issuer, external_subject) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (email) DO NOTHING",
                 params![
                     user.id.to_string(),
                     user.email.as_str(),
                     user.name,
-                    user.password_hash,
-                    millis(user.created_at)
+                    rows::password_column(&user),
+                    millis(user.created_at),
+                    user.external.as_ref().map(|e| e.issuer()),
+                    user.external.as_ref().map(|e| e.subject()),
                 ],
             )?;
             if inserted == 0 {

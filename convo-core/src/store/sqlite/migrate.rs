@@ -11,6 +11,7 @@ use super::error::SqliteError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_tools.sql"),
+    include_str!("migrations/0003_external_identities.sql"),
 ];
 
 /// The schema version this build writes.

@@ -30,6 +30,7 @@
 mod accounts;
 mod connect;
 mod error;
+mod external;
 mod location;
 mod lock;
 mod messages;
@@ -88,6 +89,10 @@ impl Store for SqliteStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         SqliteStore::user_by_email(self, email).await
+    }
+
+    async fn find_or_insert_external_user(&self, candidate: &User) -> Result<User, StoreError> {
+        SqliteStore::find_or_insert_external_user(self, candidate).await
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {

@@ -10,8 +10,8 @@ use rusqlite::types::Type;
 use rusqlite::Row;
 
 use crate::domain::{
-    Agent, ChatSession, ContextRef, Email, FinishReason, ForkOrigin, Message, Project, Role,
-    Timestamp, Usage, User,
+    Agent, ChatSession, ContextRef, Email, ExternalIdentity, FinishReason, ForkOrigin, Message,
+    Project, Role, Timestamp, Usage, User,
 };
 
 /// Milliseconds since the epoch, as stored.
@@ -86,18 +86,37 @@ fn finish_reason(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<FinishRea
 }
 
 /// `users` columns, in [`user`]'s order.
-pub(super) const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
+pub(super) const USER_COLUMNS: &str =
+    "id, email, name, password_hash, created_at, external_issuer, external_subject";
 
-/// A `users` row.
+/// A `users` row. A user without a password keeps `''` in `password_hash`
+/// (migration 0003 says why).
 pub(super) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     let email: String = row.get(1)?;
+    let password_hash: String = row.get(3)?;
+    let issuer: Option<String> = row.get(5)?;
+    let subject: Option<String> = row.get(6)?;
+    let external = match (issuer, subject) {
+        (Some(issuer), Some(subject)) => Some(
+            ExternalIdentity::new(&issuer, &subject)
+                .map_err(|_| corrupt(5, "external identity"))?,
+        ),
+        (None, None) => None,
+        _ => return Err(corrupt(5, "external identity (half of it)")),
+    };
     Ok(User {
         id: parsed(row, 0, "user id")?,
         email: Email::parse(&email).map_err(|_| corrupt(1, "email"))?,
         name: row.get(2)?,
-        password_hash: row.get(3)?,
+        password_hash: Some(password_hash).filter(|h| !h.is_empty()),
+        external,
         created_at: time(row, 4)?,
     })
+}
+
+/// What `users.password_hash` holds for `user`: `''` when it has none.
+pub(super) fn password_column(user: &User) -> &str {
+    user.password_hash.as_deref().unwrap_or_default()
 }
 
 /// `projects` columns, in [`project`]'s order.

@@ -42,7 +42,8 @@ impl ApiError {
         } else if err.is::<ParseParamError>() || err.is::<ParsePathError>() {
             Self::new(StatusCode::BAD_REQUEST, "invalid_request", err_text(err))
         } else if err.is::<AuthorizationError>() || status == StatusCode::UNAUTHORIZED {
-            Self::unauthenticated()
+            // A bearer that could not be checked (503) outranks the missing cookie.
+            crate::credentials::bearer_failure().unwrap_or_else(Self::unauthenticated)
         } else if err.is::<NotFoundError>() || status == StatusCode::NOT_FOUND {
             Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
         } else if err.is::<MethodNotAllowedError>() || status == StatusCode::METHOD_NOT_ALLOWED {

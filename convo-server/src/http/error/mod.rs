@@ -107,6 +107,17 @@ impl ApiError {
         )
     }
 
+    /// 503 `identity_provider_unavailable` (retryable): a single sign-on
+    /// token could not be checked, as its issuer's keys could not be had.
+    pub fn identity_provider_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity_provider_unavailable",
+            "the identity provider cannot be reached to check this token; try again shortly",
+        )
+        .retry(None)
+    }
+
     /// 500 `internal`; `detail` goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(detail = %detail, "internal error");

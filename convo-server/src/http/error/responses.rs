@@ -54,7 +54,8 @@ error_responses! {
         Validation = 422,
         /// `internal`: a bug.
         Internal = 500,
-        /// `store_unavailable`: the database cannot be reached (retryable).
+        /// `store_unavailable` (the database cannot be reached) or `identity_provider_unavailable`
+        /// (a single sign-on token's issuer cannot be reached to check it); retryable.
         Unavailable = 503,
     }
 }
@@ -76,7 +77,8 @@ error_responses! {
         Validation = 422,
         /// `internal`: a bug.
         Internal = 500,
-        /// `store_unavailable`: the database cannot be reached (retryable).
+        /// `store_unavailable` (the database cannot be reached) or `identity_provider_unavailable`
+        /// (a single sign-on token's issuer cannot be reached to check it); retryable.
         Unavailable = 503,
     }
 }
@@ -107,7 +109,8 @@ error_responses! {
         Internal = 500,
         /// `llm_error` (the model provider failed) or `llm_blocked` (it refused the prompt).
         BadGateway = 502,
-        /// `llm_unavailable` (provider overloaded; `Retry-After` when known) or `store_unavailable`.
+        /// `llm_unavailable` (provider overloaded; `Retry-After` when known), `store_unavailable`
+        /// or `identity_provider_unavailable` (a single sign-on token's issuer cannot be reached).
         Unavailable = 503,
         /// `llm_timeout`: the model provider did not answer in time (retryable).
         GatewayTimeout = 504,
