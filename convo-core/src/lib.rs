@@ -87,10 +87,10 @@ pub use error::ConvoError;
 pub use domain::{
     now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Cursor, Email, EmailError,
     ExternalIdentity, ExternalIdentityError, FinishReason, ForkOrigin, IdParseError, Identified,
-    IntoId, Message, MessageId, NewAgent,
-    NewProject, Order, Page, ParseNameError, Project, ProjectId, ProjectPatch, ProviderState,
-    ReasoningEffort, ReasoningEffortError, Role, SessionId, Timestamp, ToolCall, ToolDefinition,
-    ToolExecution, Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId, WebhookTarget,
+    IntoId, Message, MessageId, NewAgent, NewProject, Order, Page, ParseNameError, Project,
+    ProjectId, ProjectPatch, ProviderState, ReasoningEffort, ReasoningEffortError, Role, SessionId,
+    Timestamp, ToolCall, ToolDefinition, ToolExecution, Usage, UsageGroup, UsageGroupBy,
+    UsageTotals, User, UserId, WebhookTarget,
 };
 
 // What an embedder chooses the engine's parts from. Writing a store or a
