@@ -36,22 +36,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in wrk jq; do
-  command -v "$tool" >/dev/null || { log "installing $tool"; apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
-done
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+. scripts/lib/bench.sh
+
+bench_tools
 
 log "building (release)"
 cargo build --release -p convo-server --bin convo-server --example bench_client 2>&1 | tail -n 2 >&2
 NEW="${2:-$TARGET/release/convo-server}"
 CLIENT="$TARGET/release/examples/bench_client"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_http() {
-  for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
-  log "no answer from $1"; return 1
-}
 
 store_env() { # LABEL → CONVO_STORE value
   case "$STORE_KIND" in
@@ -77,36 +69,14 @@ start() {
   printf -v "${label}_SESSIONS" '%s' "$(jq -c .sessions "$WORK/$label.json")"
 }
 
-get_lua() { # FILE TOKEN
-  printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$2" >"$1"
-}
-
-# One connection per session, so no two connections send to one session at once.
-post_lua() { # FILE TOKEN SESSIONS_JSON
-  cat >"$1" <<LUA
-local sessions = { $(jq -r '[.[] | "\"" + . + "\""] | join(", ")' <<<"$3") }
-local n = 0
-function setup(thread)
-  n = n + 1
-  thread:set("session", sessions[(n - 1) % #sessions + 1])
-end
-function init(args)
-  path = "/api/chat/" .. session .. "/message"
-end
-function request()
-  return wrk.format("POST", path, { ["Authorization"] = "Bearer $2", ["Content-Type"] = "application/json" }, '{"content":"hello"}')
-end
-LUA
-}
-
 log "A: $OLD"
 start A "$OLD"
 log "B: $NEW"
 start B "$NEW"
 for label in A B; do
   token_var="${label}_TOKEN" sessions_var="${label}_SESSIONS"
-  get_lua "$WORK/$label-get.lua" "${!token_var}"
-  post_lua "$WORK/$label-post.lua" "${!token_var}" "${!sessions_var}"
+  bearer_lua "$WORK/$label-get.lua" "${!token_var}"
+  sessions_lua "$WORK/$label-post.lua" "${!token_var}" "${!sessions_var}"
 done
 
 # cpu_ticks PID : user + system CPU time the process has used, in clock ticks.
