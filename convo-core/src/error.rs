@@ -49,6 +49,24 @@ pub enum ConvoError {
         /// When to try again.
         retry_after: std::time::Duration,
     },
+    /// A project API key asked for what its scope does not allow (a chat
+    /// key managing agents, any key managing projects or keys).
+    #[error("this key's scope does not allow {0}")]
+    InsufficientScope(&'static str),
+    /// A project API key went over its requests per minute.
+    #[error("the key's limit of {limit} requests per minute is reached")]
+    KeyRateLimited {
+        /// The key's limit.
+        limit: u32,
+        /// When its window ends.
+        retry_after: std::time::Duration,
+    },
+    /// The end user's monthly token budget (set on the key) is spent.
+    #[error("the end user's monthly token budget is spent; it resets at {resets_at}")]
+    EndUserQuotaExceeded {
+        /// When the budget starts again (the next calendar month, UTC).
+        resets_at: crate::domain::Timestamp,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -66,7 +84,9 @@ impl ConvoError {
         match self {
             ConvoError::TurnInProgress
             | ConvoError::QuotaExceeded { .. }
-            | ConvoError::RateLimited { .. } => true,
+            | ConvoError::RateLimited { .. }
+            | ConvoError::KeyRateLimited { .. }
+            | ConvoError::EndUserQuotaExceeded { .. } => true,
             ConvoError::Store(e) => matches!(e, StoreError::Unavailable(_)),
             ConvoError::Llm(e) => e.is_retryable(),
             _ => false,

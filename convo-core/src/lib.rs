@@ -85,12 +85,13 @@ pub use error::ConvoError;
 
 // The objects the engine hands out, and the values they carry.
 pub use domain::{
-    now, Agent, AgentId, AgentPatch, ChatSession, ContextRef, Cursor, Email, EmailError,
-    ExternalIdentity, ExternalIdentityError, FinishReason, ForkOrigin, IdParseError, Identified,
-    IntoId, Message, MessageId, NewAgent, NewProject, Order, Page, ParseNameError, Project,
-    ProjectId, ProjectPatch, ProviderState, ReasoningEffort, ReasoningEffortError, Role, SessionId,
-    Timestamp, ToolCall, ToolDefinition, ToolExecution, Usage, UsageGroup, UsageGroupBy,
-    UsageTotals, User, UserId, WebhookTarget,
+    now, Agent, AgentId, AgentPatch, ApiKey, Caller, ChatSession, ContextRef, Cursor, Email,
+    EmailError, EndUser, EndUserError, ExternalIdentity, ExternalIdentityError, FinishReason,
+    ForkOrigin, IdParseError, Identified, IntoId, IssuedApiKey, KeyCaller, KeyId, KeyScope,
+    Message, MessageId, MissingEndUser, NewAgent, NewApiKey, NewProject, Order, Page,
+    ParseNameError, Project, ProjectId, ProjectPatch, ProviderState, ReasoningEffort,
+    ReasoningEffortError, Role, SessionId, Timestamp, ToolCall, ToolDefinition, ToolExecution,
+    Usage, UsageGroup, UsageGroupBy, UsageTotals, User, UserId, WebhookTarget,
 };
 
 // What an embedder chooses the engine's parts from. Writing a store or a

@@ -158,6 +158,11 @@ define_id!(
     /// Identifies a [`Message`](crate::Message).
     MessageId
 );
+define_id!(
+    /// Identifies an [`ApiKey`](crate::ApiKey) (not its secret: the id is
+    /// shown in lists and used to revoke it).
+    KeyId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,8 @@
 //! The domain model: plain data, shared by the engine, the stores and the server.
 
 mod agent;
+mod api_key;
+mod caller;
 mod external;
 mod ids;
 mod message;
@@ -15,8 +17,10 @@ mod user;
 
 pub(crate) use agent::DEFAULT_MAX_TOOL_ROUNDS;
 pub use agent::{Agent, AgentPatch, NewAgent};
+pub use api_key::{ApiKey, EndUser, EndUserError, IssuedApiKey, KeyScope, NewApiKey};
+pub use caller::{Caller, KeyCaller, MissingEndUser};
 pub use external::{ExternalIdentity, ExternalIdentityError};
-pub use ids::{AgentId, IdParseError, IntoId, MessageId, ProjectId, SessionId, UserId};
+pub use ids::{AgentId, IdParseError, IntoId, KeyId, MessageId, ProjectId, SessionId, UserId};
 pub use message::{
     ContextRef, FinishReason, Message, MessageDraft, ParseNameError, ProviderState, Role, Usage,
 };

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentId, ProjectId, SessionId, Timestamp, ToolCall, UserId};
+use super::{AgentId, EndUser, ProjectId, SessionId, Timestamp, ToolCall, UserId};
 
 /// A chat session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +30,11 @@ pub struct ChatSession {
     /// sessions stored before tools existed read as waiting for none.
     #[serde(default)]
     pub pending_tool_calls: Vec<ToolCall>,
+    /// The end user a project API key started it for (`None`: started by
+    /// the owner, or by an admin key naming no end user). Only that end
+    /// user's chat keys see it.
+    #[serde(default)]
+    pub end_user: Option<EndUser>,
 }
 
 /// Where a forked session came from: it began as a copy of `session_id`'s

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentId, ProjectId, SessionId, Timestamp, Usage, UserId};
+use super::{AgentId, EndUser, KeyId, ProjectId, SessionId, Timestamp, Usage, UserId};
 
 /// One turn's use of the model, as the provider reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,12 @@ pub struct UsageRecord {
     pub usage: Option<Usage>,
     /// Whether the turn failed (the model or the store).
     pub failed: bool,
+    /// The project API key that sent the turn (`None`: the owner did).
+    #[serde(default)]
+    pub key_id: Option<KeyId>,
+    /// The end user the turn was for (`None`: none was named).
+    #[serde(default)]
+    pub end_user: Option<EndUser>,
 }
 
 /// Sums over usage records.
@@ -79,6 +85,11 @@ pub enum UsageGroupBy {
     Project,
     /// By agent id.
     Agent,
+    /// By the id of the project API key that sent the turn; turns sent
+    /// without a key are grouped under the empty key `""`.
+    Key,
+    /// By end user; turns for no end user are grouped under `""`.
+    EndUser,
 }
 
 impl UsageGroupBy {
@@ -88,6 +99,12 @@ impl UsageGroupBy {
             UsageGroupBy::Day => day_of(record.at),
             UsageGroupBy::Project => record.project_id.to_string(),
             UsageGroupBy::Agent => record.agent_id.to_string(),
+            UsageGroupBy::Key => record.key_id.map(|k| k.to_string()).unwrap_or_default(),
+            UsageGroupBy::EndUser => record
+                .end_user
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default(),
         }
     }
 }
@@ -100,7 +117,7 @@ pub fn day_of(at: Timestamp) -> String {
 /// One group's sums.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageGroup {
-    /// The day, project id or agent id.
+    /// The day, project id, agent id, key id or end user (`""`: none).
     pub key: String,
     /// Its sums.
     pub totals: UsageTotals,

@@ -256,6 +256,7 @@ impl Convo {
             updated_at: at,
             forked_from: None,
             pending_tool_calls: Vec::new(),
+            end_user: None,
         };
         self.store().insert_session(&session).await?;
         Ok(session)
@@ -301,6 +302,8 @@ impl Convo {
             // A fork copies messages, not a paused turn: its calls would be
             // answered twice.
             pending_tool_calls: Vec::new(),
+            // The fork belongs to whoever the source did.
+            end_user: source.end_user,
         };
         match self.store().insert_fork(&fork, &source.id, up_to_seq).await {
             Ok(()) => Ok(fork),
@@ -332,7 +335,7 @@ impl Convo {
     ) -> Result<Page<ChatSession>, ConvoError> {
         let page = params.parse(Order::Desc, SessionId::parse)?;
         let agent = self.agent(owner, agent_id).await?;
-        Ok(self.store().sessions(owner, &agent.id, &page).await?)
+        Ok(self.store().sessions(owner, &agent.id, None, &page).await?)
     }
 
     /// Sets (or, with `None` or a blank title, clears) the session's title.

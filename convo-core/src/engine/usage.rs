@@ -152,6 +152,8 @@ impl Convo {
             at: now(),
             usage,
             failed,
+            key_id: None,
+            end_user: None,
         };
         if let Err(e) = self.store().record_usage(&record).await {
             tracing::warn!(%session, error = %e, "could not record the turn's usage");

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
-    User, UserId,
+    Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, Message, MessageDraft, MessageId,
+    Page, PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup,
+    UsageGroupBy, UsageRecord, User, UserId,
 };
 
 /// A [`Store`] that measures every operation of the store it wraps.
@@ -185,9 +185,14 @@ impl Store for InstrumentedStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
-        timed("sessions", self.inner.sessions(owner, agent, page)).await
+        timed(
+            "sessions",
+            self.inner.sessions(owner, agent, end_user, page),
+        )
+        .await
     }
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -275,6 +280,63 @@ impl Store for InstrumentedStore {
         timed(
             "turn_cancel_requested",
             self.inner.turn_cancel_requested(session, holder),
+        )
+        .await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        timed("insert_api_key", self.inner.insert_api_key(key)).await
+    }
+
+    async fn api_keys(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        timed("api_keys", self.inner.api_keys(owner, project)).await
+    }
+
+    async fn delete_api_key(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError> {
+        timed(
+            "delete_api_key",
+            self.inner.delete_api_key(owner, project, id),
+        )
+        .await
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        timed("api_key_by_hash", self.inner.api_key_by_hash(secret_hash)).await
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+        timed("touch_api_key", self.inner.touch_api_key(id, at)).await
+    }
+
+    async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError> {
+        timed(
+            "count_key_request",
+            self.inner.count_key_request(key, window),
+        )
+        .await
+    }
+
+    async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        timed(
+            "end_user_tokens",
+            self.inner
+                .end_user_tokens(owner, project, end_user, from, to),
         )
         .await
     }

@@ -17,8 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, Message, MessageId, Page, Project, ProjectId, SessionId,
-    Timestamp, ToolCall, UsageGroup, UsageGroupBy, User, UserId,
+    Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, Message, MessageId, Page, Project,
+    ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, User, UserId,
 };
 
 // What a store implementer needs beyond the embedder's view.
@@ -140,7 +140,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<Project>, StoreError>;
     /// Writes `name`, `description` and `updated_at`; [`StoreError::NotFound`] if it is gone.
     async fn update_project(&self, project: &Project) -> Result<(), StoreError>;
-    /// Deletes the project with its agents, sessions and messages; `false` if there was none.
+    /// Deletes the project with its agents, sessions, messages and API keys;
+    /// `false` if there was none.
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError>;
 
     /// Stores a new agent; [`StoreError::NotFound`] if its project is gone or
@@ -183,11 +184,13 @@ pub trait Store: Send + Sync + 'static {
         owner: &UserId,
         id: &SessionId,
     ) -> Result<Option<ChatSession>, StoreError>;
-    /// A page of an agent's sessions, ordered by id.
+    /// A page of an agent's sessions, ordered by id; with `end_user`, only
+    /// the sessions whose [`end_user`](ChatSession::end_user) is that one.
     async fn sessions(
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError>;
     /// Writes `title` and `updated_at` only (`message_count` belongs to
@@ -283,6 +286,48 @@ pub trait Store: Send + Sync + 'static {
         session: &SessionId,
         holder: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Stores a new project API key; [`StoreError::NotFound`] if its project
+    /// is gone or is not `key.owner`'s. [`StoreError::Conflict`] if another
+    /// key has the same `secret_hash`.
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// The keys of the owner's project, oldest first (empty for a missing project).
+    async fn api_keys(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> Result<Vec<ApiKey>, StoreError>;
+    /// Deletes a key of the owner's project; `false` if there was none.
+    /// Every later [`api_key_by_hash`](Store::api_key_by_hash), through any
+    /// handle on the same backend, misses it.
+    async fn delete_api_key(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError>;
+    /// The key whose secret hashes to `secret_hash` (expired ones included:
+    /// the engine checks the expiry). Never cached: a deletion through any
+    /// handle holds on the next call.
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Sets the key's `last_used_at` to `at`, unless it is already later;
+    /// nothing if the key is gone.
+    async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError>;
+    /// Counts one request of the key in the fixed one-minute window that
+    /// starts at `window`, and returns the window's count so far, this one
+    /// included: atomic across every handle on the backend, so processes
+    /// sharing it share the limit. Counts of earlier windows may be dropped.
+    async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError>;
+    /// The total tokens of the owner's ledger entries for `end_user` in
+    /// `project` with `from <= at < to` (for the end users' monthly budget).
+    async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError>;
 
     /// Adds a turn to the usage ledger.
     async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError>;

@@ -110,7 +110,7 @@ fn export_sessions(
         paged(
             move |page| {
                 let store = store.clone();
-                async move { store.sessions(&owner, &agent, &page).await }
+                async move { store.sessions(&owner, &agent, None, &page).await }
             },
             |s| s.id,
         )
@@ -128,6 +128,7 @@ fn export_sessions(
                 }),
                 created_at: Some(session.created_at),
                 updated_at: Some(session.updated_at),
+                end_user: session.end_user,
             });
             let store = store.clone();
             let messages = paged(

@@ -146,6 +146,9 @@ pub struct ExportedSession {
     /// Informational; an import stamps its own.
     #[serde(default)]
     pub updated_at: Option<Timestamp>,
+    /// The end user a project API key started it for (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_user: Option<crate::domain::EndUser>,
 }
 
 /// A fork origin in an export file.

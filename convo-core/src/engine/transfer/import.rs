@@ -298,6 +298,7 @@ impl Import<'_> {
             forked_from,
             // A turn paused in the exporting server is not carried over.
             pending_tool_calls: Vec::new(),
+            end_user: s.end_user,
         };
         self.engine
             .store()

@@ -14,6 +14,7 @@
 mod accounts;
 mod external;
 mod idempotency;
+mod keys;
 mod lock;
 mod messages;
 mod paging;
@@ -30,9 +31,9 @@ use tokio::time::Instant;
 
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, ExternalIdentity, Message, MessageDraft, MessageId, Page,
-    PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy,
-    UsageRecord, User, UserId,
+    Agent, AgentId, ApiKey, ChatSession, Email, EndUser, ExternalIdentity, KeyId, Message,
+    MessageDraft, MessageId, Page, PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall,
+    UsageGroup, UsageGroupBy, UsageRecord, User, UserId,
 };
 
 /// An in-process [`Store`]: fast, safe under concurrency, gone on exit.
@@ -55,6 +56,11 @@ struct Inner {
     sessions_by_agent: HashMap<AgentId, BTreeSet<SessionId>>,
     /// The usage ledger, per owner, in the order turns ended.
     usage: HashMap<UserId, Vec<UsageRecord>>,
+    api_keys: HashMap<KeyId, ApiKey>,
+    api_keys_by_hash: HashMap<String, KeyId>,
+    api_keys_by_project: HashMap<ProjectId, BTreeSet<KeyId>>,
+    /// Per key: the current one-minute window's start and its request count.
+    key_windows: HashMap<KeyId, (Timestamp, u64)>,
 }
 
 #[derive(Debug)]
@@ -241,9 +247,10 @@ impl Store for MemoryStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
-        self.read().sessions(owner, agent, page)
+        self.read().sessions(owner, agent, end_user, page)
     }
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -317,6 +324,53 @@ impl Store for MemoryStore {
         holder: &str,
     ) -> Result<bool, StoreError> {
         self.read().turn_cancel_requested(session, holder)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.write().insert_api_key(key)
+    }
+
+    async fn api_keys(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        Ok(self.read().api_keys(owner, project))
+    }
+
+    async fn delete_api_key(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.write().delete_api_key(owner, project, id))
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.read().api_key_by_hash(secret_hash))
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+        self.write().touch_api_key(id, at);
+        Ok(())
+    }
+
+    async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.write().count_key_request(key, window))
+    }
+
+    async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .read()
+            .end_user_tokens(owner, project, end_user, from, to))
     }
 
     async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {

@@ -10,6 +10,15 @@ pub(super) fn page_ids<K: Ord + Copy>(
     ids: Option<&BTreeSet<K>>,
     page: &PageRequest<K>,
 ) -> (Vec<K>, bool) {
+    page_ids_where(ids, page, |_| true)
+}
+
+/// [`page_ids`] over the ids that `keep` accepts.
+pub(super) fn page_ids_where<K: Ord + Copy>(
+    ids: Option<&BTreeSet<K>>,
+    page: &PageRequest<K>,
+    keep: impl Fn(&K) -> bool,
+) -> (Vec<K>, bool) {
     let Some(ids) = ids else {
         return (Vec::new(), false);
     };
@@ -27,9 +36,14 @@ pub(super) fn page_ids<K: Ord + Copy>(
     ));
     let take = page.limit + 1;
     let items: Vec<K> = if page.walks_ascending() {
-        range.take(take).copied().collect()
+        range.filter(|id| keep(id)).take(take).copied().collect()
     } else {
-        range.rev().take(take).copied().collect()
+        range
+            .rev()
+            .filter(|id| keep(id))
+            .take(take)
+            .copied()
+            .collect()
     };
     page.finish(items)
 }

@@ -63,6 +63,9 @@ impl Inner {
         for agent in self.agents_by_project.remove(id).unwrap_or_default() {
             self.remove_agent(&agent);
         }
+        for key in self.api_keys_by_project.remove(id).unwrap_or_default() {
+            self.remove_api_key(&key);
+        }
         Ok(true)
     }
 

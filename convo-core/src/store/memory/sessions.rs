@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use super::paging::page_ids;
+use super::paging::page_ids_where;
 use super::{Inner, SessionEntry};
 use crate::domain::{
-    AgentId, ChatSession, Message, MessageId, Page, PageRequest, SessionId, ToolCall, UserId,
+    AgentId, ChatSession, EndUser, Message, MessageId, Page, PageRequest, SessionId, ToolCall,
+    UserId,
 };
 use crate::store::StoreError;
 
@@ -100,6 +101,7 @@ impl Inner {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
         if !self.owns_agent(owner, agent) {
@@ -108,7 +110,14 @@ impl Inner {
                 has_more: false,
             });
         }
-        let (ids, has_more) = page_ids(self.sessions_by_agent.get(agent), page);
+        let of_end_user = |id: &SessionId| match end_user {
+            None => true,
+            Some(u) => self
+                .sessions
+                .get(id)
+                .is_some_and(|e| e.session.end_user.as_ref() == Some(u)),
+        };
+        let (ids, has_more) = page_ids_where(self.sessions_by_agent.get(agent), page, of_end_user);
         let data = ids
             .iter()
             .filter_map(|id| self.sessions.get(id).map(|e| e.session.clone()))

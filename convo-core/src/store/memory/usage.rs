@@ -1,7 +1,9 @@
 //! The usage ledger and its report.
 
 use super::Inner;
-use crate::domain::{Timestamp, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals, UserId};
+use crate::domain::{
+    EndUser, ProjectId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals, UserId,
+};
 use crate::store::StoreError;
 
 impl Inner {
@@ -30,5 +32,27 @@ impl Inner {
             .into_iter()
             .map(|(key, totals)| UsageGroup { key, totals })
             .collect())
+    }
+
+    pub(super) fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> u64 {
+        self.usage
+            .get(owner)
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r.project_id == *project
+                    && r.end_user.as_ref() == Some(end_user)
+                    && r.at >= from
+                    && r.at < to
+            })
+            .filter_map(|r| r.usage.as_ref().map(|u| u.total_tokens))
+            .sum()
     }
 }
