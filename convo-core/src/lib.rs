@@ -76,10 +76,10 @@ pub mod webhook;
 // The embedder's view, each name once: the engine and its operations' types.
 pub use engine::tools::{tool_fn, Tool, ToolError, ToolInvocation};
 pub use engine::{
-    context, month_of, CompletionMessage, CompletionOverrides, CompletionRole, ContextMessage,
-    ContextPreview, Convo, ExportRecord, ExportStream, ImportError, InvalidSettings, ListParams,
-    SendMessage, SeqRange, Settings, ToolOutput, Turn, TurnEvent, TurnStream, UsageReport,
-    DEFAULT_MODEL,
+    context, looks_like_key, month_of, secret_hash, CompletionMessage, CompletionOverrides,
+    CompletionRole, ContextMessage, ContextPreview, Convo, ExportRecord, ExportStream, ImportError,
+    InvalidSettings, KeyRefusal, ListParams, SendMessage, SeqRange, Settings, ToolOutput, Turn,
+    TurnEvent, TurnStream, UsageReport, DEFAULT_MODEL, KEY_PREFIX, MAX_RATE_LIMIT_PER_MINUTE,
 };
 pub use error::ConvoError;
 

@@ -4,7 +4,7 @@
 use base64::Engine as _;
 
 use super::{validate, Convo};
-use crate::domain::{now, Agent, AgentId, IntoId, ToolDefinition, UserId};
+use crate::domain::{now, Agent, AgentId, IntoId, ToolDefinition};
 use crate::error::ConvoError;
 
 /// The prefix of a webhook secret, as the Standard Webhooks spec writes them.
@@ -49,13 +49,13 @@ impl Convo {
     /// is [`ConvoError::NotFound`].
     pub async fn rotate_webhook_secret(
         &self,
-        owner: &UserId,
+        caller: impl Into<crate::domain::Caller>,
         agent_id: impl IntoId<AgentId>,
     ) -> Result<String, ConvoError> {
         // Read-modify-write like every agent update: a PATCH racing this
         // could write the old secret back. Rotating again repairs it, and
         // a conditional write would need a store method of its own.
-        let mut agent = self.agent(owner, agent_id).await?;
+        let mut agent = self.agent(caller, agent_id).await?;
         let secret = new_webhook_secret()?;
         agent.webhook_secret = Some(secret.clone());
         agent.updated_at = now();

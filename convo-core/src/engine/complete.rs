@@ -34,9 +34,10 @@ use futures::Stream;
 
 mod request;
 
+use super::turn::Attribution;
 use super::usage::TurnSlot;
 use super::{parse_id, validate, Convo, ListParams, SendMessage, Turn, TurnStream};
-use crate::domain::{Agent, AgentId, IntoId, SessionId, ToolCall, Usage, UserId};
+use crate::domain::{Agent, AgentId, Caller, IntoId, SessionId, ToolCall, Usage};
 use crate::error::ConvoError;
 use crate::llm::{
     ChunkStream, LlmChunk, LlmError, LlmReply, LlmRequest, ResponseFormat, ToolChoice, ToolSpec,
@@ -128,12 +129,12 @@ impl Convo {
     /// Another user's agent, or an id that does not parse, is `NotFound("agent")`.
     pub async fn completion_request(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         agent_id: impl IntoId<AgentId>,
         messages: &[CompletionMessage],
         overrides: CompletionOverrides,
     ) -> Result<LlmRequest, ConvoError> {
-        let agent = self.agent(owner, agent_id).await?;
+        let agent = self.agent_in_reach(&caller.into(), agent_id).await?;
         self.completion_for(&agent, messages, overrides)
     }
 
@@ -142,18 +143,20 @@ impl Convo {
     /// (under a session id of its own that names no stored session).
     pub async fn complete(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         agent_id: impl IntoId<AgentId>,
         messages: &[CompletionMessage],
         overrides: CompletionOverrides,
     ) -> Result<LlmReply, ConvoError> {
-        let agent = self.agent(owner, agent_id).await?;
+        let caller = caller.into();
+        let agent = self.agent_in_reach(&caller, agent_id).await?;
         let request = self.completion_for(&agent, messages, overrides)?;
         let one_call = request.parallel_tool_calls == Some(false);
-        let _slot = self.admit_turn(owner).await?;
+        let by = Attribution::stateless(&caller);
+        let _slot = self.admit_call(&caller, &agent, &by).await?;
         let result = self.llm().generate(request).await;
         let usage = result.as_ref().ok().and_then(|r| r.usage);
-        self.record_turn(&agent, SessionId::new(), usage, result.is_err())
+        self.record_turn(&agent, SessionId::new(), &by, usage, result.is_err())
             .await;
         let mut reply = result?;
         if one_call {
@@ -168,21 +171,24 @@ impl Convo {
     /// Dropping the stream stops generation.
     pub async fn stream_complete(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         agent_id: impl IntoId<AgentId>,
         messages: &[CompletionMessage],
         overrides: CompletionOverrides,
     ) -> Result<ChunkStream, ConvoError> {
-        let agent = self.agent(owner, agent_id).await?;
+        let caller = caller.into();
+        let agent = self.agent_in_reach(&caller, agent_id).await?;
         let request = self.completion_for(&agent, messages, overrides)?;
         let calls_left = match request.parallel_tool_calls {
             Some(false) => 1,
             _ => usize::MAX,
         };
-        let slot = self.admit_turn(owner).await?;
+        let by = Attribution::stateless(&caller);
+        let slot = self.admit_call(&caller, &agent, &by).await?;
         let mut ledger = Ledger {
             engine: self.clone(),
             agent,
+            by,
             usage: None,
             failed: false,
             _slot: slot,
@@ -206,39 +212,46 @@ impl Convo {
     /// See the module docs for what is ignored.
     pub async fn complete_in_session(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         agent_id: impl IntoId<AgentId>,
         session_id: impl IntoId<SessionId>,
         messages: &[CompletionMessage],
         idempotency_key: Option<String>,
     ) -> Result<Turn, ConvoError> {
+        let caller = caller.into();
         let session_id = parse_id(session_id, "chat session")?;
         let message = self
-            .session_message(owner, agent_id, session_id, messages, idempotency_key)
+            .session_message(&caller, agent_id, session_id, messages, idempotency_key)
             .await?;
-        self.send_message(owner, session_id, message).await
+        self.send_message(caller, session_id, message).await
     }
 
     /// Like [`complete_in_session`](Self::complete_in_session), streamed
     /// as [`stream_message`](Self::stream_message) streams.
     pub async fn stream_in_session(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         agent_id: impl IntoId<AgentId>,
         session_id: impl IntoId<SessionId>,
         messages: &[CompletionMessage],
         idempotency_key: Option<String>,
     ) -> Result<TurnStream, ConvoError> {
+        let caller = caller.into();
         let session_id = parse_id(session_id, "chat session")?;
         let message = self
-            .session_message(owner, agent_id, session_id, messages, idempotency_key)
+            .session_message(&caller, agent_id, session_id, messages, idempotency_key)
             .await?;
-        self.stream_message(owner, session_id, message).await
+        self.stream_message(caller, session_id, message).await
     }
 
-    /// Every agent of the owner, in every project (newest project first,
-    /// each project's agents newest first).
-    pub async fn all_agents(&self, owner: &UserId) -> Result<Vec<Agent>, ConvoError> {
+    /// Every agent of the caller, in every project (newest project first,
+    /// each project's agents newest first); a key's: its project's.
+    pub async fn all_agents(&self, caller: impl Into<Caller>) -> Result<Vec<Agent>, ConvoError> {
+        let caller = caller.into();
+        if let Some(project) = caller.project() {
+            return self.project_agents(&caller, &project).await;
+        }
+        let owner = &caller.owner();
         let mut agents = Vec::new();
         let mut projects = ListParams {
             limit: Some(100),
@@ -274,16 +287,45 @@ impl Convo {
         Ok(agents)
     }
 
+    /// Every agent of one project the caller reaches (no scope check: a
+    /// chat key names agents as `/v1` models).
+    async fn project_agents(
+        &self,
+        caller: &Caller,
+        project: &crate::domain::ProjectId,
+    ) -> Result<Vec<Agent>, ConvoError> {
+        let project = self.project_in_reach(caller, project).await?;
+        let mut agents = Vec::new();
+        let mut page = crate::domain::PageRequest {
+            limit: 100,
+            order: crate::domain::Order::Desc,
+            after: None,
+            before: None,
+        };
+        loop {
+            let found = self
+                .store()
+                .agents(&caller.owner(), &project.id, &page)
+                .await?;
+            let last = found.data.last().map(|a| a.id);
+            agents.extend(found.data);
+            match (found.has_more, last) {
+                (true, Some(last)) => page.after = Some(last),
+                _ => return Ok(agents),
+            }
+        }
+    }
+
     /// The checks of a session completion, and the message it sends.
     async fn session_message(
         &self,
-        owner: &UserId,
+        caller: &Caller,
         agent_id: impl IntoId<AgentId>,
         session_id: SessionId,
         messages: &[CompletionMessage],
         idempotency_key: Option<String>,
     ) -> Result<SendMessage, ConvoError> {
-        let session = self.session(owner, session_id).await?;
+        let session = self.session(caller, session_id).await?;
         if agent_id.into_id().ok() != Some(session.agent_id) {
             return Err(ConvoError::invalid(
                 "model",
@@ -311,6 +353,7 @@ impl Convo {
 struct Ledger {
     engine: Convo,
     agent: Agent,
+    by: Attribution,
     usage: Option<Usage>,
     failed: bool,
     _slot: Option<TurnSlot>,
@@ -323,9 +366,10 @@ impl Drop for Ledger {
         };
         let (engine, agent) = (self.engine.clone(), self.agent.clone());
         let (usage, failed) = (self.usage, self.failed);
+        let by = std::mem::take(&mut self.by);
         runtime.spawn(async move {
             engine
-                .record_turn(&agent, SessionId::new(), usage, failed)
+                .record_turn(&agent, SessionId::new(), &by, usage, failed)
                 .await;
         });
     }

@@ -4,6 +4,8 @@ mod accounts;
 mod agent_tools;
 mod complete;
 pub mod context;
+mod keys;
+mod reach;
 mod resources;
 mod settings;
 pub mod tools;
@@ -22,6 +24,7 @@ use crate::llm::LlmProvider;
 use crate::store::Store;
 
 pub use complete::{CompletionMessage, CompletionOverrides, CompletionRole};
+pub use keys::{looks_like_key, secret_hash, KeyRefusal, KEY_PREFIX, MAX_RATE_LIMIT_PER_MINUTE};
 pub use settings::{InvalidSetting, InvalidSettings, Settings, DEFAULT_MODEL, MIN_TURN_LEASE};
 pub use transfer::{
     parse_lines, ExportRecord, ExportStream, ImportError, EXPORT_FORMAT, EXPORT_VERSION,
@@ -57,6 +60,9 @@ struct Shared {
     turn_metrics: std::sync::OnceLock<turn::TurnMetrics>,
     /// Turns running per user, for [`Settings::max_concurrent_turns`].
     turns_per_user: std::sync::Mutex<std::collections::HashMap<crate::domain::UserId, usize>>,
+    /// When this engine last wrote each key's `last_used_at`.
+    key_touches:
+        std::sync::Mutex<std::collections::HashMap<crate::domain::KeyId, std::time::Instant>>,
     /// The embedder's Rust tools, by name.
     tools: tools::ToolRegistry,
     /// The client for webhook tools, built on first use (once per engine:
@@ -107,6 +113,7 @@ impl Convo {
                 running: std::sync::Mutex::default(),
                 turns_per_user: std::sync::Mutex::default(),
                 turn_metrics: std::sync::OnceLock::new(),
+                key_touches: std::sync::Mutex::default(),
                 tools: tools::ToolRegistry::default(),
                 #[cfg(feature = "webhooks")]
                 webhooks: std::sync::OnceLock::new(),

@@ -1,10 +1,12 @@
 //! Projects, agents and chat sessions: create, read, list, update, delete.
 
 use super::agent_tools::new_webhook_secret;
+use super::reach;
 use super::{parse_id, validate, Convo, ListParams};
 use crate::domain::{
-    now, Agent, AgentId, AgentPatch, ChatSession, ForkOrigin, IntoId, Message, MessageId, NewAgent,
-    NewProject, Order, Page, Project, ProjectId, ProjectPatch, SessionId, UserId,
+    now, Agent, AgentId, AgentPatch, Caller, ChatSession, EndUser, ForkOrigin, IntoId, Message,
+    MessageId, NewAgent, NewProject, Order, Page, Project, ProjectId, ProjectPatch, SessionId,
+    UserId,
 };
 use crate::error::ConvoError;
 
@@ -32,15 +34,29 @@ impl Convo {
         Ok(project)
     }
 
-    /// The owner's project.
+    /// The caller's project (an admin key's own).
     pub async fn project(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
+        id: impl IntoId<ProjectId>,
+    ) -> Result<Project, ConvoError> {
+        let caller = caller.into();
+        reach::require_admin(&caller, "reading the project")?;
+        self.project_in_reach(&caller, id).await
+    }
+
+    /// The project, if the caller reaches it (no scope check).
+    pub(crate) async fn project_in_reach(
+        &self,
+        caller: &Caller,
         id: impl IntoId<ProjectId>,
     ) -> Result<Project, ConvoError> {
         let id = parse_id(id, "project")?;
+        if !reach::reaches(caller, &id) {
+            return Err(ConvoError::NotFound("project"));
+        }
         self.store()
-            .project(owner, &id)
+            .project(&caller.owner(), &id)
             .await?
             .ok_or(ConvoError::NotFound("project"))
     }
@@ -58,11 +74,11 @@ impl Convo {
     /// Changes the fields given in `patch`.
     pub async fn update_project(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         id: impl IntoId<ProjectId>,
         patch: ProjectPatch,
     ) -> Result<Project, ConvoError> {
-        let mut project = self.project(owner, id).await?;
+        let mut project = self.project(caller, id).await?;
         if let Some(name) = patch.name {
             project.name = validate::name("name", &name)?;
         }
@@ -94,11 +110,14 @@ impl Convo {
     /// replaces it.
     pub async fn create_agent(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         project_id: impl IntoId<ProjectId>,
         new: NewAgent,
     ) -> Result<Agent, ConvoError> {
-        let project = self.project(owner, project_id).await?;
+        let caller = caller.into();
+        reach::require_admin(&caller, "managing agents")?;
+        let project = self.project_in_reach(&caller, project_id).await?;
+        let owner = &caller.owner();
         let settings = self.settings();
         let at = now();
         let mut agent = Agent {
@@ -149,39 +168,57 @@ impl Convo {
         Ok(agent)
     }
 
-    /// The owner's agent.
+    /// The caller's agent.
     pub async fn agent(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
+        id: impl IntoId<AgentId>,
+    ) -> Result<Agent, ConvoError> {
+        let caller = caller.into();
+        reach::require_admin(&caller, "managing agents")?;
+        self.agent_in_reach(&caller, id).await
+    }
+
+    /// The agent, if the caller reaches it (no scope check).
+    pub(crate) async fn agent_in_reach(
+        &self,
+        caller: &Caller,
         id: impl IntoId<AgentId>,
     ) -> Result<Agent, ConvoError> {
         let id = parse_id(id, "agent")?;
-        self.store()
-            .agent(owner, &id)
+        let agent = self
+            .store()
+            .agent(&caller.owner(), &id)
             .await?
-            .ok_or(ConvoError::NotFound("agent"))
+            .ok_or(ConvoError::NotFound("agent"))?;
+        reach::agent_in_reach(caller, agent)
     }
 
     /// A page of a project's agents (newest first by default).
     pub async fn list_agents(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         project_id: impl IntoId<ProjectId>,
         params: &ListParams<AgentId>,
     ) -> Result<Page<Agent>, ConvoError> {
+        let caller = caller.into();
+        reach::require_admin(&caller, "managing agents")?;
         let page = params.parse(Order::Desc, AgentId::parse)?;
-        let project = self.project(owner, project_id).await?;
-        Ok(self.store().agents(owner, &project.id, &page).await?)
+        let project = self.project_in_reach(&caller, project_id).await?;
+        Ok(self
+            .store()
+            .agents(&caller.owner(), &project.id, &page)
+            .await?)
     }
 
     /// Changes the fields given in `patch`.
     pub async fn update_agent(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         id: impl IntoId<AgentId>,
         patch: AgentPatch,
     ) -> Result<Agent, ConvoError> {
-        let mut agent = self.agent(owner, id).await?;
+        let mut agent = self.agent(caller, id).await?;
         if let Some(v) = patch.name {
             agent.name = validate::name("name", &v)?;
         }
@@ -226,37 +263,48 @@ impl Convo {
     /// Deletes the agent with its sessions and messages.
     pub async fn delete_agent(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         id: impl IntoId<AgentId>,
     ) -> Result<(), ConvoError> {
+        let caller = caller.into();
+        reach::require_admin(&caller, "managing agents")?;
         let id = parse_id(id, "agent")?;
-        found(self.store().delete_agent(owner, &id).await?, "agent")
+        if caller.project().is_some() {
+            // A key reaches one project: check the agent is in it first.
+            self.agent_in_reach(&caller, id).await?;
+        }
+        found(
+            self.store().delete_agent(&caller.owner(), &id).await?,
+            "agent",
+        )
     }
 
     // ---- sessions ----
 
-    /// Starts a chat session with one of the owner's agents.
+    /// Starts a chat session with one of the caller's agents. A key's
+    /// session records the end user it was started for.
     pub async fn start_session(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         agent_id: impl IntoId<AgentId>,
         title: Option<&str>,
     ) -> Result<ChatSession, ConvoError> {
+        let caller = caller.into();
         let title = validate::optional_name("title", title)?;
-        let agent = self.agent(owner, agent_id).await?;
+        let agent = self.agent_in_reach(&caller, agent_id).await?;
         let at = now();
         let session = ChatSession {
             id: SessionId::new(),
             agent_id: agent.id,
             project_id: agent.project_id,
-            owner: *owner,
+            owner: agent.owner,
             title,
             message_count: 0,
             created_at: at,
             updated_at: at,
             forked_from: None,
             pending_tool_calls: Vec::new(),
-            end_user: None,
+            end_user: caller.end_user().cloned(),
         };
         self.store().insert_session(&session).await?;
         Ok(session)
@@ -269,13 +317,16 @@ impl Convo {
     /// an empty session. The title is `title`, else the source's.
     pub async fn fork_session(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         id: impl IntoId<SessionId>,
         up_to_seq: u64,
         title: Option<&str>,
     ) -> Result<ChatSession, ConvoError> {
+        let caller = caller.into();
+        reach::require_admin(&caller, "forking chat sessions")?;
         let title = validate::optional_name("title", title)?;
-        let source = self.session(owner, id).await?;
+        let source = self.session(&caller, id).await?;
+        let owner = &caller.owner();
         if up_to_seq > source.message_count {
             return Err(ConvoError::invalid(
                 "up_to_seq",
@@ -313,46 +364,79 @@ impl Convo {
         }
     }
 
-    /// The owner's chat session.
+    /// The caller's chat session (a chat key's: its end user's).
     pub async fn session(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         id: impl IntoId<SessionId>,
     ) -> Result<ChatSession, ConvoError> {
+        let caller = caller.into();
         let id = parse_id(id, "chat session")?;
-        self.store()
-            .session(owner, &id)
+        let session = self
+            .store()
+            .session(&caller.owner(), &id)
             .await?
-            .ok_or(ConvoError::NotFound("chat session"))
+            .ok_or(ConvoError::NotFound("chat session"))?;
+        reach::session_in_reach(&caller, session)
     }
 
     /// A page of an agent's sessions (newest first by default).
     pub async fn list_sessions(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         agent_id: impl IntoId<AgentId>,
         params: &ListParams<SessionId>,
     ) -> Result<Page<ChatSession>, ConvoError> {
+        self.list_end_user_sessions(caller, agent_id, None, params)
+            .await
+    }
+
+    /// A page of an agent's sessions started for `end_user` (all of them
+    /// with `None`). A chat key sees its own end user's only: naming
+    /// another gives an empty page.
+    pub async fn list_end_user_sessions(
+        &self,
+        caller: impl Into<Caller>,
+        agent_id: impl IntoId<AgentId>,
+        end_user: Option<&EndUser>,
+        params: &ListParams<SessionId>,
+    ) -> Result<Page<ChatSession>, ConvoError> {
+        let caller = caller.into();
         let page = params.parse(Order::Desc, SessionId::parse)?;
-        let agent = self.agent(owner, agent_id).await?;
-        Ok(self.store().sessions(owner, &agent.id, None, &page).await?)
+        let agent = self.agent_in_reach(&caller, agent_id).await?;
+        let filter = match (caller.confined_to(), end_user) {
+            (Some(own), Some(asked)) if own != asked => {
+                return Ok(Page {
+                    data: Vec::new(),
+                    has_more: false,
+                })
+            }
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
+        Ok(self
+            .store()
+            .sessions(&caller.owner(), &agent.id, filter, &page)
+            .await?)
     }
 
     /// Sets (or, with `None` or a blank title, clears) the session's title.
     pub async fn update_session(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         id: impl IntoId<SessionId>,
         title: Option<&str>,
     ) -> Result<ChatSession, ConvoError> {
+        let caller = caller.into();
+        reach::require_admin(&caller, "renaming chat sessions")?;
         let title = validate::optional_name("title", title)?;
-        let mut session = self.session(owner, id).await?;
+        let mut session = self.session(&caller, id).await?;
         session.title = title;
         session.updated_at = now();
         self.store().update_session(&session).await?;
         // Re-read: message_count may have moved while we wrote the title.
         self.store()
-            .session(owner, &session.id)
+            .session(&caller.owner(), &session.id)
             .await?
             .ok_or(ConvoError::NotFound("chat session"))
     }
@@ -360,12 +444,17 @@ impl Convo {
     /// Deletes the session with its messages.
     pub async fn delete_session(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         id: impl IntoId<SessionId>,
     ) -> Result<(), ConvoError> {
+        let caller = caller.into();
+        reach::require_admin(&caller, "deleting chat sessions")?;
         let id = parse_id(id, "chat session")?;
+        if caller.project().is_some() {
+            self.session(&caller, id).await?;
+        }
         found(
-            self.store().delete_session(owner, &id).await?,
+            self.store().delete_session(&caller.owner(), &id).await?,
             "chat session",
         )
     }
@@ -373,12 +462,12 @@ impl Convo {
     /// A page of a session's messages (conversation order by default).
     pub async fn list_messages(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         session_id: impl IntoId<SessionId>,
         params: &ListParams<MessageId>,
     ) -> Result<Page<Message>, ConvoError> {
         let page = params.parse(Order::Asc, MessageId::parse)?;
-        let session = self.session(owner, session_id).await?;
+        let session = self.session(caller, session_id).await?;
         self.store()
             .messages(&session.id, &page)
             .await

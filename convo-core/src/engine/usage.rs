@@ -8,8 +8,8 @@ use chrono::{Datelike, TimeZone, Utc};
 
 use super::Convo;
 use crate::domain::{
-    now, Agent, SessionId, Timestamp, Usage, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals,
-    UserId,
+    now, Agent, Caller, SessionId, Timestamp, Usage, UsageGroup, UsageGroupBy, UsageRecord,
+    UsageTotals, UserId,
 };
 use crate::error::ConvoError;
 
@@ -100,8 +100,15 @@ impl Convo {
     }
 
     /// The quota checks made before a turn calls the model: a slot under
-    /// the user's limit of turns at once, and budget left this month.
-    pub(crate) async fn admit_turn(&self, owner: &UserId) -> Result<Option<TurnSlot>, ConvoError> {
+    /// the user's limit of turns at once, budget left this month, and, for
+    /// a key with an end-user budget, the end user's budget left.
+    pub(crate) async fn admit_call(
+        &self,
+        caller: &Caller,
+        agent: &Agent,
+        by: &super::turn::Attribution,
+    ) -> Result<Option<TurnSlot>, ConvoError> {
+        let owner = &agent.owner;
         let slot = match self.settings().max_concurrent_turns {
             None => None,
             Some(max) => {
@@ -132,6 +139,19 @@ impl Convo {
                 return Err(ConvoError::QuotaExceeded { resets_at: end });
             }
         }
+        let key_budget = caller
+            .api_key()
+            .and_then(|k| k.end_user_monthly_token_budget);
+        if let (Some(budget), Some(end_user)) = (key_budget, &by.end_user) {
+            let (start, end) = month_of(now());
+            let spent = self
+                .store()
+                .end_user_tokens(owner, &agent.project_id, end_user, start, end)
+                .await?;
+            if spent >= budget {
+                return Err(ConvoError::EndUserQuotaExceeded { resets_at: end });
+            }
+        }
         Ok(slot)
     }
 
@@ -141,6 +161,7 @@ impl Convo {
         &self,
         agent: &Agent,
         session: SessionId,
+        by: &super::turn::Attribution,
         usage: Option<Usage>,
         failed: bool,
     ) {
@@ -152,8 +173,8 @@ impl Convo {
             at: now(),
             usage,
             failed,
-            key_id: None,
-            end_user: None,
+            key_id: by.key_id,
+            end_user: by.end_user.clone(),
         };
         if let Err(e) = self.store().record_usage(&record).await {
             tracing::warn!(%session, error = %e, "could not record the turn's usage");

@@ -100,7 +100,7 @@ pub async fn sessions_paginate_by_id_with_limit_order_and_cursors(store: Arc<dyn
         |s: &crate::domain::ChatSession| s.id,
         move |req| {
             let store = Arc::clone(&store);
-            async move { store.sessions(&owner, &agent_id, &req).await }
+            async move { store.sessions(&owner, &agent_id, None, &req).await }
         },
     )
     .await;

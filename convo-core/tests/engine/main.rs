@@ -4,6 +4,7 @@
 mod accounting;
 mod client_tools;
 mod control;
+mod keys;
 mod reasoning;
 mod resources;
 mod streaming;

@@ -23,12 +23,12 @@ impl Convo {
     /// if the store fails it yields that error and ends (without an end line).
     pub async fn export_project(
         &self,
-        owner: &UserId,
+        caller: impl Into<crate::domain::Caller>,
         project_id: impl IntoId<ProjectId>,
     ) -> Result<ExportStream, ConvoError> {
-        let project = self.project(owner, project_id).await?;
+        let project = self.project(caller, project_id).await?;
         let store = self.store().clone();
-        let owner = *owner;
+        let owner = project.owner;
         let head = stream::iter([
             Ok(ExportRecord::Format(ExportFormat {
                 version: EXPORT_VERSION,

@@ -2,7 +2,7 @@
 //! and the request.
 
 use super::*;
-use crate::domain::{now, Agent, ContextRef, Message, MessageDraft, MessageId, SessionId, UserId};
+use crate::domain::{now, Agent, Caller, ContextRef, Message, MessageDraft, MessageId, SessionId};
 use crate::engine::{context, validate, Convo};
 use crate::error::ConvoError;
 use crate::llm::LlmRequest;
@@ -12,7 +12,7 @@ impl Convo {
     /// Steps 1–5.
     pub(super) async fn begin_turn(
         &self,
-        owner: &UserId,
+        caller: &Caller,
         session_id: impl IntoId<SessionId>,
         message: SendMessage,
     ) -> Result<Begun, ConvoError> {
@@ -20,14 +20,16 @@ impl Convo {
         if let Some(key) = &message.idempotency_key {
             validate::idempotency_key(key)?;
         }
-        let session = self.session(owner, session_id).await?;
+        let session = self.session(caller, session_id).await?;
+        let owner = &session.owner;
         let agent = self
             .store()
             .agent(owner, &session.agent_id)
             .await?
             .ok_or(ConvoError::NotFound("chat session"))?;
+        let by = Attribution::of(caller, &session);
         // Quotas first: a refused turn stores nothing.
-        let slot = self.admit_turn(owner).await?;
+        let slot = self.admit_call(caller, &agent, &by).await?;
         let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
         match self.begin_locked(&session.id, &agent, &message).await {
             Ok(Some((user_message, request, context))) => Ok(Begun::Run(Prepared {
@@ -43,6 +45,7 @@ impl Convo {
                 earlier: 1,
                 resumed: Vec::new(),
                 round: 0,
+                by,
             })),
             Ok(None) => {
                 let key = message.idempotency_key.as_deref().unwrap_or_default();

@@ -47,7 +47,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::domain::{Agent, ContextRef, Message, MessageId, UserId};
+use crate::domain::{Agent, Caller, ContextRef, Message, MessageId};
 use crate::domain::{IntoId, SessionId};
 use crate::engine::Convo;
 use crate::error::ConvoError;
@@ -197,6 +197,8 @@ struct Prepared {
     /// Tool rounds the turn ran before this run (they count against the
     /// agent's `max_tool_rounds` across a pause).
     round: u32,
+    /// The key and end user the ledger records.
+    by: Attribution,
 }
 
 #[allow(clippy::large_enum_variant)] // built once per turn, never stored
@@ -205,6 +207,33 @@ enum Begun {
     Replay(Turn),
     /// A new turn to run.
     Run(Prepared),
+}
+
+/// Who a turn is accounted to, beside the session's owner: the key that
+/// sent it and the end user it served (the ledger's `key_id`, `end_user`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Attribution {
+    pub(crate) key_id: Option<crate::domain::KeyId>,
+    pub(crate) end_user: Option<crate::domain::EndUser>,
+}
+
+impl Attribution {
+    /// A turn `caller` sends in `session`: the end user is the session's
+    /// (a chat key may only send in its own end user's sessions).
+    pub(crate) fn of(caller: &Caller, session: &crate::domain::ChatSession) -> Self {
+        Self {
+            key_id: caller.api_key().map(|k| k.id),
+            end_user: session.end_user.clone(),
+        }
+    }
+
+    /// A stateless completion `caller` asks for: its own end user.
+    pub(crate) fn stateless(caller: &Caller) -> Self {
+        Self {
+            key_id: caller.api_key().map(|k| k.id),
+            end_user: caller.end_user().cloned(),
+        }
+    }
 }
 
 /// What happened to a future raced against the consumer going away.
@@ -223,13 +252,14 @@ impl Convo {
     /// no assistant message is stored, and the error says which kind.
     pub async fn send_message(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         session_id: impl IntoId<SessionId>,
         message: SendMessage,
     ) -> Result<Turn, ConvoError> {
+        let caller = caller.into();
         // Boxed: the checks' state is ~3 KiB, and every layer above (the
         // server's handler, its middleware) would otherwise copy it around.
-        let prepared = match Box::pin(self.begin_turn(owner, session_id, message)).await? {
+        let prepared = match Box::pin(self.begin_turn(&caller, session_id, message)).await? {
             Begun::Replay(turn) => return Ok(turn),
             Begun::Run(prepared) => prepared,
         };
@@ -248,13 +278,14 @@ impl Convo {
     /// returns, the outcome arrives as the stream's last event.
     pub async fn stream_message(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         session_id: impl IntoId<SessionId>,
         message: SendMessage,
     ) -> Result<TurnStream, ConvoError> {
+        let caller = caller.into();
         let (tx, rx) = mpsc::channel(self.settings().stream_buffer.max(4));
         // Boxed, as in `send_message`.
-        match Box::pin(self.begin_turn(owner, session_id, message)).await? {
+        match Box::pin(self.begin_turn(&caller, session_id, message)).await? {
             Begun::Replay(turn) => {
                 // The channel has room for these three; the receiver is ours.
                 let message_id = turn.assistant_message.id;
@@ -308,10 +339,10 @@ impl Convo {
     /// a new message. `Ok(false)` when no turn was running or paused.
     pub async fn cancel_turn(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         session_id: impl IntoId<SessionId>,
     ) -> Result<bool, ConvoError> {
-        let session = self.session(owner, session_id).await?;
+        let session = self.session(caller, session_id).await?;
         let local = self.running_turns().get(&session.id).cloned();
         if let Some(cancel) = &local {
             cancel.notify_one();
@@ -323,6 +354,6 @@ impl Convo {
         if session.pending_tool_calls.is_empty() {
             return Ok(false);
         }
-        self.drop_pending_calls(owner, &session.id).await
+        self.drop_pending_calls(&session.owner, &session.id).await
     }
 }

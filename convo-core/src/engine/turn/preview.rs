@@ -1,6 +1,6 @@
 //! The context preview: what the next turn would send, without sending.
 
-use crate::domain::{IntoId, MessageDraft, Role, SessionId, UserId};
+use crate::domain::{Caller, IntoId, MessageDraft, Role, SessionId};
 use crate::engine::{context, validate, Convo};
 use crate::error::ConvoError;
 use crate::llm::LlmRequest;
@@ -55,14 +55,15 @@ impl Convo {
     /// the history the next message would follow.
     pub async fn context_preview(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         session_id: impl IntoId<SessionId>,
         pending: Option<&str>,
     ) -> Result<ContextPreview, ConvoError> {
         if let Some(text) = pending {
             validate::content(text, self.settings().max_message_bytes)?;
         }
-        let session = self.session(owner, session_id).await?;
+        let session = self.session(caller, session_id).await?;
+        let owner = &session.owner;
         let agent = self
             .store()
             .agent(owner, &session.agent_id)

@@ -62,11 +62,11 @@ impl Convo {
     /// the rounds before the pause too.
     pub async fn submit_tool_outputs(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         session_id: impl IntoId<SessionId>,
         outputs: Vec<ToolOutput>,
     ) -> Result<Turn, ConvoError> {
-        let prepared = Box::pin(self.begin_resume(owner, session_id, outputs)).await?;
+        let prepared = Box::pin(self.begin_resume(&caller.into(), session_id, outputs)).await?;
         let engine = self.clone();
         let span = tracing::Span::current();
         tokio::spawn(async move { engine.run_generate(prepared).await }.instrument(span))
@@ -80,12 +80,12 @@ impl Convo {
     /// the run's events.
     pub async fn stream_tool_outputs(
         &self,
-        owner: &UserId,
+        caller: impl Into<Caller>,
         session_id: impl IntoId<SessionId>,
         outputs: Vec<ToolOutput>,
     ) -> Result<TurnStream, ConvoError> {
         let (tx, rx) = mpsc::channel(self.settings().stream_buffer.max(4));
-        let prepared = Box::pin(self.begin_resume(owner, session_id, outputs)).await?;
+        let prepared = Box::pin(self.begin_resume(&caller.into(), session_id, outputs)).await?;
         let mut first = vec![TurnEvent::Created {
             user_message: Box::new(prepared.user_message.clone()),
             assistant_message_id: prepared.assistant_id,
@@ -116,11 +116,12 @@ impl Convo {
     /// The checks, the lock, and the outputs stored.
     async fn begin_resume(
         &self,
-        owner: &UserId,
+        caller: &Caller,
         session_id: impl IntoId<SessionId>,
         outputs: Vec<ToolOutput>,
     ) -> Result<Prepared, ConvoError> {
-        let session = self.session(owner, session_id).await?;
+        let session = self.session(caller, session_id).await?;
+        let owner = &session.owner;
         if session.pending_tool_calls.is_empty() {
             return Err(ConvoError::NoPendingToolCalls);
         }
@@ -129,7 +130,8 @@ impl Convo {
             .agent(owner, &session.agent_id)
             .await?
             .ok_or(ConvoError::NotFound("chat session"))?;
-        let slot = self.admit_turn(owner).await?;
+        let by = Attribution::of(caller, &session);
+        let slot = self.admit_call(caller, &agent, &by).await?;
         let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
         match self.resume_locked(&session.id, &agent, outputs).await {
             Ok(resumed) => Ok(Prepared {
@@ -145,6 +147,7 @@ impl Convo {
                 earlier: resumed.earlier,
                 resumed: resumed.stored,
                 round: resumed.round,
+                by,
             }),
             Err(e) => {
                 lock.release().await;

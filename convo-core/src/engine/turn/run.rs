@@ -254,10 +254,13 @@ impl Convo {
         }
         match outcome {
             Ok(reply) => {
-                self.record_turn(&prepared.agent, session, reply.usage, false)
+                self.record_turn(&prepared.agent, session, &prepared.by, reply.usage, false)
                     .await
             }
-            Err(_) => self.record_turn(&prepared.agent, session, None, true).await,
+            Err(_) => {
+                self.record_turn(&prepared.agent, session, &prepared.by, None, true)
+                    .await
+            }
         }
     }
 
@@ -270,7 +273,7 @@ impl Convo {
             m.completion_tokens.increment(usage.completion_tokens);
         }
         let session = prepared.user_message.session_id;
-        self.record_turn(&prepared.agent, session, usage, false)
+        self.record_turn(&prepared.agent, session, &prepared.by, usage, false)
             .await;
     }
 
