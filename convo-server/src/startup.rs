@@ -116,6 +116,10 @@ impl Application {
                 config.login_failures_per_minute,
                 Duration::from_secs(60),
             ),
+            key_failures: FailureLimiter::new(
+                config.login_failures_per_minute,
+                Duration::from_secs(60),
+            ),
             secure_cookies: config.secure_cookies(),
             sse_keep_alive: Duration::from_secs(config.sse_keep_alive_secs.max(1)),
             max_body_bytes: config.max_body_bytes,
@@ -276,6 +280,7 @@ pub fn openapi_json() -> String {
         jwt: JwtKeys::new(b"spec", Duration::from_secs(1)).expect("a non-empty secret"),
         oidc: None,
         login_failures: FailureLimiter::new(0, Duration::from_secs(60)),
+        key_failures: FailureLimiter::new(0, Duration::from_secs(60)),
         secure_cookies: false,
         sse_keep_alive: Duration::from_secs(15),
         max_body_bytes: 0,

@@ -23,6 +23,9 @@ pub struct StateInner {
     pub oidc: Option<OidcVerifier>,
     /// Failed-login limits.
     pub login_failures: FailureLimiter,
+    /// Failed project API key attempts per client address, under the same
+    /// limit as logins.
+    pub key_failures: FailureLimiter,
     /// Whether cookies get `Secure`.
     pub secure_cookies: bool,
     /// Keep-alive period of event streams.

@@ -52,6 +52,7 @@ async fn a_chat_starts_with_no_body_at_all_or_with_a_title() {
         [
             "agent_id",
             "created_at",
+            "end_user",
             "forked_from",
             "id",
             "message_count",

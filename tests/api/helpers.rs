@@ -46,8 +46,26 @@ pub struct TestApp {
     pub metrics_address: Option<String>,
     /// Dropping it stops the server.
     _server: RunningServer,
+    /// Where the store keeps its data: how another server opens it.
+    pub location: StoreLocation,
     /// The SQLite file of this server, if any, removed when the test ends.
     _file: Option<TempDatabase>,
+}
+
+/// Where a test server's store keeps its data.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// In this process only: another server shares the same store value.
+    Memory,
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A MongoDB database.
+    Mongo {
+        /// The server.
+        uri: String,
+        /// The database.
+        db: String,
+    },
 }
 
 /// A server with the default configuration and a default mock.
@@ -70,7 +88,7 @@ pub async fn spawn_app_inspecting(
     let mut config = test_config(JWT_SECRET);
     configure(&mut config);
     let mock = Arc::new(mock);
-    let (store, file) = test_store().await;
+    let (store, file, location) = located_test_store().await;
     // Measured, as the server measures its own store.
     let measured: Arc<dyn Store> =
         Arc::new(convo_core::store::InstrumentedStore::new(store.clone()));
@@ -88,20 +106,51 @@ pub async fn spawn_app_inspecting(
         config,
         metrics_address: running.metrics_address.clone(),
         _server: running,
+        location,
         _file: file,
     }
+}
+
+/// Another server over the same data as `app`, through a store handle of
+/// its own (its own SQLite connections, its own MongoDB client): what a
+/// second server process sees.
+pub async fn spawn_second_server(app: &TestApp) -> RunningServer {
+    let store: Arc<dyn Store> = match &app.location {
+        StoreLocation::Memory => app.store.clone(),
+        StoreLocation::Sqlite(path) => Arc::new(
+            SqliteStore::open(path)
+                .await
+                .expect("open the first server's SQLite file"),
+        ),
+        StoreLocation::Mongo { uri, db } => Arc::new(
+            MongoStore::connect(uri, db)
+                .await
+                .expect("connect to the first server's database"),
+        ),
+    };
+    let convo = Convo::new(store, app.mock.clone(), app.config.engine_settings());
+    let second = Application::build_with(&app.config, convo)
+        .await
+        .expect("second server builds");
+    serve(second)
 }
 
 /// The store a test server runs on: the memory store, a fresh SQLite file
 /// (`CONVO_TEST_API_STORE=sqlite`) with the guard that removes it, or a
 /// fresh MongoDB database when the environment names a server.
 pub async fn test_store() -> (Arc<dyn Store>, Option<TempDatabase>) {
+    let (store, file, _) = located_test_store().await;
+    (store, file)
+}
+
+/// [`test_store`], and where its data is.
+async fn located_test_store() -> (Arc<dyn Store>, Option<TempDatabase>, StoreLocation) {
     if let Ok(uri) = std::env::var("CONVO_TEST_API_MONGODB_URI") {
         let db = format!("convo_api_{}", uuid::Uuid::now_v7().simple());
         let store = MongoStore::connect(&uri, &db)
             .await
             .expect("connect to the test MongoDB");
-        return (Arc::new(store), None);
+        return (Arc::new(store), None, StoreLocation::Mongo { uri, db });
     }
     match std::env::var("CONVO_TEST_API_STORE").as_deref() {
         Ok("sqlite") => {
@@ -109,9 +158,10 @@ pub async fn test_store() -> (Arc<dyn Store>, Option<TempDatabase>) {
             let store = SqliteStore::open(&file.path)
                 .await
                 .expect("open a SQLite file in the temp directory");
-            (Arc::new(store), Some(file))
+            let location = StoreLocation::Sqlite(file.path.clone());
+            (Arc::new(store), Some(file), location)
         }
-        Ok("memory") | Err(_) => (Arc::new(MemoryStore::new()), None),
+        Ok("memory") | Err(_) => (Arc::new(MemoryStore::new()), None, StoreLocation::Memory),
         Ok(other) => panic!("CONVO_TEST_API_STORE={other}: only `sqlite` or `memory`"),
     }
 }

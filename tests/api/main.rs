@@ -11,6 +11,7 @@ mod errors;
 mod fork;
 mod helpers;
 mod idempotency;
+mod keys;
 mod metrics;
 mod openai_compat;
 mod openai_tools;

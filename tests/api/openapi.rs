@@ -76,7 +76,14 @@ fn every_operation_is_documented_and_secured_where_it_must_be() {
             );
             if !public.contains(&id) {
                 let security = op["security"].as_array().map(Vec::len).unwrap_or(0);
-                assert_eq!(security, 2, "{method} {path}: cookie or bearer");
+                assert_eq!(
+                    security, 3,
+                    "{method} {path}: cookie, bearer or project key"
+                );
+                assert!(
+                    responses.contains_key("403"),
+                    "{method} {path} must document 403 (a key's scope)"
+                );
                 assert!(
                     responses.contains_key("401"),
                     "{method} {path} must document 401"
@@ -90,7 +97,7 @@ fn every_operation_is_documented_and_secured_where_it_must_be() {
             }
         }
     }
-    // auth 5, projects 5 (+ export, import), agents 6 (+ webhook_secret), chat 7 (+ cancel,
-    // fork, context, tool_outputs and its stream), usage 1, probes 2
-    assert_eq!(operations, 34, "the contract's operations");
+    // auth 5, projects 5 (+ export, import), keys 3, agents 6 (+ webhook_secret), chat 7
+    // (+ cancel, fork, context, tool_outputs and its stream), usage 1, probes 2
+    assert_eq!(operations, 37, "the contract's operations");
 }

@@ -316,6 +316,7 @@ async fn an_agents_sessions_are_listed_newest_first_and_only_its_own() {
         [
             "agent_id",
             "created_at",
+            "end_user",
             "forked_from",
             "id",
             "message_count",

@@ -287,6 +287,17 @@ impl Convo {
         Ok(agents)
     }
 
+    /// An agent the caller may talk to: the user's, or one of a key's
+    /// project (a chat key too, which [`agent`](Self::agent) refuses: it
+    /// names agents as `/v1` models).
+    pub async fn chat_agent(
+        &self,
+        caller: impl Into<Caller>,
+        agent_id: impl IntoId<AgentId>,
+    ) -> Result<Agent, ConvoError> {
+        self.agent_in_reach(&caller.into(), agent_id).await
+    }
+
     /// Every agent of one project the caller reaches (no scope check: a
     /// chat key names agents as `/v1` models).
     async fn project_agents(

@@ -1,7 +1,7 @@
 //! Agents: `/api/projects/{id}/agents` and `/api/agents/{id}`.
 
 use convo_core::{AgentPatch, NewAgent};
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::types::MaybeUndefined;
 
 use crate::http::body::JsonBody;
@@ -15,7 +15,7 @@ use super::models::{
 use super::projects::Deleted;
 use super::{list_params, ApiTags};
 use crate::credentials::Auth;
-use crate::http::error::{ReadError, WriteError};
+use crate::http::error::{ApiError, ReadError, WriteError};
 use crate::http::pattern::{CursorRule, Matching};
 use crate::state::AppState;
 
@@ -107,7 +107,7 @@ impl AgentsApi {
         let mut agent = self
             .state
             .convo
-            .create_agent(&auth.user().id, &project_id.0, new)
+            .create_agent(auth.caller(), &project_id.0, new)
             .await?;
         let webhook_secret = agent.webhook_secret.take().unwrap_or_default();
         Ok(AgentCreated::Created(JsonOut(CreatedAgent {
@@ -142,7 +142,7 @@ impl AgentsApi {
         let page = self
             .state
             .convo
-            .list_agents(&auth.user().id, &project_id.0, &params)
+            .list_agents(auth.caller(), &project_id.0, &params)
             .await?;
         Ok(AgentsListed::Ok(JsonOut(AgentList::from_page(page))))
     }
@@ -154,7 +154,7 @@ impl AgentsApi {
         operation_id = "get_agent"
     )]
     async fn get(&self, auth: Auth, agent_id: Path<String>) -> Result<AgentFound, ReadError> {
-        let agent = self.state.convo.agent(&auth.user().id, &agent_id.0).await?;
+        let agent = self.state.convo.agent(auth.caller(), &agent_id.0).await?;
         Ok(AgentFound::Ok(JsonOut(agent.into())))
     }
 
@@ -189,7 +189,7 @@ impl AgentsApi {
         let agent = self
             .state
             .convo
-            .update_agent(&auth.user().id, &agent_id.0, patch)
+            .update_agent(auth.caller(), &agent_id.0, patch)
             .await?;
         Ok(AgentFound::Ok(JsonOut(agent.into())))
     }
@@ -212,7 +212,7 @@ impl AgentsApi {
         let webhook_secret = self
             .state
             .convo
-            .rotate_webhook_secret(&auth.user().id, &agent_id.0)
+            .rotate_webhook_secret(auth.caller(), &agent_id.0)
             .await?;
         Ok(SecretRotated::Ok(JsonOut(WebhookSecret { webhook_secret })))
     }
@@ -228,7 +228,7 @@ impl AgentsApi {
     async fn delete(&self, auth: Auth, agent_id: Path<String>) -> Result<Deleted, ReadError> {
         self.state
             .convo
-            .delete_agent(&auth.user().id, &agent_id.0)
+            .delete_agent(auth.caller(), &agent_id.0)
             .await?;
         Ok(Deleted::NoContent)
     }
@@ -254,12 +254,31 @@ impl AgentsApi {
         after: Query<Option<Matching<CursorRule>>>,
         /// End before this session id (exclusive): the previous page.
         before: Query<Option<Matching<CursorRule>>>,
+        /// Only the sessions started for this end user (a chat key sees its own end user's
+        /// sessions only, whatever this says).
+        end_user: Query<Option<String>>,
+        /// The end user a chat key acts for (required with a chat key).
+        #[oai(name = "X-Convo-End-User")]
+        _end_user_header: Header<Option<String>>,
     ) -> Result<SessionsListed, ReadError> {
         let params = list_params(limit, order, after, before);
+        let end_user = end_user
+            .0
+            .map(|u| {
+                convo_core::EndUser::parse(&u).map_err(|e| ApiError {
+                    param: Some("end_user".into()),
+                    ..ApiError::new(
+                        poem::http::StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        format!("end_user {e}"),
+                    )
+                })
+            })
+            .transpose()?;
         let page = self
             .state
             .convo
-            .list_sessions(&auth.user().id, &agent_id.0, &params)
+            .list_end_user_sessions(auth.caller(), &agent_id.0, end_user.as_ref(), &params)
             .await?;
         Ok(SessionsListed::Ok(JsonOut(ChatSessionList::from_page(
             page,

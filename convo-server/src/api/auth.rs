@@ -164,7 +164,7 @@ impl AuthApi {
     /// Revokes the token used for this call (everywhere the store is shared) and clears the cookie.
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, auth: Auth) -> Result<LoggedOut, ReadError> {
-        let claims = &auth.user().claims;
+        let claims = &auth.user("log out")?.claims;
         self.state
             .convo
             .revoke_token(&claims.jti, claims.expires_at())
@@ -182,7 +182,7 @@ impl AuthApi {
         let user = self
             .state
             .convo
-            .user(&auth.user().id)
+            .user(&auth.user("read an account")?.id)
             .await
             .map_err(|e| match e {
                 convo_core::ConvoError::NotFound(_) => ApiError::unauthenticated(),

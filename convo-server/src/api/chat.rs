@@ -87,6 +87,10 @@ impl ChatApi {
     async fn start(
         &self,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         agent_id: Path<String>,
         body: OptionalJson<StartChat>,
     ) -> Result<ChatStarted, WriteError> {
@@ -94,18 +98,26 @@ impl ChatApi {
         let session = self
             .state
             .convo
-            .start_session(&auth.user().id, &agent_id.0, title.as_deref())
+            .start_session(auth.caller(), &agent_id.0, title.as_deref())
             .await?;
         Ok(ChatStarted::Created(JsonOut(session.into())))
     }
 
     /// Get a chat session
     #[oai(path = "/:chat_session_id", method = "get", operation_id = "get_chat")]
-    async fn get(&self, auth: Auth, chat_session_id: Path<String>) -> Result<ChatFound, ReadError> {
+    async fn get(
+        &self,
+        auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
+        chat_session_id: Path<String>,
+    ) -> Result<ChatFound, ReadError> {
         let session = self
             .state
             .convo
-            .session(&auth.user().id, &chat_session_id.0)
+            .session(auth.caller(), &chat_session_id.0)
             .await?;
         Ok(ChatFound::Ok(JsonOut(session.into())))
     }
@@ -127,7 +139,7 @@ impl ChatApi {
         let session = self
             .state
             .convo
-            .update_session(&auth.user().id, &chat_session_id.0, body.0.title.as_deref())
+            .update_session(auth.caller(), &chat_session_id.0, body.0.title.as_deref())
             .await?;
         Ok(ChatFound::Ok(JsonOut(session.into())))
     }
@@ -147,7 +159,7 @@ impl ChatApi {
     ) -> Result<Deleted, ReadError> {
         self.state
             .convo
-            .delete_session(&auth.user().id, &chat_session_id.0)
+            .delete_session(auth.caller(), &chat_session_id.0)
             .await?;
         Ok(Deleted::NoContent)
     }
@@ -174,6 +186,10 @@ impl ChatApi {
         &self,
         req: &Request,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         chat_session_id: Path<String>,
         body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
@@ -188,7 +204,7 @@ impl ChatApi {
         let turn = self
             .state
             .convo
-            .send_message(&auth.user().id, &chat_session_id.0, message)
+            .send_message(auth.caller(), &chat_session_id.0, message)
             .await?;
         Ok(MessageSent::Created(JsonOut(TurnResponse::from(turn))))
     }
@@ -223,6 +239,10 @@ impl ChatApi {
         &self,
         req: &Request,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         chat_session_id: Path<String>,
         body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
@@ -237,7 +257,7 @@ impl ChatApi {
         let turn = self
             .state
             .convo
-            .stream_message(&auth.user().id, &chat_session_id.0, message)
+            .stream_message(auth.caller(), &chat_session_id.0, message)
             .await?;
         Ok(MessageStreamed::Ok(sse(
             turn,
@@ -268,7 +288,7 @@ impl ChatApi {
             .state
             .convo
             .fork_session(
-                &auth.user().id,
+                auth.caller(),
                 &chat_session_id.0,
                 body.0.up_to_seq,
                 body.0.title.as_deref(),
@@ -293,6 +313,10 @@ impl ChatApi {
     async fn context(
         &self,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         chat_session_id: Path<String>,
         /// A message to preview sending (not stored; not blank).
         content: Query<Option<Matching<ContentRule>>>,
@@ -301,7 +325,7 @@ impl ChatApi {
             .state
             .convo
             .context_preview(
-                &auth.user().id,
+                auth.caller(),
                 &chat_session_id.0,
                 content.0.as_ref().map(Matching::as_str),
             )
@@ -328,11 +352,15 @@ impl ChatApi {
     async fn cancel(
         &self,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         chat_session_id: Path<String>,
     ) -> Result<Cancelled, ReadError> {
         self.state
             .convo
-            .cancel_turn(&auth.user().id, &chat_session_id.0)
+            .cancel_turn(auth.caller(), &chat_session_id.0)
             .await?;
         Ok(Cancelled::NoContent)
     }
@@ -348,6 +376,10 @@ impl ChatApi {
     async fn messages(
         &self,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         chat_session_id: Path<String>,
         /// Page size, 1–100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
@@ -363,7 +395,7 @@ impl ChatApi {
         let page = self
             .state
             .convo
-            .list_messages(&auth.user().id, &chat_session_id.0, &params)
+            .list_messages(auth.caller(), &chat_session_id.0, &params)
             .await?;
         Ok(MessagesListed::Ok(JsonOut(MessageList::from_page(page))))
     }

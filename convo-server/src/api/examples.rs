@@ -200,6 +200,7 @@ impl Example for ChatSession {
             updated_at: at(),
             forked_from: None,
             pending_tool_calls: Vec::new(),
+            end_user: None,
         }
     }
 }
@@ -321,6 +322,37 @@ impl Example for ToolOutputsResponse {
             assistant_message: assistant_message(),
             messages: vec![assistant_message()],
             pending_tool_calls: Vec::new(),
+        }
+    }
+}
+
+const KEY_ID: &str = "0196f1cb-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+
+impl Example for ApiKey {
+    fn example() -> Self {
+        ApiKey {
+            id: KEY_ID.into(),
+            name: "Shop backend".into(),
+            scope: KeyScope::Chat,
+            prefix: "ck_7Qm2xZ9a".into(),
+            created_at: at(),
+            expires_at: None,
+            last_used_at: None,
+            rate_limit_per_minute: Some(600),
+            end_user_monthly_token_budget: Some(200_000),
+            key: None,
+        }
+    }
+}
+
+impl Example for CreateApiKey {
+    fn example() -> Self {
+        CreateApiKey {
+            name: "Shop backend".into(),
+            scope: "chat".into(),
+            expires_at: None,
+            rate_limit_per_minute: Some(600),
+            end_user_monthly_token_budget: Some(200_000),
         }
     }
 }

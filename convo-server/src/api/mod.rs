@@ -5,6 +5,7 @@ mod auth;
 mod chat;
 mod events;
 mod examples;
+mod keys;
 pub mod models;
 mod ops;
 mod projects;
@@ -31,6 +32,8 @@ pub enum ApiTags {
     Agents,
     /// Chat sessions and their messages.
     Chat,
+    /// Project API keys: agents served to people without accounts.
+    Keys,
     /// The usage ledger.
     Usage,
     /// Health and readiness probes.
@@ -41,6 +44,7 @@ pub enum ApiTags {
 pub type Api = (
     auth::AuthApi,
     projects::ProjectsApi,
+    keys::KeysApi,
     transfer::TransferApi,
     agents::AgentsApi,
     chat::ChatApi,
@@ -54,6 +58,7 @@ pub fn service(state: AppState) -> OpenApiService<Api, ()> {
     let api = (
         auth::AuthApi::new(state.clone()),
         projects::ProjectsApi::new(state.clone()),
+        keys::KeysApi::new(state.clone()),
         transfer::TransferApi::new(state.clone()),
         agents::AgentsApi::new(state.clone()),
         chat::ChatApi::new(state.clone()),
@@ -72,6 +77,9 @@ and every user message gets a reply from the agent's model.\n\n\
 **Try it here**: `POST /api/auth/register` (or `/login`) sets an HTTP-only cookie, so the other \
 operations work from this page right away. Programs can instead get a token from `POST /api/auth/token` \
 and send `Authorization: Bearer <token>`.\n\n\
+**Project API keys** (`POST /api/projects/{id}/keys`) put an agent in front of people without accounts: \
+send `Authorization: Bearer ck_…` (the ProjectKeyAuth scheme under Authorize) and, with a `chat` key, \
+the end user in `X-Convo-End-User`. A key reaches its own project only.\n\n\
 **Errors** always have the body `{\"error\": {code, message, param, request_id, retryable}}` and an \
 `x-request-id` header. Someone else's object (or an id that does not parse) is `404 not_found`.\n\n\
 **Lists** take `limit` (1–100, default 20), `order` (`asc`|`desc`), and the cursors `after` / `before` \

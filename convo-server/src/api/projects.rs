@@ -74,7 +74,7 @@ impl ProjectsApi {
         let project = self
             .state
             .convo
-            .create_project(&auth.user().id, new)
+            .create_project(&auth.user("create projects")?.id, new)
             .await?;
         Ok(ProjectCreated::Created(JsonOut(project.into())))
     }
@@ -100,7 +100,7 @@ impl ProjectsApi {
         let page = self
             .state
             .convo
-            .list_projects(&auth.user().id, &params)
+            .list_projects(&auth.user("list projects")?.id, &params)
             .await?;
         Ok(ProjectsListed::Ok(JsonOut(ProjectList::from_page(page))))
     }
@@ -111,7 +111,7 @@ impl ProjectsApi {
         let project = self
             .state
             .convo
-            .project(&auth.user().id, &project_id.0)
+            .project(auth.caller(), &project_id.0)
             .await?;
         Ok(ProjectFound::Ok(JsonOut(project.into())))
     }
@@ -137,7 +137,7 @@ impl ProjectsApi {
         let project = self
             .state
             .convo
-            .update_project(&auth.user().id, &project_id.0, patch)
+            .update_project(auth.caller(), &project_id.0, patch)
             .await?;
         Ok(ProjectFound::Ok(JsonOut(project.into())))
     }
@@ -153,7 +153,7 @@ impl ProjectsApi {
     async fn delete(&self, auth: Auth, project_id: Path<String>) -> Result<Deleted, ReadError> {
         self.state
             .convo
-            .delete_project(&auth.user().id, &project_id.0)
+            .delete_project(&auth.user("delete projects")?.id, &project_id.0)
             .await?;
         Ok(Deleted::NoContent)
     }

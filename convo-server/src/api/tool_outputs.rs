@@ -1,7 +1,7 @@
 //! `/api/chat/{id}/tool_outputs`: the outputs of client tools, resuming the
 //! turn that paused for them.
 
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::events::{sse, TurnEventStream};
@@ -67,6 +67,10 @@ impl ToolOutputsApi {
     async fn submit(
         &self,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         chat_session_id: Path<String>,
         body: JsonBody<ToolOutputsRequest>,
     ) -> Result<OutputsSubmitted, TurnError> {
@@ -74,7 +78,7 @@ impl ToolOutputsApi {
         let turn = self
             .state
             .convo
-            .submit_tool_outputs(&auth.user().id, &chat_session_id.0, outputs)
+            .submit_tool_outputs(auth.caller(), &chat_session_id.0, outputs)
             .await?;
         Ok(OutputsSubmitted::Created(JsonOut(turn.into())))
     }
@@ -96,6 +100,10 @@ impl ToolOutputsApi {
     async fn stream(
         &self,
         auth: Auth,
+        /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
+        /// characters), ignored otherwise.
+        #[oai(name = "X-Convo-End-User")]
+        _end_user: Header<Option<String>>,
         chat_session_id: Path<String>,
         body: JsonBody<ToolOutputsRequest>,
     ) -> Result<OutputsStreamed, TurnError> {
@@ -103,7 +111,7 @@ impl ToolOutputsApi {
         let turn = self
             .state
             .convo
-            .stream_tool_outputs(&auth.user().id, &chat_session_id.0, outputs)
+            .stream_tool_outputs(auth.caller(), &chat_session_id.0, outputs)
             .await?;
         Ok(OutputsStreamed::Ok(sse(
             turn,

@@ -179,7 +179,7 @@ impl TransferApi {
         let records = self
             .state
             .convo
-            .export_project(&auth.user().id, &project_id.0)
+            .export_project(auth.caller(), &project_id.0)
             .await?;
         let request_id = current_request_id();
         let project = project_id.0;
@@ -239,7 +239,7 @@ impl TransferApi {
         let project = self
             .state
             .convo
-            .import_project(&auth.user().id, records)
+            .import_project(&auth.user("import projects")?.id, records)
             .await
             .map_err(import_error)?;
         Ok(ProjectCreated::Created(JsonOut(project.into())))

@@ -33,6 +33,11 @@ pub enum GroupBy {
     Project,
     /// By agent id.
     Agent,
+    /// By the id of the project API key that sent the turn (`null`: sent without a key).
+    Key,
+    /// By end user (`null`: for no end user).
+    #[oai(rename = "end_user")]
+    EndUser,
 }
 
 impl From<GroupBy> for UsageGroupBy {
@@ -41,6 +46,8 @@ impl From<GroupBy> for UsageGroupBy {
             GroupBy::Day => UsageGroupBy::Day,
             GroupBy::Project => UsageGroupBy::Project,
             GroupBy::Agent => UsageGroupBy::Agent,
+            GroupBy::Key => UsageGroupBy::Key,
+            GroupBy::EndUser => UsageGroupBy::EndUser,
         }
     }
 }
@@ -83,8 +90,9 @@ impl From<UsageTotals> for UsageSums {
 #[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(rename = "UsageReportGroup")]
 pub struct UsageGroup {
-    /// The day (`YYYY-MM-DD`), project id or agent id.
-    pub key: String,
+    /// The day (`YYYY-MM-DD`), project id, agent id, key id or end user; `null` for turns
+    /// sent without a key (`group_by=key`) or for no end user (`group_by=end_user`).
+    pub key: Option<String>,
     /// Its sums.
     #[serde(flatten)]
     #[oai(flatten)]
@@ -97,7 +105,7 @@ pub struct UsageGroup {
 pub struct Usage {
     /// Always `usage`.
     pub object: String,
-    /// `day`, `project` or `agent`.
+    /// `day`, `project`, `agent`, `key` or `end_user`.
     pub group_by: String,
     /// The window's start (inclusive).
     #[serde(serialize_with = "crate::http::json::rfc3339")]
@@ -119,6 +127,8 @@ impl From<UsageReport> for Usage {
                 UsageGroupBy::Day => "day",
                 UsageGroupBy::Project => "project",
                 UsageGroupBy::Agent => "agent",
+                UsageGroupBy::Key => "key",
+                UsageGroupBy::EndUser => "end_user",
             }
             .into(),
             from: r.from,
@@ -127,7 +137,8 @@ impl From<UsageReport> for Usage {
                 .groups
                 .into_iter()
                 .map(|g| UsageGroup {
-                    key: g.key,
+                    // The ledger's group of "none" is the empty key.
+                    key: Some(g.key).filter(|k| !k.is_empty()),
                     sums: g.totals.into(),
                 })
                 .collect(),
@@ -157,7 +168,7 @@ impl UsageApi {
     async fn usage(
         &self,
         auth: Auth,
-        /// `day` (the default), `project` or `agent`.
+        /// `day` (the default), `project`, `agent`, `key` (project API keys) or `end_user`.
         group_by: Query<Option<GroupBy>>,
         /// Start of the window (RFC 3339, inclusive); the start of this month by default.
         from: Query<Option<DateTime<Utc>>>,
@@ -168,7 +179,7 @@ impl UsageApi {
             .state
             .convo
             .usage(
-                &auth.user().id,
+                &auth.user("read the usage report")?.id,
                 group_by.0.unwrap_or(GroupBy::Day).into(),
                 from.0,
                 to.0,

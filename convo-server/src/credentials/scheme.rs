@@ -1,4 +1,5 @@
-//! The two ways to present a token: `Authorization: Bearer` or the `token` cookie.
+//! The ways to present a credential: `Authorization: Bearer` with a token
+//! or a project API key (`ck_…`), or the `token` cookie.
 //!
 //! A request with an `Authorization` header of the Bearer scheme is decided
 //! by that header alone: a good token authenticates its user whatever cookie
@@ -11,6 +12,10 @@
 //! to single sign-on (`super::oidc`), which refuses it unless an OIDC
 //! issuer is configured and signed it.
 //!
+//! A bearer starting `ck_` is a project API key (`super::project_key`): it
+//! is checked by the key scheme alone, and the token scheme passes it by
+//! without a store call (and the other way round).
+//!
 //! The enum answers with its last member's error, the cookie's, so a bearer
 //! that could not be checked (503: the store or the issuer unreachable) is
 //! remembered for the request (`super::verdict`) and answered instead of
@@ -21,7 +26,7 @@
 //! refuses when a Bearer header is present. That keeps the OpenAPI document's
 //! two alternative schemes exactly as they are.
 
-use convo_core::UserId;
+use convo_core::{Caller, UserId, KEY_PREFIX};
 use poem::http::header::AUTHORIZATION;
 use poem::{IntoResponse, Request};
 use poem_openapi::auth::{ApiKey, Bearer};
@@ -40,6 +45,15 @@ pub struct AuthUser {
     pub claims: Claims,
 }
 
+/// A project API key, `Authorization: Bearer ck_…`: it reaches its own project only. A
+/// `chat` key must name the end user it acts for in the `X-Convo-End-User` header (1–128
+/// visible ASCII characters) and only serves that end user's chat sessions; an `admin` key may
+/// do what the project's owner may inside the project. Managing projects, keys and the usage
+/// report needs a signed-in user.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "ck_…", checker = "check_project_key")]
+pub struct ProjectKeyAuth(Caller);
+
 /// A JWT from `POST /api/auth/token`, sent as `Authorization: Bearer <token>`; with single
 /// sign-on configured, also an RS256 or ES256 JWT of the server's OpenID Connect issuer (its
 /// user is found or created by `(iss, sub)`).
@@ -57,30 +71,78 @@ pub struct BearerAuth(AuthUser);
 )]
 pub struct CookieAuth(AuthUser);
 
-/// Either credential; a Bearer header, when sent, decides alone (see the module doc).
+/// Any credential; a Bearer header, when sent, decides alone (see the module doc).
 #[derive(SecurityScheme)]
 pub enum Auth {
     /// `Authorization: Bearer <token>`.
     Bearer(BearerAuth),
+    /// `Authorization: Bearer ck_…`.
+    ProjectKey(ProjectKeyAuth),
     /// The `token` cookie.
     Cookie(CookieAuth),
 }
 
 impl Auth {
-    /// The authenticated caller.
-    pub fn user(&self) -> &AuthUser {
+    /// Who acts: the signed-in user, or the project API key for its end user.
+    pub fn caller(&self) -> Caller {
         match self {
-            Auth::Bearer(b) => &b.0,
-            Auth::Cookie(c) => &c.0,
+            Auth::Bearer(b) => Caller::User(b.0.id),
+            Auth::ProjectKey(k) => k.0.clone(),
+            Auth::Cookie(c) => Caller::User(c.0.id),
+        }
+    }
+
+    /// The signed-in user, for what only a user may do (manage projects,
+    /// keys and their own account, read the usage report): a project API
+    /// key is `403 insufficient_scope`, naming `what` it was refused.
+    pub fn user(&self, what: &str) -> Result<&AuthUser, ApiError> {
+        match self {
+            Auth::Bearer(b) => Ok(&b.0),
+            Auth::Cookie(c) => Ok(&c.0),
+            Auth::ProjectKey(_) => Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("a project API key cannot {what}: that needs a signed-in user"),
+            )),
         }
     }
 }
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
+    if bearer.token.starts_with(KEY_PREFIX) {
+        // The key scheme's to check.
+        return Err(reject(ApiError::unauthenticated()));
+    }
     authenticate(req, &bearer.token).await.map_err(|e| {
         super::verdict::remember(&e);
         reject(e)
     })
+}
+
+async fn check_project_key(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    if !bearer.token.starts_with(KEY_PREFIX) {
+        // The token scheme's to check.
+        return Err(reject(ApiError::unauthenticated()));
+    }
+    authenticate_project_key(req, &bearer.token)
+        .await
+        .map_err(|e| {
+            // Whatever it is (a 400 for the end user, a 429), it is this
+            // request's answer, not the cookie's 401.
+            super::verdict::remember_always(&e);
+            reject(e)
+        })
+}
+
+/// A key and the end user its request names.
+async fn authenticate_project_key(req: &Request, secret: &str) -> Result<Caller, ApiError> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::internal("app state missing"))?;
+    let end_user = super::project_key::end_user_header(req)?;
+    let client = super::project_key::client_address(req);
+    let key = super::project_key::authenticate_key(state, secret, &client).await?;
+    super::project_key::key_caller(key, end_user, "X-Convo-End-User")
 }
 
 async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<AuthUser> {

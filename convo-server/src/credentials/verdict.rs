@@ -31,6 +31,12 @@ pub(super) fn remember(error: &ApiError) {
     }
 }
 
+/// Remembers `error` whatever it says: a project API key's failure (a
+/// missing end user, a rate limit, a bad key) is the request's answer.
+pub(super) fn remember_always(error: &ApiError) {
+    let _ = BEARER_FAILURE.try_with(|slot| *slot.borrow_mut() = Some(error.clone()));
+}
+
 /// The remembered failure of this request's bearer token, if any.
 pub fn bearer_failure() -> Option<ApiError> {
     BEARER_FAILURE

@@ -150,6 +150,17 @@ pub fn rfc3339<S: serde::Serializer>(
     }
 }
 
+/// [`rfc3339`] for an optional timestamp (`null` when absent).
+pub fn rfc3339_opt<S: serde::Serializer>(
+    t: &Option<chrono::DateTime<chrono::Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// A UTC timestamp spelled as `to_rfc3339` spells it, on the stack.
 struct Rfc3339 {
     buf: [u8; 35],

@@ -35,6 +35,10 @@ pub struct ChatSession {
     /// The client-tool calls a paused turn waits for (`[]` when none): post their outputs
     /// to continue it.
     pub pending_tool_calls: Vec<ToolCall>,
+    /// The end user a project API key started it for (`null`: started by the owner, or by an
+    /// admin key naming no end user).
+    #[oai(nullable)]
+    pub end_user: Option<String>,
 }
 
 /// The session and message a fork was copied from.
@@ -77,6 +81,7 @@ impl From<core::ChatSession> for ChatSession {
                 seq: f.seq,
             }),
             pending_tool_calls: s.pending_tool_calls.into_iter().map(Into::into).collect(),
+            end_user: s.end_user.map(String::from),
         }
     }
 }

@@ -76,3 +76,7 @@ list_type!(
     /// A page of messages.
     MessageList, Message
 );
+list_type!(
+    /// The keys of a project, oldest first (all of them: `has_more` is always false).
+    ApiKeyList, ApiKey
+);

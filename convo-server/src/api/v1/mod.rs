@@ -26,7 +26,10 @@
 //! is refused with `400` naming it, never silently ignored (`params`).
 //!
 //! Authentication is `Authorization: Bearer <token from POST /api/auth/token>`
-//! (the cookie is not read: these are programs' routes). Errors are in
+//! or a project API key (`Bearer ck_…`: the models are its project's
+//! agents; a chat key names its end user in `X-Convo-End-User` or the
+//! request's `user`, and a stored turn's session must be that end user's).
+//! The cookie is not read: these are programs' routes. Errors are in
 //! OpenAI's shape (`error`).
 //!
 //! These routes are OpenAI's API, not Convo's: they are kept out of Convo's
@@ -38,7 +41,9 @@ mod stream;
 mod tools;
 mod wire;
 
-use convo_core::{CompletionOverrides, Convo};
+use std::sync::Arc;
+
+use convo_core::{ApiKey, Caller, CompletionOverrides, Convo, EndUser, UserId, KEY_PREFIX};
 use poem::http::header::AUTHORIZATION;
 use poem::web::Data;
 use poem::{get, handler, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
@@ -46,7 +51,9 @@ use serde::Serialize;
 
 use self::error::OpenAiError;
 use self::wire::{ChatCompletionRequest, ChunkMeta, Model, ModelList};
-use crate::credentials::{authenticate_token, AuthUser};
+use crate::credentials::{
+    authenticate_key, authenticate_token, client_address, end_user_header, key_caller,
+};
 use crate::state::AppState;
 
 /// The header that makes a completion a turn of a stored chat session.
@@ -71,10 +78,10 @@ pub fn routes() -> impl Endpoint {
 #[handler]
 async fn list_models(req: &Request, state: Data<&AppState>) -> Response {
     let result = async {
-        let user = caller(req, &state).await?;
+        let caller = credential(req, &state).await?.caller(None)?;
         let agents = state
             .convo
-            .all_agents(&user.id)
+            .all_agents(caller)
             .await
             .map_err(|e| OpenAiError::from_convo(e, ""))?;
         Ok(ModelList {
@@ -93,10 +100,10 @@ async fn get_model(
     model: poem::web::Path<String>,
 ) -> Response {
     let result = async {
-        let user = caller(req, &state).await?;
+        let caller = credential(req, &state).await?.caller(None)?;
         let agent = state
             .convo
-            .agent(&user.id, model.as_str())
+            .chat_agent(caller, model.as_str())
             .await
             .map_err(|e| OpenAiError::from_convo(e, &model))?;
         Ok(Model::from(&agent))
@@ -114,7 +121,7 @@ async fn chat_completions(req: &Request, state: Data<&AppState>, body: Vec<u8>) 
 }
 
 async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Response, OpenAiError> {
-    let user = caller(req, state).await?;
+    let credential = credential(req, state).await?;
     let malformed =
         |e: serde_json::Error| OpenAiError::invalid(None, format!("malformed request body: {e}"));
     let fields: serde_json::Map<String, serde_json::Value> =
@@ -122,6 +129,7 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
     params::check(&fields).map_err(|refusal| OpenAiError::refused(&refusal))?;
     let request: ChatCompletionRequest =
         serde_json::from_value(serde_json::Value::Object(fields)).map_err(malformed)?;
+    let user = credential.caller(request.user.as_deref())?;
     let messages = wire::messages(&request.messages)
         .map_err(|message| OpenAiError::invalid(Some("messages"), message))?;
     let reasoning_effort = wire::reasoning_effort(request.reasoning_effort.as_deref())
@@ -163,7 +171,7 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
     Ok(match (session, streamed) {
         (None, false) => {
             let reply = convo
-                .complete(&user.id, model, &messages, overrides)
+                .complete(&user, model, &messages, overrides)
                 .await
                 .map_err(failed)?;
             json(&wire::completion(
@@ -176,14 +184,14 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
         }
         (None, true) => {
             let chunks = convo
-                .stream_complete(&user.id, model, &messages, overrides)
+                .stream_complete(&user, model, &messages, overrides)
                 .await
                 .map_err(failed)?;
             stream::sse(stream::from_chunks(chunks), meta, include_usage, keep_alive)
         }
         (Some(session), false) => {
             let turn = convo
-                .complete_in_session(&user.id, model, &session, &messages, None)
+                .complete_in_session(&user, model, &session, &messages, None)
                 .await
                 .map_err(failed)?;
             let reply = turn.assistant_message;
@@ -200,7 +208,7 @@ async fn complete(req: &Request, state: &AppState, body: &[u8]) -> Result<Respon
         }
         (Some(session), true) => {
             let turn = convo
-                .stream_in_session(&user.id, model, &session, &messages, None)
+                .stream_in_session(&user, model, &session, &messages, None)
                 .await
                 .map_err(failed)?;
             stream::sse(stream::from_turn(turn), meta, include_usage, keep_alive)
@@ -232,8 +240,41 @@ fn stored_turn_takes_no_tools(overrides: &CompletionOverrides) -> Result<(), Ope
     }
 }
 
-/// The caller of a `/v1` route: a Bearer token only.
-async fn caller(req: &Request, state: &AppState) -> Result<AuthUser, OpenAiError> {
+/// A `/v1` route's credential, before the end user is known.
+enum Credential {
+    /// A user's token.
+    User(UserId),
+    /// A project API key, and the end user its `X-Convo-End-User` names.
+    Key(Arc<ApiKey>, Option<EndUser>),
+}
+
+impl Credential {
+    /// Who acts; a key's end user is the header's, else `body_user`.
+    fn caller(self, body_user: Option<&str>) -> Result<Caller, OpenAiError> {
+        match self {
+            Credential::User(id) => Ok(Caller::User(id)),
+            Credential::Key(key, header) => {
+                let end_user = match (header, body_user) {
+                    (Some(u), _) => Some(u),
+                    (None, Some(text)) => Some(
+                        EndUser::parse(text)
+                            .map_err(|e| OpenAiError::invalid(Some("user"), format!("user {e}")))?,
+                    ),
+                    (None, None) => None,
+                };
+                key_caller(key, end_user, "user").map_err(|_| {
+                    OpenAiError::invalid(
+                        Some("user"),
+                        "a chat key must name its end user: send `user` or the X-Convo-End-User header",
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// The credential of a `/v1` route: a Bearer token or project API key.
+async fn credential(req: &Request, state: &AppState) -> Result<Credential, OpenAiError> {
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -244,8 +285,16 @@ async fn caller(req: &Request, state: &AppState) -> Result<AuthUser, OpenAiError
         })
         .filter(|t| !t.is_empty())
         .ok_or_else(OpenAiError::unauthenticated)?;
+    if token.starts_with(KEY_PREFIX) {
+        let header = end_user_header(req).map_err(OpenAiError::from_api)?;
+        let key = authenticate_key(state, token, &client_address(req))
+            .await
+            .map_err(OpenAiError::from_api)?;
+        return Ok(Credential::Key(key, header));
+    }
     authenticate_token(state, token)
         .await
+        .map(|user| Credential::User(user.id))
         .map_err(OpenAiError::from_api)
 }
 

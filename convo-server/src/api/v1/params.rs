@@ -44,7 +44,9 @@ pub const FIELDS: &[(&str, Support)] = &[
     ("reasoning_effort", Honoured),
     // `include_usage` is honoured; `include_obfuscation` only pads chunks.
     ("stream_options", Honoured),
-    ("user", Ignored),
+    // The end user a chat key serves (read in `wire::ChatCompletionRequest`);
+    // informational with a user's token.
+    ("user", Honoured),
     ("safety_identifier", Ignored),
     ("metadata", Ignored),
     // OpenAI keeping the completion for its dashboard; the answer is the same.

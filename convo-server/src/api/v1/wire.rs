@@ -46,6 +46,9 @@ pub struct ChatCompletionRequest {
     /// A JSON answer (`tools::response_format`).
     #[serde(default)]
     pub response_format: Option<Value>,
+    /// The end user, with a project API key (`X-Convo-End-User` wins when both are sent).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// `stream_options`.

@@ -77,6 +77,31 @@ impl From<ConvoError> for ApiError {
                 "too many turns running at once; try again shortly",
             )
             .retry(Some(retry_after)),
+            ConvoError::InsufficientScope(what) => Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this API key's scope does not allow {what}"),
+            ),
+            ConvoError::KeyRateLimited { limit, retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("this API key's limit of {limit} requests per minute is reached"),
+            )
+            .retry(Some(retry_after)),
+            ConvoError::EndUserQuotaExceeded { resets_at } => {
+                let wait = (resets_at - convo_core::now())
+                    .to_std()
+                    .unwrap_or(std::time::Duration::ZERO);
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quota_exceeded",
+                    format!(
+                        "the end user's monthly token budget is spent; it resets at {}",
+                        resets_at.to_rfc3339()
+                    ),
+                )
+                .retry(Some(wait))
+            }
             ConvoError::Store(StoreError::Unavailable(detail)) => {
                 tracing::warn!(detail = %detail, "store unavailable");
                 Self::new(

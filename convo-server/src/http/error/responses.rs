@@ -48,10 +48,15 @@ error_responses! {
         BadRequest = 400,
         /// `unauthenticated`: no, expired, revoked or invalid credentials.
         Unauthorized = 401,
+        /// `insufficient_scope`: a project API key whose scope does not allow this operation.
+        Forbidden = 403,
         /// `not_found`: no such object, or not yours.
         NotFound = 404,
         /// `validation_failed`: a well-formed but invalid parameter (`param` names it).
         Validation = 422,
+        /// `rate_limited`: a project API key over its requests per minute, or too many failed
+        /// key attempts from this address; `Retry-After` set.
+        TooManyRequests = 429,
         /// `internal`: a bug.
         Internal = 500,
         /// `store_unavailable` (the database cannot be reached) or `identity_provider_unavailable`
@@ -67,6 +72,8 @@ error_responses! {
         BadRequest = 400,
         /// `unauthenticated`: no, expired, revoked or invalid credentials.
         Unauthorized = 401,
+        /// `insufficient_scope`: a project API key whose scope does not allow this operation.
+        Forbidden = 403,
         /// `not_found`: no such object, or not yours.
         NotFound = 404,
         /// `payload_too_large`: the body is over the size limit.
@@ -75,6 +82,9 @@ error_responses! {
         UnsupportedMediaType = 415,
         /// `validation_failed`: a well-formed but invalid field (`param` names it).
         Validation = 422,
+        /// `rate_limited`: a project API key over its requests per minute, or too many failed
+        /// key attempts from this address; `Retry-After` set.
+        TooManyRequests = 429,
         /// `internal`: a bug.
         Internal = 500,
         /// `store_unavailable` (the database cannot be reached) or `identity_provider_unavailable`
@@ -90,6 +100,8 @@ error_responses! {
         BadRequest = 400,
         /// `unauthenticated`: no, expired, revoked or invalid credentials.
         Unauthorized = 401,
+        /// `insufficient_scope`: a project API key whose scope does not allow this operation.
+        Forbidden = 403,
         /// `not_found`: no such chat session, or not yours.
         NotFound = 404,
         /// `turn_in_progress`: a reply is already being generated in this session (retryable);
@@ -102,8 +114,9 @@ error_responses! {
         UnsupportedMediaType = 415,
         /// `validation_failed`: e.g. empty content or a bad `Idempotency-Key` (`param` names it).
         Validation = 422,
-        /// `quota_exceeded` (the monthly token budget is spent; `Retry-After` until it resets) or
-        /// `rate_limited` (too many turns running at once; `Retry-After` set).
+        /// `quota_exceeded` (the user's, or with a project API key the end user's, monthly
+        /// token budget is spent; `Retry-After` until it resets) or `rate_limited` (too many
+        /// turns running at once, or the key over its requests per minute; `Retry-After` set).
         TooManyRequests = 429,
         /// `internal`: a bug.
         Internal = 500,
