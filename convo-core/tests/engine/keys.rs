@@ -511,3 +511,58 @@ async fn turns_are_accounted_per_key_and_end_user_and_budgets_hold() {
     assert_eq!(keys, [String::new(), key.id.to_string()]);
     assert_eq!(by_key.groups[1].totals.turns, 2);
 }
+
+#[tokio::test]
+async fn last_used_at_is_written_in_the_background_once_a_minute_at_most() {
+    let w = world(MockProvider::new()).await;
+    let project = w
+        .convo
+        .create_project(
+            &w.user,
+            NewProject {
+                name: "P".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("project");
+    let issued = w
+        .convo
+        .create_api_key(&w.user, project.id, new_key(KeyScope::Admin))
+        .await
+        .expect("key");
+    let last_used = || async {
+        w.convo
+            .list_api_keys(&w.user, project.id)
+            .await
+            .expect("list")[0]
+            .last_used_at
+    };
+    assert_eq!(last_used().await, None, "never used");
+    let used = |engine: convo_core::Convo| {
+        let secret = issued.secret.clone();
+        async move {
+            engine
+                .authenticate_api_key(&secret)
+                .await
+                .expect("store")
+                .expect("live key");
+        }
+    };
+    used(w.convo.clone()).await;
+    let mut first = None;
+    for _ in 0..200 {
+        first = last_used().await;
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let first = first.expect("last_used_at recorded");
+    // Within the minute, more uses (here and on another engine, which
+    // reads the fresh `last_used_at`) write nothing.
+    used(w.convo.clone()).await;
+    used(second_engine(&w, Settings::default())).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(last_used().await, Some(first));
+}
