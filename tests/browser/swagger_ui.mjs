@@ -2,7 +2,9 @@
 // playwright-core, opens Swagger UI at /docs and uses "Try it out" the way a
 // person would: register (which sets the HTTP-only login cookie in the
 // browser), create a project, an agent and a chat session, send a message,
-// and read the mock model's reply on the page. Run by scripts/browser_test.sh:
+// and read the mock model's reply on the page; then make a chat key, drop the
+// cookie, authorize with the key and chat as an end user (the
+// X-Convo-End-User field). Run by scripts/browser_test.sh:
 //
 //   CHROMIUM_BIN=/usr/bin/chromium CONVO_BROWSER_TOOLS=<dir with node_modules/playwright-core> \
 //     node tests/browser/swagger_ui.mjs <base-url> <artifact-dir>
@@ -53,16 +55,27 @@ let step = 'launching Chromium';
 
 /** Expands an operation, clicks "Try it out", fills it in, executes it and
  *  returns the live response's status and parsed body, as shown on the page. */
-async function tryItOut(opId, { path = {}, body } = {}) {
+async function tryItOut(opId, { path = {}, headers = {}, body } = {}) {
   const op = page.locator(`#${opId}`);
   await op.waitFor({ timeout: TIMEOUT });
   await op.scrollIntoViewIfNeeded({ timeout: TIMEOUT });
   if (!(await op.evaluate((e) => e.classList.contains('is-open')))) {
     await op.locator('.opblock-summary-control').click({ timeout: TIMEOUT });
   }
-  await op.locator('.try-out__btn').click({ timeout: TIMEOUT });
+  // A second use of an operation finds it in "Try it out" mode already,
+  // with the last response shown: clear that, so the one read is new.
+  const tryOut = op.locator('.try-out__btn', { hasText: 'Try it out' });
+  if (await tryOut.count()) await tryOut.click({ timeout: TIMEOUT });
+  const clear = op.locator('button.btn-clear');
+  if (await clear.count()) {
+    await clear.first().click({ timeout: TIMEOUT });
+    await op.locator('.live-responses-table').waitFor({ state: 'detached', timeout: TIMEOUT });
+  }
   for (const [name, value] of Object.entries(path)) {
     await op.locator(`tr[data-param-name="${name}"][data-param-in="path"] input`).fill(value, { timeout: TIMEOUT });
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    await op.locator(`tr[data-param-name="${name}"][data-param-in="header"] input`).fill(value, { timeout: TIMEOUT });
   }
   if (body !== undefined) {
     await op.locator('textarea.body-param__text').fill(JSON.stringify(body, null, 2), { timeout: TIMEOUT });
@@ -177,6 +190,47 @@ try {
   }
   log(`reply on the page: ${reply}`);
 
+  // The console with a project API key instead of the login: make a chat
+  // key, forget the cookie, authorize with the key, and chat as an end user.
+  step = 'create_api_key';
+  const key = await tryItOut('operations-Keys-create_api_key', {
+    path: { project_id: projectId },
+    body: { name: 'Browser key', scope: 'chat' },
+  });
+  expect('create_api_key', key, 201);
+  const secret = key.json?.key;
+  if (typeof secret !== 'string' || !secret.startsWith('ck_')) throw new Error(`create_api_key: no ck_ secret on the page: ${key.text.slice(0, 300)}`);
+  await context.clearCookies();
+
+  step = 'authorize with the key';
+  await page.locator('.auth-wrapper .authorize').first().click({ timeout: TIMEOUT });
+  const keyBox = page.locator('.modal-ux .auth-container', { hasText: 'ProjectKeyAuth' });
+  await keyBox.locator('input').first().fill(secret, { timeout: TIMEOUT });
+  await keyBox.locator('button.authorize').click({ timeout: TIMEOUT });
+  await page.locator('.modal-ux button.btn-done').first().click({ timeout: TIMEOUT });
+  log('authorized with the project API key (ProjectKeyAuth), no cookie left');
+
+  step = 'start_chat with the key';
+  const keyed = await tryItOut('operations-Chat-start_chat', {
+    path: { agent_id: agentId },
+    headers: { 'X-Convo-End-User': 'browser-end-user' },
+    body: { title: 'Key chat' },
+  });
+  expect('start_chat with the key', keyed, 201);
+  if (keyed.json?.end_user !== 'browser-end-user') throw new Error(`start_chat with the key: end_user on the page is ${JSON.stringify(keyed.json?.end_user)}`);
+
+  step = 'send_message with the key';
+  const keyedMessage = `hello as an end user ${Date.now()}`;
+  const keyedSent = await tryItOut('operations-Chat-send_message', {
+    path: { chat_session_id: idOf('start_chat with the key', keyed) },
+    headers: { 'X-Convo-End-User': 'browser-end-user' },
+    body: { content: keyedMessage },
+  });
+  expect('send_message with the key', keyedSent, 201);
+  if (keyedSent.json?.assistant_message?.content !== `echo: ${keyedMessage}`) {
+    throw new Error(`send_message with the key: the page shows ${keyedSent.text.slice(0, 300)}`);
+  }
+
   step = 'checking the Content-Security-Policy';
   const csp = (await page.request.get(`${base}/docs`)).headers()['content-security-policy'] ?? '';
   if (!csp.includes("frame-ancestors 'none'")) throw new Error(`/docs: no frame-ancestors 'none' in its Content-Security-Policy: ${csp || 'none'}`);
@@ -196,7 +250,7 @@ try {
   });
   await page.screenshot({ path: opShot, fullPage: true, clip, timeout: TIMEOUT });
   log(`screenshot (send_message and its reply): ${opShot}`);
-  console.log(`PASS: Swagger UI in headless Chromium: register, create_project, create_agent, start_chat, send_message (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(`PASS: Swagger UI in headless Chromium: register, create_project, create_agent, start_chat, send_message, then with a project API key: start_chat, send_message (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 } catch (err) {
   exitCode = 1;
   console.error(`FAIL at step "${step}": ${err?.message ?? err}`);
