@@ -17,9 +17,9 @@ use convo_core::chrono::TimeDelta;
 use convo_core::store::{IdempotencyRecord, MessageDraft, PageRequest, UsageRecord};
 use convo_core::testkit::{behaviours, twin_behaviours};
 use convo_core::{
-    now, Agent, AgentId, ChatSession, Email, MemoryStore, Message, MessageId, Page, Project,
-    ProjectId, SessionId, Store, StoreError, Timestamp, ToolCall, UsageGroup, UsageGroupBy, User,
-    UserId,
+    now, Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, MemoryStore, Message,
+    MessageId, Page, Project, ProjectId, SessionId, Store, StoreError, Timestamp, ToolCall,
+    UsageGroup, UsageGroupBy, User, UserId,
 };
 
 /// One planted bug each.
@@ -374,9 +374,10 @@ impl Store for MutantStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
-        self.inner.sessions(owner, agent, page).await
+        self.inner.sessions(owner, agent, end_user, page).await
     }
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -537,6 +538,52 @@ impl Store for MutantStore {
         Ok(guard(&self.locks)
             .get(session)
             .is_some_and(|l| l.holder == holder && l.cancel))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.inner.insert_api_key(key).await
+    }
+
+    async fn api_keys(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        self.inner.api_keys(owner, project).await
+    }
+
+    async fn delete_api_key(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_api_key(owner, project, id).await
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.inner.api_key_by_hash(secret_hash).await
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+        self.inner.touch_api_key(id, at).await
+    }
+
+    async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError> {
+        self.inner.count_key_request(key, window).await
+    }
+
+    async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .end_user_tokens(owner, project, end_user, from, to)
+            .await
     }
 
     async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {

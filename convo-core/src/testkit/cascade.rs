@@ -91,6 +91,7 @@ pub async fn deleting_a_project_deletes_its_agents_sessions_and_messages(store: 
         .sessions(
             &owner,
             &doomed.agent.id,
+            None,
             &PageRequest::first(100, Order::Asc),
         )
         .await;

@@ -205,7 +205,12 @@ pub async fn sessions_can_be_inserted_read_updated_and_deleted(store: Arc<dyn St
         "session() must return the inserted session"
     );
     let listed = store
-        .sessions(&owner, &f.agent.id, &PageRequest::first(100, Order::Asc))
+        .sessions(
+            &owner,
+            &f.agent.id,
+            None,
+            &PageRequest::first(100, Order::Asc),
+        )
         .await
         .expect("sessions() must succeed");
     assert_eq!(

@@ -84,6 +84,7 @@ pub fn session(agent: &Agent) -> ChatSession {
         updated_at: at,
         forked_from: None,
         pending_tool_calls: Vec::new(),
+        end_user: None,
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn sessions_paginate_by_id_with_limit_order_and_cursors(store: Arc<dyn
         |s: &crate::domain::ChatSession| s.id,
         move |req| {
             let store = Arc::clone(&store);
-            async move { store.sessions(&owner, &agent_id, &req).await }
+            async move { store.sessions(&owner, &agent_id, None, &req).await }
         },
     )
     .await;
@@ -177,8 +177,12 @@ pub async fn a_message_cursor_outside_the_session_is_not_found(store: Arc<dyn St
 
 /// Checks `fetch` against the model for a list of five items whose keys, in
 /// ascending order, are `asc`.
-async fn assert_paginates<K, T, F, Fut>(what: &str, asc: &[K], key: impl Fn(&T) -> K, fetch: F)
-where
+pub(super) async fn assert_paginates<K, T, F, Fut>(
+    what: &str,
+    asc: &[K],
+    key: impl Fn(&T) -> K,
+    fetch: F,
+) where
     K: Copy + PartialEq + Debug,
     F: Fn(PageRequest<K>) -> Fut,
     Fut: Future<Output = Result<Page<T>, StoreError>>,

@@ -139,7 +139,7 @@ pub async fn sessions_are_invisible_to_other_owners(store: Arc<dyn Store>) {
     );
 
     let listed = store
-        .sessions(&me, &theirs.agent.id, &all)
+        .sessions(&me, &theirs.agent.id, None, &all)
         .await
         .expect("sessions() must succeed");
     assert!(
@@ -149,7 +149,7 @@ pub async fn sessions_are_invisible_to_other_owners(store: Arc<dyn Store>) {
     );
     assert!(!listed.has_more, "an empty list must have has_more = false");
     let listed = store
-        .sessions(&theirs.user.id, &mine.agent.id, &all)
+        .sessions(&theirs.user.id, &mine.agent.id, None, &all)
         .await
         .expect("sessions() must succeed");
     assert!(

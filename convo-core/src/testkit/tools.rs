@@ -259,7 +259,12 @@ pub async fn pending_tool_calls_are_shown_with_the_session_until_cleared(store: 
         "set_pending_tool_calls leaves updated_at"
     );
     let listed = store
-        .sessions(&owner, &f.agent.id, &PageRequest::first(100, Order::Asc))
+        .sessions(
+            &owner,
+            &f.agent.id,
+            None,
+            &PageRequest::first(100, Order::Asc),
+        )
         .await
         .expect("sessions()");
     let in_list = listed.data.iter().find(|x| x.id == f.session.id);

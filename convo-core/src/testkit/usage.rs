@@ -48,6 +48,8 @@ pub async fn usage_is_summed_per_day_project_and_agent(store: Arc<dyn Store>) {
             at,
             usage,
             failed,
+            key_id: None,
+            end_user: None,
         };
     let records = [
         record(&f, &f.agent, at(2, 10), tokens(10, 5), false),
