@@ -17,9 +17,9 @@ use convo_core::chrono::TimeDelta;
 use convo_core::store::{IdempotencyRecord, MessageDraft, PageRequest, UsageRecord};
 use convo_core::testkit::{behaviours, twin_behaviours};
 use convo_core::{
-    now, Agent, AgentId, ChatSession, Email, MemoryStore, Message, MessageId, Page, Project,
-    ProjectId, SessionId, Store, StoreError, Timestamp, ToolCall, UsageGroup, UsageGroupBy, User,
-    UserId,
+    now, Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, MemoryStore, Message,
+    MessageId, Page, Project, ProjectId, SessionId, Store, StoreError, Timestamp, ToolCall,
+    UsageGroup, UsageGroupBy, User, UserId,
 };
 
 /// One planted bug each.
@@ -74,9 +74,29 @@ enum Mutant {
     AuthenticateCachedPerHandle,
     /// `find_or_insert_external_user` never finds: every call makes a new user.
     ExternalUserAlwaysNew,
+    /// `sessions` ignores its end-user filter.
+    EndUserFilterIgnored,
+    /// `api_keys` lists the newest key first.
+    KeysListedNewestFirst,
+    /// `delete_api_key` checks the owner but not the key's project.
+    DeleteKeyIgnoresProject,
+    /// `touch_api_key` sets `last_used_at` even when it is later already.
+    TouchMovesBack,
+    /// Counting a key's request is read, then write: racing requests share a count.
+    KeyCountNonAtomic,
+    /// A key's count never restarts in a new window.
+    KeyCountNeverRestarts,
+    /// `end_user_tokens` ignores its window.
+    EndUserTokensIgnoreWindow,
+    /// `api_key_by_hash` finds a deleted project's keys (a lookup table
+    /// cleaned only by `delete_api_key`).
+    ProjectDeleteKeepsKeys,
+    /// Each handle caches `api_key_by_hash`, forgetting only its own
+    /// deletions (only two handles can tell).
+    KeyLookupCachedPerHandle,
 }
 
-const MUTANTS: [Mutant; 24] = [
+const MUTANTS: [Mutant; 33] = [
     Mutant::InheritedCancel,
     Mutant::UnlockOnlyExpires,
     Mutant::UnlockByAnyone,
@@ -101,6 +121,15 @@ const MUTANTS: [Mutant; 24] = [
     Mutant::AuthenticateIgnoresRevocation,
     Mutant::AuthenticateCachedPerHandle,
     Mutant::ExternalUserAlwaysNew,
+    Mutant::EndUserFilterIgnored,
+    Mutant::KeysListedNewestFirst,
+    Mutant::DeleteKeyIgnoresProject,
+    Mutant::TouchMovesBack,
+    Mutant::KeyCountNonAtomic,
+    Mutant::KeyCountNeverRestarts,
+    Mutant::EndUserTokensIgnoreWindow,
+    Mutant::ProjectDeleteKeepsKeys,
+    Mutant::KeyLookupCachedPerHandle,
 ];
 
 /// A turn lock's lease.
@@ -121,6 +150,14 @@ struct Books {
     /// Every revoked `jti`, and those a purge wrongly dropped.
     revoked: HashSet<String>,
     forgotten: HashSet<String>,
+    /// Each stored key by hash (for `ProjectDeleteKeepsKeys`) and its
+    /// project (for `DeleteKeyIgnoresProject`).
+    keys: HashMap<String, ApiKey>,
+    key_projects: HashMap<KeyId, ProjectId>,
+    /// `last_used_at` as `TouchMovesBack` keeps it.
+    last_used: HashMap<KeyId, Timestamp>,
+    /// Each key's window and count, as the counting mutants keep them.
+    windows: HashMap<KeyId, (Timestamp, u64)>,
 }
 
 /// `authenticate`'s answers by user and `jti`.
@@ -136,6 +173,8 @@ struct MutantStore {
     books: Arc<Mutex<Books>>,
     /// `authenticate`'s answers, kept under `AuthenticateCachedPerHandle`.
     auth_cache: Arc<Mutex<AuthCache>>,
+    /// `api_key_by_hash`'s answers, kept under `KeyLookupCachedPerHandle`.
+    key_cache: Arc<Mutex<HashMap<String, Option<ApiKey>>>>,
 }
 
 fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,6 +189,7 @@ impl MutantStore {
             locks: Arc::default(),
             books: Arc::default(),
             auth_cache: Arc::default(),
+            key_cache: Arc::default(),
         }
     }
 
@@ -163,11 +203,47 @@ impl MutantStore {
         if self.is(Mutant::AuthenticateCachedPerHandle) {
             twin.auth_cache = Arc::default();
         }
+        if self.is(Mutant::KeyLookupCachedPerHandle) {
+            twin.key_cache = Arc::default();
+        }
         twin
     }
 
     fn is(&self, mutant: Mutant) -> bool {
         self.mutant == Some(mutant)
+    }
+
+    /// A key as read, with `last_used_at` as `TouchMovesBack` keeps it.
+    fn patched(&self, mut key: ApiKey) -> ApiKey {
+        if self.is(Mutant::TouchMovesBack) {
+            if let Some(at) = guard(&self.books).last_used.get(&key.id) {
+                key.last_used_at = Some(*at);
+            }
+        }
+        key
+    }
+
+    /// Counting done here, wrongly: `KeyCountNonAtomic` reads, yields and
+    /// writes; `KeyCountNeverRestarts` ignores the window.
+    async fn count_here(&self, key: &KeyId, window: Timestamp) -> u64 {
+        let (start, count) = guard(&self.books)
+            .windows
+            .get(key)
+            .copied()
+            .unwrap_or((window, 0));
+        let count = if window > start && !self.is(Mutant::KeyCountNeverRestarts) {
+            1
+        } else {
+            count + 1
+        };
+        if self.is(Mutant::KeyCountNonAtomic) {
+            // The bug: another request may count in between the read and the write.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        guard(&self.books)
+            .windows
+            .insert(*key, (start.max(window), count));
+        count
     }
 
     /// `NotFound` unless the session is stored (the inner lock is never
@@ -374,9 +450,11 @@ impl Store for MutantStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
-        self.inner.sessions(owner, agent, page).await
+        let end_user = end_user.filter(|_| !self.is(Mutant::EndUserFilterIgnored));
+        self.inner.sessions(owner, agent, end_user, page).await
     }
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -537,6 +615,93 @@ impl Store for MutantStore {
         Ok(guard(&self.locks)
             .get(session)
             .is_some_and(|l| l.holder == holder && l.cancel))
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.inner.insert_api_key(key).await?;
+        let mut books = guard(&self.books);
+        books.keys.insert(key.secret_hash.clone(), key.clone());
+        books.key_projects.insert(key.id, key.project_id);
+        Ok(())
+    }
+
+    async fn api_keys(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        let mut keys = self.inner.api_keys(owner, project).await?;
+        if self.is(Mutant::KeysListedNewestFirst) {
+            keys.reverse();
+        }
+        Ok(keys.into_iter().map(|k| self.patched(k)).collect())
+    }
+
+    async fn delete_api_key(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError> {
+        let project = match guard(&self.books).key_projects.get(id) {
+            Some(real) if self.is(Mutant::DeleteKeyIgnoresProject) => *real,
+            _ => *project,
+        };
+        let deleted = self.inner.delete_api_key(owner, &project, id).await?;
+        if deleted {
+            guard(&self.books).keys.retain(|_, k| k.id != *id);
+            guard(&self.key_cache).retain(|_, k| k.as_ref().is_none_or(|k| k.id != *id));
+        }
+        Ok(deleted)
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let cached = self.is(Mutant::KeyLookupCachedPerHandle);
+        if cached {
+            if let Some(answer) = guard(&self.key_cache).get(secret_hash) {
+                return Ok(answer.clone());
+            }
+        }
+        let mut found = self.inner.api_key_by_hash(secret_hash).await?;
+        if found.is_none() && self.is(Mutant::ProjectDeleteKeepsKeys) {
+            found = guard(&self.books).keys.get(secret_hash).cloned();
+        }
+        if cached {
+            guard(&self.key_cache).insert(secret_hash.to_owned(), found.clone());
+        }
+        Ok(found.map(|k| self.patched(k)))
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+        if self.is(Mutant::TouchMovesBack) {
+            guard(&self.books).last_used.insert(*id, at);
+        }
+        self.inner.touch_api_key(id, at).await
+    }
+
+    async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError> {
+        if self.is(Mutant::KeyCountNonAtomic) || self.is(Mutant::KeyCountNeverRestarts) {
+            return Ok(self.count_here(key, window).await);
+        }
+        self.inner.count_key_request(key, window).await
+    }
+
+    async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let (from, to) = if self.is(Mutant::EndUserTokensIgnoreWindow) {
+            (from - TimeDelta::days(3650), to + TimeDelta::days(3650))
+        } else {
+            (from, to)
+        };
+        self.inner
+            .end_user_tokens(owner, project, end_user, from, to)
+            .await
     }
 
     async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {

@@ -5,8 +5,8 @@ use std::fmt::Debug;
 use uuid::Uuid;
 
 use crate::domain::{
-    now, Agent, AgentId, ChatSession, Email, MessageDraft, Project, ProjectId, Role, SessionId,
-    User, UserId,
+    now, Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, KeyScope, MessageDraft,
+    Project, ProjectId, Role, SessionId, User, UserId,
 };
 use crate::store::{Store, StoreError};
 
@@ -86,6 +86,32 @@ pub fn session(agent: &Agent) -> ChatSession {
         pending_tool_calls: Vec::new(),
         end_user: None,
     }
+}
+
+/// A never-used chat key of `project` (and of its owner) with a fresh id
+/// and a secret hash no other call returns.
+pub fn api_key(project: &Project) -> ApiKey {
+    let id = KeyId::new();
+    ApiKey {
+        id,
+        project_id: project.id,
+        owner: project.owner,
+        name: "Conformance key".to_owned(),
+        scope: KeyScope::Chat,
+        prefix: "ck_conforma".to_owned(),
+        // 64 hex characters, like a SHA-256, unique per call.
+        secret_hash: format!("{}{}", Uuid::now_v7().simple(), Uuid::new_v4().simple()),
+        created_at: now(),
+        expires_at: None,
+        last_used_at: None,
+        rate_limit_per_minute: Some(60),
+        end_user_monthly_token_budget: Some(10_000),
+    }
+}
+
+/// An end-user id; panics if `id` is not one (1–128 visible ASCII).
+pub fn end_user(id: &str) -> EndUser {
+    EndUser::parse(id).unwrap_or_else(|e| panic!("test end user {id:?}: {e}"))
 }
 
 /// An assistant message draft with a fresh id, stamped now, carrying a

@@ -16,8 +16,9 @@
 //! [`store_conformance_tests!`](crate::store_conformance_tests) expands into one
 //! `#[tokio::test]` per behaviour on a multi-thread runtime (the concurrency
 //! behaviours need real parallelism). Given a way to open two handles on one
-//! backend, it also runs the two-handle behaviours (`seq` and the turn lock
-//! across engine instances). [`behaviours`] and [`twin_behaviours`] list the
+//! backend, it also runs the two-handle behaviours (`seq`, the turn lock,
+//! revocations, deleted API keys and key request counts across engine
+//! instances). [`behaviours`] and [`twin_behaviours`] list the
 //! same behaviours as plain functions, e.g. to run them all against a store
 //! with a deliberate bug and check that one fails. The helpers in this module
 //! build domain values with fresh ids for a backend's own tests as well.
@@ -26,10 +27,12 @@ mod bulk;
 mod cancel;
 mod cascade;
 mod cursors;
+mod end_users;
 mod entities;
 mod external;
 mod fixtures;
 mod idempotency;
+mod keys;
 mod lock;
 mod messages;
 mod misc;
@@ -52,10 +55,12 @@ pub use bulk::*;
 pub use cancel::*;
 pub use cascade::*;
 pub use cursors::*;
+pub use end_users::*;
 pub use entities::*;
 pub use external::*;
 pub use fixtures::*;
 pub use idempotency::*;
+pub use keys::*;
 pub use lock::*;
 pub use messages::*;
 pub use misc::*;
@@ -264,8 +269,22 @@ macro_rules! __store_conformance_list {
                 idempotency_records_round_trip_and_can_be_replaced,
                 idempotency_records_are_scoped_per_session,
                 an_expired_idempotency_record_reads_as_none,
+                // project API keys
+                api_keys_are_listed_oldest_first_and_found_by_their_hash,
+                api_keys_of_another_owners_project_are_unreachable,
+                deleting_an_api_key_needs_its_owner_and_project,
+                touching_an_api_key_never_moves_last_used_back,
+                a_second_api_key_with_the_same_secret_hash_is_a_conflict,
+                key_requests_count_up_within_a_window_and_restart_in_the_next,
+                fifty_concurrent_key_requests_count_one_to_fifty,
+                deleting_a_project_deletes_its_api_keys,
+                // end users
+                sessions_keep_their_end_user,
+                sessions_filtered_by_end_user_paginate_with_cursors,
+                end_user_tokens_count_only_that_project_end_user_and_window,
                 // usage ledger
                 usage_is_summed_per_day_project_and_agent,
+                usage_is_summed_per_key_and_end_user,
                 // tokens, health
                 revoked_tokens_are_reported_as_revoked,
                 authenticate_answers_a_stored_user_whose_token_is_not_revoked,
@@ -279,6 +298,8 @@ macro_rules! __store_conformance_list {
                 a_cancel_through_one_handle_reaches_the_holder_on_the_other,
                 a_revocation_through_one_handle_fails_authenticate_on_the_other,
                 concurrent_first_calls_for_an_external_identity_through_two_handles_make_one_user,
+                a_key_deleted_through_one_handle_is_missed_at_once_through_the_other,
+                key_requests_counted_through_two_handles_share_one_window,
             ],
         }
     };

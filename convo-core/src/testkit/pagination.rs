@@ -177,8 +177,12 @@ pub async fn a_message_cursor_outside_the_session_is_not_found(store: Arc<dyn St
 
 /// Checks `fetch` against the model for a list of five items whose keys, in
 /// ascending order, are `asc`.
-async fn assert_paginates<K, T, F, Fut>(what: &str, asc: &[K], key: impl Fn(&T) -> K, fetch: F)
-where
+pub(super) async fn assert_paginates<K, T, F, Fut>(
+    what: &str,
+    asc: &[K],
+    key: impl Fn(&T) -> K,
+    fetch: F,
+) where
     K: Copy + PartialEq + Debug,
     F: Fn(PageRequest<K>) -> Fut,
     Fut: Future<Output = Result<Page<T>, StoreError>>,

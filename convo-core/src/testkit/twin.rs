@@ -181,3 +181,76 @@ pub async fn a_revocation_through_one_handle_fails_authenticate_on_the_other(
         "a revocation through one handle must hold at once on the other"
     );
 }
+
+/// A key deleted through one handle is missed by `api_key_by_hash` on the
+/// other at once, even right after that handle found it: no handle may keep
+/// a key the other deleted.
+pub async fn a_key_deleted_through_one_handle_is_missed_at_once_through_the_other(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let f = Fixture::insert(a.as_ref()).await;
+    let key = super::fixtures::api_key(&f.project);
+    a.insert_api_key(&key).await.expect("insert_api_key");
+    let before = b
+        .api_key_by_hash(&key.secret_hash)
+        .await
+        .expect("api_key_by_hash must succeed");
+    assert_eq!(
+        before.as_ref(),
+        Some(&key),
+        "the other handle finds the key before the delete"
+    );
+
+    let deleted = a
+        .delete_api_key(&f.user.id, &f.project.id, &key.id)
+        .await
+        .expect("delete_api_key must succeed");
+
+    assert!(deleted, "the delete through A answers true");
+    let after = b
+        .api_key_by_hash(&key.secret_hash)
+        .await
+        .expect("api_key_by_hash must succeed");
+    assert_eq!(
+        after, None,
+        "a key deleted through one handle must be missed at once on the other"
+    );
+}
+
+/// 40 requests of one key racing through two handles in one window get the
+/// counts 1..=40: processes sharing a backend share the limit.
+pub async fn key_requests_counted_through_two_handles_share_one_window(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let key = crate::domain::KeyId::new();
+    let window = super::keys::this_minute();
+    let start = Arc::new(Barrier::new(40));
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                store.count_key_request(&key, window).await
+            })
+        })
+        .collect();
+
+    let mut counts = Vec::with_capacity(40);
+    for task in tasks {
+        counts.push(
+            task.await
+                .expect("the counting task must not panic")
+                .expect("a concurrent count_key_request must succeed"),
+        );
+    }
+
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=40).collect::<Vec<u64>>(),
+        "requests through two handles must count exactly 1..=40"
+    );
+}

@@ -79,6 +79,23 @@ impl MongoStore {
             ("idempotency", ttl("expires_at")),
             ("revoked_tokens", ttl("expires_at")),
             ("usage", index(doc! { "owner": 1, "at": 1 }, false)),
+            // Project API keys: the `?end_user=` session list, the end
+            // users' monthly budget, a presented secret, a project's keys,
+            // and the request windows (each dropped after its minute).
+            (
+                "sessions",
+                index(doc! { "agent_id": 1, "end_user": 1, "_id": 1 }, false),
+            ),
+            (
+                "usage",
+                index(
+                    doc! { "owner": 1, "project_id": 1, "end_user": 1, "at": 1 },
+                    false,
+                ),
+            ),
+            ("api_keys", index(doc! { "secret_hash": 1 }, true)),
+            ("api_keys", index(doc! { "project_id": 1, "_id": 1 }, false)),
+            ("key_windows", ttl("expires_at")),
         ];
         // Sparse: users without an external identity (password users) are
         // left out, instead of all colliding on a missing (null) key.

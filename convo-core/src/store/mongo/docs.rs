@@ -9,9 +9,9 @@ use mongodb::bson::DateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Agent, AgentId, ChatSession, ContextRef, Email, ExternalIdentity, FinishReason, ForkOrigin,
-    IdParseError, Message, MessageId, Project, ProjectId, ProviderState, ReasoningEffort, Role,
-    SessionId, Timestamp, Usage, User, UserId,
+    Agent, AgentId, ChatSession, ContextRef, Email, EndUser, ExternalIdentity, FinishReason,
+    ForkOrigin, IdParseError, Message, MessageId, Project, ProjectId, ProviderState,
+    ReasoningEffort, Role, SessionId, Timestamp, Usage, User, UserId,
 };
 use crate::store::{IdempotencyRecord, StoreError};
 
@@ -27,7 +27,12 @@ pub(super) fn from_bson(t: DateTime) -> Timestamp {
         .unwrap_or_default()
 }
 
-fn corrupt(what: &str) -> impl Fn(IdParseError) -> StoreError + '_ {
+/// A stored end-user id.
+pub(super) fn end_user(text: &str) -> Result<EndUser, StoreError> {
+    EndUser::parse(text).map_err(|_| StoreError::Internal("stored end user is malformed".into()))
+}
+
+pub(super) fn corrupt(what: &str) -> impl Fn(IdParseError) -> StoreError + '_ {
     move |_| StoreError::Internal(format!("stored {what} id is not a valid id"))
 }
 
@@ -233,6 +238,10 @@ pub(super) struct SessionDoc {
     /// stored before tools existed.
     #[serde(default)]
     pub pending_tool_calls: Vec<ToolCallDoc>,
+    /// The end user a key started it for; absent when none (and in
+    /// sessions stored before keys existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_user: Option<String>,
     #[serde(default)]
     pub deleted: bool,
 }
@@ -256,6 +265,7 @@ impl SessionDoc {
             lock_until: None,
             lock_cancel: false,
             pending_tool_calls: calls_to_docs(&s.pending_tool_calls),
+            end_user: s.end_user.as_ref().map(|u| u.as_str().to_owned()),
             deleted: false,
         }
     }
@@ -280,6 +290,7 @@ impl SessionDoc {
                 })
                 .transpose()?,
             pending_tool_calls: calls_from_docs(self.pending_tool_calls)?,
+            end_user: self.end_user.as_deref().map(end_user).transpose()?,
         })
     }
 }

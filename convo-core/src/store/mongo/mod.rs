@@ -10,7 +10,8 @@
 //!   delete children, then the parent; inserts re-check their parent after
 //!   writing and undo themselves if it was tombstoned meanwhile, so nothing
 //!   new stays attached to a deleted parent.
-//! - Revocations and idempotency records expire through TTL indexes.
+//! - Revocations, idempotency records and keys' request windows expire
+//!   through TTL indexes.
 //!
 //! Read/write concerns and retryable writes come from the connection URI.
 
@@ -20,6 +21,7 @@ mod connect;
 mod docs;
 mod error;
 mod external;
+mod keys;
 mod lock;
 mod messages;
 mod query;
@@ -36,9 +38,9 @@ use mongodb::{Client, Collection, Database};
 use self::docs::{AgentDoc, IdempotencyDoc, MessageDoc, ProjectDoc, SessionDoc, UserDoc};
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
-    User, UserId,
+    Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, Message, MessageDraft, MessageId,
+    Page, PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup,
+    UsageGroupBy, UsageRecord, User, UserId,
 };
 
 /// A [`Store`] on MongoDB.
@@ -85,7 +87,7 @@ impl MongoStore {
 }
 
 // Each operation lives with its kind (accounts, resources, messages, lock,
-// usage); the trait impl only routes to them.
+// keys, usage); the trait impl only routes to them.
 #[async_trait]
 impl Store for MongoStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -194,9 +196,10 @@ impl Store for MongoStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
-        MongoStore::sessions(self, owner, agent, page).await
+        MongoStore::sessions(self, owner, agent, end_user, page).await
     }
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -270,6 +273,50 @@ impl Store for MongoStore {
         holder: &str,
     ) -> Result<bool, StoreError> {
         MongoStore::turn_cancel_requested(self, session, holder).await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        MongoStore::insert_api_key(self, key).await
+    }
+
+    async fn api_keys(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        MongoStore::api_keys(self, owner, project).await
+    }
+
+    async fn delete_api_key(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError> {
+        MongoStore::delete_api_key(self, owner, project, id).await
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        MongoStore::api_key_by_hash(self, secret_hash).await
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+        MongoStore::touch_api_key(self, id, at).await
+    }
+
+    async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError> {
+        MongoStore::count_key_request(self, key, window).await
+    }
+
+    async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        MongoStore::end_user_tokens(self, owner, project, end_user, from, to).await
     }
 
     async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {

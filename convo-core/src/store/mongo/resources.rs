@@ -10,7 +10,7 @@ use super::query::*;
 use super::tools::bson_array;
 use super::*;
 use crate::domain::{
-    Agent, AgentId, ChatSession, Page, PageRequest, Project, ProjectId, SessionId, UserId,
+    Agent, AgentId, ChatSession, EndUser, Page, PageRequest, Project, ProjectId, SessionId, UserId,
 };
 use crate::store::StoreError;
 
@@ -125,6 +125,8 @@ impl MongoStore {
         if !tombstone(self.projects_coll(), owned(owner, id)).await? {
             return Ok(false);
         }
+        // Keys first: they stop working before anything else goes.
+        self.delete_project_keys(id).await?;
         self.delete_agents(doc! { "project_id": id.to_string() })
             .await?;
         self.projects_coll()
@@ -231,12 +233,17 @@ impl MongoStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
-        let filter = merge(
+        let mut filter = merge(
             doc! { "agent_id": agent.to_string(), "owner": owner.to_string() },
             live(),
         );
+        // Served by the `(agent_id, end_user, _id)` index.
+        if let Some(end_user) = end_user {
+            filter.insert("end_user", end_user.as_str());
+        }
         self.list(self.sessions_coll(), filter, page).await
     }
 

@@ -5,9 +5,11 @@ use mongodb::bson::{doc, Bson, Document};
 
 use super::docs::to_bson;
 use super::error::MapErr;
+use super::query::optional_str;
 use super::*;
 use crate::domain::{
-    day_of, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals, UserId,
+    day_of, EndUser, ProjectId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals,
+    UserId,
 };
 use crate::store::StoreError;
 
@@ -29,6 +31,8 @@ impl MongoStore {
             "total_tokens": n(u.total_tokens),
             // A number, so the failures are a plain `$sum`.
             "failed": i32::from(record.failed),
+            "key_id": optional_str(record.key_id.map(|k| k.to_string()).as_deref()),
+            "end_user": optional_str(record.end_user.as_ref().map(EndUser::as_str)),
         };
         self.db
             .collection::<Document>("usage")
@@ -46,9 +50,13 @@ impl MongoStore {
         group_by: UsageGroupBy,
     ) -> Result<Vec<UsageGroup>, StoreError> {
         let key = match group_by {
-            UsageGroupBy::Day => "$day",
-            UsageGroupBy::Project => "$project_id",
-            UsageGroupBy::Agent => "$agent_id",
+            UsageGroupBy::Day => Bson::from("$day"),
+            UsageGroupBy::Project => Bson::from("$project_id"),
+            UsageGroupBy::Agent => Bson::from("$agent_id"),
+            // Turns without a key or an end user (null, or stored before
+            // keys existed: missing) are grouped under "".
+            UsageGroupBy::Key => Bson::Document(doc! { "$ifNull": ["$key_id", ""] }),
+            UsageGroupBy::EndUser => Bson::Document(doc! { "$ifNull": ["$end_user", ""] }),
         };
         let pipeline = vec![
             doc! { "$match": {
@@ -76,14 +84,6 @@ impl MongoStore {
             .try_collect()
             .await
             .store()?;
-        let count = |d: &Document, field: &str| -> u64 {
-            match d.get(field) {
-                Some(Bson::Int64(v)) => u64::try_from(*v).unwrap_or(0),
-                Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
-                Some(Bson::Double(v)) if *v >= 0.0 => *v as u64,
-                _ => 0,
-            }
-        };
         Ok(groups
             .iter()
             .map(|d| UsageGroup {
@@ -99,5 +99,47 @@ impl MongoStore {
                 },
             })
             .collect())
+    }
+
+    pub(super) async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        // Served by the `(owner, project_id, end_user, at)` index; a turn
+        // without usage is stored with 0 tokens.
+        let pipeline = vec![
+            doc! { "$match": {
+                "owner": owner.to_string(),
+                "project_id": project.to_string(),
+                "end_user": end_user.as_str(),
+                "at": { "$gte": to_bson(from), "$lt": to_bson(to) },
+            }},
+            doc! { "$group": { "_id": Bson::Null, "total": { "$sum": "$total_tokens" } } },
+        ];
+        let sums: Vec<Document> = self
+            .db
+            .collection::<Document>("usage")
+            .aggregate(pipeline)
+            .await
+            .store()?
+            .try_collect()
+            .await
+            .store()?;
+        Ok(sums.first().map_or(0, |d| count(d, "total")))
+    }
+}
+
+/// A summed number of a group (`$sum` answers 32- or 64-bit integers, or a
+/// double on overflow).
+fn count(d: &Document, field: &str) -> u64 {
+    match d.get(field) {
+        Some(Bson::Int64(v)) => u64::try_from(*v).unwrap_or(0),
+        Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
+        Some(Bson::Double(v)) if *v >= 0.0 => *v as u64,
+        _ => 0,
     }
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_tools.sql"),
     include_str!("migrations/0003_external_identities.sql"),
+    include_str!("migrations/0004_api_keys.sql"),
 ];
 
 /// The schema version this build writes.

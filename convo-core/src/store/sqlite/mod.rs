@@ -31,6 +31,7 @@ mod accounts;
 mod connect;
 mod error;
 mod external;
+mod keys;
 mod location;
 mod lock;
 mod messages;
@@ -49,9 +50,9 @@ use async_trait::async_trait;
 pub use self::location::{SqliteLocation, SqliteLocationError};
 use super::{IdempotencyRecord, Store, StoreError};
 use crate::domain::{
-    Agent, AgentId, ChatSession, Email, Message, MessageDraft, MessageId, Page, PageRequest,
-    Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup, UsageGroupBy, UsageRecord,
-    User, UserId,
+    Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, Message, MessageDraft, MessageId,
+    Page, PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup,
+    UsageGroupBy, UsageRecord, User, UserId,
 };
 
 /// A [`Store`] in one SQLite file. Cheap to clone (the pools are shared);
@@ -72,7 +73,7 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 // Each operation lives with its kind (accounts, resources, messages, lock,
-// usage); the trait impl only routes to them.
+// keys, usage); the trait impl only routes to them.
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -181,9 +182,10 @@ impl Store for SqliteStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         page: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
-        SqliteStore::sessions(self, owner, agent, page).await
+        SqliteStore::sessions(self, owner, agent, end_user, page).await
     }
 
     async fn update_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -257,6 +259,50 @@ impl Store for SqliteStore {
         holder: &str,
     ) -> Result<bool, StoreError> {
         SqliteStore::turn_cancel_requested(self, session, holder).await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        SqliteStore::insert_api_key(self, key).await
+    }
+
+    async fn api_keys(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        SqliteStore::api_keys(self, owner, project).await
+    }
+
+    async fn delete_api_key(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        id: &KeyId,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::delete_api_key(self, owner, project, id).await
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        SqliteStore::api_key_by_hash(self, secret_hash).await
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+        SqliteStore::touch_api_key(self, id, at).await
+    }
+
+    async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError> {
+        SqliteStore::count_key_request(self, key, window).await
+    }
+
+    async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        SqliteStore::end_user_tokens(self, owner, project, end_user, from, to).await
     }
 
     async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {

@@ -12,8 +12,8 @@ use super::rows::{
 };
 use super::SqliteStore;
 use crate::domain::{
-    Agent, AgentId, ChatSession, Message, MessageId, Page, PageRequest, Project, ProjectId,
-    SessionId, ToolCall, UserId,
+    Agent, AgentId, ChatSession, EndUser, Message, MessageId, Page, PageRequest, Project,
+    ProjectId, SessionId, ToolCall, UserId,
 };
 use crate::store::StoreError;
 
@@ -23,8 +23,8 @@ fn insert_session_row(conn: &Connection, s: &ChatSession) -> Result<bool, Sqlite
     let inserted = conn
         .prepare_cached(
             "INSERT INTO sessions (id, agent_id, project_id, owner, title, message_count, \
-         created_at, updated_at, forked_from_session, forked_from_seq) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+         created_at, updated_at, forked_from_session, forked_from_seq, end_user) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
          WHERE EXISTS (SELECT 1 FROM agents WHERE id = ?2 AND owner = ?4 AND project_id = ?3)",
         )?
         .execute(params![
@@ -38,6 +38,7 @@ fn insert_session_row(conn: &Connection, s: &ChatSession) -> Result<bool, Sqlite
             millis(s.updated_at),
             s.forked_from.map(|f| f.session_id.to_string()),
             s.forked_from.map(|f| int(f.seq)),
+            s.end_user.as_ref().map(EndUser::as_str),
         ])?;
     Ok(inserted == 1)
 }
@@ -356,15 +357,23 @@ impl SqliteStore {
         &self,
         owner: &UserId,
         agent: &AgentId,
+        end_user: Option<&EndUser>,
         request: &PageRequest<SessionId>,
     ) -> Result<Page<ChatSession>, StoreError> {
         let (owner, agent, request) = (*owner, *agent, request.clone());
+        let end_user = end_user.map(|u| u.as_str().to_owned());
         self.read(move |c| {
-            let select =
+            let mut select =
                 format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE agent_id = ? AND owner = ?");
+            let mut params = vec![text(&agent), text(&owner)];
+            // Served by `sessions_by_agent_end_user (agent_id, end_user, id)`.
+            if let Some(end_user) = end_user {
+                select.push_str(" AND end_user = ?");
+                params.push(Value::Text(end_user));
+            }
             let query = ListQuery {
                 select: &select,
-                params: vec![text(&agent), text(&owner)],
+                params,
                 key: "id",
             };
             let (after, before) = (

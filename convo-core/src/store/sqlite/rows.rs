@@ -10,8 +10,8 @@ use rusqlite::types::Type;
 use rusqlite::Row;
 
 use crate::domain::{
-    Agent, ChatSession, ContextRef, Email, ExternalIdentity, FinishReason, ForkOrigin, Message,
-    Project, Role, Timestamp, Usage, User,
+    Agent, ApiKey, ChatSession, ContextRef, Email, EndUser, ExternalIdentity, FinishReason,
+    ForkOrigin, KeyScope, Message, Project, Role, Timestamp, Usage, User,
 };
 
 /// Milliseconds since the epoch, as stored.
@@ -167,7 +167,7 @@ pub(super) fn agent(row: &Row<'_>) -> rusqlite::Result<Agent> {
 /// `sessions` columns, in [`session`]'s order.
 pub(super) const SESSION_COLUMNS: &str = "id, agent_id, project_id, owner, title, \
     message_count, created_at, updated_at, forked_from_session, forked_from_seq, \
-    pending_tool_calls";
+    pending_tool_calls, end_user";
 
 /// A `sessions` row.
 pub(super) fn session(row: &Row<'_>) -> rusqlite::Result<ChatSession> {
@@ -191,6 +191,7 @@ pub(super) fn session(row: &Row<'_>) -> rusqlite::Result<ChatSession> {
         updated_at: time(row, 7)?,
         forked_from,
         pending_tool_calls: json(row, 10, "pending tool calls")?,
+        end_user: end_user(row, 11)?,
     })
 }
 
@@ -288,4 +289,55 @@ pub(super) fn message_values(
         text(m.tool_name.as_deref()),
         Value::Integer(i64::from(m.is_error)),
     ])
+}
+
+/// A nullable end-user column (`sessions.end_user`).
+fn end_user(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<EndUser>> {
+    let Some(text) = row.get_ref(idx)?.as_str_or_null()? else {
+        return Ok(None);
+    };
+    EndUser::parse(text)
+        .map(Some)
+        .map_err(|_| corrupt(idx, "end user"))
+}
+
+/// An optional time column.
+fn optional_time(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
+    match row.get::<_, Option<i64>>(idx)? {
+        None => Ok(None),
+        Some(_) => time(row, idx).map(Some),
+    }
+}
+
+/// `api_keys` columns, in [`api_key`]'s order (and the insert's).
+pub(super) const API_KEY_COLUMNS: &str = "id, project_id, owner, name, scope, prefix, \
+    secret_hash, created_at, expires_at, last_used_at, rate_limit_per_minute, \
+    end_user_monthly_token_budget";
+
+/// A key's scope as stored.
+pub(super) fn scope_name(scope: KeyScope) -> &'static str {
+    scope.as_str()
+}
+
+/// An `api_keys` row.
+pub(super) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    let scope = match row.get_ref(4)?.as_str()? {
+        "admin" => KeyScope::Admin,
+        "chat" => KeyScope::Chat,
+        _ => return Err(corrupt(4, "key scope")),
+    };
+    Ok(ApiKey {
+        id: parsed(row, 0, "key id")?,
+        project_id: parsed(row, 1, "project id")?,
+        owner: parsed(row, 2, "owner id")?,
+        name: row.get(3)?,
+        scope,
+        prefix: row.get(5)?,
+        secret_hash: row.get(6)?,
+        created_at: time(row, 7)?,
+        expires_at: optional_time(row, 8)?,
+        last_used_at: optional_time(row, 9)?,
+        rate_limit_per_minute: small(row, 10)?,
+        end_user_monthly_token_budget: row.get::<_, Option<i64>>(11)?.map(uint),
+    })
 }

@@ -5,7 +5,8 @@ use rusqlite::params;
 use super::rows::{int, millis};
 use super::SqliteStore;
 use crate::domain::{
-    day_of, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals, UserId,
+    day_of, EndUser, ProjectId, Timestamp, UsageGroup, UsageGroupBy, UsageRecord, UsageTotals,
+    UserId,
 };
 use crate::store::StoreError;
 
@@ -17,7 +18,8 @@ impl SqliteStore {
             tx.prepare_cached(
                 "INSERT INTO usage (owner, project_id, agent_id, session_id, at, day, \
                  prompt_tokens, completion_tokens, thoughts_tokens, cached_tokens, total_tokens, \
-                 failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 failed, key_id, end_user) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 r.owner.to_string(),
@@ -32,6 +34,8 @@ impl SqliteStore {
                 int(u.cached_tokens.unwrap_or(0)),
                 int(u.total_tokens),
                 r.failed,
+                r.key_id.map(|k| k.to_string()),
+                r.end_user.as_ref().map(EndUser::as_str),
             ])?;
             Ok(())
         })
@@ -50,6 +54,9 @@ impl SqliteStore {
             UsageGroupBy::Day => "day",
             UsageGroupBy::Project => "project_id",
             UsageGroupBy::Agent => "agent_id",
+            // Turns without a key or an end user are grouped under "".
+            UsageGroupBy::Key => "COALESCE(key_id, '')",
+            UsageGroupBy::EndUser => "COALESCE(end_user, '')",
         };
         let owner = owner.to_string();
         self.read(move |c| {
@@ -78,6 +85,34 @@ impl SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(groups)
+        })
+        .await
+    }
+
+    pub(super) async fn end_user_tokens(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        end_user: &EndUser,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let (owner, project) = (owner.to_string(), project.to_string());
+        let end_user = end_user.as_str().to_owned();
+        // Served by `usage_by_end_user (owner, project_id, end_user, at)`.
+        // A turn without usage is stored with 0 tokens.
+        self.read(move |c| {
+            let total: i64 = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(total_tokens), 0) FROM usage \
+                     WHERE owner = ?1 AND project_id = ?2 AND end_user = ?3 \
+                     AND at >= ?4 AND at < ?5",
+                )?
+                .query_row(
+                    params![owner, project, end_user, millis(from), millis(to)],
+                    |r| r.get(0),
+                )?;
+            Ok(u64::try_from(total).unwrap_or(0))
         })
         .await
     }
