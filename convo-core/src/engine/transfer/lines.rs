@@ -201,6 +201,7 @@ mod tests {
             forked_from: None,
             created_at: None,
             updated_at: None,
+            end_user: Some(crate::domain::EndUser::parse("cust-42").expect("end user")),
         });
         let line = record.to_line().expect("serialises");
         assert!(line.ends_with(b"\n"));
