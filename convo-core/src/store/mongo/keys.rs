@@ -20,12 +20,6 @@ use crate::store::StoreError;
 /// nobody asks for it again, and the TTL index on `expires_at` drops it.
 const WINDOW_KEPT: Duration = Duration::from_secs(120);
 
-/// How often a count retries a lost race between two first upserts of one
-/// window. MongoDB may answer one of two concurrent upserts of a missing
-/// document with a duplicate-key error on `_id` instead of retrying it
-/// itself; the retry finds the document the winner made.
-const UPSERT_ATTEMPTS: usize = 3;
-
 /// `api_keys`, unique on `secret_hash`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct ApiKeyDoc {
@@ -216,43 +210,58 @@ impl MongoStore {
     }
 
     /// One document per key and window (`<key>:<window ms>`), counted with
-    /// `$inc` in one `findOneAndUpdate` upsert that returns the new count:
-    /// atomic on the server, whichever process asks.
+    /// `$inc` in a `findOneAndUpdate` that returns the new count: atomic on
+    /// the server, whichever process asks.
+    ///
+    /// Not one upsert: two processes' first upserts of a window race to
+    /// insert it, and the loser's answer is not to be trusted (MongoDB may
+    /// answer a duplicate-key error; the MongoDB-wire test server,
+    /// SecantusDB, was seen counting the loser's request and answering no
+    /// document, so a retry counted it twice). So the count is a plain
+    /// update of an existing document (one round trip, the usual case),
+    /// and only when the window's document is missing is it made with
+    /// `$setOnInsert` alone (an upsert whose race is harmless: the loser
+    /// changes nothing) before counting.
     pub(super) async fn count_key_request(
         &self,
         key: &KeyId,
         window: Timestamp,
     ) -> Result<u64, StoreError> {
         let id = format!("{key}:{}", window.timestamp_millis());
-        let expires = window + WINDOW_KEPT;
-        let update = doc! {
-            "$inc": { "count": 1_i64 },
-            "$setOnInsert": {
-                "key_id": key.to_string(),
-                "window": to_bson(window),
-                "expires_at": to_bson(expires),
-            },
-        };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let counted = self
-                .key_windows_coll()
-                .find_one_and_update(doc! { "_id": &id }, update.clone())
-                .upsert(true)
+        let count = || async {
+            self.key_windows_coll()
+                .find_one_and_update(doc! { "_id": &id }, doc! { "$inc": { "count": 1_i64 } })
                 .return_document(ReturnDocument::After)
-                .await;
-            match counted {
-                Ok(Some(d)) => return Ok(count_of(&d)),
-                Ok(None) => {
-                    return Err(StoreError::Internal(
-                        "an upsert returned no document".into(),
-                    ))
-                }
-                Err(e) if is_duplicate(&e) && attempt < UPSERT_ATTEMPTS => continue,
-                Err(e) => return Err(error::map(e)),
-            }
+                .await
+                .store()
+        };
+        if let Some(d) = count().await? {
+            return Ok(count_of(&d));
         }
+        let made = self
+            .key_windows_coll()
+            .update_one(
+                doc! { "_id": &id },
+                doc! { "$setOnInsert": {
+                    "key_id": key.to_string(),
+                    "window": to_bson(window),
+                    "expires_at": to_bson(window + WINDOW_KEPT),
+                    "count": 0_i64,
+                }},
+            )
+            .upsert(true)
+            .await;
+        match made {
+            Ok(_) => {}
+            // Another request made it first: just as good.
+            Err(e) if is_duplicate(&e) => {}
+            Err(e) => return Err(error::map(e)),
+        }
+        count().await?.map(|d| count_of(&d)).ok_or_else(|| {
+            // Only if the window's document expired in between: it is kept
+            // two minutes past its start, so a request this late is lost.
+            StoreError::Internal("a request window vanished while counting".into())
+        })
     }
 }
 
