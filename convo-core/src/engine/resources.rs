@@ -375,11 +375,15 @@ impl Convo {
         params: &ListParams<MessageId>,
     ) -> Result<Page<Message>, ConvoError> {
         let page = params.parse(Order::Asc, MessageId::parse)?;
-        let session = self.session(owner, session_id).await?;
+        let session = parse_id(session_id, "chat session")?;
+        // The store checks the owner with the read itself.
         self.store()
-            .messages(&session.id, &page)
+            .messages(owner, &session, &page)
             .await
             .map_err(|e| match e {
+                crate::store::StoreError::NotFound("chat session") => {
+                    ConvoError::NotFound("chat session")
+                }
                 crate::store::StoreError::NotFound(_) => {
                     let field = if params.after.is_some() {
                         "after"

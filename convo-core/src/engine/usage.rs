@@ -144,18 +144,28 @@ impl Convo {
         usage: Option<Usage>,
         failed: bool,
     ) {
-        let record = UsageRecord {
-            owner: agent.owner,
-            project_id: agent.project_id,
-            agent_id: agent.id,
-            session_id: session,
-            at: now(),
-            usage,
-            failed,
-        };
+        let record = usage_record(agent, session, usage, failed);
         if let Err(e) = self.store().record_usage(&record).await {
             tracing::warn!(%session, error = %e, "could not record the turn's usage");
         }
+    }
+}
+
+/// The ledger entry of a model call of `agent`'s, made now.
+pub(crate) fn usage_record(
+    agent: &Agent,
+    session: SessionId,
+    usage: Option<Usage>,
+    failed: bool,
+) -> UsageRecord {
+    UsageRecord {
+        owner: agent.owner,
+        project_id: agent.project_id,
+        agent_id: agent.id,
+        session_id: session,
+        at: now(),
+        usage,
+        failed,
     }
 }
 
