@@ -12,6 +12,7 @@
 #   bash scripts/bench.sh                 # all cases, 10 s each
 #   BENCH_SECONDS=5 bash scripts/bench.sh
 #   BENCH_STORES="memory sqlite" bash scripts/bench.sh
+#   BENCH_BURST=0 bash scripts/bench.sh   # without case 10 (default: 500 sends at once)
 #   BENCH_BIN=/tmp/convo-server-old bash scripts/bench.sh   # another build of
 #                                         # the server (e.g. before a change), same client and cases
 #   CARGO_TARGET_DIR=/tmp/t bash scripts/bench.sh          # build there instead of target/
@@ -23,6 +24,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_CASE="${BENCH_SECONDS:-10}"
 STORES="${BENCH_STORES:-memory sqlite mongodb}"
 STREAMS="${BENCH_STREAMS:-5000}"
+BURST="${BENCH_BURST:-500}"
 WORK="$(mktemp -d)"
 PIDS=()
 
@@ -221,6 +223,20 @@ for store in $STORES; do
   log "[$store] case 4: POST message through fake-gemini"
   run_wrk "4. POST /api/chat/{id}/message (fake-gemini)" "$store" "$pid" 64 64 "$base" "$WORK/post4.lua"
   kill "$pid"
+
+  # Case 10: a burst of plain sends at once, each to its own session, with a
+  # 2 s mock model: what the store adds to the model's time under a burst.
+  if [ "$BURST" -gt 0 ]; then
+    port=$(free_port)
+    start_server "$port" "${STORE_ENV[@]}" CONVO_JWT_SECRET="$SECRET" CONVO_MOCK_LATENCY_MS=2000
+    pid=$SERVER_PID
+    base="http://127.0.0.1:$port"
+    "$CLIENT" setup "$base" >"$WORK/setup10.json"
+    log "[$store] case 10: $BURST sends at once, 2 s model"
+    "$CLIENT" sends "$base" "$(jq -r .token "$WORK/setup10.json")" "$(jq -r .agent "$WORK/setup10.json")" "$BURST" |
+      jq -c --arg s "$store" '. + {store: $s}' >>"$WORK/burst"
+    kill "$pid"
+  fi
 done
 
 # Case 9: a tool turn (memory store): the fake Gemini scripted to call the
@@ -291,6 +307,11 @@ done <"$OPS"
 echo
 echo "6. one send, p50 by prior messages (ratio = at 10,000 / at 10):"
 jq -r '"   \(.store): 10 → \(.p50_ms_at_10 * 100 | round / 100) ms, 1,000 → \(.p50_ms_at_1000 * 100 | round / 100) ms, 10,000 → \(.p50_ms_at_10000 * 100 | round / 100) ms; ratio \(.p50_ms_at_10000 / .p50_ms_at_10 * 100 | round / 100)"' "$GROWTH"
+if [ -s "$WORK/burst" ]; then
+  echo
+  echo "10. $BURST plain sends at once, each to its own session, 2 s mock model (seconds until the last answer):"
+  jq -r '"   \(.store): \(.seconds * 100 | round / 100) s, \(.completed) completed, \(.failed) failed"' "$WORK/burst"
+fi
 echo
 jq -r --argjson before "$STREAM_RSS_BEFORE" --argjson peak "$STREAM_RSS_PEAK" \
   '"7. \(.streams) concurrent streams (memory store): \(.completed) completed, \(.failed) failed in \(.seconds * 10 | round / 10) s; RSS \($before / 1024 * 10 | round / 10) MiB before, peak \($peak / 1024 * 10 | round / 10) MiB: \((($peak - $before) / .streams) * 10 | round / 10) KiB per open stream"' \

@@ -51,8 +51,12 @@ enum Mutant {
     CursorIgnored,
     /// A page cursor naming a deleted project is `NotFound`.
     CursorMustNameAStoredItem,
-    /// `messages` of a missing session is `NotFound`, not empty.
-    MissingSessionMessagesNotFound,
+    /// `messages` answers another owner's session.
+    MessagesIgnoreOwner,
+    /// `try_lock_turn` takes (and returns) another owner's session.
+    LockIgnoresOwner,
+    /// `unlock_turn` drops the usage record it is given.
+    ReleaseForgetsUsage,
     /// `session` ignores the owner.
     SessionReadIgnoresOwner,
     /// An idempotency record is returned after its expiry.
@@ -96,7 +100,7 @@ enum Mutant {
     KeyLookupCachedPerHandle,
 }
 
-const MUTANTS: [Mutant; 33] = [
+const MUTANTS: [Mutant; 35] = [
     Mutant::InheritedCancel,
     Mutant::UnlockOnlyExpires,
     Mutant::UnlockByAnyone,
@@ -110,7 +114,9 @@ const MUTANTS: [Mutant; 33] = [
     Mutant::LastMessagesOneTooMany,
     Mutant::CursorIgnored,
     Mutant::CursorMustNameAStoredItem,
-    Mutant::MissingSessionMessagesNotFound,
+    Mutant::MessagesIgnoreOwner,
+    Mutant::LockIgnoresOwner,
+    Mutant::ReleaseForgetsUsage,
     Mutant::SessionReadIgnoresOwner,
     Mutant::IdempotencyNeverExpires,
     Mutant::RevocationForgotten,
@@ -277,6 +283,52 @@ impl MutantStore {
                 );
                 true
             }
+        }
+    }
+
+    /// Takes the lock (atomically, unless `NonAtomicLock`).
+    async fn lock_taken(&self, session: &SessionId, holder: &str, lease: Duration) -> bool {
+        if self.is(Mutant::NonAtomicLock) {
+            let free = {
+                let locks = guard(&self.locks);
+                locks
+                    .get(session)
+                    .is_none_or(|l| l.holder == holder || l.until <= Instant::now())
+            };
+            // The bug: another locker may get in between the check and the set.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if !free {
+                return false;
+            }
+            guard(&self.locks).insert(
+                *session,
+                Lease {
+                    holder: holder.to_owned(),
+                    until: Instant::now() + lease,
+                    cancel: false,
+                },
+            );
+            return true;
+        }
+        self.take(session, holder, lease)
+    }
+
+    /// Releases `holder`'s lock (or, under the lock mutants, gets it wrong).
+    fn release(&self, session: &SessionId, holder: &str) {
+        let mut locks = guard(&self.locks);
+        let Some(lease) = locks.get_mut(session) else {
+            return;
+        };
+        if lease.holder != holder && !self.is(Mutant::UnlockByAnyone) {
+            return;
+        }
+        if self.is(Mutant::UnlockOnlyExpires) {
+            lease.until = Instant::now();
+        } else if self.is(Mutant::UnlockKeepsCancel) {
+            lease.holder.clear();
+            lease.until = Instant::now();
+        } else {
+            locks.remove(session);
         }
     }
 }
@@ -520,75 +572,61 @@ impl Store for MutantStore {
 
     async fn messages(
         &self,
+        owner: &UserId,
         session: &SessionId,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError> {
-        if self.is(Mutant::MissingSessionMessagesNotFound)
-            && !guard(&self.books).owners.contains_key(session)
-        {
-            return Err(StoreError::NotFound("chat session"));
-        }
+        let owner = if self.is(Mutant::MessagesIgnoreOwner) {
+            // The bug: read as the session's real owner, whoever asks.
+            guard(&self.books)
+                .owners
+                .get(session)
+                .copied()
+                .unwrap_or(*owner)
+        } else {
+            *owner
+        };
         if self.is(Mutant::CursorIgnored) {
             let uncursored = PageRequest {
                 after: None,
                 before: None,
                 ..page.clone()
             };
-            return self.inner.messages(session, &uncursored).await;
+            return self.inner.messages(&owner, session, &uncursored).await;
         }
-        self.inner.messages(session, page).await
+        self.inner.messages(&owner, session, page).await
     }
 
     async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<ChatSession>, StoreError> {
         if !self.is(Mutant::LockMissingSession) {
             self.check_session(session).await?;
         }
-        if self.is(Mutant::NonAtomicLock) {
-            let free = {
-                let locks = guard(&self.locks);
-                locks
-                    .get(session)
-                    .is_none_or(|l| l.holder == holder || l.until <= Instant::now())
-            };
-            // The bug: another locker may get in between the check and the set.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            if !free {
-                return Ok(false);
-            }
-            guard(&self.locks).insert(
-                *session,
-                Lease {
-                    holder: holder.to_owned(),
-                    until: Instant::now() + lease,
-                    cancel: false,
-                },
-            );
-            return Ok(true);
+        let real = guard(&self.books).owners.get(session).copied();
+        if real.is_some_and(|real| real != *owner) && !self.is(Mutant::LockIgnoresOwner) {
+            return Err(StoreError::NotFound("chat session"));
         }
-        Ok(self.take(session, holder, lease))
+        if !self.lock_taken(session, holder, lease).await {
+            return Ok(None);
+        }
+        self.inner.session(&real.unwrap_or(*owner), session).await
     }
 
-    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
-        let mut locks = guard(&self.locks);
-        let Some(lease) = locks.get_mut(session) else {
-            return Ok(());
-        };
-        if lease.holder != holder && !self.is(Mutant::UnlockByAnyone) {
-            return Ok(());
+    async fn unlock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(), StoreError> {
+        if let Some(record) = usage.filter(|_| !self.is(Mutant::ReleaseForgetsUsage)) {
+            self.inner.record_usage(record).await?;
         }
-        if self.is(Mutant::UnlockOnlyExpires) {
-            lease.until = Instant::now();
-        } else if self.is(Mutant::UnlockKeepsCancel) {
-            lease.holder.clear();
-            lease.until = Instant::now();
-        } else {
-            locks.remove(session);
-        }
+        self.release(session, holder);
         Ok(())
     }
 

@@ -55,7 +55,11 @@ async fn a_reopened_file_keeps_its_data() {
         .expect("the session is still there");
     assert_eq!(session.message_count, 3, "message_count survives a reopen");
     let read = reopened
-        .messages(&f.session.id, &PageRequest::first(100, Order::Asc))
+        .messages(
+            &f.user.id,
+            &f.session.id,
+            &PageRequest::first(100, Order::Asc),
+        )
         .await
         .expect("messages()");
     assert_eq!(

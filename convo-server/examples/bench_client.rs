@@ -7,6 +7,7 @@
 //!                                                  # (with a URL, the agent has a webhook tool there)
 //! bench_client growth  <base> <token>              # JSON: p50 of one send at 10 / 1,000 / 10,000 prior messages
 //! bench_client streams <base> <token> <agent_id> <n>  # JSON: n concurrent streamed turns, how many completed
+//! bench_client sends   <base> <token> <agent_id> <n>  # JSON: n concurrent plain sends, how long until the last answered
 //! ```
 //! Every run is bounded: fixed counts, a timeout on every request.
 
@@ -217,6 +218,33 @@ async fn streams(base: &str, token: &str, agent: &str, n: usize) -> Result<Value
     )
 }
 
+/// `n` plain sends at once, each to its own new session: how long until
+/// the last one is answered (with a slow model, what the store adds to it
+/// under a burst of turns).
+async fn sends(base: &str, token: &str, agent: &str, n: usize) -> Result<Value> {
+    let api = Api::new(base, token, Duration::from_secs(120))?;
+    let start = format!("/api/chat/start/{agent}");
+    let sessions: Vec<String> = stream::iter(0..n)
+        .map(|_| api.id(&start, json!({})))
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let started = Instant::now();
+    let api = &api;
+    let outcomes = futures::future::join_all(
+        sessions
+            .iter()
+            .map(|s| async move { api.send(s, "at once").await.ok() }),
+    )
+    .await;
+    let completed = outcomes.iter().filter(|o| o.is_some()).count();
+    Ok(
+        json!({ "sends": n, "completed": completed, "failed": n - completed, "seconds": started.elapsed().as_secs_f64() }),
+    )
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -229,6 +257,7 @@ async fn main() -> Result<()> {
         "setup" => setup(arg(1)?, args.get(2).map(String::as_str)).await?,
         "growth" => growth(arg(1)?, arg(2)?).await?,
         "streams" => streams(arg(1)?, arg(2)?, arg(3)?, arg(4)?.parse()?).await?,
+        "sends" => sends(arg(1)?, arg(2)?, arg(3)?, arg(4)?.parse()?).await?,
         other => return Err(format!("unknown command {other}").into()),
     };
     println!("{out}");

@@ -87,6 +87,68 @@ async fn metrics_count_requests_turns_store_operations_and_streams() {
     );
 }
 
+/// Store operations so far, summed over every `op` (one sample per call).
+async fn store_operations(app: &crate::helpers::TestApp) -> f64 {
+    let text = new_client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with("convo_store_operation_duration_seconds_count{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The store calls a request makes are the database's work on MongoDB,
+/// where it is the bottleneck: a page of projects is authenticate and the
+/// list; a page of messages checks its owner in its own read; a plain turn
+/// takes the lock with the session, appends twice, reads its window, and
+/// records its usage with the release (plus the agent and authenticate).
+#[tokio::test]
+async fn reads_and_a_turn_make_the_fewest_store_calls() {
+    // Arrange
+    let app = spawn_app().await;
+    app.sign_up().await;
+    let fx = app.fixture(&app.client).await;
+    let messages = format!("/api/chat/{}/messages", fx.session_id());
+    assert_eq!(
+        app.send_message(&app.client, fx.session_id(), "warm up")
+            .await
+            .status(),
+        201
+    );
+    let cases: [(&str, f64); 3] = [
+        ("GET projects", 2.0),
+        ("GET messages", 2.0),
+        ("POST message", 7.0),
+    ];
+
+    for (case, most) in cases {
+        // Act
+        let before = store_operations(&app).await;
+        let status = match case {
+            "GET projects" => app.get(&app.client, "/api/projects").await.status(),
+            "GET messages" => app.get(&app.client, &messages).await.status(),
+            _ => app
+                .send_message(&app.client, fx.session_id(), "hi")
+                .await
+                .status(),
+        };
+        let made = store_operations(&app).await - before;
+
+        // Assert
+        assert!(status.is_success(), "{case}: {status}");
+        assert!(
+            made <= most,
+            "{case}: {made} store calls, at most {most} expected"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_metrics_listener_of_its_own_takes_metrics_off_the_api() {
     let app = spawn_app_with(MockProvider::new(), |config| {

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use convo::core::{MemoryStore, SessionId, Store};
+use convo::core::{MemoryStore, SessionId, Store, UserId};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
@@ -575,19 +575,34 @@ async fn check_history(
 
 /// Asks the store itself whether each session's turn lock is free (taking
 /// and giving back a probe lock).
-async fn check_locks_free(store: &Arc<dyn Store>, sessions: &[String], p: &mut Problems) {
+async fn check_locks_free(
+    app: &GeminiApp,
+    store: &Arc<dyn Store>,
+    sessions: &[String],
+    p: &mut Problems,
+) {
+    let me: Value = app
+        .get("/api/auth/me")
+        .await
+        .json()
+        .await
+        .expect("/api/auth/me answers JSON");
+    let owner = me["user"]["id"]
+        .as_str()
+        .and_then(|id| UserId::parse(id).ok())
+        .expect("the test user's id");
     for session in sessions {
         let id = SessionId::parse(session).expect("a session id");
         let holder = format!("load-faults-probe-{session}");
         let free = store
-            .try_lock_turn(&id, &holder, Duration::from_secs(5))
+            .try_lock_turn(&owner, &id, &holder, Duration::from_secs(5))
             .await;
-        p.check(matches!(free, Ok(true)), || {
+        p.check(matches!(free, Ok(Some(_))), || {
             format!("{session}: the turn lock is held ({free:?})")
         });
-        if let Ok(true) = free {
+        if let Ok(Some(_)) = free {
             store
-                .unlock_turn(&id, &holder)
+                .unlock_turn(&id, &holder, None)
                 .await
                 .expect("unlock the probe");
         }
@@ -734,7 +749,7 @@ async fn two_hundred_concurrent_sends_with_every_fault_get_their_status_and_lose
     // Assert: healthy, no lock held, every history exactly as answered.
     check_probes(&app, "after the storm").await;
     let mut p = Problems::default();
-    check_locks_free(&store, &sessions, &mut p).await;
+    check_locks_free(&app, &store, &sessions, &mut p).await;
     let mut histories = HashMap::new();
     let mut messages_checked = 0;
     for session in &sessions {
@@ -792,7 +807,7 @@ async fn two_hundred_concurrent_sends_with_every_fault_get_their_status_and_lose
     p.check(calls.iter().all(|c| c["outcome"] == "ok"), || {
         "a next-turn call failed at the fake".into()
     });
-    check_locks_free(&store, &sessions, &mut p).await;
+    check_locks_free(&app, &store, &sessions, &mut p).await;
     p.assert_none("next turns");
     check_probes(&app, "at the end").await;
 

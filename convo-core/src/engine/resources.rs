@@ -467,11 +467,23 @@ impl Convo {
         params: &ListParams<MessageId>,
     ) -> Result<Page<Message>, ConvoError> {
         let page = params.parse(Order::Asc, MessageId::parse)?;
-        let session = self.session(caller, session_id).await?;
+        let caller = caller.into();
+        let owner = &caller.owner();
+        let session = if caller.project().is_some() {
+            // A key's reach (its project, a chat key's end user) is checked
+            // on the session first.
+            self.session(&caller, session_id).await?.id
+        } else {
+            // The store checks the owner with the read itself.
+            parse_id(session_id, "chat session")?
+        };
         self.store()
-            .messages(&session.id, &page)
+            .messages(owner, &session, &page)
             .await
             .map_err(|e| match e {
+                crate::store::StoreError::NotFound("chat session") => {
+                    ConvoError::NotFound("chat session")
+                }
                 crate::store::StoreError::NotFound(_) => {
                     let field = if params.after.is_some() {
                         "after"

@@ -165,20 +165,31 @@ impl Convo {
         usage: Option<Usage>,
         failed: bool,
     ) {
-        let record = UsageRecord {
-            owner: agent.owner,
-            project_id: agent.project_id,
-            agent_id: agent.id,
-            session_id: session,
-            at: now(),
-            usage,
-            failed,
-            key_id: by.key_id,
-            end_user: by.end_user.clone(),
-        };
+        let record = usage_record(agent, session, by, usage, failed);
         if let Err(e) = self.store().record_usage(&record).await {
             tracing::warn!(%session, error = %e, "could not record the turn's usage");
         }
+    }
+}
+
+/// The ledger entry of a model call of `agent`'s, made now.
+pub(crate) fn usage_record(
+    agent: &Agent,
+    session: SessionId,
+    by: &super::turn::Attribution,
+    usage: Option<Usage>,
+    failed: bool,
+) -> UsageRecord {
+    UsageRecord {
+        owner: agent.owner,
+        project_id: agent.project_id,
+        agent_id: agent.id,
+        session_id: session,
+        at: now(),
+        usage,
+        failed,
+        key_id: by.key_id,
+        end_user: by.end_user.clone(),
     }
 }
 

@@ -245,27 +245,38 @@ impl Store for InstrumentedStore {
 
     async fn messages(
         &self,
+        owner: &UserId,
         session: &SessionId,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError> {
-        timed("messages", self.inner.messages(session, page)).await
+        timed("messages", self.inner.messages(owner, session, page)).await
     }
 
     async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<ChatSession>, StoreError> {
         timed(
             "try_lock_turn",
-            self.inner.try_lock_turn(session, holder, lease),
+            self.inner.try_lock_turn(owner, session, holder, lease),
         )
         .await
     }
 
-    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
-        timed("unlock_turn", self.inner.unlock_turn(session, holder)).await
+    async fn unlock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(), StoreError> {
+        timed(
+            "unlock_turn",
+            self.inner.unlock_turn(session, holder, usage),
+        )
+        .await
     }
 
     async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {

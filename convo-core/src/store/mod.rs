@@ -250,29 +250,50 @@ pub trait Store: Send + Sync + 'static {
         session: &SessionId,
         n: usize,
     ) -> Result<Vec<Message>, StoreError>;
-    /// A page of a session's messages ordered by `seq`. A cursor that is not a
-    /// message of this session is [`StoreError::NotFound`]; without cursors, a
-    /// missing session's page is empty.
+    /// A page of the owner's session's messages ordered by `seq`: the
+    /// ownership check is part of the read (one round trip where the
+    /// backend allows), so a caller need not read the session first.
+    /// [`StoreError::NotFound`]`("chat session")` if the session is missing
+    /// or not `owner`'s; a cursor that is not a message of this session is
+    /// [`StoreError::NotFound`]`("message")`.
     async fn messages(
         &self,
+        owner: &UserId,
         session: &SessionId,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError>;
 
-    /// Takes the session's turn lock for `holder` until now + `lease` if it is
-    /// free, expired, or already `holder`'s (which extends it). `false` if
-    /// someone else holds it. [`StoreError::NotFound`] if the session is missing.
+    /// Takes the owner's session's turn lock for `holder` until now +
+    /// `lease` if it is free, expired, or already `holder`'s (which extends
+    /// it), and returns the session as it stands under the lock (its
+    /// `message_count` and `pending_tool_calls` stay current while the lock
+    /// is held, since only the holder appends): the turn's ownership check
+    /// and its session read in the same round trip as the lock. `None` if
+    /// someone else holds it. [`StoreError::NotFound`] if the session is
+    /// missing or not `owner`'s (whose lock is then left alone).
     async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<ChatSession>, StoreError>;
     /// Releases the lock if `holder` still holds it; otherwise does nothing
     /// (also on a missing session). Releasing ends the lock, not just its
     /// lease: a cancel request goes with it, and `holder` locking again
     /// starts a new lock without one.
-    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError>;
+    ///
+    /// With `usage`, also adds the turn's last model call to the ledger as
+    /// [`record_usage`](Store::record_usage) does, whether or not the lock
+    /// was still held (the call happened), in the same round trip where the
+    /// backend allows; a retry of a call whose answer was lost does not
+    /// record it twice.
+    async fn unlock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(), StoreError>;
     /// Asks the turn holding the session's lock to stop: marks the lock, and
     /// the holder sees it through [`Store::turn_cancel_requested`]. `true` if
     /// an unexpired lock was held, `false` if no turn was running,

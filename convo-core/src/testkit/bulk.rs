@@ -39,7 +39,7 @@ pub async fn a_bulk_append_continues_the_seqs_and_reads_back_equal(store: Arc<dy
         .collect();
     assert_eq!(stored, expected, "the batch must be stored as seqs 3, 4, 5");
     let page = store
-        .messages(&s.id, &PageRequest::first(100, Order::Asc))
+        .messages(&s.owner, &s.id, &PageRequest::first(100, Order::Asc))
         .await
         .expect("messages()");
     assert_eq!(
@@ -138,7 +138,11 @@ pub async fn a_failed_bulk_append_stores_nothing(store: Arc<dyn Store>) {
 
         assert!(result.is_err(), "{what} must fail, got {result:?}");
         let page = store
-            .messages(&f.session.id, &PageRequest::first(100, Order::Asc))
+            .messages(
+                &f.user.id,
+                &f.session.id,
+                &PageRequest::first(100, Order::Asc),
+            )
             .await
             .expect("messages()");
         assert_eq!(

@@ -7,17 +7,18 @@ use std::time::Duration;
 use tokio::time::sleep;
 
 use super::fixtures::Fixture;
-use crate::domain::SessionId;
+use crate::domain::{ChatSession, SessionId};
 use crate::store::Store;
 
 /// Long enough that no test outlives it by accident.
 const LONG: Duration = Duration::from_secs(30);
 
-async fn lock(store: &dyn Store, session: &SessionId, holder: &str, lease: Duration) -> bool {
+async fn lock(store: &dyn Store, session: &ChatSession, holder: &str, lease: Duration) -> bool {
     store
-        .try_lock_turn(session, holder, lease)
+        .try_lock_turn(&session.owner, &session.id, holder, lease)
         .await
         .expect("try_lock_turn must succeed on a stored session")
+        .is_some()
 }
 
 async fn requested(store: &dyn Store, session: &SessionId, holder: &str) -> bool {
@@ -33,9 +34,10 @@ pub async fn a_new_holder_of_an_expired_lease_starts_without_its_cancel_request(
     store: Arc<dyn Store>,
 ) {
     let f = Fixture::insert(store.as_ref()).await;
-    let (s, store) = (f.session.id, store.as_ref());
+    let (session, store) = (&f.session, store.as_ref());
+    let s = session.id;
     assert!(
-        lock(store, &s, "a", Duration::from_millis(200)).await,
+        lock(store, session, "a", Duration::from_millis(200)).await,
         "A takes a short lease"
     );
     assert!(
@@ -46,7 +48,7 @@ pub async fn a_new_holder_of_an_expired_lease_starts_without_its_cancel_request(
     sleep(Duration::from_millis(400)).await;
 
     assert!(
-        lock(store, &s, "b", LONG).await,
+        lock(store, session, "b", LONG).await,
         "B takes the lock once A's lease has ended"
     );
     assert!(
@@ -62,14 +64,15 @@ pub async fn unlocking_ends_the_lock_and_its_cancel_request_even_for_the_same_ho
     store: Arc<dyn Store>,
 ) {
     let f = Fixture::insert(store.as_ref()).await;
-    let (s, store) = (f.session.id, store.as_ref());
-    assert!(lock(store, &s, "a", LONG).await, "A takes the lock");
+    let (session, store) = (&f.session, store.as_ref());
+    let s = session.id;
+    assert!(lock(store, session, "a", LONG).await, "A takes the lock");
     assert!(
         store.cancel_turn(&s).await.expect("cancel_turn"),
         "cancel_turn marks A's lock"
     );
 
-    store.unlock_turn(&s, "a").await.expect("unlock_turn");
+    store.unlock_turn(&s, "a", None).await.expect("unlock_turn");
 
     assert!(
         !requested(store, &s, "a").await,
@@ -79,7 +82,7 @@ pub async fn unlocking_ends_the_lock_and_its_cancel_request_even_for_the_same_ho
         !store.cancel_turn(&s).await.expect("cancel_turn"),
         "after unlocking, no turn is running"
     );
-    assert!(lock(store, &s, "a", LONG).await, "A locks again");
+    assert!(lock(store, session, "a", LONG).await, "A locks again");
     assert!(
         !requested(store, &s, "a").await,
         "A's new lock must start without the request made to the released one"

@@ -16,7 +16,7 @@ async fn assert_session_gone(store: &dyn Store, s: &ChatSession, why: &str) {
         .expect("session() must succeed");
     assert_eq!(read, None, "{why}: the session must read as None");
     let page = store
-        .messages(&s.id, &PageRequest::first(100, Order::Asc))
+        .messages(&s.owner, &s.id, &PageRequest::first(100, Order::Asc))
         .await
         .map(|p| p.data);
     assert_empty_or_not_found(page, &format!("{why}: messages() of the session"));
@@ -38,7 +38,7 @@ async fn assert_session_intact(store: &dyn Store, s: &ChatSession, messages: usi
         .expect("session() must succeed");
     assert!(read.is_some(), "{why}: a sibling session must survive");
     let page = store
-        .messages(&s.id, &PageRequest::first(100, Order::Asc))
+        .messages(&s.owner, &s.id, &PageRequest::first(100, Order::Asc))
         .await
         .expect("messages() must succeed");
     assert_eq!(

@@ -46,7 +46,7 @@ pub async fn appended_messages_get_consecutive_seqs_and_read_back_equal(store: A
     }
 
     let page = store
-        .messages(&s.id, &PageRequest::first(100, Order::Asc))
+        .messages(&s.owner, &s.id, &PageRequest::first(100, Order::Asc))
         .await
         .expect("messages() must succeed");
     assert_eq!(
@@ -114,7 +114,11 @@ pub async fn fifty_concurrent_appends_get_seqs_one_to_fifty(store: Arc<dyn Store
         "message_count after 50 concurrent appends"
     );
     let page = store
-        .messages(&session_id, &PageRequest::first(100, Order::Asc))
+        .messages(
+            &f.user.id,
+            &session_id,
+            &PageRequest::first(100, Order::Asc),
+        )
         .await
         .expect("messages() must succeed");
     let listed: Vec<u64> = page.data.iter().map(|m| m.seq).collect();

@@ -1,6 +1,6 @@
 //! What a session that does not exist (never stored, or deleted) answers.
 //!
-//! Reads of its contents are empty, as a deleted session's are; calls that
+//! Its window is empty, as a deleted session's is; calls that
 //! would change it are `NotFound`; releasing and asking about a lock nobody
 //! can hold are harmless no-ops.
 
@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::fixtures::assert_not_found;
-use crate::domain::{Order, PageRequest, SessionId};
+use crate::domain::{Order, PageRequest, SessionId, UserId};
 use crate::store::Store;
 
-/// `last_messages` and `messages` (with no cursor) of a missing session are
-/// empty, not an error.
-pub async fn the_messages_of_a_missing_session_read_as_empty(store: Arc<dyn Store>) {
+/// `last_messages` of a missing session is empty, not an error;
+/// `messages`, which checks the owner, is `NotFound`.
+pub async fn a_missing_sessions_window_is_empty_and_its_messages_not_found(store: Arc<dyn Store>) {
     let missing = SessionId::new();
 
     let last = store
@@ -21,15 +21,15 @@ pub async fn the_messages_of_a_missing_session_read_as_empty(store: Arc<dyn Stor
         .await
         .expect("last_messages of a missing session must succeed");
     let page = store
-        .messages(&missing, &PageRequest::first(10, Order::Asc))
-        .await
-        .expect("messages of a missing session must succeed");
+        .messages(
+            &UserId::new(),
+            &missing,
+            &PageRequest::first(10, Order::Asc),
+        )
+        .await;
 
     assert!(last.is_empty(), "last_messages must be empty, got {last:?}");
-    assert!(
-        page.data.is_empty() && !page.has_more,
-        "messages must be an empty page, got {page:?}"
-    );
+    assert_not_found(page, "messages of a missing session");
 }
 
 /// On a missing session `try_lock_turn` and `cancel_turn` are `NotFound`,
@@ -39,7 +39,7 @@ pub async fn the_turn_lock_of_a_missing_session_is_not_found(store: Arc<dyn Stor
 
     assert_not_found(
         store
-            .try_lock_turn(&missing, "a", Duration::from_secs(30))
+            .try_lock_turn(&UserId::new(), &missing, "a", Duration::from_secs(30))
             .await,
         "try_lock_turn on a missing session",
     );
@@ -48,7 +48,7 @@ pub async fn the_turn_lock_of_a_missing_session_is_not_found(store: Arc<dyn Stor
         "cancel_turn on a missing session",
     );
     store
-        .unlock_turn(&missing, "a")
+        .unlock_turn(&missing, "a", None)
         .await
         .expect("unlock_turn on a missing session must be a no-op");
     assert!(

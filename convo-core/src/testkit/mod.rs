@@ -31,6 +31,7 @@ mod end_users;
 mod entities;
 mod external;
 mod fixtures;
+mod held;
 mod idempotency;
 mod keys;
 mod lock;
@@ -59,6 +60,7 @@ pub use end_users::*;
 pub use entities::*;
 pub use external::*;
 pub use fixtures::*;
+pub use held::*;
 pub use idempotency::*;
 pub use keys::*;
 pub use lock::*;
@@ -238,7 +240,7 @@ macro_rules! __store_conformance_list {
                 a_fork_copies_the_first_messages_under_new_ids,
                 a_fork_of_missing_messages_is_not_found,
                 // a missing session
-                the_messages_of_a_missing_session_read_as_empty,
+                a_missing_sessions_window_is_empty_and_its_messages_not_found,
                 the_turn_lock_of_a_missing_session_is_not_found,
                 // bulk append
                 a_bulk_append_continues_the_seqs_and_reads_back_equal,
@@ -264,6 +266,12 @@ macro_rules! __store_conformance_list {
                 cancelling_a_free_session_reports_no_turn,
                 a_new_holder_of_an_expired_lease_starts_without_its_cancel_request,
                 unlocking_ends_the_lock_and_its_cancel_request_even_for_the_same_holder,
+                // what the lock returns and its release records
+                the_turn_lock_returns_the_session_as_it_stands,
+                another_owners_session_can_be_neither_locked_nor_read,
+                appends_under_the_turn_lock_keep_seq_and_count,
+                appends_after_a_lost_lease_leave_no_gap,
+                releasing_the_turn_lock_records_its_usage,
                 // idempotency
                 a_missing_idempotency_record_reads_as_none,
                 idempotency_records_round_trip_and_can_be_replaced,
@@ -296,6 +304,7 @@ macro_rules! __store_conformance_list {
                 concurrent_appends_through_two_handles_keep_seq_contiguous,
                 the_turn_lock_taken_through_one_handle_excludes_the_other,
                 a_cancel_through_one_handle_reaches_the_holder_on_the_other,
+                appends_after_a_lease_lost_to_the_other_handle_leave_no_gap,
                 a_revocation_through_one_handle_fails_authenticate_on_the_other,
                 concurrent_first_calls_for_an_external_identity_through_two_handles_make_one_user,
                 a_key_deleted_through_one_handle_is_missed_at_once_through_the_other,

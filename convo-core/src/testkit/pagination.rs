@@ -124,7 +124,7 @@ pub async fn messages_paginate_by_seq_with_limit_order_and_cursors(store: Arc<dy
             .expect("append_message must succeed");
         asc.push(m.id);
     }
-    let session_id = f.session.id;
+    let (owner, session_id) = (f.user.id, f.session.id);
 
     assert_paginates(
         "messages",
@@ -132,7 +132,7 @@ pub async fn messages_paginate_by_seq_with_limit_order_and_cursors(store: Arc<dy
         |m: &crate::domain::Message| m.id,
         move |req| {
             let store = Arc::clone(&store);
-            async move { store.messages(&session_id, &req).await }
+            async move { store.messages(&owner, &session_id, &req).await }
         },
     )
     .await;
@@ -164,11 +164,11 @@ pub async fn a_message_cursor_outside_the_session_is_not_found(store: Arc<dyn St
             };
             let what = format!("messages() with {name} as the cursor ({order:?})");
             assert_not_found(
-                store.messages(&f.session.id, &after).await,
+                store.messages(&f.user.id, &f.session.id, &after).await,
                 &format!("{what}: after"),
             );
             assert_not_found(
-                store.messages(&f.session.id, &before).await,
+                store.messages(&f.user.id, &f.session.id, &before).await,
                 &format!("{what}: before"),
             );
         }

@@ -188,7 +188,11 @@ pub async fn tool_calls_and_tool_results_round_trip_through_every_read_and_fork(
         "last_messages must read back every tool field"
     );
     let page = store
-        .messages(&f.session.id, &PageRequest::first(100, Order::Asc))
+        .messages(
+            &f.user.id,
+            &f.session.id,
+            &PageRequest::first(100, Order::Asc),
+        )
         .await
         .expect("messages");
     assert_eq!(

@@ -75,27 +75,39 @@ pub async fn the_turn_lock_taken_through_one_handle_excludes_the_other(
     b: Arc<dyn Store>,
 ) {
     let f = Fixture::insert(a.as_ref()).await;
-    let s = f.session.id;
+    let (o, s) = (f.user.id, f.session.id);
 
     assert!(
-        a.try_lock_turn(&s, "a", LONG).await.expect("lock A"),
+        a.try_lock_turn(&o, &s, "a", LONG)
+            .await
+            .expect("lock A")
+            .is_some(),
         "A takes the free lock through handle A"
     );
     assert!(
-        !b.try_lock_turn(&s, "b", LONG).await.expect("lock B"),
+        b.try_lock_turn(&o, &s, "b", LONG)
+            .await
+            .expect("lock B")
+            .is_none(),
         "B, through handle B, must be refused while A holds the lock"
     );
-    b.unlock_turn(&s, "b").await.expect("unlock B");
+    b.unlock_turn(&s, "b", None).await.expect("unlock B");
     assert!(
-        !b.try_lock_turn(&s, "b", LONG).await.expect("lock B"),
+        b.try_lock_turn(&o, &s, "b", LONG)
+            .await
+            .expect("lock B")
+            .is_none(),
         "B's unlock through handle B must not release A's lock"
     );
-    a.unlock_turn(&s, "a").await.expect("unlock A");
+    a.unlock_turn(&s, "a", None).await.expect("unlock A");
     assert!(
-        b.try_lock_turn(&s, "b", LONG).await.expect("lock B"),
+        b.try_lock_turn(&o, &s, "b", LONG)
+            .await
+            .expect("lock B")
+            .is_some(),
         "B gets the lock through handle B once A released it"
     );
-    b.unlock_turn(&s, "b").await.expect("unlock B");
+    b.unlock_turn(&s, "b", None).await.expect("unlock B");
 
     let start = Arc::new(Barrier::new(20));
     let tasks: Vec<_> = (0..20)
@@ -104,7 +116,9 @@ pub async fn the_turn_lock_taken_through_one_handle_excludes_the_other(
             let start = Arc::clone(&start);
             tokio::spawn(async move {
                 start.wait().await;
-                store.try_lock_turn(&s, &format!("racer-{i}"), LONG).await
+                store
+                    .try_lock_turn(&o, &s, &format!("racer-{i}"), LONG)
+                    .await
             })
         })
         .collect();
@@ -114,7 +128,7 @@ pub async fn the_turn_lock_taken_through_one_handle_excludes_the_other(
             .await
             .expect("the lock task must not panic")
             .expect("a concurrent try_lock_turn must succeed");
-        winners += usize::from(won);
+        winners += usize::from(won.is_some());
     }
     assert_eq!(
         winners, 1,
@@ -129,9 +143,12 @@ pub async fn a_cancel_through_one_handle_reaches_the_holder_on_the_other(
     b: Arc<dyn Store>,
 ) {
     let f = Fixture::insert(a.as_ref()).await;
-    let s = f.session.id;
+    let (o, s) = (f.user.id, f.session.id);
     assert!(
-        a.try_lock_turn(&s, "a", LONG).await.expect("lock A"),
+        a.try_lock_turn(&o, &s, "a", LONG)
+            .await
+            .expect("lock A")
+            .is_some(),
         "A takes the lock through handle A"
     );
 

@@ -214,9 +214,15 @@ async fn a_lock_left_by_a_crashed_holder_frees_itself_when_its_lease_ends() {
     let session = w.session().await;
     assert!(w
         .store
-        .try_lock_turn(&session.id, "crashed-process", Duration::from_millis(200))
+        .try_lock_turn(
+            &session.owner,
+            &session.id,
+            "crashed-process",
+            Duration::from_millis(200)
+        )
         .await
-        .expect("lock"));
+        .expect("lock")
+        .is_some());
     assert!(matches!(
         w.send(&session, "hi").await,
         Err(ConvoError::TurnInProgress)

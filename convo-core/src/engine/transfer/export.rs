@@ -117,7 +117,7 @@ fn export_sessions(
     };
     sessions
         .map_ok(move |session| {
-            let id = session.id;
+            let (id, owner) = (session.id, session.owner);
             let record = ExportRecord::Session(ExportedSession {
                 id: session.id.to_string(),
                 agent_id: session.agent_id.to_string(),
@@ -134,7 +134,7 @@ fn export_sessions(
             let messages = paged(
                 move |page| {
                     let store = store.clone();
-                    async move { store.messages(&id, &page).await }
+                    async move { store.messages(&owner, &id, &page).await }
                 },
                 |m| m.id,
             )

@@ -2,7 +2,9 @@
 //! and the request.
 
 use super::*;
-use crate::domain::{now, Agent, Caller, ContextRef, Message, MessageDraft, MessageId, SessionId};
+use crate::domain::{
+    now, Agent, Caller, ChatSession, ContextRef, Message, MessageDraft, MessageId, SessionId,
+};
 use crate::engine::{context, validate, Convo};
 use crate::error::ConvoError;
 use crate::llm::LlmRequest;
@@ -20,18 +22,26 @@ impl Convo {
         if let Some(key) = &message.idempotency_key {
             validate::idempotency_key(key)?;
         }
-        let session = self.session(caller, session_id).await?;
-        let owner = &session.owner;
-        let agent = self
-            .store()
-            .agent(owner, &session.agent_id)
-            .await?
-            .ok_or(ConvoError::NotFound("chat session"))?;
+        let session_id = crate::engine::parse_id(session_id, "chat session")?;
+        let owner = &caller.owner();
+        if caller.project().is_some() {
+            // A key's reach (its project, a chat key's end user) is checked
+            // before the lock: a key never locks a session it cannot see.
+            self.session(caller, session_id).await?;
+        }
+        // The lock's round trip is also the ownership check and the
+        // session read (its pending calls are current under the lock).
+        let (lock, session) =
+            TurnLock::acquire(self.store(), owner, session_id, self.settings().turn_lease).await?;
         let by = Attribution::of(caller, &session);
-        // Quotas first: a refused turn stores nothing.
-        let slot = self.admit_call(caller, &agent, &by).await?;
-        let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
-        match self.begin_locked(&session.id, &agent, &message).await {
+        let (slot, agent) = match self.admit_locked(caller, &session, &by).await {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                lock.release().await;
+                return Err(e);
+            }
+        };
+        match self.begin_locked(&session, &agent, &message).await {
             Ok(Some((user_message, request, context))) => Ok(Begun::Run(Prepared {
                 started: std::time::Instant::now(),
                 _slot: slot,
@@ -79,17 +89,35 @@ impl Convo {
         }
     }
 
+    /// Under the lock: the session's agent, and the quotas (a refused turn
+    /// stores nothing).
+    pub(super) async fn admit_locked(
+        &self,
+        caller: &Caller,
+        session: &ChatSession,
+        by: &Attribution,
+    ) -> Result<(Option<crate::engine::usage::TurnSlot>, Agent), ConvoError> {
+        let agent = self
+            .store()
+            .agent(&session.owner, &session.agent_id)
+            .await?
+            .ok_or(ConvoError::NotFound("chat session"))?;
+        let slot = self.admit_call(caller, &agent, by).await?;
+        Ok((slot, agent))
+    }
+
     /// Steps 3–5 under the lock. `None`: a completed idempotent turn exists.
     pub(super) async fn begin_locked(
         &self,
-        session: &SessionId,
+        locked: &ChatSession,
         agent: &Agent,
         message: &SendMessage,
     ) -> Result<Option<(Message, LlmRequest, ContextRef)>, ConvoError> {
         let store = self.store();
+        let session = &locked.id;
         let user_message = match &message.idempotency_key {
             None => {
-                self.ensure_no_pending_calls(agent, session).await?;
+                super::client::ensure_no_pending_calls(locked)?;
                 store
                     .append_message(session, MessageDraft::user(&message.content))
                     .await?
@@ -106,7 +134,7 @@ impl Convo {
                         // A replay, even of the turn that is paused now.
                         return Ok(None);
                     }
-                    self.ensure_no_pending_calls(agent, session).await?;
+                    super::client::ensure_no_pending_calls(locked)?;
                     // The first attempt stored the user message, then the model
                     // failed. Answer that message again, if nothing came after it.
                     let last = store.last_messages(session, 1).await?;
@@ -119,7 +147,7 @@ impl Convo {
                     record.user_message
                 }
                 None => {
-                    self.ensure_no_pending_calls(agent, session).await?;
+                    super::client::ensure_no_pending_calls(locked)?;
                     let user_message = store
                         .append_message(session, MessageDraft::user(&message.content))
                         .await?;

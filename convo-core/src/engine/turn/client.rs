@@ -3,7 +3,9 @@
 //! engine over the same store sees them), a new message is refused while
 //! they wait, and a cancel answers them so the history stays whole.
 
-use crate::domain::{Agent, Message, Role, SessionId, ToolCall, ToolExecution, UserId};
+use crate::domain::{
+    Agent, ChatSession, Message, Role, SessionId, ToolCall, ToolExecution, UserId,
+};
 use crate::engine::Convo;
 use crate::error::ConvoError;
 
@@ -64,27 +66,18 @@ pub(super) fn answers_call(message: &Message, call: &ToolCall) -> bool {
     message.role == Role::Tool && message.tool_call_id.as_deref() == Some(call.id.as_str())
 }
 
-impl Convo {
-    /// [`ConvoError::ToolOutputsRequired`] when the session's turn waits for
-    /// client outputs. Read under the turn lock: the session read before it
-    /// may predate a turn that paused since.
-    pub(super) async fn ensure_no_pending_calls(
-        &self,
-        agent: &Agent,
-        session: &SessionId,
-    ) -> Result<(), ConvoError> {
-        let current = self
-            .store()
-            .session(&agent.owner, session)
-            .await?
-            .ok_or(ConvoError::NotFound("chat session"))?;
-        if current.pending_tool_calls.is_empty() {
-            Ok(())
-        } else {
-            Err(ConvoError::ToolOutputsRequired)
-        }
+/// [`ConvoError::ToolOutputsRequired`] when the session's turn waits for
+/// client outputs. `locked` is the session as the turn lock returned it: a
+/// session read before the lock may predate a turn that paused since.
+pub(super) fn ensure_no_pending_calls(locked: &ChatSession) -> Result<(), ConvoError> {
+    if locked.pending_tool_calls.is_empty() {
+        Ok(())
+    } else {
+        Err(ConvoError::ToolOutputsRequired)
     }
+}
 
+impl Convo {
     /// Ends a paused turn: each pending call gets an `is_error` tool
     /// message saying it was cancelled (so the model, next turn, never sees
     /// a call without its result), and the session waits for nothing.
@@ -94,9 +87,15 @@ impl Convo {
         owner: &UserId,
         session: &SessionId,
     ) -> Result<bool, ConvoError> {
-        let lock = match TurnLock::acquire(self.store(), *session, self.settings().turn_lease).await
+        let (lock, current) = match TurnLock::acquire(
+            self.store(),
+            owner,
+            *session,
+            self.settings().turn_lease,
+        )
+        .await
         {
-            Ok(lock) => lock,
+            Ok(locked) => locked,
             // Resumed meanwhile: stop that run like any running turn.
             Err(ConvoError::TurnInProgress) => {
                 self.store().cancel_turn(session).await?;
@@ -104,21 +103,14 @@ impl Convo {
             }
             Err(e) => return Err(e),
         };
-        let result = self.answer_pending_as_cancelled(owner, session).await;
+        let result = self.answer_pending_as_cancelled(current).await;
         lock.release().await;
         result
     }
 
-    async fn answer_pending_as_cancelled(
-        &self,
-        owner: &UserId,
-        session: &SessionId,
-    ) -> Result<bool, ConvoError> {
-        let current = self
-            .store()
-            .session(owner, session)
-            .await?
-            .ok_or(ConvoError::NotFound("chat session"))?;
+    /// `current`: the session as the lock returned it.
+    async fn answer_pending_as_cancelled(&self, current: ChatSession) -> Result<bool, ConvoError> {
+        let session = &current.id;
         if current.pending_tool_calls.is_empty() {
             return Ok(false);
         }

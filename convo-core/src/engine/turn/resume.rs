@@ -132,8 +132,9 @@ impl Convo {
             .ok_or(ConvoError::NotFound("chat session"))?;
         let by = Attribution::of(caller, &session);
         let slot = self.admit_call(caller, &agent, &by).await?;
-        let lock = TurnLock::acquire(self.store(), session.id, self.settings().turn_lease).await?;
-        match self.resume_locked(&session.id, &agent, outputs).await {
+        let (lock, current) =
+            TurnLock::acquire(self.store(), owner, session.id, self.settings().turn_lease).await?;
+        match self.resume_locked(current, &agent, outputs).await {
             Ok(resumed) => Ok(Prepared {
                 started: std::time::Instant::now(),
                 _slot: slot,
@@ -156,20 +157,18 @@ impl Convo {
         }
     }
 
-    /// Under the lock: the session read again (another request may have
-    /// resumed or cancelled the turn since), the outputs checked and
-    /// stored, the pending calls cleared, the next request built.
+    /// Under the lock: the session as the lock returned it (another
+    /// request may have resumed or cancelled the turn since the first
+    /// read), the outputs checked and stored, the pending calls cleared,
+    /// the next request built.
     async fn resume_locked(
         &self,
-        session: &SessionId,
+        current: crate::domain::ChatSession,
         agent: &Agent,
         outputs: Vec<ToolOutput>,
     ) -> Result<Resumed, ConvoError> {
         let store = self.store();
-        let current = store
-            .session(&agent.owner, session)
-            .await?
-            .ok_or(ConvoError::NotFound("chat session"))?;
+        let session = &current.id;
         let turn = self.paused_turn(session, current.message_count).await?;
         // A call already answered (a resumption that stored its outputs and
         // failed before clearing them) is not asked for again.

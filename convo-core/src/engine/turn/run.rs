@@ -7,7 +7,10 @@ use tokio::sync::mpsc;
 
 use super::running::Running;
 use super::*;
-use crate::domain::{now, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, Usage};
+use crate::domain::{
+    now, ContextRef, FinishReason, Message, MessageDraft, MessageId, Role, Usage, UsageRecord,
+};
+use crate::engine::usage::usage_record;
 use crate::engine::Convo;
 use crate::error::ConvoError;
 use crate::llm::{LlmChunk, LlmError, LlmReply, ToolChoice};
@@ -69,9 +72,8 @@ impl Convo {
             .and_then(|ran| Ok((last_reply(&ran.messages)?, ran)));
         drop(running);
         log_failure(&prepared, &result);
-        self.record_outcome(&prepared, result.as_ref().map(|(last, _)| last))
-            .await;
-        prepared.lock.release().await;
+        let usage = self.record_outcome(&prepared, result.as_ref().map(|(last, _)| last));
+        prepared.lock.release_with(Some(usage)).await;
         let (assistant_message, ran) = result?;
         Ok(Turn {
             user_message: prepared.user_message,
@@ -226,15 +228,16 @@ impl Convo {
         }
     }
 
-    /// Step 7½: the turn's last model call goes in the usage ledger, failed
-    /// or not, and in the metrics (`convo_llm_calls_total{provider, outcome}`,
+    /// Step 7½: the turn's last model call, failed or not, in the metrics
+    /// (`convo_llm_calls_total{provider, outcome}`,
     /// `convo_llm_call_duration_seconds{provider}`,
-    /// `convo_llm_tokens_total{provider, kind}`).
-    pub(super) async fn record_outcome(
+    /// `convo_llm_tokens_total{provider, kind}`), and its ledger entry,
+    /// which the lock's release writes (the same round trip).
+    pub(super) fn record_outcome(
         &self,
         prepared: &Prepared,
         outcome: Result<&Message, &ConvoError>,
-    ) {
+    ) -> UsageRecord {
         let session = prepared.user_message.session_id;
         let outcome_index = match outcome {
             Ok(m) if m.finish_reason == Some(FinishReason::Cancelled) => 1,
@@ -253,14 +256,8 @@ impl Convo {
             m.completion_tokens.increment(usage.completion_tokens);
         }
         match outcome {
-            Ok(reply) => {
-                self.record_turn(&prepared.agent, session, &prepared.by, reply.usage, false)
-                    .await
-            }
-            Err(_) => {
-                self.record_turn(&prepared.agent, session, &prepared.by, None, true)
-                    .await
-            }
+            Ok(reply) => usage_record(&prepared.agent, session, &prepared.by, reply.usage, false),
+            Err(_) => usage_record(&prepared.agent, session, &prepared.by, None, true),
         }
     }
 
@@ -286,10 +283,10 @@ impl Convo {
             .and_then(|ran| last_reply(&ran.messages));
         drop(running);
         log_failure(&prepared, &result);
-        self.record_outcome(&prepared, result.as_ref()).await;
+        let usage = self.record_outcome(&prepared, result.as_ref());
         // Release before the final event, so a client that reacts to it at
         // once can start the next turn.
-        prepared.lock.release().await;
+        prepared.lock.release_with(Some(usage)).await;
         let last = match result {
             Ok(message) => TurnEvent::Completed {
                 message: Box::new(message),

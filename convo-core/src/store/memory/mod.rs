@@ -132,6 +132,15 @@ impl Inner {
             .ok_or(StoreError::NotFound("chat session"))
     }
 
+    /// The owner's session; not found when missing or someone else's.
+    fn owned_session(&self, owner: &UserId, id: &SessionId) -> Result<&ChatSession, StoreError> {
+        self.sessions
+            .get(id)
+            .map(|e| &e.session)
+            .filter(|s| s.owner == *owner)
+            .ok_or(StoreError::NotFound("chat session"))
+    }
+
     fn session_entry_mut(&mut self, id: &SessionId) -> Result<&mut SessionEntry, StoreError> {
         self.sessions
             .get_mut(id)
@@ -295,23 +304,42 @@ impl Store for MemoryStore {
 
     async fn messages(
         &self,
+        owner: &UserId,
         session: &SessionId,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError> {
-        self.read().messages(session, page)
+        let inner = self.read();
+        inner.owned_session(owner, session)?;
+        inner.messages(session, page)
     }
 
     async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
-        self.write().try_lock_turn(session, holder, lease)
+    ) -> Result<Option<ChatSession>, StoreError> {
+        let mut inner = self.write();
+        inner.owned_session(owner, session)?;
+        if !inner.try_lock_turn(session, holder, lease)? {
+            return Ok(None);
+        }
+        Ok(Some(inner.owned_session(owner, session)?.clone()))
     }
 
-    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
-        self.write().unlock_turn(session, holder)
+    async fn unlock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        inner.unlock_turn(session, holder)?;
+        match usage {
+            Some(record) => inner.record_usage(record),
+            None => Ok(()),
+        }
     }
 
     async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {

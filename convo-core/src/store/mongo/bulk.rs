@@ -68,6 +68,9 @@ impl MongoStore {
             self.delete_batch(session, &stored).await?;
             return Err(StoreError::NotFound("chat session"));
         }
+        if let Some(last) = stored.last() {
+            self.note_count(session, last.seq);
+        }
         Ok(stored)
     }
 
@@ -93,7 +96,11 @@ impl MongoStore {
                 };
                 let stored = allocate(session, &drafts, bumped.message_count);
                 messages
-                    .insert_many(stored.iter().map(MessageDoc::from_domain))
+                    .insert_many(
+                        stored
+                            .iter()
+                            .map(|m| MessageDoc::owned_by(m, &bumped.owner)),
+                    )
                     .session(&mut *s)
                     .await?;
                 Ok(Some(stored))
@@ -123,7 +130,11 @@ impl MongoStore {
         let stored = allocate(session, drafts, bumped.message_count);
         let inserted = self
             .messages_coll()
-            .insert_many(stored.iter().map(MessageDoc::from_domain))
+            .insert_many(
+                stored
+                    .iter()
+                    .map(|m| MessageDoc::owned_by(m, &bumped.owner)),
+            )
             .await
             .store();
         if let Err(e) = inserted {

@@ -32,10 +32,19 @@ impl MongoStore {
         // Transactions need a replica set member or a mongos.
         let transactions =
             hello.contains_key("setName") || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+        // Client-level bulkWrite, one command over several collections,
+        // came with wire version 25 (MongoDB 8.0; MongoDB manual,
+        // "bulkWrite" command, consulted 2026-12-01).
+        let bulk_write = hello
+            .get("maxWireVersion")
+            .and_then(mongodb::bson::Bson::as_i32)
+            .is_some_and(|v| v >= 25);
         let store = Self {
             client,
             db,
             transactions,
+            bulk_write,
+            held: Arc::default(),
         };
         store.ensure_indexes().await?;
         Ok(store)

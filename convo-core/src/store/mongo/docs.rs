@@ -314,11 +314,26 @@ pub(super) struct ContextDoc {
 }
 
 /// `messages`, unique on `(session_id, seq)`.
+/// A message document read for its `owner` too (ownership-checked pages).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(super) struct OwnedMessageDoc(pub MessageDoc);
+
+impl OwnedMessageDoc {
+    pub fn into_domain(self) -> Result<(Option<String>, Message), StoreError> {
+        self.0.into_owned()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct MessageDoc {
     #[serde(rename = "_id")]
     pub id: String,
     pub session_id: String,
+    /// The session's owner, so a page of messages proves whose it is;
+    /// absent in messages stored before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub seq: i64,
     pub role: Role,
     pub content: String,
@@ -357,6 +372,7 @@ impl MessageDoc {
         Self {
             id: m.id.to_string(),
             session_id: m.session_id.to_string(),
+            owner: None,
             seq: i(m.seq),
             role: m.role,
             content: m.content.clone(),
@@ -380,6 +396,20 @@ impl MessageDoc {
             tool_call_id: m.tool_call_id.clone(),
             tool_name: m.tool_name.clone(),
             is_error: m.is_error,
+        }
+    }
+
+    /// The owner it carries (if any), with the message.
+    pub fn into_owned(self) -> Result<(Option<String>, Message), StoreError> {
+        let owner = self.owner.clone();
+        Ok((owner, self.into_domain()?))
+    }
+
+    /// The document of a message of `owner`'s session.
+    pub fn owned_by(m: &Message, owner: &str) -> Self {
+        Self {
+            owner: Some(owner.to_owned()),
+            ..Self::from_domain(m)
         }
     }
 

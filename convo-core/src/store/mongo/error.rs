@@ -27,6 +27,32 @@ pub(super) fn is_duplicate(err: &Error) -> bool {
     code(err) == Some(DUPLICATE_KEY)
 }
 
+/// Whether a client-level `bulkWrite` failed only on duplicate keys: every
+/// write error is one, and there is no other kind of failure.
+pub(super) fn only_duplicates(err: &Error) -> bool {
+    match err.kind.as_ref() {
+        ErrorKind::BulkWrite(b) => {
+            b.write_concern_errors.is_empty()
+                && !b.write_errors.is_empty()
+                && b.write_errors.values().all(|w| w.code == DUPLICATE_KEY)
+        }
+        _ => is_duplicate(err),
+    }
+}
+
+/// The index of the first write a client-level `bulkWrite` refused as a
+/// duplicate key, if that is how it failed.
+pub(super) fn duplicate_at(err: &Error) -> Option<usize> {
+    match err.kind.as_ref() {
+        ErrorKind::BulkWrite(b) => b
+            .write_errors
+            .iter()
+            .find(|(_, w)| w.code == DUPLICATE_KEY)
+            .map(|(i, _)| *i),
+        _ => None,
+    }
+}
+
 /// Unreachable or slow servers are `Unavailable` (retryable); anything else `Internal`.
 pub(super) fn map(err: Error) -> StoreError {
     let unreachable = matches!(

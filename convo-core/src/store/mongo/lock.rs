@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use mongodb::bson::{doc, Bson};
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::options::{InsertOneModel, ReturnDocument, UpdateOneModel, WriteModel};
 
 use super::docs::to_bson;
-use super::error::MapErr;
+use super::error::{is_duplicate, only_duplicates, MapErr};
 use super::query::*;
 use super::*;
-use crate::domain::{now, SessionId};
+use crate::domain::{now, ChatSession, SessionId, UsageRecord, UserId};
 use crate::store::StoreError;
 
 impl MongoStore {
@@ -32,66 +33,140 @@ impl MongoStore {
 
     pub(super) async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<ChatSession>, StoreError> {
         let now = now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
+        // The owner in every filter: someone else's session is not found,
+        // and its lock never touched.
+        let mine = owned(owner, session);
         // Take a free or expired lock (with no cancel request), or renew
-        // our own (keeping one).
+        // our own (keeping one). A renewal (this handle holds the lock)
+        // tries its own case first: one round trip either way.
         let free = merge(
-            doc! {
-                "_id": session.to_string(),
-                "$or": [
-                    { "lock_holder": Bson::Null },
-                    { "lock_until": { "$lte": to_bson(now) } },
-                ],
-            },
-            live(),
+            mine.clone(),
+            doc! { "$or": [
+                { "lock_holder": Bson::Null },
+                { "lock_until": { "$lte": to_bson(now) } },
+            ]},
         );
         let take = doc! { "$set": { "lock_holder": holder, "lock_until": to_bson(until), "lock_cancel": false } };
-        if self
-            .sessions_coll()
-            .update_one(free, take)
-            .await
-            .store()?
-            .matched_count
-            == 1
-        {
-            return Ok(true);
-        }
-        let ours = merge(
-            doc! { "_id": session.to_string(), "lock_holder": holder },
-            live(),
-        );
+        let ours = merge(mine.clone(), doc! { "lock_holder": holder });
         let renew = doc! { "$set": { "lock_until": to_bson(until) } };
-        if self
-            .sessions_coll()
-            .update_one(ours, renew)
-            .await
-            .store()?
-            .matched_count
-            == 1
-        {
-            return Ok(true);
+        let renewing = self.held().get(session).is_some_and(|h| h.holder == holder);
+        let attempts = if renewing {
+            [(ours, renew), (free, take)]
+        } else {
+            [(free, take), (ours, renew)]
+        };
+        for (filter, update) in attempts {
+            let locked = self
+                .sessions_coll()
+                .find_one_and_update(filter, update)
+                .return_document(ReturnDocument::After)
+                .await
+                .store()?;
+            if let Some(doc) = locked {
+                let session = doc.into_domain()?;
+                self.note_held(&session, holder);
+                return Ok(Some(session));
+            }
         }
-        self.unmatched_lock_update(session).await
+        let exists = self
+            .sessions_coll()
+            .clone_with_type::<Document>()
+            .find_one(mine)
+            .projection(doc! { "_id": 1 })
+            .await
+            .store()?;
+        match exists {
+            Some(_) => Ok(None),
+            None => Err(StoreError::NotFound("chat session")),
+        }
+    }
+
+    /// Remembers that this handle holds `session`'s lock, and its count.
+    fn note_held(&self, session: &ChatSession, holder: &str) {
+        let count = i64::try_from(session.message_count).unwrap_or(i64::MAX);
+        let mut held = self.held();
+        match held.get_mut(&session.id) {
+            // A renewal: our own appends may be ahead of a count read now.
+            Some(h) if h.holder == holder => h.count = h.count.max(count),
+            _ => {
+                held.insert(
+                    session.id,
+                    Held {
+                        holder: holder.to_owned(),
+                        owner: session.owner.to_string(),
+                        count,
+                    },
+                );
+            }
+        }
     }
 
     pub(super) async fn unlock_turn(
         &self,
         session: &SessionId,
         holder: &str,
+        usage: Option<&UsageRecord>,
     ) -> Result<(), StoreError> {
-        self.sessions_coll()
-            .update_one(
-                doc! { "_id": session.to_string(), "lock_holder": holder },
-                doc! { "$set": { "lock_holder": Bson::Null, "lock_until": Bson::Null, "lock_cancel": false } },
-            )
-            .await
-            .store()?;
-        Ok(())
+        {
+            let mut held = self.held();
+            if held.get(session).is_some_and(|h| h.holder == holder) {
+                held.remove(session);
+            }
+        }
+        let filter = doc! { "_id": session.to_string(), "lock_holder": holder };
+        let release = doc! { "$set": { "lock_holder": Bson::Null, "lock_until": Bson::Null, "lock_cancel": false } };
+        let Some(record) = usage else {
+            self.sessions_coll()
+                .update_one(filter, release)
+                .await
+                .store()?;
+            return Ok(());
+        };
+        // The entry's `_id` is the lock's (session and holder): a release
+        // retried after a lost answer meets its own entry, a duplicate key.
+        let entry = merge(
+            doc! { "_id": format!("{session}/{holder}") },
+            super::usage::usage_entry(record),
+        );
+        let usage_coll = self.db.collection::<Document>("usage");
+        if !self.bulk_write {
+            self.sessions_coll()
+                .update_one(filter, release)
+                .await
+                .store()?;
+            return match usage_coll.insert_one(entry).await {
+                Err(e) if !is_duplicate(&e) => Err(error::map(e)),
+                _ => Ok(()),
+            };
+        }
+        // One round trip; unordered, so a duplicate entry (a retry) does
+        // not stop the release.
+        let models = vec![
+            WriteModel::UpdateOne(
+                UpdateOneModel::builder()
+                    .namespace(self.sessions_coll().namespace())
+                    .filter(filter)
+                    .update(release)
+                    .build(),
+            ),
+            WriteModel::InsertOne(
+                InsertOneModel::builder()
+                    .namespace(usage_coll.namespace())
+                    .document(entry)
+                    .build(),
+            ),
+        ];
+        match self.client.bulk_write(models).ordered(false).await {
+            Err(e) if !only_duplicates(&e) => Err(error::map(e)),
+            _ => Ok(()),
+        }
     }
 
     pub(super) async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {

@@ -5,7 +5,22 @@
 //!   transactions (a replica set or sharded cluster) both happen in one, so a
 //!   crash between them cannot leave a gap.
 //! - The turn lock is a lease on the session document, taken by one
-//!   conditional update (free, expired, or already ours → ours until now + lease).
+//!   conditional `findAndModify` (free, expired, or already ours → ours
+//!   until now + lease) that also checks the owner and returns the session.
+//! - While this handle holds a session's lock (`held`), nobody else
+//!   appends, so it knows the next `seq`: an append is then one round trip,
+//!   a client-level `bulkWrite` (MongoDB 8.0 and later) of the insert and a
+//!   `$max` of the session's `message_count`, instead of a transaction of
+//!   `$inc` and insert plus a check. The unique `(session_id, seq)` index
+//!   still decides: a count that went stale (the lease ran out and another
+//!   process appended) is a duplicate key, and the append falls back to
+//!   `$inc` after repairing the count from the messages themselves.
+//! - The turn's last ledger entry goes with the lock's release, one
+//!   `bulkWrite` too, under an `_id` made of session and holder, so a retried
+//!   release never records it twice.
+//! - Message documents carry their session's `owner`, so a page of
+//!   messages proves its own ownership; documents stored before that field
+//!   (no `owner`) fall back to reading the session.
 //! - Cascades set a tombstone (`deleted: true`) on the parent first, then
 //!   delete children, then the parent; inserts re-check their parent after
 //!   writing and undo themselves if it was tombstoned meanwhile, so nothing
@@ -29,6 +44,8 @@ mod resources;
 mod tools;
 mod usage;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +66,20 @@ pub struct MongoStore {
     client: Client,
     db: Database,
     transactions: bool,
+    /// The server takes client-level `bulkWrite` (wire version 25, MongoDB 8.0).
+    bulk_write: bool,
+    /// The sessions whose turn lock this handle holds (see the module docs).
+    held: Arc<Mutex<HashMap<SessionId, Held>>>,
+}
+
+/// A turn lock this handle holds, and what it knows while holding it.
+#[derive(Debug, Clone)]
+struct Held {
+    holder: String,
+    /// The session's owner, written into each message for ownership-checked reads.
+    owner: String,
+    /// The session's `message_count` as this handle last wrote or read it.
+    count: i64,
 }
 
 /// Ids of children deleted per `$in` batch in a cascade.
@@ -83,6 +114,11 @@ impl MongoStore {
 
     fn revoked_coll(&self) -> Collection<Document> {
         self.db.collection("revoked_tokens")
+    }
+
+    fn held(&self) -> MutexGuard<'_, HashMap<SessionId, Held>> {
+        // Plain inserts and removals: a panic elsewhere cannot leave it torn.
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -244,23 +280,30 @@ impl Store for MongoStore {
 
     async fn messages(
         &self,
+        owner: &UserId,
         session: &SessionId,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError> {
-        MongoStore::messages(self, session, page).await
+        MongoStore::messages(self, owner, session, page).await
     }
 
     async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
-        MongoStore::try_lock_turn(self, session, holder, lease).await
+    ) -> Result<Option<ChatSession>, StoreError> {
+        MongoStore::try_lock_turn(self, owner, session, holder, lease).await
     }
 
-    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
-        MongoStore::unlock_turn(self, session, holder).await
+    async fn unlock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(), StoreError> {
+        MongoStore::unlock_turn(self, session, holder, usage).await
     }
 
     async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
 
-use super::docs::{AgentDoc, MessageDoc, ProjectDoc, SessionDoc, UserDoc};
+use super::docs::{AgentDoc, MessageDoc, OwnedMessageDoc, ProjectDoc, SessionDoc, UserDoc};
 use super::error::MapErr;
 use crate::domain::{Agent, ChatSession, Message, Page, PageRequest, Project, User, UserId};
 use crate::store::StoreError;
@@ -84,6 +84,7 @@ macro_rules! impl_doc {
     };
 }
 impl_doc!(UserDoc => User, ProjectDoc => Project, AgentDoc => Agent, SessionDoc => ChatSession, MessageDoc => Message);
+impl_doc!(OwnedMessageDoc => (Option<String>, Message));
 
 /// The live (not tombstoned) object `id` of `owner`.
 pub(super) fn owned(owner: &UserId, id: &impl ToString) -> Document {

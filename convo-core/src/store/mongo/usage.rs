@@ -15,28 +15,9 @@ use crate::store::StoreError;
 
 impl MongoStore {
     pub(super) async fn record_usage(&self, record: &UsageRecord) -> Result<(), StoreError> {
-        let u = record.usage.unwrap_or_default();
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let entry = doc! {
-            "owner": record.owner.to_string(),
-            "project_id": record.project_id.to_string(),
-            "agent_id": record.agent_id.to_string(),
-            "session_id": record.session_id.to_string(),
-            "at": to_bson(record.at),
-            "day": day_of(record.at),
-            "prompt_tokens": n(u.prompt_tokens),
-            "completion_tokens": n(u.completion_tokens),
-            "thoughts_tokens": n(u.thoughts_tokens.unwrap_or(0)),
-            "cached_tokens": n(u.cached_tokens.unwrap_or(0)),
-            "total_tokens": n(u.total_tokens),
-            // A number, so the failures are a plain `$sum`.
-            "failed": i32::from(record.failed),
-            "key_id": optional_str(record.key_id.map(|k| k.to_string()).as_deref()),
-            "end_user": optional_str(record.end_user.as_ref().map(EndUser::as_str)),
-        };
         self.db
             .collection::<Document>("usage")
-            .insert_one(entry)
+            .insert_one(usage_entry(record))
             .await
             .store()?;
         Ok(())
@@ -141,5 +122,29 @@ fn count(d: &Document, field: &str) -> u64 {
         Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
         Some(Bson::Double(v)) if *v >= 0.0 => *v as u64,
         _ => 0,
+    }
+}
+
+/// A ledger entry as stored (without `_id`: the database makes one, unless
+/// the caller gives its own).
+pub(super) fn usage_entry(record: &UsageRecord) -> Document {
+    let u = record.usage.unwrap_or_default();
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    doc! {
+        "owner": record.owner.to_string(),
+        "project_id": record.project_id.to_string(),
+        "agent_id": record.agent_id.to_string(),
+        "session_id": record.session_id.to_string(),
+        "at": to_bson(record.at),
+        "day": day_of(record.at),
+        "prompt_tokens": n(u.prompt_tokens),
+        "completion_tokens": n(u.completion_tokens),
+        "thoughts_tokens": n(u.thoughts_tokens.unwrap_or(0)),
+        "cached_tokens": n(u.cached_tokens.unwrap_or(0)),
+        "total_tokens": n(u.total_tokens),
+        // A number, so the failures are a plain `$sum`.
+        "failed": i32::from(record.failed),
+        "key_id": optional_str(record.key_id.map(|k| k.to_string()).as_deref()),
+        "end_user": optional_str(record.end_user.as_ref().map(EndUser::as_str)),
     }
 }

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection};
 
+use rusqlite::OptionalExtension;
+
 use super::error::SqliteError;
-use super::rows::millis;
+use super::rows::{self, millis, SESSION_COLUMNS};
 use super::SqliteStore;
-use crate::domain::{now, SessionId};
+use crate::domain::{now, ChatSession, SessionId, UserId};
 use crate::store::StoreError;
 
 /// The answer to a conditional update that matched nothing: `false` when
@@ -26,16 +28,34 @@ fn unmatched(conn: &Connection, session: &str) -> Result<bool, SqliteError> {
     }
 }
 
+/// The owner's session, read in the lock's transaction.
+fn owned_session(
+    conn: &Connection,
+    owner: &str,
+    session: &str,
+) -> Result<Option<ChatSession>, SqliteError> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1 AND owner = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([session, owner], rows::session)
+        .optional()?)
+}
+
 impl SqliteStore {
     pub(super) async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
-        let (session, holder) = (session.to_string(), holder.to_owned());
+    ) -> Result<Option<ChatSession>, StoreError> {
+        let (owner, session, holder) = (owner.to_string(), session.to_string(), holder.to_owned());
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(5));
         self.write(move |tx| {
+            // Someone else's session is not found, and its lock untouched.
+            if owned_session(tx, &owner, &session)?.is_none() {
+                return Err(StoreError::NotFound("chat session").into());
+            }
             let at = now();
             // Free, expired, or ours (a renewal keeps a cancel request).
             let taken = tx
@@ -47,9 +67,9 @@ impl SqliteStore {
                 )?
                 .execute(params![session, holder, millis(at + lease), millis(at)])?;
             if taken == 1 {
-                return Ok(true);
+                return owned_session(tx, &owner, &session);
             }
-            unmatched(tx, &session)
+            Ok(None)
         })
         .await
     }

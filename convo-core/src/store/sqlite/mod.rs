@@ -230,23 +230,40 @@ impl Store for SqliteStore {
 
     async fn messages(
         &self,
+        owner: &UserId,
         session: &SessionId,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError> {
+        // Two reads in process: a file, not a round trip to a server.
+        if SqliteStore::session(self, owner, session).await?.is_none() {
+            return Err(StoreError::NotFound("chat session"));
+        }
         SqliteStore::messages(self, session, page).await
     }
 
     async fn try_lock_turn(
         &self,
+        owner: &UserId,
         session: &SessionId,
         holder: &str,
         lease: Duration,
-    ) -> Result<bool, StoreError> {
-        SqliteStore::try_lock_turn(self, session, holder, lease).await
+    ) -> Result<Option<ChatSession>, StoreError> {
+        SqliteStore::try_lock_turn(self, owner, session, holder, lease).await
     }
 
-    async fn unlock_turn(&self, session: &SessionId, holder: &str) -> Result<(), StoreError> {
-        SqliteStore::unlock_turn(self, session, holder).await
+    async fn unlock_turn(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(), StoreError> {
+        // Release first: a failed ledger write retried with the release
+        // then finds the lock gone and records the call once.
+        SqliteStore::unlock_turn(self, session, holder).await?;
+        match usage {
+            Some(record) => SqliteStore::record_usage(self, record).await,
+            None => Ok(()),
+        }
     }
 
     async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {
