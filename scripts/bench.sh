@@ -186,15 +186,15 @@ for store in $STORES; do
   run_wrk "1. GET /api/chat/{id}/messages (20 of 50)" "$store" "$pid" 2 64 "$base/api/chat/$history/messages?limit=20" "$WORK/get.lua"
   log "[$store] case 2: GET projects"
   run_wrk "2. GET /api/projects (20)" "$store" "$pid" 2 64 "$base/api/projects" "$WORK/get.lua"
-  # Case 10: case 1 through a project API key with a per-minute limit (high
+  # Case 11: case 1 through a project API key with a per-minute limit (high
   # enough never to refuse): what a key and its shared counter cost.
   project=$(curl -sf -H "Authorization: Bearer $token" "$base/api/chat/$history" | jq -r .project_id)
   key=$(curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' \
     -d '{"name":"bench","scope":"admin","rate_limit_per_minute":1000000}' \
     "$base/api/projects/$project/keys" | jq -r .key)
   bearer_lua "$WORK/key.lua" "$key"
-  log "[$store] case 10: case 1 with a rate-limited project API key"
-  run_wrk "10. case 1 with a project API key (rpm limit)" "$store" "$pid" 2 64 "$base/api/chat/$history/messages?limit=20" "$WORK/key.lua"
+  log "[$store] case 11: case 1 with a rate-limited project API key"
+  run_wrk "11. case 1 with a project API key (rpm limit)" "$store" "$pid" 2 64 "$base/api/chat/$history/messages?limit=20" "$WORK/key.lua"
   log "[$store] case 3: POST message, mock model"
   sessions_lua "$WORK/post.lua" "$token" "$(jq -c .sessions "$WORK/setup.json")"
   run_wrk "3. POST /api/chat/{id}/message (mock)" "$store" "$pid" 64 64 "$base" "$WORK/post.lua"
@@ -293,9 +293,9 @@ awk -F'|' '$1 ~ /^[12]\. / && ($2 == "memory" || $2 == "sqlite") {rps[substr($1,
       line = line sprintf("%scase %d %.0f%%", line == "" ? "" : ", ", c, 100 * rps[c, "sqlite"] / rps[c, "memory"])
     if (line != "") print "\nSQLite / memory on reads (target >= 50%): " line
   }' "$ROWS"
-# A project API key's cost: case 10 against case 1 (the same read with a token), per store.
-awk -F'|' '$1 ~ /^1\. / {one[$2] = $3} $1 ~ /^10\. / {ten[$2] = $3}
-  END { for (s in ten) if (one[s] > 0) printf "\n10. a rate-limited project API key reads at %.0f%% of a token'"'"'s rate (%s; case 10 / case 1 req/s)\n", 100 * ten[s] / one[s], s }' "$ROWS"
+# A project API key's cost: case 11 against case 1 (the same read with a token), per store.
+awk -F'|' '$1 ~ /^1\. / {one[$2] = $3} $1 ~ /^11\. / {key[$2] = $3}
+  END { for (s in key) if (one[s] > 0) printf "\n11. a rate-limited project API key reads at %.0f%% of a token'"'"'s rate (%s; case 11 / case 1 req/s)\n", 100 * key[s] / one[s], s }' "$ROWS"
 # The tool turn's cost: case 4 / case 9 throughput on the memory store (target <= 2.5x).
 awk -F'|' '$2 == "memory" && $1 ~ /^4\. / {plain = $3; plain50 = $4} $1 ~ /^9\. / {tool = $3; tool50 = $4}
   END { if (plain > 0 && tool > 0) printf "\n9. a tool turn costs %.2fx a plain turn (case 4 / case 9 req/s, memory; target <= 2.5x); p50 %.2fx\n", plain / tool, (plain50 > 0 ? tool50 / plain50 : 0) }' "$ROWS"
