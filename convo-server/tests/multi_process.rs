@@ -85,6 +85,75 @@ async fn users_and_revocations_are_shared_between_servers() {
     );
 }
 
+#[tokio::test]
+async fn a_project_key_revoked_on_one_server_is_refused_by_another() {
+    let Some(uri) = mongo_uri(&fresh_db()) else {
+        return;
+    };
+    let (a, b) = (
+        Server::start(&env(&uri, &[])),
+        Server::start(&env(&uri, &[])),
+    );
+    key_revoked_on_a_is_refused_on_b(&a, &b).await;
+}
+
+#[tokio::test]
+async fn a_project_key_revoked_on_one_server_is_refused_by_another_on_one_sqlite_file() {
+    let dir = TempDir::new("mp-sqlite-keys");
+    let uri = dir.sqlite_uri("convo.db");
+    let env = [("CONVO_STORE", uri.as_str())];
+    let (a, b) = (Server::start(&env), Server::start(&env));
+    key_revoked_on_a_is_refused_on_b(&a, &b).await;
+}
+
+/// A key made on A works on B until it is revoked on A; B's next request
+/// with it is refused.
+async fn key_revoked_on_a_is_refused_on_b(a: &Server, b: &Server) {
+    let owner = new_client();
+    let (status, _) = post(
+        &owner,
+        a.url("/api/auth/register"),
+        json!({"email": "keys@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, project) = post(&owner, a.url("/api/projects"), json!({"name": "P"})).await;
+    let project = project["id"].as_str().expect("project id").to_owned();
+    let (status, key) = post(
+        &owner,
+        a.url(&format!("/api/projects/{project}/keys")),
+        json!({"name": "backend", "scope": "admin"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{key}");
+    let secret = key["key"].as_str().expect("secret").to_owned();
+    let on_b = |secret: &str| {
+        new_client()
+            .get(b.url(&format!("/api/projects/{project}")))
+            .bearer_auth(secret)
+            .send()
+    };
+    assert_eq!(
+        on_b(&secret).await.expect("get").status(),
+        200,
+        "A's key works on B"
+    );
+    let revoke = owner
+        .delete(a.url(&format!(
+            "/api/projects/{project}/keys/{}",
+            key["id"].as_str().expect("key id")
+        )))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoke.status(), 204);
+    assert_eq!(
+        on_b(&secret).await.expect("get").status(),
+        401,
+        "a key revoked on A is refused on B"
+    );
+}
+
 /// The mock's delay before a reply, so that concurrent sends overlap.
 const SLOW: [(&str, &str); 1] = [("CONVO_MOCK_LATENCY_MS", "400")];
 
