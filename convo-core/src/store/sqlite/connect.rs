@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use deadpool::managed::Timeouts;
 use deadpool::Runtime;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::error::SqliteError;
@@ -19,14 +20,33 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_WAIT: Duration = Duration::from_secs(30);
 /// Connections that read in parallel with the writer (WAL lets them).
 const READERS: usize = 4;
+/// Prepared statements kept per connection. rusqlite's default of 16 is
+/// fewer than the distinct statements the store runs (each list has a
+/// variant per cursor and direction), so a mixed load would evict and parse
+/// them again; a statement is a few KiB.
+const STATEMENT_CACHE: usize = 128;
 
 /// Every connection's settings (per connection in SQLite, so set on each).
-fn configure(conn: &mut Connection) -> Result<(), rusqlite::Error> {
+pub(super) fn configure(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Foreign keys are off by default in SQLite; the cascades need them.
     // synchronous = FULL: see the module doc of `SqliteStore` for what a
     // power cut can lose.
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    // The query planner stability guarantee: a statement's plan never
+    // depends on the values bound to it. Without it, the bundled SQLite
+    // (3.50.2, built with SQLITE_ENABLE_STAT4) treats a bound `LIMIT ?` as
+    // able to change the plan (`sqlite3ExprIsInteger` sets the parameter's
+    // bit in the statement's `expmask`), so binding it expires the
+    // statement and every page and `last_messages` call parsed and planned
+    // its query again (the tests count it). The plans kept are the
+    // index walks the queries are written for (the tests check them), and
+    // the store never gathers the statistics (`ANALYZE`) a re-plan could use.
+    // <https://www.sqlite.org/c3ref/c_dbconfig_defensive.html>,
+    // SQLITE_DBCONFIG_ENABLE_QPSG (read 2026-12-01).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
 }
 
 /// The name SQLite opens: a plain path, or a `file:` URI for read-only mode

@@ -42,6 +42,9 @@ mod resources;
 mod rows;
 mod usage;
 
+#[cfg(test)]
+mod tests;
+
 use std::time::Duration;
 
 use self::pool::Pool;

@@ -18,6 +18,22 @@ pub(super) struct ListQuery<'a> {
     pub key: &'static str,
 }
 
+/// The statement of a page of `select` (`… WHERE <filter>`): a lower and
+/// an upper bound on `key` when asked, the walk's order, and a bound
+/// `LIMIT`, in that parameter order.
+pub(super) fn list_sql(select: &str, key: &str, lo: bool, hi: bool, ascending: bool) -> String {
+    let mut sql = select.to_owned();
+    if lo {
+        sql.push_str(&format!(" AND {key} > ?"));
+    }
+    if hi {
+        sql.push_str(&format!(" AND {key} < ?"));
+    }
+    let direction = if ascending { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY {key} {direction} LIMIT ?"));
+    sql
+}
+
 /// The page of `query` between the cursors' key values `after` and `before`
 /// (exclusive).
 pub(super) fn page<K, T>(
@@ -38,21 +54,16 @@ pub(super) fn page<K, T>(
         mut params,
         key,
     } = query;
-    let mut sql = select.to_owned();
-    if let Some(lo) = lo {
-        sql.push_str(&format!(" AND {key} > ?"));
-        params.push(lo);
-    }
-    if let Some(hi) = hi {
-        sql.push_str(&format!(" AND {key} < ?"));
-        params.push(hi);
-    }
-    let direction = if page.walks_ascending() {
-        "ASC"
-    } else {
-        "DESC"
-    };
-    sql.push_str(&format!(" ORDER BY {key} {direction} LIMIT ?"));
+    let sql = list_sql(
+        select,
+        key,
+        lo.is_some(),
+        hi.is_some(),
+        page.walks_ascending(),
+    );
+    params.extend(lo);
+    params.extend(hi);
+    // One more than the limit, to tell whether there are more.
     params.push(Value::Integer(
         i64::try_from(page.limit).unwrap_or(i64::MAX - 1) + 1,
     ));
