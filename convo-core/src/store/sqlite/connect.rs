@@ -85,6 +85,26 @@ fn pool(name: &str, size: usize) -> Result<Pool, SqliteError> {
         .map_err(|e| SqliteError::Interact(format!("cannot build the connection pool: {e}")))
 }
 
+/// `work` between a `BEGIN` and a `COMMIT`, both prepared once per
+/// connection (`Connection::transaction` parses them on every call).
+pub(super) fn in_snapshot<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, SqliteError>,
+) -> Result<T, SqliteError> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let out = work(conn);
+    // Ended the same way when `work` failed: a read transaction has nothing
+    // to undo, and the connection must go back to the pool outside one.
+    let ended = conn.prepare_cached("COMMIT")?.execute([]);
+    if ended.is_err() && !conn.is_autocommit() {
+        // Best effort; the COMMIT's own error is the one reported.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let out = out?;
+    ended?;
+    Ok(out)
+}
+
 impl SqliteStore {
     /// Opens (creating it if need be) the database file at `path`, read-write.
     pub async fn open(path: impl Into<std::path::PathBuf>) -> Result<Self, StoreError> {
@@ -122,20 +142,38 @@ impl SqliteStore {
         &self.location
     }
 
-    /// Runs `work` on a reader, inside one read transaction (one snapshot).
+    /// Runs `work`, one statement, on a reader. No explicit transaction: a
+    /// statement in autocommit mode reads one snapshot by itself, and
+    /// `BEGIN` and `COMMIT` around it would be two more statements to run
+    /// on every read.
     pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
+    {
+        self.on_reader(work).await
+    }
+
+    /// Runs `work`, several statements, on a reader inside one read
+    /// transaction, so they all see one snapshot (e.g. a cursor's `seq`
+    /// and the page after it, with no write landing between).
+    pub(super) async fn read_snapshot<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
+    {
+        self.on_reader(move |conn| in_snapshot(conn, work)).await
+    }
+
+    /// One trip to the blocking threads with a reader.
+    async fn on_reader<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
     {
         let conn = self.readers.get().await.map_err(SqliteError::from)?;
         let out = conn
-            .interact(move |conn| {
-                let tx = conn.transaction()?;
-                let out = work(&tx)?;
-                tx.commit()?;
-                Ok::<_, SqliteError>(out)
-            })
+            .interact(move |conn| work(conn))
             .await
             .map_err(SqliteError::from)?;
         Ok(out?)

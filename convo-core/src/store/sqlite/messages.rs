@@ -68,6 +68,33 @@ fn seq_of(conn: &Connection, session: &str, id: &MessageId) -> Result<i64, Sqlit
         .ok_or(SqliteError::Answer(StoreError::NotFound("message")))
 }
 
+/// A page of `session`'s messages (its cursors' seqs looked up first, so
+/// run in one snapshot when there are cursors).
+fn page_of(
+    c: &Connection,
+    session: String,
+    request: &PageRequest<MessageId>,
+) -> Result<Page<Message>, SqliteError> {
+    let after = request
+        .after
+        .as_ref()
+        .map(|id| seq_of(c, &session, id))
+        .transpose()?;
+    let before = request
+        .before
+        .as_ref()
+        .map(|id| seq_of(c, &session, id))
+        .transpose()?;
+    let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ?");
+    let query = ListQuery {
+        select: &select,
+        params: vec![session.into()],
+        key: "seq",
+    };
+    let (after, before) = (after.map(Into::into), before.map(Into::into));
+    page(c, query, after, before, request, rows::message)
+}
+
 /// An idempotency record's messages, as stored (JSON).
 #[derive(Serialize, Deserialize)]
 struct StoredRecord {
@@ -136,27 +163,12 @@ impl SqliteStore {
         request: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError> {
         let (session, request) = (session.to_string(), request.clone());
-        self.read(move |c| {
-            let after = request
-                .after
-                .as_ref()
-                .map(|id| seq_of(c, &session, id))
-                .transpose()?;
-            let before = request
-                .before
-                .as_ref()
-                .map(|id| seq_of(c, &session, id))
-                .transpose()?;
-            let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ?");
-            let query = ListQuery {
-                select: &select,
-                params: vec![session.into()],
-                key: "seq",
-            };
-            let (after, before) = (after.map(Into::into), before.map(Into::into));
-            page(c, query, after, before, &request, rows::message)
-        })
-        .await
+        if request.after.is_none() && request.before.is_none() {
+            return self.read(move |c| page_of(c, session, &request)).await;
+        }
+        // The cursors' seqs and the page from one snapshot.
+        self.read_snapshot(move |c| page_of(c, session, &request))
+            .await
     }
 
     pub(super) async fn idempotency_record(

@@ -4,7 +4,8 @@
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, StatementStatus};
 
-use super::connect::configure;
+use super::connect::{configure, in_snapshot};
+use super::error::SqliteError;
 use super::migrate::migrate;
 use super::page::{list_sql, page, ListQuery};
 use super::rows::{self, AGENT_COLUMNS, MESSAGE_COLUMNS, PROJECT_COLUMNS, SESSION_COLUMNS};
@@ -110,4 +111,30 @@ fn every_page_walks_an_index_without_sorting() {
             "{sql}\nmust search an index in its order, not scan or sort: {plan}"
         );
     }
+}
+
+#[test]
+fn a_snapshot_read_runs_in_one_transaction_and_ends_it_even_when_it_fails() {
+    let conn = connection();
+
+    let failed: Result<(), _> = in_snapshot(&conn, |_| {
+        Err(SqliteError::Corrupt("a failure from the test".into()))
+    });
+    let inside = in_snapshot(&conn, |c| Ok(c.is_autocommit())).expect("a snapshot read");
+
+    assert!(
+        matches!(failed, Err(SqliteError::Corrupt(_))),
+        "the work's own error is reported, got {failed:?}"
+    );
+    assert!(!inside, "the work must run inside a transaction");
+    assert!(
+        conn.is_autocommit(),
+        "the connection must go back to the pool outside any transaction"
+    );
+    let begin = conn.prepare_cached("BEGIN").expect("the cached BEGIN");
+    assert_eq!(
+        begin.get_status(StatementStatus::Run),
+        2,
+        "both snapshots must have run the one cached BEGIN"
+    );
 }
