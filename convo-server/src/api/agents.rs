@@ -16,7 +16,7 @@ use super::projects::Deleted;
 use super::{list_params, ApiTags};
 use crate::credentials::Auth;
 use crate::http::error::{ApiError, ReadError, WriteError};
-use crate::http::pattern::{CursorRule, Matching};
+use crate::http::pattern::{CursorRule, EndUserRule, Matching};
 use crate::state::AppState;
 
 /// Agent operations.
@@ -241,6 +241,9 @@ impl AgentsApi {
         method = "get",
         operation_id = "list_agent_sessions"
     )]
+    // Each parameter of the operation is an argument: that is how
+    // poem-openapi declares them.
+    #[allow(clippy::too_many_arguments)]
     async fn sessions(
         &self,
         auth: Auth,
@@ -256,16 +259,16 @@ impl AgentsApi {
         before: Query<Option<Matching<CursorRule>>>,
         /// Only the sessions started for this end user (a chat key sees its own end user's
         /// sessions only, whatever this says).
-        end_user: Query<Option<String>>,
+        end_user: Query<Option<Matching<EndUserRule>>>,
         /// The end user a chat key acts for (required with a chat key).
         #[oai(name = "X-Convo-End-User")]
-        _end_user_header: Header<Option<String>>,
+        _end_user_header: Header<Option<Matching<EndUserRule>>>,
     ) -> Result<SessionsListed, ReadError> {
         let params = list_params(limit, order, after, before);
         let end_user = end_user
             .0
             .map(|u| {
-                convo_core::EndUser::parse(&u).map_err(|e| ApiError {
+                convo_core::EndUser::parse(u.as_str()).map_err(|e| ApiError {
                     param: Some("end_user".into()),
                     ..ApiError::new(
                         poem::http::StatusCode::BAD_REQUEST,

@@ -17,7 +17,7 @@ use super::projects::Deleted;
 use super::{list_params, ApiTags};
 use crate::credentials::Auth;
 use crate::http::error::{current_request_id, ReadError, TurnError, WriteError};
-use crate::http::pattern::{ContentRule, CursorRule, IdempotencyKeyRule, Matching};
+use crate::http::pattern::{ContentRule, CursorRule, EndUserRule, IdempotencyKeyRule, Matching};
 use crate::state::AppState;
 
 /// Chat operations.
@@ -90,7 +90,7 @@ impl ChatApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         agent_id: Path<String>,
         body: OptionalJson<StartChat>,
     ) -> Result<ChatStarted, WriteError> {
@@ -111,7 +111,7 @@ impl ChatApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
     ) -> Result<ChatFound, ReadError> {
         let session = self
@@ -189,7 +189,7 @@ impl ChatApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
         body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
@@ -242,7 +242,7 @@ impl ChatApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
         body: JsonBody<SendMessageRequest>,
         /// Optional key (1–255 visible ASCII characters) that makes retries safe.
@@ -316,7 +316,7 @@ impl ChatApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
         /// A message to preview sending (not stored; not blank).
         content: Query<Option<Matching<ContentRule>>>,
@@ -355,7 +355,7 @@ impl ChatApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
     ) -> Result<Cancelled, ReadError> {
         self.state
@@ -379,7 +379,7 @@ impl ChatApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
         /// Page size, 1–100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]

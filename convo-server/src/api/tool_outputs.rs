@@ -11,6 +11,7 @@ use crate::credentials::Auth;
 use crate::http::body::JsonBody;
 use crate::http::error::{current_request_id, TurnError};
 use crate::http::json::JsonOut;
+use crate::http::pattern::{EndUserRule, Matching};
 use crate::state::AppState;
 
 /// Client tool outputs.
@@ -70,7 +71,7 @@ impl ToolOutputsApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
         body: JsonBody<ToolOutputsRequest>,
     ) -> Result<OutputsSubmitted, TurnError> {
@@ -103,7 +104,7 @@ impl ToolOutputsApi {
         /// The end user a chat key acts for: required with a chat key (1–128 visible ASCII
         /// characters), ignored otherwise.
         #[oai(name = "X-Convo-End-User")]
-        _end_user: Header<Option<String>>,
+        _end_user: Header<Option<Matching<EndUserRule>>>,
         chat_session_id: Path<String>,
         body: JsonBody<ToolOutputsRequest>,
     ) -> Result<OutputsStreamed, TurnError> {

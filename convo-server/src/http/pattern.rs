@@ -93,6 +93,12 @@ rule!(
     pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
 );
 rule!(
+    /// An end user a project API key acts for: 1–128 visible ASCII characters.
+    EndUserRule,
+    field = "end_user",
+    pattern = r"^[!-~]{1,128}$"
+);
+rule!(
     /// An `Idempotency-Key`: 1–255 visible ASCII characters.
     IdempotencyKeyRule,
     field = "Idempotency-Key",
@@ -284,6 +290,7 @@ mod tests {
         all_compile::<ContentRule>();
         all_compile::<CursorRule>();
         all_compile::<IdempotencyKeyRule>();
+        all_compile::<EndUserRule>();
     }
 
     #[test]
