@@ -28,13 +28,17 @@ const WATCHED: [&str; 4] = ["users", "revoked_tokens", "api_keys", "agents"];
 /// How long the server may hold an empty poll of a stream.
 const MAX_AWAIT: Duration = Duration::from_millis(500);
 /// How long a stream may go unheard before the feed stops being used.
-const MAX_SILENCE: Duration = Duration::from_secs(5);
+const MAX_SILENCE: Duration = Duration::from_secs(2);
 /// A poll answered faster than this with nothing (a server that does not
 /// wait for `maxAwaitTimeMS`) is followed by a pause of this length, so an
 /// idle stream does not spin.
 const MIN_POLL: Duration = Duration::from_millis(10);
-/// The pause before opening a stream again after it failed.
+/// The pause before opening a stream again after it failed, doubled after
+/// each failure in a row up to [`MAX_RETRY`] (a standalone `mongod` has no
+/// change streams: it is asked rarely, and every request asks the store).
 const RETRY: Duration = Duration::from_secs(1);
+/// The longest pause between attempts to open a stream.
+const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// Starts the feed's streams on the current Tokio runtime; `None` outside one.
 pub(super) fn start(db: &Database) -> Option<Arc<ChangeFeed>> {
@@ -49,6 +53,7 @@ pub(super) fn start(db: &Database) -> Option<Arc<ChangeFeed>> {
 /// Keeps one collection's stream open and feeds its changes, until the
 /// store (the feed's only strong owner) is dropped.
 async fn watch(db: Database, collection: &'static str, source: usize, feed: Weak<ChangeFeed>) {
+    let mut retry = RETRY;
     loop {
         let opened = db
             .collection::<Document>(collection)
@@ -59,6 +64,7 @@ async fn watch(db: Database, collection: &'static str, source: usize, feed: Weak
         match opened {
             Ok(mut stream) => {
                 live.connected(source);
+                retry = RETRY;
                 drop(live);
                 loop {
                     let asked = Instant::now();
@@ -93,7 +99,8 @@ async fn watch(db: Database, collection: &'static str, source: usize, feed: Weak
                 tracing::warn!(collection, error = %e, "cannot open a change stream; authentication asks the store");
             }
         }
-        tokio::time::sleep(RETRY).await;
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
     }
 }
 
