@@ -133,10 +133,26 @@ impl Convo {
 
     /// The user a verified token stands for, if it still does: `None` when
     /// the token's id (`jti`) was revoked (by any engine over the same
-    /// store) or the user is gone. One store call, asked afresh every time,
-    /// so a revocation holds on every server at once.
+    /// store) or the user is gone.
+    ///
+    /// One store call, or none while the store's [change
+    /// feed](crate::store::ChangeFeed) is healthy and this token was seen
+    /// before: a revocation made through this engine's store holds here at
+    /// once, one made elsewhere from when its change arrives (a stream's
+    /// delivery); while the feed is down, every call asks the store.
     pub async fn authenticate(&self, id: &UserId, jti: &str) -> Result<Option<User>, ConvoError> {
-        Ok(self.store().authenticate(id, jti).await?)
+        let feed = self.store().changes();
+        if let Some(user) = feed.and_then(|f| f.user(id, jti)) {
+            return Ok(Some(user));
+        }
+        // Taken before the read: an answer is kept only if no change
+        // arrived while it was being read.
+        let ticket = feed.and_then(|f| f.ticket());
+        let found = self.store().authenticate(id, jti).await?;
+        if let (Some(feed), Some(ticket), Some(user)) = (feed, ticket, &found) {
+            feed.keep_user(ticket, jti, user);
+        }
+        Ok(found)
     }
 
     /// Revokes the token with this id (its `jti`) until it would have

@@ -7,11 +7,13 @@
 //! guess from its hash. A presented secret finds its key by that hash, and
 //! the hashes are compared once more in constant time.
 //!
-//! Per request a key costs one store call to find it (never cached, so a
-//! revocation holds on every server at once), one more when it has a rate
-//! limit (the shared per-minute counter), and no write for `last_used_at`:
-//! that is written at most once a minute per key and process, in the
-//! background.
+//! Per request a key costs one store call to find it (none while the
+//! store's change feed is healthy and the key was found before: a deletion
+//! anywhere drops it from every process as its change arrives, and while
+//! the feed is down every request asks the store), one more when it has a
+//! rate limit (the shared per-minute counter), and no write for
+//! `last_used_at`: that is written at most once a minute per key and
+//! process, in the background.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -177,7 +179,7 @@ impl Convo {
             return Ok(Err(KeyRefusal::Unknown));
         }
         let hash = secret_hash(secret);
-        let Some(key) = self.store().api_key_by_hash(&hash).await? else {
+        let Some(key) = self.key_by_hash(&hash).await? else {
             return Ok(Err(KeyRefusal::Unknown));
         };
         // The store found it by this hash; comparing again in constant time
@@ -199,6 +201,24 @@ impl Convo {
         }
         self.note_key_use(&key, at);
         Ok(Ok(Arc::new(key)))
+    }
+
+    /// The key with this secret hash: kept in process while the store's
+    /// change feed is healthy (a deletion through this engine's store is
+    /// applied before it returns, one elsewhere when its change arrives),
+    /// else asked of the store. Only the lookup is kept: the expiry and the
+    /// rate limit are checked on every request.
+    async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, ConvoError> {
+        let feed = self.store().changes();
+        if let Some(key) = feed.and_then(|f| f.api_key(hash)) {
+            return Ok(Some(key));
+        }
+        let ticket = feed.and_then(|f| f.ticket());
+        let found = self.store().api_key_by_hash(hash).await?;
+        if let (Some(feed), Some(ticket), Some(key)) = (feed, ticket, &found) {
+            feed.keep_api_key(ticket, key);
+        }
+        Ok(found)
     }
 
     /// Writes the key's `last_used_at` in the background when it is more

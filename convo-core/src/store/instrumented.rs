@@ -75,6 +75,10 @@ impl Store for InstrumentedStore {
         timed("ping", self.inner.ping()).await
     }
 
+    fn changes(&self) -> Option<&super::ChangeFeed> {
+        self.inner.changes()
+    }
+
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         timed("insert_user", self.inner.insert_user(user)).await
     }

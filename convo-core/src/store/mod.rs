@@ -5,6 +5,7 @@
 //! scoped by its owner, every list is paginated, and nothing loads a whole
 //! history: the engine's cost per turn is O(window), whatever the backend.
 
+mod feed;
 mod instrumented;
 mod memory;
 #[cfg(feature = "mongodb")]
@@ -23,6 +24,7 @@ use crate::domain::{
 
 // What a store implementer needs beyond the embedder's view.
 pub use crate::domain::{day_of, MessageDraft, PageRequest, UsageRecord};
+pub use feed::{Change, ChangeFeed};
 pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]
@@ -87,6 +89,17 @@ pub trait Store: Send + Sync + 'static {
     /// Checks the backend answers (for readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The feed of changes made through every handle on the backend, if
+    /// the store can hear them: the engine then keeps authentication
+    /// answers and agents in process while the feed is healthy (see
+    /// [`ChangeFeed`]). A store that returns one must [`apply`](ChangeFeed::apply)
+    /// its own writes to users, revoked tokens, API keys and agents before
+    /// they return, and other handles' as they arrive. `None` (this
+    /// default): every request asks the store.
+    fn changes(&self) -> Option<&ChangeFeed> {
+        None
+    }
+
     /// Stores a new user; [`StoreError::Conflict`] when the e-mail is taken.
     async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     /// A user by id.
@@ -116,8 +129,8 @@ pub trait Store: Send + Sync + 'static {
     /// every authenticated request asks, so a store answers it in one round
     /// trip where it can (every store in this crate does); this default asks
     /// [`is_token_revoked`](Store::is_token_revoked) then
-    /// [`user`](Store::user). Never cached: a revocation through any handle
-    /// on the same backend holds on the next call.
+    /// [`user`](Store::user). The store never caches it: a revocation
+    /// through any handle on the same backend holds on the next call.
     async fn authenticate(&self, user: &UserId, jti: &str) -> Result<Option<User>, StoreError> {
         if self.is_token_revoked(jti).await? {
             return Ok(None);
@@ -328,8 +341,8 @@ pub trait Store: Send + Sync + 'static {
         id: &KeyId,
     ) -> Result<bool, StoreError>;
     /// The key whose secret hashes to `secret_hash` (expired ones included:
-    /// the engine checks the expiry). Never cached: a deletion through any
-    /// handle holds on the next call.
+    /// the engine checks the expiry). The store never caches it: a deletion
+    /// through any handle holds on the next call.
     async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError>;
     /// Sets the key's `last_used_at` to `at`, unless it is already later;
     /// nothing if the key is gone.

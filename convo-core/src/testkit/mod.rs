@@ -24,6 +24,7 @@
 //! build domain values with fresh ids for a backend's own tests as well.
 
 mod bulk;
+mod cached;
 mod cancel;
 mod cascade;
 mod cursors;
@@ -53,6 +54,7 @@ use futures::future::BoxFuture;
 use crate::store::Store;
 
 pub use bulk::*;
+pub use cached::*;
 pub use cancel::*;
 pub use cascade::*;
 pub use cursors::*;
@@ -309,6 +311,11 @@ macro_rules! __store_conformance_list {
                 concurrent_first_calls_for_an_external_identity_through_two_handles_make_one_user,
                 a_key_deleted_through_one_handle_is_missed_at_once_through_the_other,
                 key_requests_counted_through_two_handles_share_one_window,
+                // answers kept in process, and the change feed that keeps them honest
+                a_token_revoked_through_one_engine_is_refused_by_the_other_once_its_change_arrives,
+                a_key_revoked_through_one_engine_is_refused_by_the_other_once_its_change_arrives,
+                an_agent_changed_through_one_handle_is_forgotten_by_the_other,
+                while_the_feed_is_down_every_request_asks_the_store,
             ],
         }
     };

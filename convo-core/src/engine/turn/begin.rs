@@ -98,12 +98,30 @@ impl Convo {
         by: &Attribution,
     ) -> Result<(Option<crate::engine::usage::TurnSlot>, Agent), ConvoError> {
         let agent = self
-            .store()
-            .agent(&session.owner, &session.agent_id)
+            .turn_agent(session)
             .await?
             .ok_or(ConvoError::NotFound("chat session"))?;
         let slot = self.admit_call(caller, &agent, by).await?;
         Ok((slot, agent))
+    }
+
+    /// The session's agent: kept in process while the store's change feed
+    /// is healthy (an edit or deletion anywhere drops it as its change
+    /// arrives), else read from the store.
+    async fn turn_agent(&self, session: &ChatSession) -> Result<Option<Agent>, ConvoError> {
+        let feed = self.store().changes();
+        if let Some(agent) = feed.and_then(|f| f.agent(&session.owner, &session.agent_id)) {
+            return Ok(Some(agent));
+        }
+        let ticket = feed.and_then(|f| f.ticket());
+        let found = self
+            .store()
+            .agent(&session.owner, &session.agent_id)
+            .await?;
+        if let (Some(feed), Some(ticket), Some(agent)) = (feed, ticket, &found) {
+            feed.keep_agent(ticket, agent);
+        }
+        Ok(found)
     }
 
     /// Steps 3–5 under the lock. `None`: a completed idempotent turn exists.

@@ -29,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{IdempotencyRecord, Store, StoreError};
+use super::{Change, ChangeFeed, IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     Agent, AgentId, ApiKey, ChatSession, Email, EndUser, ExternalIdentity, KeyId, Message,
     MessageDraft, MessageId, Page, PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall,
@@ -37,9 +37,21 @@ use crate::domain::{
 };
 
 /// An in-process [`Store`]: fast, safe under concurrency, gone on exit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
+    /// Every change is made here, so the feed hears each one before the
+    /// write returns and is never down.
+    feed: ChangeFeed,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::default(),
+            feed: ChangeFeed::in_process(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -150,6 +162,10 @@ impl Inner {
 
 #[async_trait]
 impl Store for MemoryStore {
+    fn changes(&self) -> Option<&ChangeFeed> {
+        Some(&self.feed)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -171,7 +187,9 @@ impl Store for MemoryStore {
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
-        self.write().revoke_token(jti, expires_at)
+        let revoked = self.write().revoke_token(jti, expires_at);
+        self.feed.apply(Change::Token(jti.to_owned()));
+        revoked
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
@@ -203,7 +221,10 @@ impl Store for MemoryStore {
     }
 
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {
-        self.write().delete_project(owner, id)
+        let deleted = self.write().delete_project(owner, id);
+        // Its agents and keys go with it.
+        self.feed.apply(Change::Everything);
+        deleted
     }
 
     async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
@@ -224,11 +245,15 @@ impl Store for MemoryStore {
     }
 
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        self.write().update_agent(agent)
+        let updated = self.write().update_agent(agent);
+        self.feed.apply(Change::Agent(agent.id));
+        updated
     }
 
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
-        self.write().delete_agent(owner, id)
+        let deleted = self.write().delete_agent(owner, id);
+        self.feed.apply(Change::Agent(*id));
+        deleted
     }
 
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -372,7 +397,9 @@ impl Store for MemoryStore {
         project: &ProjectId,
         id: &KeyId,
     ) -> Result<bool, StoreError> {
-        Ok(self.write().delete_api_key(owner, project, id))
+        let deleted = self.write().delete_api_key(owner, project, id);
+        self.feed.apply(Change::ApiKey(*id));
+        Ok(deleted)
     }
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -381,6 +408,7 @@ impl Store for MemoryStore {
 
     async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
         self.write().touch_api_key(id, at);
+        self.feed.apply(Change::ApiKey(*id));
         Ok(())
     }
 

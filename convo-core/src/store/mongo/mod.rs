@@ -32,6 +32,7 @@
 
 mod accounts;
 mod bulk;
+mod changes;
 mod connect;
 mod docs;
 mod error;
@@ -53,7 +54,7 @@ use mongodb::bson::Document;
 use mongodb::{Client, Collection, Database};
 
 use self::docs::{AgentDoc, IdempotencyDoc, MessageDoc, ProjectDoc, SessionDoc, UserDoc};
-use super::{IdempotencyRecord, Store, StoreError};
+use super::{Change, ChangeFeed, IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, Message, MessageDraft, MessageId,
     Page, PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup,
@@ -70,6 +71,8 @@ pub struct MongoStore {
     bulk_write: bool,
     /// The sessions whose turn lock this handle holds (see the module docs).
     held: Arc<Mutex<HashMap<SessionId, Held>>>,
+    /// The change feed, started on first use (its streams need a runtime).
+    feed: Arc<std::sync::OnceLock<Arc<ChangeFeed>>>,
 }
 
 /// A turn lock this handle holds, and what it knows while holding it.
@@ -116,6 +119,14 @@ impl MongoStore {
         self.db.collection("revoked_tokens")
     }
 
+    /// Applies a write of this handle to its feed before the write returns,
+    /// so this process never answers from what it just changed.
+    fn applied(&self, change: Change) {
+        if let Some(feed) = self.feed.get() {
+            feed.apply(change);
+        }
+    }
+
     fn held(&self) -> MutexGuard<'_, HashMap<SessionId, Held>> {
         // Plain inserts and removals: a panic elsewhere cannot leave it torn.
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
@@ -126,6 +137,16 @@ impl MongoStore {
 // keys, usage); the trait impl only routes to them.
 #[async_trait]
 impl Store for MongoStore {
+    fn changes(&self) -> Option<&ChangeFeed> {
+        if let Some(feed) = self.feed.get() {
+            return Some(feed);
+        }
+        let started = changes::start(&self.db)?;
+        // A racing first call may have won: its feed is used, and this
+        // one's streams stop as soon as it is dropped here.
+        Some(self.feed.get_or_init(|| started))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         MongoStore::ping(self).await
     }
@@ -147,7 +168,9 @@ impl Store for MongoStore {
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> Result<(), StoreError> {
-        MongoStore::revoke_token(self, jti, expires_at).await
+        let revoked = MongoStore::revoke_token(self, jti, expires_at).await;
+        self.applied(Change::Token(jti.to_owned()));
+        revoked
     }
 
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
@@ -179,7 +202,10 @@ impl Store for MongoStore {
     }
 
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {
-        MongoStore::delete_project(self, owner, id).await
+        let deleted = MongoStore::delete_project(self, owner, id).await;
+        // Its agents and keys go with it.
+        self.applied(Change::Everything);
+        deleted
     }
 
     async fn insert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
@@ -200,11 +226,15 @@ impl Store for MongoStore {
     }
 
     async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        MongoStore::update_agent(self, agent).await
+        let updated = MongoStore::update_agent(self, agent).await;
+        self.applied(Change::Agent(agent.id));
+        updated
     }
 
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
-        MongoStore::delete_agent(self, owner, id).await
+        let deleted = MongoStore::delete_agent(self, owner, id).await;
+        self.applied(Change::Agent(*id));
+        deleted
     }
 
     async fn insert_session(&self, session: &ChatSession) -> Result<(), StoreError> {
@@ -336,7 +366,9 @@ impl Store for MongoStore {
         project: &ProjectId,
         id: &KeyId,
     ) -> Result<bool, StoreError> {
-        MongoStore::delete_api_key(self, owner, project, id).await
+        let deleted = MongoStore::delete_api_key(self, owner, project, id).await;
+        self.applied(Change::ApiKey(*id));
+        deleted
     }
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -344,7 +376,9 @@ impl Store for MongoStore {
     }
 
     async fn touch_api_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
-        MongoStore::touch_api_key(self, id, at).await
+        let touched = MongoStore::touch_api_key(self, id, at).await;
+        self.applied(Change::ApiKey(*id));
+        touched
     }
 
     async fn count_key_request(&self, key: &KeyId, window: Timestamp) -> Result<u64, StoreError> {

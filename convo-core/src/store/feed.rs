@@ -1,0 +1,268 @@
+//! [`ChangeFeed`]: what a store hears of changes made by any process, and
+//! the answers this process may keep because of it (the users and token
+//! ids that authenticate, API keys by secret hash, agents by id).
+//!
+//! The rule that keeps a revocation honoured by every server: a kept answer
+//! is used only while every source of the feed is connected and has been
+//! heard from recently. Connecting, losing a source, and every change bump
+//! an epoch; an answer read from the store is kept only if the epoch did
+//! not move while it was read, so a change whose event arrived during the
+//! read can never be overwritten by the stale answer. When a source goes
+//! down the kept answers are dropped and every request asks the store again
+//! until it is back.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::domain::{Agent, AgentId, ApiKey, KeyId, User, UserId};
+
+/// The most answers of one kind kept; past it they are all dropped, so
+/// memory stays bounded whatever the traffic.
+const MAX_KEPT: usize = 10_000;
+
+/// A change that may make a kept answer wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A user was changed or deleted.
+    User(UserId),
+    /// A token id (`jti`) was revoked.
+    Token(String),
+    /// A project API key was changed or deleted.
+    ApiKey(KeyId),
+    /// An agent was changed or deleted.
+    Agent(AgentId),
+    /// Anything the store cannot attribute (a dropped collection, a deleted
+    /// project's children): every kept answer goes.
+    Everything,
+}
+
+/// A store's feed of changes, and the answers kept while it is healthy.
+///
+/// A store that hears every change made through any handle on its backend
+/// (its own process's writes synchronously, other processes' through the
+/// database, e.g. MongoDB change streams) hands one out from
+/// [`Store::changes`](super::Store::changes) and calls
+/// [`apply`](Self::apply) for each change, [`connected`](Self::connected)
+/// / [`disconnected`](Self::disconnected) as each of its sources comes and
+/// goes, and [`heard`](Self::heard) whenever a source answers, even with
+/// nothing.
+#[derive(Debug)]
+pub struct ChangeFeed {
+    state: Mutex<State>,
+    /// How long a source may be silent before the kept answers stop being
+    /// used; `None` for a feed that cannot lag (one process's own writes).
+    max_silence: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Per source: `Some(when last heard)` while connected.
+    sources: Vec<Option<Instant>>,
+    epoch: u64,
+    users: HashMap<UserId, User>,
+    /// Token ids known not revoked, with the user each was used for.
+    tokens: HashMap<String, UserId>,
+    keys: HashMap<String, ApiKey>,
+    key_hashes: HashMap<KeyId, String>,
+    agents: HashMap<AgentId, Agent>,
+}
+
+/// Proof that the feed was usable when a store read began: the answer may
+/// be kept only if nothing happened since.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(u64);
+
+impl ChangeFeed {
+    /// A feed with `sources` sources, all down until [`connected`](Self::connected);
+    /// a source silent for longer than `max_silence` makes the feed unusable.
+    pub fn new(sources: usize, max_silence: Duration) -> Self {
+        Self::with(vec![None; sources], Some(max_silence))
+    }
+
+    /// A feed that is always healthy: for a store whose every change is
+    /// made in this process and applied before the write returns.
+    pub fn in_process() -> Self {
+        Self::with(vec![Some(Instant::now())], None)
+    }
+
+    fn with(sources: Vec<Option<Instant>>, max_silence: Option<Duration>) -> Self {
+        Self {
+            state: Mutex::new(State {
+                sources,
+                epoch: 0,
+                users: HashMap::new(),
+                tokens: HashMap::new(),
+                keys: HashMap::new(),
+                key_hashes: HashMap::new(),
+                agents: HashMap::new(),
+            }),
+            max_silence,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is consistent after every statement: a panic elsewhere
+        // leaves nothing half-done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets what `change` may have made wrong.
+    pub fn apply(&self, change: Change) {
+        let mut s = self.lock();
+        s.epoch += 1;
+        match change {
+            Change::User(id) => {
+                s.users.remove(&id);
+            }
+            Change::Token(jti) => {
+                s.tokens.remove(&jti);
+            }
+            Change::ApiKey(id) => {
+                if let Some(hash) = s.key_hashes.remove(&id) {
+                    s.keys.remove(&hash);
+                }
+            }
+            Change::Agent(id) => {
+                s.agents.remove(&id);
+            }
+            Change::Everything => s.clear(),
+        }
+    }
+
+    /// Source `source` is (again) delivering every change from now on:
+    /// what was kept is dropped, since changes may have been missed.
+    pub fn connected(&self, source: usize) {
+        let mut s = self.lock();
+        s.clear();
+        if let Some(slot) = s.sources.get_mut(source) {
+            *slot = Some(Instant::now());
+        }
+    }
+
+    /// Source `source` stopped delivering: nothing kept is used until it
+    /// is connected again.
+    pub fn disconnected(&self, source: usize) {
+        let mut s = self.lock();
+        s.clear();
+        if let Some(slot) = s.sources.get_mut(source) {
+            *slot = None;
+        }
+    }
+
+    /// Source `source` answered (with or without changes), so it is not
+    /// lagging.
+    pub fn heard(&self, source: usize) {
+        let mut s = self.lock();
+        if let Some(Some(at)) = s.sources.get_mut(source) {
+            *at = Instant::now();
+        }
+    }
+
+    /// Whether kept answers may be used now.
+    pub fn is_healthy(&self) -> bool {
+        self.usable(&self.lock())
+    }
+
+    fn usable(&self, s: &State) -> bool {
+        s.sources
+            .iter()
+            .all(|source| match (source, self.max_silence) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(at), Some(max)) => at.elapsed() <= max,
+            })
+    }
+
+    /// A ticket for a store read, if the feed is usable now.
+    pub(crate) fn ticket(&self) -> Option<Ticket> {
+        let s = self.lock();
+        self.usable(&s).then_some(Ticket(s.epoch))
+    }
+
+    /// Runs `keep` if the feed stayed usable and nothing changed since `ticket`.
+    fn keep(&self, ticket: Ticket, keep: impl FnOnce(&mut State)) {
+        let mut s = self.lock();
+        if s.epoch == ticket.0 && self.usable(&s) {
+            keep(&mut s);
+        }
+    }
+
+    /// The user a token id was kept for, if the feed is usable.
+    pub(crate) fn user(&self, id: &UserId, jti: &str) -> Option<User> {
+        let s = self.lock();
+        if !self.usable(&s) || s.tokens.get(jti) != Some(id) {
+            return None;
+        }
+        s.users.get(id).cloned()
+    }
+
+    /// Keeps that `jti` authenticates `user`, read under `ticket`.
+    pub(crate) fn keep_user(&self, ticket: Ticket, jti: &str, user: &User) {
+        self.keep(ticket, |s| {
+            bounded(&mut s.users);
+            bounded(&mut s.tokens);
+            s.users.insert(user.id, user.clone());
+            s.tokens.insert(jti.to_owned(), user.id);
+        });
+    }
+
+    /// The key kept for this secret hash, if the feed is usable.
+    pub(crate) fn api_key(&self, secret_hash: &str) -> Option<ApiKey> {
+        let s = self.lock();
+        self.usable(&s)
+            .then(|| s.keys.get(secret_hash).cloned())
+            .flatten()
+    }
+
+    /// Keeps a key found by its secret hash, read under `ticket`.
+    pub(crate) fn keep_api_key(&self, ticket: Ticket, key: &ApiKey) {
+        self.keep(ticket, |s| {
+            if s.keys.len() >= MAX_KEPT {
+                s.keys.clear();
+                s.key_hashes.clear();
+            }
+            s.keys.insert(key.secret_hash.clone(), key.clone());
+            s.key_hashes.insert(key.id, key.secret_hash.clone());
+        });
+    }
+
+    /// The owner's agent kept under this id, if the feed is usable.
+    pub(crate) fn agent(&self, owner: &UserId, id: &AgentId) -> Option<Agent> {
+        let s = self.lock();
+        if !self.usable(&s) {
+            return None;
+        }
+        s.agents.get(id).filter(|a| a.owner == *owner).cloned()
+    }
+
+    /// Keeps an agent, read under `ticket`.
+    pub(crate) fn keep_agent(&self, ticket: Ticket, agent: &Agent) {
+        self.keep(ticket, |s| {
+            bounded(&mut s.agents);
+            s.agents.insert(agent.id, agent.clone());
+        });
+    }
+}
+
+impl State {
+    fn clear(&mut self) {
+        self.epoch += 1;
+        self.users.clear();
+        self.tokens.clear();
+        self.keys.clear();
+        self.key_hashes.clear();
+        self.agents.clear();
+    }
+}
+
+/// Makes room for one more entry by dropping them all when full.
+fn bounded<K, V>(map: &mut HashMap<K, V>) {
+    if map.len() >= MAX_KEPT {
+        map.clear();
+    }
+}
+
+// The kit's fixtures make the users, agents and keys.
+#[cfg(all(test, feature = "testkit"))]
+mod tests;

@@ -1,0 +1,156 @@
+use super::*;
+use crate::testkit::{agent, api_key, project, unique_email, user};
+
+/// A feed with one source, connected.
+fn connected() -> ChangeFeed {
+    let feed = ChangeFeed::new(1, Duration::from_secs(3600));
+    feed.connected(0);
+    feed
+}
+
+#[test]
+fn a_feed_that_never_connected_keeps_and_answers_nothing() {
+    let feed = ChangeFeed::new(1, Duration::from_secs(3600));
+    let u = user(&unique_email());
+
+    assert!(feed.ticket().is_none(), "no ticket while the feed is down");
+    assert!(!feed.is_healthy());
+    assert_eq!(feed.user(&u.id, "jti"), None);
+}
+
+#[test]
+fn a_kept_user_answers_until_its_token_is_revoked() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let ticket = feed.ticket().expect("a connected feed gives tickets");
+    feed.keep_user(ticket, "jti-1", &u);
+
+    assert_eq!(feed.user(&u.id, "jti-1"), Some(u.clone()), "kept");
+    assert_eq!(
+        feed.user(&u.id, "jti-2"),
+        None,
+        "another token is not known"
+    );
+    feed.apply(Change::Token("jti-1".into()));
+    assert_eq!(feed.user(&u.id, "jti-1"), None, "revoked: forgotten");
+}
+
+#[test]
+fn a_deleted_user_is_forgotten_with_all_its_tokens() {
+    let feed = connected();
+    let u = user(&unique_email());
+    feed.keep_user(feed.ticket().expect("ticket"), "jti-1", &u);
+
+    feed.apply(Change::User(u.id));
+
+    assert_eq!(feed.user(&u.id, "jti-1"), None);
+}
+
+#[test]
+fn an_answer_read_while_a_change_arrived_is_not_kept() {
+    // The revocation's event arrives while the store read that did not
+    // see it yet is in flight: its answer must not be kept.
+    let feed = connected();
+    let u = user(&unique_email());
+    let ticket = feed.ticket().expect("ticket");
+    feed.apply(Change::Token("jti-1".into()));
+    feed.keep_user(ticket, "jti-1", &u);
+
+    assert_eq!(feed.user(&u.id, "jti-1"), None);
+}
+
+#[test]
+fn a_disconnected_feed_answers_nothing_and_reconnecting_starts_empty() {
+    let feed = connected();
+    let u = user(&unique_email());
+    feed.keep_user(feed.ticket().expect("ticket"), "jti-1", &u);
+    let ticket_before = feed.ticket().expect("ticket");
+
+    feed.disconnected(0);
+    assert_eq!(feed.user(&u.id, "jti-1"), None, "down: not used");
+    assert!(feed.ticket().is_none(), "down: no ticket");
+    feed.connected(0);
+
+    assert_eq!(
+        feed.user(&u.id, "jti-1"),
+        None,
+        "changes may have been missed"
+    );
+    feed.keep_user(ticket_before, "jti-1", &u);
+    assert_eq!(
+        feed.user(&u.id, "jti-1"),
+        None,
+        "a read begun before the outage is not kept"
+    );
+}
+
+#[test]
+fn every_source_must_be_connected() {
+    let feed = ChangeFeed::new(2, Duration::from_secs(3600));
+    feed.connected(0);
+    assert!(feed.ticket().is_none(), "one source of two");
+    feed.connected(1);
+    assert!(feed.ticket().is_some(), "both");
+}
+
+#[test]
+fn a_source_silent_for_longer_than_allowed_makes_the_feed_unusable() {
+    let feed = ChangeFeed::new(1, Duration::ZERO);
+    feed.connected(0);
+    std::thread::sleep(Duration::from_millis(2));
+
+    assert!(feed.ticket().is_none(), "silent past max_silence");
+    feed.heard(0);
+    // Still unusable a moment later: max_silence is zero.
+    std::thread::sleep(Duration::from_millis(2));
+    assert!(!feed.is_healthy());
+}
+
+#[test]
+fn an_in_process_feed_is_always_usable() {
+    let feed = ChangeFeed::in_process();
+    assert!(feed.is_healthy());
+    assert!(feed.ticket().is_some());
+}
+
+#[test]
+fn a_kept_key_is_forgotten_when_it_changes() {
+    let feed = connected();
+    let owner = user(&unique_email());
+    let key = api_key(&project(&owner.id));
+    feed.keep_api_key(feed.ticket().expect("ticket"), &key);
+    assert_eq!(feed.api_key(&key.secret_hash), Some(key.clone()));
+
+    feed.apply(Change::ApiKey(key.id));
+
+    assert_eq!(feed.api_key(&key.secret_hash), None);
+}
+
+#[test]
+fn a_kept_agent_answers_only_its_owner_and_is_forgotten_when_it_changes() {
+    let feed = connected();
+    let owner = user(&unique_email());
+    let other = user(&unique_email());
+    let a = agent(&project(&owner.id));
+    feed.keep_agent(feed.ticket().expect("ticket"), &a);
+
+    assert_eq!(feed.agent(&owner.id, &a.id), Some(a.clone()));
+    assert_eq!(feed.agent(&other.id, &a.id), None, "not the owner");
+    feed.apply(Change::Agent(a.id));
+    assert_eq!(feed.agent(&owner.id, &a.id), None);
+}
+
+#[test]
+fn everything_forgets_everything() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let a = agent(&project(&u.id));
+    let ticket = feed.ticket().expect("ticket");
+    feed.keep_user(ticket, "jti-1", &u);
+    feed.keep_agent(ticket, &a);
+
+    feed.apply(Change::Everything);
+
+    assert_eq!(feed.user(&u.id, "jti-1"), None);
+    assert_eq!(feed.agent(&u.id, &a.id), None);
+}

@@ -1,0 +1,172 @@
+//! The change feed on MongoDB: one change stream per collection whose
+//! documents the engine keeps answers from (`users`, `revoked_tokens`,
+//! `api_keys`, `agents`), each delivering the key of every inserted,
+//! updated, replaced or deleted document, whichever process wrote it.
+//!
+//! A change stream returns only changes made after it was opened
+//! (MongoDB manual, "Change Streams", consulted 2026-12-01), so a source
+//! is marked connected once its stream is open, and what was kept before is
+//! dropped then. A stream error (the driver resumes once by itself on
+//! resumable errors, from its resume token, so no change is skipped) marks
+//! the source down until a new stream is open. Each stream is polled with
+//! `maxAwaitTimeMS`, so an answer, even an empty one, comes at least every
+//! [`MAX_AWAIT`]: a source not heard from in [`MAX_SILENCE`] is taken as
+//! lagging, and the feed's answers are not used.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{Bson, Document};
+use mongodb::change_stream::event::{ChangeStreamEvent, OperationType};
+use mongodb::Database;
+
+use crate::domain::{AgentId, KeyId, UserId};
+use crate::store::{Change, ChangeFeed};
+
+/// The watched collections, in source order.
+const WATCHED: [&str; 4] = ["users", "revoked_tokens", "api_keys", "agents"];
+/// How long the server may hold an empty poll of a stream.
+const MAX_AWAIT: Duration = Duration::from_millis(500);
+/// How long a stream may go unheard before the feed stops being used.
+const MAX_SILENCE: Duration = Duration::from_secs(2);
+/// A poll answered faster than this with nothing (a server that does not
+/// wait for `maxAwaitTimeMS`) is followed by a pause of this length, so an
+/// idle stream does not spin.
+const MIN_POLL: Duration = Duration::from_millis(10);
+/// The pause before opening a stream again after it failed, doubled after
+/// each failure in a row up to [`MAX_RETRY`] (a standalone `mongod` has no
+/// change streams: it is asked rarely, and every request asks the store).
+const RETRY: Duration = Duration::from_secs(1);
+/// The longest pause between attempts to open a stream.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// Starts the feed's streams on the current Tokio runtime; `None` outside one.
+pub(super) fn start(db: &Database) -> Option<Arc<ChangeFeed>> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let feed = Arc::new(ChangeFeed::new(WATCHED.len(), MAX_SILENCE));
+    for (source, collection) in WATCHED.into_iter().enumerate() {
+        runtime.spawn(watch(db.clone(), collection, source, Arc::downgrade(&feed)));
+    }
+    Some(feed)
+}
+
+/// Keeps one collection's stream open and feeds its changes, until the
+/// store (the feed's only strong owner) is dropped.
+async fn watch(db: Database, collection: &'static str, source: usize, feed: Weak<ChangeFeed>) {
+    let mut retry = RETRY;
+    loop {
+        let opened = db
+            .collection::<Document>(collection)
+            .watch()
+            .max_await_time(MAX_AWAIT)
+            .await;
+        let Some(live) = feed.upgrade() else { return };
+        match opened {
+            Ok(mut stream) => {
+                live.connected(source);
+                retry = RETRY;
+                drop(live);
+                loop {
+                    let asked = Instant::now();
+                    let next = stream.next_if_any().await;
+                    let Some(live) = feed.upgrade() else { return };
+                    match next {
+                        Ok(Some(event)) => {
+                            live.heard(source);
+                            live.apply(change_of(collection, &event));
+                        }
+                        Ok(None) if stream.is_alive() => {
+                            live.heard(source);
+                            if asked.elapsed() < MIN_POLL {
+                                tokio::time::sleep(MIN_POLL).await;
+                            }
+                        }
+                        Ok(None) => {
+                            // Closed by the server (an invalidate event).
+                            live.disconnected(source);
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(collection, error = %e, "change stream failed; authentication asks the store until it is back");
+                            live.disconnected(source);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                live.disconnected(source);
+                tracing::warn!(collection, error = %e, "cannot open a change stream; authentication asks the store");
+            }
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// What one event may have made wrong: the document's key for writes, all
+/// of it for anything else (a drop, a rename, an invalidate).
+fn change_of(collection: &str, event: &ChangeStreamEvent<Document>) -> Change {
+    let written = matches!(
+        event.operation_type,
+        OperationType::Insert
+            | OperationType::Update
+            | OperationType::Replace
+            | OperationType::Delete
+    );
+    let id = event
+        .document_key
+        .as_ref()
+        .and_then(|key| match key.get("_id") {
+            Some(Bson::String(id)) => Some(id.as_str()),
+            _ => None,
+        });
+    match (written, id) {
+        (true, Some(id)) => change_of_document(collection, id),
+        _ => Change::Everything,
+    }
+}
+
+/// The change for a written document of `collection` with key `id`; an
+/// id that does not parse forgets everything rather than nothing.
+fn change_of_document(collection: &str, id: &str) -> Change {
+    let parsed = match collection {
+        "users" => UserId::parse(id).ok().map(Change::User),
+        "revoked_tokens" => Some(Change::Token(id.to_owned())),
+        "api_keys" => KeyId::parse(id).ok().map(Change::ApiKey),
+        "agents" => AgentId::parse(id).ok().map(Change::Agent),
+        _ => None,
+    };
+    parsed.unwrap_or(Change::Everything)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_collections_document_key_names_its_change() {
+        let user = UserId::new();
+        let key = KeyId::new();
+        let agent = AgentId::new();
+        let cases = [
+            ("users", user.to_string(), Change::User(user)),
+            (
+                "revoked_tokens",
+                "jti-1".into(),
+                Change::Token("jti-1".into()),
+            ),
+            ("api_keys", key.to_string(), Change::ApiKey(key)),
+            ("agents", agent.to_string(), Change::Agent(agent)),
+            ("agents", "not an id".into(), Change::Everything),
+            ("elsewhere", "x".into(), Change::Everything),
+        ];
+        for (collection, id, expected) in cases {
+            assert_eq!(
+                change_of_document(collection, &id),
+                expected,
+                "{collection} {id}"
+            );
+        }
+    }
+}

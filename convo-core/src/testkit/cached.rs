@@ -1,0 +1,200 @@
+//! Two engines on two handles of one backend, when the store keeps a
+//! [`ChangeFeed`](crate::store::ChangeFeed): what one revokes or changes,
+//! the other stops answering from memory once the change has reached it
+//! (at once through the engine that made it), and while the feed is down
+//! every request asks the store. On a store without a feed the same
+//! behaviours hold at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::fixtures::{unique_email, user, Fixture};
+use crate::domain::{now, KeyScope, NewApiKey};
+use crate::engine::{KeyRefusal, Settings};
+use crate::llm::MockProvider;
+use crate::store::Store;
+use crate::Convo;
+
+/// Generous: a change stream delivers in milliseconds, but a loaded test
+/// machine may be slow; nothing here waits for it unless it must.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn engine(store: &Arc<dyn Store>) -> Convo {
+    Convo::new(
+        Arc::clone(store),
+        Arc::new(MockProvider::new()),
+        Settings::default(),
+    )
+}
+
+/// Waits until the handle's feed (if it has one) is usable, so that the
+/// answers read next are kept; a feed that never gets there is a failure.
+async fn feed_ready(store: &Arc<dyn Store>) {
+    let started = Instant::now();
+    while let Some(feed) = store.changes() {
+        if feed.is_healthy() {
+            return;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the store's change feed never became healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `done` until it answers `true`, failing with `what` after the deadline.
+async fn eventually<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < DEADLINE, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A token revoked through engine A: refused by A before the revocation
+/// returns, and by engine B (which had it in memory) once the change arrives.
+pub async fn a_token_revoked_through_one_engine_is_refused_by_the_other_once_its_change_arrives(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let (on_a, on_b) = (engine(&a), engine(&b));
+    let u = user(&unique_email());
+    a.insert_user(&u).await.expect("insert_user");
+    let jti = uuid::Uuid::new_v4().to_string();
+    feed_ready(&a).await;
+    feed_ready(&b).await;
+    for (name, convo) in [("A", &on_a), ("B", &on_b), ("B again", &on_b)] {
+        let found = convo.authenticate(&u.id, &jti).await.expect("authenticate");
+        assert_eq!(found.as_ref(), Some(&u), "{name} knows the live token");
+    }
+
+    on_a.revoke_token(&jti, now() + chrono::TimeDelta::hours(1))
+        .await
+        .expect("revoke_token");
+
+    let on_revoker = on_a.authenticate(&u.id, &jti).await.expect("authenticate");
+    assert_eq!(on_revoker, None, "the revoking engine refuses it at once");
+    eventually("B still accepts the revoked token", || async {
+        on_b.authenticate(&u.id, &jti)
+            .await
+            .expect("authenticate")
+            .is_none()
+    })
+    .await;
+    let again = on_b.authenticate(&u.id, &jti).await.expect("authenticate");
+    assert_eq!(again, None, "and never accepts it again");
+}
+
+/// A key revoked through engine A: refused by A at once, by engine B once
+/// the change arrives.
+pub async fn a_key_revoked_through_one_engine_is_refused_by_the_other_once_its_change_arrives(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let (on_a, on_b) = (engine(&a), engine(&b));
+    let f = Fixture::insert(a.as_ref()).await;
+    let issued = on_a
+        .create_api_key(
+            &f.user.id,
+            f.project.id,
+            NewApiKey {
+                name: "twin".into(),
+                scope: KeyScope::Chat,
+                expires_at: None,
+                rate_limit_per_minute: None,
+                end_user_monthly_token_budget: None,
+            },
+        )
+        .await
+        .expect("create_api_key");
+    feed_ready(&a).await;
+    feed_ready(&b).await;
+    for (name, convo) in [("A", &on_a), ("B", &on_b), ("B again", &on_b)] {
+        let found = convo
+            .authenticate_api_key(&issued.secret)
+            .await
+            .expect("authenticate_api_key");
+        assert!(found.is_ok(), "{name} knows the live key: {found:?}");
+    }
+
+    on_a.revoke_api_key(&f.user.id, f.project.id, issued.key.id)
+        .await
+        .expect("revoke_api_key");
+
+    let on_revoker = on_a
+        .authenticate_api_key(&issued.secret)
+        .await
+        .expect("authenticate_api_key");
+    assert_eq!(
+        on_revoker.err(),
+        Some(KeyRefusal::Unknown),
+        "the revoking engine refuses it at once"
+    );
+    eventually("B still accepts the revoked key", || async {
+        on_b.authenticate_api_key(&issued.secret)
+            .await
+            .expect("authenticate_api_key")
+            .is_err()
+    })
+    .await;
+}
+
+/// An agent edited through handle A is no longer answered from B's memory
+/// once the change arrives.
+pub async fn an_agent_changed_through_one_handle_is_forgotten_by_the_other(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let f = Fixture::insert(a.as_ref()).await;
+    feed_ready(&b).await;
+    let Some(feed) = b.changes() else { return };
+    let ticket = feed.ticket().expect("a healthy feed gives tickets");
+    feed.keep_agent(ticket, &f.agent);
+    assert_eq!(
+        feed.agent(&f.user.id, &f.agent.id).as_ref(),
+        Some(&f.agent),
+        "kept"
+    );
+
+    let mut edited = f.agent.clone();
+    edited.system_prompt = "Changed elsewhere.".into();
+    a.update_agent(&edited).await.expect("update_agent");
+
+    eventually("B still answers the old agent from memory", || async {
+        feed.agent(&f.user.id, &f.agent.id).is_none()
+    })
+    .await;
+}
+
+/// While B's feed is down, B keeps nothing and asks the store each time: a
+/// token revoked through A is refused by B on its very next request.
+pub async fn while_the_feed_is_down_every_request_asks_the_store(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let (on_a, on_b) = (engine(&a), engine(&b));
+    let u = user(&unique_email());
+    a.insert_user(&u).await.expect("insert_user");
+    let jti = uuid::Uuid::new_v4().to_string();
+    feed_ready(&b).await;
+    if let Some(feed) = b.changes() {
+        // Every source down, as when the streams fail.
+        for source in 0..8 {
+            feed.disconnected(source);
+        }
+        assert!(!feed.is_healthy(), "the feed is down");
+    }
+    for _ in 0..2 {
+        let found = on_b.authenticate(&u.id, &jti).await.expect("authenticate");
+        assert_eq!(found.as_ref(), Some(&u), "B knows the live token");
+    }
+
+    on_a.revoke_token(&jti, now() + chrono::TimeDelta::hours(1))
+        .await
+        .expect("revoke_token");
+
+    let found = on_b.authenticate(&u.id, &jti).await.expect("authenticate");
+    assert_eq!(found, None, "refused at once while the feed is down");
+}
