@@ -251,7 +251,7 @@ async fn a_chat_key_serves_end_users_who_see_only_their_own_sessions() {
     };
     assert_eq!(
         ids(&list_sessions(&app, &alice, f.agent_id(), "").await),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     assert_eq!(
         ids(&list_sessions(&app, &alice, f.agent_id(), "?end_user=bob").await),

@@ -373,6 +373,9 @@ impl ChatApi {
         method = "get",
         operation_id = "list_messages"
     )]
+    // Each parameter of the operation is an argument: that is how
+    // poem-openapi declares them.
+    #[allow(clippy::too_many_arguments)]
     async fn messages(
         &self,
         auth: Auth,
