@@ -35,6 +35,32 @@ async fn create_key(app: &TestApp, client: &reqwest::Client, project: &str, body
     json_with_status(resp, 201).await
 }
 
+/// Every route a chat key may call that names chat session `s`, as
+/// `(method, path, body)`.
+fn session_routes(s: &str) -> Vec<(Method, String, Option<Value>)> {
+    vec![
+        (Method::GET, format!("/api/chat/{s}"), None),
+        (Method::GET, format!("/api/chat/{s}/messages"), None),
+        (
+            Method::POST,
+            format!("/api/chat/{s}/message"),
+            Some(json!({"content": "x"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/chat/{s}/message/stream"),
+            Some(json!({"content": "x"})),
+        ),
+        (Method::POST, format!("/api/chat/{s}/cancel"), None),
+        (Method::GET, format!("/api/chat/{s}/context"), None),
+        (
+            Method::POST,
+            format!("/api/chat/{s}/tool_outputs"),
+            Some(json!({"outputs": [{"tool_call_id": "c", "output": "o"}]})),
+        ),
+    ]
+}
+
 async fn list_sessions(app: &TestApp, who: &reqwest::Client, agent: &str, query: &str) -> Value {
     let path = format!("/api/agents/{agent}/sessions{query}");
     json_with_status(app.get(who, &path).await, 200).await
@@ -211,27 +237,7 @@ async fn a_chat_key_serves_end_users_who_see_only_their_own_sessions() {
 
     // Bob: 404 on every route with Alice's session, and nothing changes.
     let before = app.history(&owner.client, &id).await;
-    for (method, path, body) in [
-        (Method::GET, format!("/api/chat/{id}"), None),
-        (Method::GET, format!("/api/chat/{id}/messages"), None),
-        (
-            Method::POST,
-            format!("/api/chat/{id}/message"),
-            Some(json!({"content": "x"})),
-        ),
-        (
-            Method::POST,
-            format!("/api/chat/{id}/message/stream"),
-            Some(json!({"content": "x"})),
-        ),
-        (Method::POST, format!("/api/chat/{id}/cancel"), None),
-        (Method::GET, format!("/api/chat/{id}/context"), None),
-        (
-            Method::POST,
-            format!("/api/chat/{id}/tool_outputs"),
-            Some(json!({"outputs": [{"tool_call_id": "c", "output": "o"}]})),
-        ),
-    ] {
+    for (method, path, body) in session_routes(&id) {
         let resp = app
             .request(&bob, method.clone(), &path, body.as_ref())
             .await;
@@ -384,33 +390,15 @@ async fn a_key_reaches_nothing_outside_its_project() {
         let client = key_client(&secret(&key), Some("alice"));
         for target in [&other, &theirs] {
             let (s, a, p) = (target.session_id(), target.agent_id(), target.project_id());
-            let mut routes = vec![
+            let mut routes = session_routes(s);
+            routes.extend([
                 (
                     Method::POST,
                     format!("/api/chat/start/{a}"),
                     Some(json!({})),
                 ),
-                (Method::GET, format!("/api/chat/{s}"), None),
-                (Method::GET, format!("/api/chat/{s}/messages"), None),
-                (
-                    Method::POST,
-                    format!("/api/chat/{s}/message"),
-                    Some(json!({"content": "x"})),
-                ),
-                (
-                    Method::POST,
-                    format!("/api/chat/{s}/message/stream"),
-                    Some(json!({"content": "x"})),
-                ),
-                (Method::POST, format!("/api/chat/{s}/cancel"), None),
-                (Method::GET, format!("/api/chat/{s}/context"), None),
-                (
-                    Method::POST,
-                    format!("/api/chat/{s}/tool_outputs"),
-                    Some(json!({"outputs": [{"tool_call_id": "c", "output": "o"}]})),
-                ),
                 (Method::GET, format!("/api/agents/{a}/sessions"), None),
-            ];
+            ]);
             if scope == "admin" {
                 routes.extend([
                     (Method::GET, format!("/api/projects/{p}"), None),

@@ -56,15 +56,9 @@ async fn keyed(w: &World, new: NewApiKey) -> (convo_core::Agent, Arc<ApiKey>) {
     (agent, key)
 }
 
-fn chat(key: &Arc<ApiKey>, who: &str) -> Caller {
-    Caller::key(key.clone(), end_user(who)).expect("caller")
-}
-
-#[tokio::test]
-async fn a_secret_is_shown_once_stored_hashed_and_revocable() {
-    let w = world(MockProvider::new()).await;
-    let project = w
-        .convo
+/// A new project of the world's user.
+async fn project(w: &World) -> convo_core::Project {
+    w.convo
         .create_project(
             &w.user,
             NewProject {
@@ -73,7 +67,17 @@ async fn a_secret_is_shown_once_stored_hashed_and_revocable() {
             },
         )
         .await
-        .expect("project");
+        .expect("project")
+}
+
+fn chat(key: &Arc<ApiKey>, who: &str) -> Caller {
+    Caller::key(key.clone(), end_user(who)).expect("caller")
+}
+
+#[tokio::test]
+async fn a_secret_is_shown_once_stored_hashed_and_revocable() {
+    let w = world(MockProvider::new()).await;
+    let project = project(&w).await;
     let issued = w
         .convo
         .create_api_key(&w.user, project.id, new_key(KeyScope::Chat))
@@ -148,17 +152,7 @@ async fn a_secret_is_shown_once_stored_hashed_and_revocable() {
 #[tokio::test]
 async fn bad_key_settings_are_refused_by_field() {
     let w = world(MockProvider::new()).await;
-    let project = w
-        .convo
-        .create_project(
-            &w.user,
-            NewProject {
-                name: "P".into(),
-                description: None,
-            },
-        )
-        .await
-        .expect("project");
+    let project = project(&w).await;
     let cases = [
         (
             NewApiKey {
@@ -385,17 +379,7 @@ async fn a_key_reaches_nothing_outside_its_project() {
 #[tokio::test]
 async fn a_keys_rate_limit_is_per_minute_and_shared_by_engines() {
     let w = world(MockProvider::new()).await;
-    let project = w
-        .convo
-        .create_project(
-            &w.user,
-            NewProject {
-                name: "P".into(),
-                description: None,
-            },
-        )
-        .await
-        .expect("project");
+    let project = project(&w).await;
     let issued = w
         .convo
         .create_api_key(
@@ -515,17 +499,7 @@ async fn turns_are_accounted_per_key_and_end_user_and_budgets_hold() {
 #[tokio::test]
 async fn last_used_at_is_written_in_the_background_once_a_minute_at_most() {
     let w = world(MockProvider::new()).await;
-    let project = w
-        .convo
-        .create_project(
-            &w.user,
-            NewProject {
-                name: "P".into(),
-                description: None,
-            },
-        )
-        .await
-        .expect("project");
+    let project = project(&w).await;
     let issued = w
         .convo
         .create_api_key(&w.user, project.id, new_key(KeyScope::Admin))
