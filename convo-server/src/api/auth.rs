@@ -83,10 +83,10 @@ impl AuthApi {
         remote: &RemoteAddr,
     ) -> Result<convo_core::User, ApiError> {
         let email_key = format!("email:{}", body.email.trim().to_lowercase());
-        let ip = remote
-            .as_socket_addr()
-            .map_or_else(|| remote.to_string(), |a| a.ip().to_string());
-        let keys = [email_key, format!("ip:{ip}")];
+        let keys = [
+            email_key,
+            format!("ip:{}", crate::credentials::client_address(remote)),
+        ];
         let limiter = &self.state.login_failures;
         if let Err(wait) = limiter.check(&keys) {
             return Err(ApiError::new(

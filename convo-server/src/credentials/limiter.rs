@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use poem::web::RemoteAddr;
+
 /// Counts failures per key; a key with `max` failures in the current window is blocked
 /// until the window ends.
 #[derive(Debug)]
@@ -68,6 +70,14 @@ impl FailureLimiter {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key);
     }
+}
+
+/// The client's address as the failure limits key it: the peer's IP
+/// (any port), or the address's text when it is not a socket address.
+pub fn client_address(remote: &RemoteAddr) -> String {
+    remote
+        .as_socket_addr()
+        .map_or_else(|| remote.to_string(), |a| a.ip().to_string())
 }
 
 #[cfg(test)]

@@ -15,10 +15,8 @@ mod verdict;
 pub use cookie::{clear_cookie, session_cookie, COOKIE_NAME};
 pub use crypto::install_jwt_crypto;
 pub use jwt::{Claims, JwtKeys};
-pub use limiter::FailureLimiter;
-pub use project_key::{
-    authenticate_key, client_address, end_user_header, key_caller, END_USER_HEADER,
-};
+pub use limiter::{client_address, FailureLimiter};
+pub use project_key::{authenticate_key, end_user_header, key_caller, END_USER_HEADER};
 pub use scheme::{authenticate_token, Auth, AuthUser};
 pub use secret_file::{kept_secret, secret_file_beside, KeptSecret, SecretFileError};
 pub use verdict::{bearer_failure, scope as bearer_verdict_scope};

@@ -68,15 +68,10 @@ pub fn end_user_header(req: &Request) -> Result<Option<EndUser>, ApiError> {
 }
 
 /// The key acting for `end_user`; a chat key without one is
-/// `400 invalid_request` naming `param`.
-pub fn key_caller(
-    key: Arc<ApiKey>,
-    end_user: Option<EndUser>,
-    param: &str,
-) -> Result<Caller, ApiError> {
-    Caller::key(key, end_user).map_err(|_| ApiError {
-        param: Some(param.to_owned()),
-        ..bad_end_user("a chat key must name its end user: send the X-Convo-End-User header")
+/// `400 invalid_request` naming `X-Convo-End-User`.
+pub fn key_caller(key: Arc<ApiKey>, end_user: Option<EndUser>) -> Result<Caller, ApiError> {
+    Caller::key(key, end_user).map_err(|_| {
+        bad_end_user("a chat key must name its end user: send the X-Convo-End-User header")
     })
 }
 
@@ -85,12 +80,4 @@ fn bad_end_user(message: &str) -> ApiError {
         param: Some("X-Convo-End-User".to_owned()),
         ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
-}
-
-/// The client's address, as the failed-login limits key it.
-pub fn client_address(req: &Request) -> String {
-    let remote = req.remote_addr();
-    remote
-        .as_socket_addr()
-        .map_or_else(|| remote.to_string(), |a| a.ip().to_string())
 }

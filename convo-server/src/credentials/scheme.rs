@@ -140,9 +140,9 @@ async fn authenticate_project_key(req: &Request, secret: &str) -> Result<Caller,
         .data::<AppState>()
         .ok_or_else(|| ApiError::internal("app state missing"))?;
     let end_user = super::project_key::end_user_header(req)?;
-    let client = super::project_key::client_address(req);
+    let client = super::limiter::client_address(req.remote_addr());
     let key = super::project_key::authenticate_key(state, secret, &client).await?;
-    super::project_key::key_caller(key, end_user, "X-Convo-End-User")
+    super::project_key::key_caller(key, end_user)
 }
 
 async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<AuthUser> {

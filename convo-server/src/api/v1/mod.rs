@@ -262,7 +262,7 @@ impl Credential {
                     ),
                     (None, None) => None,
                 };
-                key_caller(key, end_user, "user").map_err(|_| {
+                key_caller(key, end_user).map_err(|_| {
                     OpenAiError::invalid(
                         Some("user"),
                         "a chat key must name its end user: send `user` or the X-Convo-End-User header",
@@ -287,7 +287,7 @@ async fn credential(req: &Request, state: &AppState) -> Result<Credential, OpenA
         .ok_or_else(OpenAiError::unauthenticated)?;
     if token.starts_with(KEY_PREFIX) {
         let header = end_user_header(req).map_err(OpenAiError::from_api)?;
-        let key = authenticate_key(state, token, &client_address(req))
+        let key = authenticate_key(state, token, &client_address(req.remote_addr()))
             .await
             .map_err(OpenAiError::from_api)?;
         return Ok(Credential::Key(key, header));
