@@ -15,7 +15,7 @@ use crate::store::StoreError;
 
 /// How long a write waits for another process's write lock before the call
 /// answers [`StoreError::Unavailable`].
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a call waits for a pooled connection (the writer is one).
 const POOL_WAIT: Duration = Duration::from_secs(30);
 /// Connections that read in parallel with the writer (WAL lets them).
@@ -140,43 +140,6 @@ impl SqliteStore {
     /// Where the data is.
     pub fn location(&self) -> &SqliteLocation {
         &self.location
-    }
-
-    /// Runs `work`, one statement, on a reader. No explicit transaction: a
-    /// statement in autocommit mode reads one snapshot by itself, and
-    /// `BEGIN` and `COMMIT` around it would be two more statements to run
-    /// on every read.
-    pub(super) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
-    {
-        self.on_reader(work).await
-    }
-
-    /// Runs `work`, several statements, on a reader inside one read
-    /// transaction, so they all see one snapshot (e.g. a cursor's `seq`
-    /// and the page after it, with no write landing between).
-    pub(super) async fn read_snapshot<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
-    {
-        self.on_reader(move |conn| in_snapshot(conn, work)).await
-    }
-
-    /// One trip to the blocking threads with a reader.
-    async fn on_reader<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, SqliteError> + Send + 'static,
-    {
-        let conn = self.readers.get().await.map_err(SqliteError::from)?;
-        let out = conn
-            .interact(move |conn| work(conn))
-            .await
-            .map_err(SqliteError::from)?;
-        Ok(out?)
     }
 
     /// Runs `work` on the writer in one `BEGIN IMMEDIATE` transaction,

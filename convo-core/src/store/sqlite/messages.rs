@@ -140,8 +140,11 @@ impl SqliteStore {
         if n == 0 {
             return Ok(Vec::new());
         }
+        // A context window longer than a page is a read that grows with
+        // the data: off the runtime's threads (see `reads`).
+        let short = n <= PageRequest::<MessageId>::MAX_LIMIT;
         let (session, n) = (session.to_string(), i64::try_from(n).unwrap_or(i64::MAX));
-        self.read(move |c| {
+        let work = move |c: &Connection| {
             // The newest n through the (session_id, seq) index, read
             // backwards, then put in ascending order: O(n).
             let sql = format!(
@@ -153,8 +156,12 @@ impl SqliteStore {
                 .query_map(params![session, n], rows::message)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(messages)
-        })
-        .await
+        };
+        if short {
+            self.read(work).await
+        } else {
+            self.read_scan(work).await
+        }
     }
 
     pub(super) async fn messages(

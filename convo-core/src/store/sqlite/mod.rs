@@ -1,9 +1,11 @@
 //! [`SqliteStore`]: one SQLite file, through rusqlite (feature `sqlite`).
 //!
-//! - **Connections.** One writer connection and a few readers, each call on
-//!   tokio's blocking threads (deadpool, one trip there per call). Writes queue for the writer
-//!   inside a process instead of spinning on SQLite's lock; WAL lets readers
-//!   run beside it.
+//! - **Connections.** One writer connection and a few readers (deadpool).
+//!   Writes run on tokio's blocking threads, one trip there per call, and
+//!   queue for the writer inside a process instead of spinning on SQLite's
+//!   lock; WAL lets readers run beside it. Short reads (a row by its key,
+//!   a page through an index) run in place on the caller's thread, reads
+//!   that grow with the data on the blocking threads (see `reads`).
 //! - **`seq` and the turn lock.** Every write is one `BEGIN IMMEDIATE`
 //!   transaction: it takes the file's write lock first, so the `UPDATE …
 //!   RETURNING message_count` that reserves seqs, and the conditional update
@@ -38,6 +40,7 @@ mod messages;
 mod migrate;
 mod page;
 mod pool;
+mod reads;
 mod resources;
 mod rows;
 mod usage;

@@ -59,7 +59,7 @@ impl SqliteStore {
             UsageGroupBy::EndUser => "COALESCE(end_user, '')",
         };
         let owner = owner.to_string();
-        self.read(move |c| {
+        self.read_scan(move |c| {
             let sql = format!(
                 "SELECT {key}, SUM(prompt_tokens), SUM(completion_tokens), \
                  SUM(thoughts_tokens), SUM(cached_tokens), SUM(total_tokens), COUNT(*), \
@@ -101,7 +101,7 @@ impl SqliteStore {
         let end_user = end_user.as_str().to_owned();
         // Served by `usage_by_end_user (owner, project_id, end_user, at)`.
         // A turn without usage is stored with 0 tokens.
-        self.read(move |c| {
+        self.read_scan(move |c| {
             let total: i64 = c
                 .prepare_cached(
                     "SELECT COALESCE(SUM(total_tokens), 0) FROM usage \
