@@ -17,6 +17,7 @@
 #   bash scripts/bench-ab.sh OLD_BINARY [NEW_BINARY]   # NEW defaults to this tree's release build
 #   AB_ROUNDS=5 AB_SECONDS=3 AB_STORE=memory bash scripts/bench-ab.sh /tmp/convo-server-old
 #   AB_STORE=mongodb AB_BURST=500 bash scripts/bench-ab.sh /tmp/convo-server-old
+#   AB_STORE_A=memory AB_STORE_B=sqlite bash scripts/bench-ab.sh BIN BIN   # one build, two stores
 #
 # Cases: 1. GET a page of messages, 2. GET projects, 3. POST a message (mock
 # model), as in bench.sh; 4. AB_BURST plain sends at once, each to its own
@@ -30,6 +31,10 @@ OLD="${1:?usage: bench-ab.sh OLD_BINARY [NEW_BINARY]}"
 ROUNDS="${AB_ROUNDS:-5}"
 SECONDS_PER_RUN="${AB_SECONDS:-3}"
 STORE_KIND="${AB_STORE:-memory}"
+# Each side's store (AB_STORE_A / AB_STORE_B): one build on two stores
+# compares the stores, alternating as for two builds.
+STORE_A="${AB_STORE_A:-$STORE_KIND}"
+STORE_B="${AB_STORE_B:-$STORE_KIND}"
 BURST="${AB_BURST:-500}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 WORK="$(mktemp -d)"
@@ -56,14 +61,18 @@ cargo build --release -p convo-server --bin convo-server --example bench_client 
 NEW="${2:-$TARGET/release/convo-server}"
 CLIENT="$TARGET/release/examples/bench_client"
 
-case "$STORE_KIND" in
-  memory | sqlite) ;;
-  mongodb) start_mongo ;;
-  *) log "AB_STORE is memory, sqlite or mongodb"; exit 2 ;;
-esac
+for kind in "$STORE_A" "$STORE_B"; do
+  case "$kind" in
+    memory | sqlite | mongodb) ;;
+    *) log "AB_STORE, AB_STORE_A and AB_STORE_B are memory, sqlite or mongodb"; exit 2 ;;
+  esac
+done
+if [ "$STORE_A" = mongodb ] || [ "$STORE_B" = mongodb ]; then start_mongo; STORE_KIND=mongodb; fi
 
 store_env() { # LABEL → CONVO_STORE value
-  case "$STORE_KIND" in
+  local kind="$STORE_B"
+  case "$1" in A*) kind="$STORE_A" ;; esac
+  case "$kind" in
     memory) echo memory ;;
     sqlite) echo "sqlite://$WORK/$1.db" ;;
     mongodb) echo "mongodb://127.0.0.1:$MONGO_PORT/convo_ab_$1?directConnection=true" ;;
@@ -138,9 +147,9 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 
 NAMES=("" "1. GET /api/chat/{id}/messages (20 of 50)" "2. GET /api/projects (20)" "3. POST /api/chat/{id}/message (mock)")
 echo
-echo "A/B of two convo-server builds — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $STORE_KIND store, $ROUNDS alternating rounds of $SECONDS_PER_RUN s, 64 connections"
-echo "A = $OLD"
-echo "B = $NEW"
+echo "A/B of two convo-server builds — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $ROUNDS alternating rounds of $SECONDS_PER_RUN s, 64 connections"
+echo "A = $OLD ($STORE_A store)"
+echo "B = $NEW ($STORE_B store)"
 echo
 printf '| %-42s | %10s | %10s | %7s | %12s | %12s | %7s |\n' case "A req/s" "B req/s" "B / A" "A CPU µs/req" "B CPU µs/req" "B / A"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "--------------------------------------------" "------------" "------------" "---------" "--------------" "--------------" "---------"
@@ -195,6 +204,6 @@ if [ "$BURST" -gt 0 ]; then
   done
   a=$(printf '%s\n' "${a_s[@]}" | median); b=$(printf '%s\n' "${b_s[@]}" | median)
   echo
-  printf '4. %s plain sends at once, 2 s model (%s store): A %.2f s, B %.2f s (medians of %s; runs A: %s; B: %s)\n' \
-    "$BURST" "$STORE_KIND" "$a" "$b" "$ROUNDS" "${a_s[*]}" "${b_s[*]}"
+  printf '4. %s plain sends at once, 2 s model (A: %s store, B: %s store): A %.2f s, B %.2f s (medians of %s; runs A: %s; B: %s)\n' \
+    "$BURST" "$STORE_A" "$STORE_B" "$a" "$b" "$ROUNDS" "${a_s[*]}" "${b_s[*]}"
 fi
