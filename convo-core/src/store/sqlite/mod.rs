@@ -240,11 +240,7 @@ impl Store for SqliteStore {
         session: &SessionId,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<Message>, StoreError> {
-        // Two reads in process: a file, not a round trip to a server.
-        if SqliteStore::session(self, owner, session).await?.is_none() {
-            return Err(StoreError::NotFound("chat session"));
-        }
-        SqliteStore::messages(self, session, page).await
+        SqliteStore::messages(self, owner, session, page).await
     }
 
     async fn try_lock_turn(
