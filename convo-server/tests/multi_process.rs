@@ -34,6 +34,26 @@ async fn users_and_revocations_are_shared_between_servers() {
         Server::start(&env(&uri, &[])),
         Server::start(&env(&uri, &[])),
     );
+    token_revoked_on_a_is_refused_on_b(&a, &b).await;
+}
+
+/// On SQLite each server keeps authentication answers while nothing is
+/// committed to the file: a logout on A is a commit, so B, which had the
+/// token's answer in memory, refuses it on its next request.
+#[tokio::test]
+async fn users_and_revocations_are_shared_between_servers_on_one_sqlite_file() {
+    let dir = TempDir::new("mp-sqlite-tokens");
+    let uri = dir.sqlite_uri("convo.db");
+    let (a, b) = (
+        Server::start(&env(&uri, &[])),
+        Server::start(&env(&uri, &[])),
+    );
+    token_revoked_on_a_is_refused_on_b(&a, &b).await;
+}
+
+/// A user registered on A logs in on B; A's token works on B until it is
+/// revoked (a logout on A); B's next request with it is refused.
+async fn token_revoked_on_a_is_refused_on_b(a: &Server, b: &Server) {
     let on_a = new_client();
     let (status, _) = post(
         &on_a,
@@ -62,11 +82,7 @@ async fn users_and_revocations_are_shared_between_servers() {
     let bearer =
         |server: &Server, path: &str| new_client().get(server.url(path)).bearer_auth(&token);
     assert_eq!(
-        bearer(&b, "/api/auth/me")
-            .send()
-            .await
-            .expect("me")
-            .status(),
+        bearer(b, "/api/auth/me").send().await.expect("me").status(),
         200,
         "A's token works on B"
     );
@@ -77,7 +93,7 @@ async fn users_and_revocations_are_shared_between_servers() {
         .await
         .expect("logout");
     assert_eq!(logout.status(), 204);
-    let refused = bearer(&b, "/api/auth/me").send().await.expect("me");
+    let refused = bearer(b, "/api/auth/me").send().await.expect("me");
     assert_eq!(
         refused.status(),
         401,

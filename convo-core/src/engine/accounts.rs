@@ -139,7 +139,9 @@ impl Convo {
     /// feed](crate::store::ChangeFeed) is healthy and this token was seen
     /// before: a revocation made through this engine's store holds here at
     /// once, one made elsewhere from when its change arrives (a stream's
-    /// delivery); while the feed is down, every call asks the store.
+    /// delivery; on SQLite at once, since its feed looks for any commit to
+    /// the file before a kept answer is used); while the feed is down,
+    /// every call asks the store.
     pub async fn authenticate(&self, id: &UserId, jti: &str) -> Result<Option<User>, ConvoError> {
         let feed = self.store().changes();
         if let Some(user) = feed.and_then(|f| f.user(id, jti)) {

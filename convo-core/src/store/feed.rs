@@ -10,6 +10,12 @@
 //! read can never be overwritten by the stale answer. When a source goes
 //! down the kept answers are dropped and every request asks the store again
 //! until it is back.
+//!
+//! A backend that cannot deliver changes but can tell cheaply whether
+//! anything at all was committed (SQLite's shared-memory WAL index) gives
+//! a [`ChangeProbe`] instead: the feed asks it before every use of a kept
+//! answer and drops them all when anything changed, so a revocation made by
+//! any process holds on every handle's very next request.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -37,6 +43,27 @@ pub enum Change {
     Everything,
 }
 
+/// What a [`ChangeProbe`] saw since it was last asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probed {
+    /// Nothing was committed.
+    Same,
+    /// Something was committed, by this process or another.
+    Changed,
+    /// It cannot tell now (e.g. a write under way): kept answers must not be used.
+    Unknown,
+}
+
+/// A cheap, exact check of whether a backend changed since the last call,
+/// asked before every use of a kept answer (so it must cost nanoseconds,
+/// not a query).
+pub trait ChangeProbe: Send + Sync + std::fmt::Debug {
+    /// Whether anything was committed since the previous call. `Changed`
+    /// may be answered when nothing relevant changed (the feed then only
+    /// forgets more than it had to); `Same` only when nothing did.
+    fn probe(&self) -> Probed;
+}
+
 /// A store's feed of changes, and the answers kept while it is healthy.
 ///
 /// A store that hears every change made through any handle on its backend
@@ -53,6 +80,9 @@ pub struct ChangeFeed {
     /// How long a source may be silent before the kept answers stop being
     /// used; `None` for a feed that cannot lag (one process's own writes).
     max_silence: Option<Duration>,
+    /// Asked before each use of a kept answer, for a store that can only
+    /// detect changes.
+    probe: Option<Box<dyn ChangeProbe>>,
 }
 
 #[derive(Debug)]
@@ -77,16 +107,28 @@ impl ChangeFeed {
     /// A feed with `sources` sources, all down until [`connected`](Self::connected);
     /// a source silent for longer than `max_silence` makes the feed unusable.
     pub fn new(sources: usize, max_silence: Duration) -> Self {
-        Self::with(vec![None; sources], Some(max_silence))
+        Self::with(vec![None; sources], Some(max_silence), None)
     }
 
     /// A feed that is always healthy: for a store whose every change is
     /// made in this process and applied before the write returns.
     pub fn in_process() -> Self {
-        Self::with(vec![Some(Instant::now())], None)
+        Self::with(vec![Some(Instant::now())], None, None)
     }
 
-    fn with(sources: Vec<Option<Instant>>, max_silence: Option<Duration>) -> Self {
+    /// A feed that hears no changes but asks `probe` before every use of a
+    /// kept answer, forgetting them all when anything was committed: for a
+    /// store that other processes write but that can detect their commits
+    /// cheaply. It has one source, connected.
+    pub fn probed(probe: Box<dyn ChangeProbe>) -> Self {
+        Self::with(vec![Some(Instant::now())], None, Some(probe))
+    }
+
+    fn with(
+        sources: Vec<Option<Instant>>,
+        max_silence: Option<Duration>,
+        probe: Option<Box<dyn ChangeProbe>>,
+    ) -> Self {
         Self {
             state: Mutex::new(State {
                 sources,
@@ -98,6 +140,7 @@ impl ChangeFeed {
                 agents: HashMap::new(),
             }),
             max_silence,
+            probe,
         }
     }
 
@@ -161,10 +204,23 @@ impl ChangeFeed {
 
     /// Whether kept answers may be used now.
     pub fn is_healthy(&self) -> bool {
-        self.usable(&self.lock())
+        self.usable(&mut self.lock())
     }
 
-    fn usable(&self, s: &State) -> bool {
+    /// Whether kept answers may be used now: every source heard from
+    /// recently, and, for a probed feed, nothing committed since the last
+    /// look (if something was, everything kept goes first).
+    fn usable(&self, s: &mut State) -> bool {
+        if let Some(probe) = &self.probe {
+            match probe.probe() {
+                Probed::Same => {}
+                Probed::Changed => s.clear(),
+                Probed::Unknown => {
+                    s.clear();
+                    return false;
+                }
+            }
+        }
         s.sources
             .iter()
             .all(|source| match (source, self.max_silence) {
@@ -176,22 +232,23 @@ impl ChangeFeed {
 
     /// A ticket for a store read, if the feed is usable now.
     pub(crate) fn ticket(&self) -> Option<Ticket> {
-        let s = self.lock();
-        self.usable(&s).then_some(Ticket(s.epoch))
+        let mut s = self.lock();
+        self.usable(&mut s).then_some(Ticket(s.epoch))
     }
 
     /// Runs `keep` if the feed stayed usable and nothing changed since `ticket`.
     fn keep(&self, ticket: Ticket, keep: impl FnOnce(&mut State)) {
         let mut s = self.lock();
-        if s.epoch == ticket.0 && self.usable(&s) {
+        // Probed first: a commit during the read moves the epoch.
+        if self.usable(&mut s) && s.epoch == ticket.0 {
             keep(&mut s);
         }
     }
 
     /// The user a token id was kept for, if the feed is usable.
     pub(crate) fn user(&self, id: &UserId, jti: &str) -> Option<User> {
-        let s = self.lock();
-        if !self.usable(&s) || s.tokens.get(jti) != Some(id) {
+        let mut s = self.lock();
+        if !self.usable(&mut s) || s.tokens.get(jti) != Some(id) {
             return None;
         }
         s.users.get(id).cloned()
@@ -209,8 +266,8 @@ impl ChangeFeed {
 
     /// The key kept for this secret hash, if the feed is usable.
     pub(crate) fn api_key(&self, secret_hash: &str) -> Option<ApiKey> {
-        let s = self.lock();
-        self.usable(&s)
+        let mut s = self.lock();
+        self.usable(&mut s)
             .then(|| s.keys.get(secret_hash).cloned())
             .flatten()
     }
@@ -229,8 +286,8 @@ impl ChangeFeed {
 
     /// The owner's agent kept under this id, if the feed is usable.
     pub(crate) fn agent(&self, owner: &UserId, id: &AgentId) -> Option<Agent> {
-        let s = self.lock();
-        if !self.usable(&s) {
+        let mut s = self.lock();
+        if !self.usable(&mut s) {
             return None;
         }
         s.agents.get(id).filter(|a| a.owner == *owner).cloned()

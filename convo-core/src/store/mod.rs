@@ -24,7 +24,7 @@ use crate::domain::{
 
 // What a store implementer needs beyond the embedder's view.
 pub use crate::domain::{day_of, MessageDraft, PageRequest, UsageRecord};
-pub use feed::{Change, ChangeFeed};
+pub use feed::{Change, ChangeFeed, ChangeProbe, Probed};
 pub use instrumented::InstrumentedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "mongodb")]

@@ -1,6 +1,7 @@
 //! Opening the file: the two connection pools, each connection's settings,
 //! WAL, and the migrations.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::Timeouts;
@@ -10,8 +11,9 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::error::SqliteError;
 use super::pool::{Hook, HookError, Manager, Pool};
+use super::wal_index::WalIndex;
 use super::{migrate, SqliteLocation, SqliteStore};
-use crate::store::StoreError;
+use crate::store::{ChangeFeed, StoreError};
 
 /// How long a write waits for another process's write lock before the call
 /// answers [`StoreError::Unavailable`].
@@ -130,10 +132,28 @@ impl SqliteStore {
         .await
         .map_err(SqliteError::from)??;
         drop(conn);
+        // Not on a read-only file: SQLite may keep its index in private
+        // memory there, and the `-shm` file could be another process's to reset.
+        let feed = if location.is_read_only() {
+            None
+        } else {
+            let path = location.path().to_owned();
+            tokio::task::spawn_blocking(move || WalIndex::open(&path, &name))
+                .await
+                .map_err(|e| SqliteError::Interact(format!("mapping the WAL index: {e}")))?
+                .map(|index| Arc::new(ChangeFeed::probed(Box::new(index))))
+        };
+        if feed.is_none() {
+            tracing::info!(
+                path = %location.path().display(),
+                "the WAL index cannot be mapped: every request reads authentication from the file"
+            );
+        }
         Ok(Self {
             writer,
             readers,
             location,
+            feed,
         })
     }
 

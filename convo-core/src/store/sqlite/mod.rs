@@ -28,6 +28,9 @@
 //!   [`StoreError::Unavailable`] (retryable); constraint violations:
 //!   [`StoreError::Conflict`]; the rest [`StoreError::Internal`].
 //! - **Deletes** cascade through foreign keys, in one transaction.
+//! - **Kept answers.** Authentication answers (users, tokens, keys,
+//!   agents) are kept in memory while no process has committed anything,
+//!   which the WAL index's header tells without a query (`wal_index`).
 
 mod accounts;
 mod connect;
@@ -44,17 +47,19 @@ mod reads;
 mod resources;
 mod rows;
 mod usage;
+mod wal_index;
 
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use self::pool::Pool;
 use async_trait::async_trait;
 
 pub use self::location::{SqliteLocation, SqliteLocationError};
-use super::{IdempotencyRecord, Store, StoreError};
+use super::{ChangeFeed, IdempotencyRecord, Store, StoreError};
 use crate::domain::{
     Agent, AgentId, ApiKey, ChatSession, Email, EndUser, KeyId, Message, MessageDraft, MessageId,
     Page, PageRequest, Project, ProjectId, SessionId, Timestamp, ToolCall, UsageGroup,
@@ -68,6 +73,9 @@ pub struct SqliteStore {
     writer: Pool,
     readers: Pool,
     location: SqliteLocation,
+    /// Answers kept while nothing is committed (see `wal_index`); `None`
+    /// when the WAL index cannot be mapped.
+    feed: Option<Arc<ChangeFeed>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -82,6 +90,10 @@ impl std::fmt::Debug for SqliteStore {
 // keys, usage); the trait impl only routes to them.
 #[async_trait]
 impl Store for SqliteStore {
+    fn changes(&self) -> Option<&ChangeFeed> {
+        self.feed.as_deref()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         SqliteStore::ping(self).await
     }
