@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SqliteError;
 use super::page::{page, ListQuery};
+use super::resources::check_session_owner;
 use super::rows::{self, message_values, millis, INSERT_MESSAGE, MESSAGE_COLUMNS};
 use super::SqliteStore;
 use crate::domain::{now, Message, MessageDraft, MessageId, Page, PageRequest, SessionId, UserId};
@@ -69,7 +70,7 @@ fn seq_of(conn: &Connection, session: &str, id: &MessageId) -> Result<i64, Sqlit
 }
 
 /// A page of `session`'s messages (its cursors' seqs looked up first, so
-/// run in one snapshot when there are cursors).
+/// run in one snapshot).
 fn page_of(
     c: &Connection,
     session: String,
@@ -183,12 +184,7 @@ impl SqliteStore {
     ) -> Result<Page<Message>, StoreError> {
         let (owner, session, request) = (owner.to_string(), session.to_string(), request.clone());
         self.read_snapshot(move |c| {
-            let owned = c
-                .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND owner = ?2")?
-                .exists([&session, &owner])?;
-            if !owned {
-                return Err(StoreError::NotFound("chat session").into());
-            }
+            check_session_owner(c, &session, &owner)?;
             page_of(c, session, &request)
         })
         .await

@@ -162,9 +162,8 @@ mod tests {
 
     use super::*;
 
-    /// A path for a new database file in the system's temporary directory.
     fn temp_db() -> PathBuf {
-        std::env::temp_dir().join(format!("convo-reads-{}.db", uuid::Uuid::now_v7()))
+        super::super::tests::temp_db("reads")
     }
 
     async fn wrapped(path: PathBuf) -> SyncWrapper<Connection> {

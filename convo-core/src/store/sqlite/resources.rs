@@ -43,6 +43,24 @@ fn insert_session_row(conn: &Connection, s: &ChatSession) -> Result<bool, Sqlite
     Ok(inserted == 1)
 }
 
+/// Fails with [`StoreError::NotFound`]`("chat session")` unless `session`
+/// is `owner`'s: the check a read or copy of a session's messages runs in
+/// its own transaction, before it.
+pub(super) fn check_session_owner(
+    conn: &Connection,
+    session: &str,
+    owner: &str,
+) -> Result<(), SqliteError> {
+    let owned = conn
+        .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND owner = ?2")?
+        .exists([session, owner])?;
+    if owned {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound("chat session").into())
+    }
+}
+
 /// The one row `sql` selects by `params`, mapped.
 fn one<T, P: rusqlite::Params>(
     conn: &Connection,
@@ -310,12 +328,7 @@ impl SqliteStore {
                 return Err(StoreError::NotFound("agent").into());
             }
             // Copies only from the fork owner's own session.
-            if !tx
-                .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND owner = ?2")?
-                .exists([from.to_string(), fork.owner.to_string()])?
-            {
-                return Err(StoreError::NotFound("chat session").into());
-            }
+            check_session_owner(tx, &from.to_string(), &fork.owner.to_string())?;
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ?1 AND seq <= ?2 \
                  ORDER BY seq"

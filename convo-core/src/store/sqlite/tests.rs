@@ -11,6 +11,12 @@ use super::page::{list_sql, page, ListQuery};
 use super::rows::{self, AGENT_COLUMNS, MESSAGE_COLUMNS, PROJECT_COLUMNS, SESSION_COLUMNS};
 use crate::domain::{MessageId, Order, PageRequest};
 
+/// A path for a new database file in the system's temporary directory,
+/// named after the tests that make it (`convo-<what>-<uuid>.db`).
+pub(super) fn temp_db(what: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("convo-{what}-{}.db", uuid::Uuid::now_v7()))
+}
+
 /// A configured, migrated connection to a new in-memory database.
 fn connection() -> Connection {
     let mut conn = Connection::open_in_memory().expect("open an in-memory database");

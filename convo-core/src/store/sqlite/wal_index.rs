@@ -156,9 +156,8 @@ mod tests {
 
     use super::*;
 
-    /// A path for a new database file in the system's temporary directory.
     fn temp_db() -> PathBuf {
-        std::env::temp_dir().join(format!("convo-wal-index-{}.db", uuid::Uuid::now_v7()))
+        super::super::tests::temp_db("wal-index")
     }
 
     fn wal_database(path: &Path) -> Connection {
