@@ -52,3 +52,95 @@ async fn mongo_twins() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
 }
 
 convo_core::store_conformance_tests!(optional: mongo_store(), twins: mongo_twins());
+
+/// A message missing from the middle of a session (a hole in `seq`, as a
+/// crash between `$inc` and insert could leave on a deployment without
+/// transactions) does not cut a page short, though the handle reads a
+/// tight `seq` range once it has seen how long the session is: that read
+/// comes back one short, and the page is read again with its own bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hole_in_seq_does_not_cut_a_page_short() {
+    use convo_core::store::PageRequest;
+    use convo_core::testkit::{append_messages, Fixture};
+    use convo_core::Order;
+    use mongodb::bson::doc;
+
+    let Some(uri) = mongo_uri() else { return };
+    let store = MongoStore::connect(&uri, &database_name())
+        .await
+        .expect("connect to the test MongoDB");
+    let f = Fixture::insert(&store).await;
+    let stored = append_messages(&store, &f.session.id, 30).await;
+    let page = |order, after| PageRequest {
+        limit: 10,
+        order,
+        after,
+        before: None,
+    };
+    let seqs = |p: &convo_core::Page<convo_core::Message>| {
+        p.data.iter().map(|m| m.seq).collect::<Vec<u64>>()
+    };
+    // Seen whole once: the handle now knows seqs reach 30.
+    let first = store
+        .messages(&f.user.id, &f.session.id, &page(Order::Asc, None))
+        .await
+        .expect("a first page");
+    assert_eq!(seqs(&first), (1..=10).collect::<Vec<_>>());
+
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .expect("a driver client");
+    let removed = client
+        .database(&database_name())
+        .collection::<mongodb::bson::Document>("messages")
+        .delete_one(doc! { "session_id": f.session.id.to_string(), "seq": 5_i64 })
+        .await
+        .expect("remove message 5 behind the store's back");
+    assert_eq!(removed.deleted_count, 1);
+
+    let asc = store
+        .messages(&f.user.id, &f.session.id, &page(Order::Asc, None))
+        .await
+        .expect("the first page again");
+    assert_eq!(seqs(&asc), vec![1, 2, 3, 4, 6, 7, 8, 9, 10, 11]);
+    assert!(asc.has_more);
+    let after = store
+        .messages(
+            &f.user.id,
+            &f.session.id,
+            &page(Order::Asc, Some(stored[1].id)),
+        )
+        .await
+        .expect("a page after message 2");
+    assert_eq!(seqs(&after), vec![3, 4, 6, 7, 8, 9, 10, 11, 12, 13]);
+    let before = store
+        .messages(
+            &f.user.id,
+            &f.session.id,
+            &PageRequest {
+                limit: 10,
+                order: Order::Asc,
+                after: None,
+                before: Some(stored[15].id),
+            },
+        )
+        .await
+        .expect("a page before message 16");
+    assert_eq!(seqs(&before), (6..=15).collect::<Vec<_>>());
+    assert!(before.has_more);
+    let down = store
+        .messages(
+            &f.user.id,
+            &f.session.id,
+            &PageRequest {
+                limit: 10,
+                order: Order::Desc,
+                after: Some(stored[13].id),
+                before: None,
+            },
+        )
+        .await
+        .expect("a descending page after message 14");
+    assert_eq!(seqs(&down), vec![13, 12, 11, 10, 9, 8, 7, 6, 4, 3]);
+    assert!(down.has_more);
+}

@@ -304,6 +304,7 @@ macro_rules! __store_conformance_list {
             ],
             twin: [
                 concurrent_appends_through_two_handles_keep_seq_contiguous,
+                pages_read_through_one_handle_follow_appends_and_deletes_through_the_other,
                 the_turn_lock_taken_through_one_handle_excludes_the_other,
                 a_cancel_through_one_handle_reaches_the_holder_on_the_other,
                 appends_after_a_lease_lost_to_the_other_handle_leave_no_gap,

@@ -271,3 +271,94 @@ pub async fn key_requests_counted_through_two_handles_share_one_window(
         "requests through two handles must count exactly 1..=40"
     );
 }
+
+/// Pages of one session read through handle B while handle A appends and
+/// then deletes it: each page is exactly the stored messages next to its
+/// cursor, whatever B saw of the session before (a backend may remember
+/// how long a session was, to read a tighter range of `seq`s), and once
+/// the session is gone every page is not found.
+pub async fn pages_read_through_one_handle_follow_appends_and_deletes_through_the_other(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    use crate::domain::{Order, PageRequest};
+    let f = Fixture::insert(a.as_ref()).await;
+    let (owner, session) = (f.user.id, f.session.id);
+    let page = |limit: usize, order, after, before| PageRequest {
+        limit,
+        order,
+        after,
+        before,
+    };
+    let contents = |p: &crate::domain::Page<crate::domain::Message>| {
+        p.data.iter().map(|m| m.seq).collect::<Vec<_>>()
+    };
+    let mut stored = super::fixtures::append_messages(a.as_ref(), &session, 30).await;
+
+    // B reads the oldest and the newest 10: it has now seen seqs up to 30.
+    let oldest = b
+        .messages(&owner, &session, &page(10, Order::Asc, None, None))
+        .await
+        .expect("a page through B");
+    assert_eq!(contents(&oldest), (1..=10).collect::<Vec<u64>>());
+    assert!(oldest.has_more);
+    let newest = b
+        .messages(&owner, &session, &page(10, Order::Desc, None, None))
+        .await
+        .expect("a page through B");
+    assert_eq!(contents(&newest), (21..=30).rev().collect::<Vec<u64>>());
+
+    // A appends 5 more: B's newest page shows them, and no more than 10.
+    stored.extend(super::fixtures::append_messages(a.as_ref(), &session, 5).await);
+    let newest = b
+        .messages(&owner, &session, &page(10, Order::Desc, None, None))
+        .await
+        .expect("a page through B after A's appends");
+    assert_eq!(
+        contents(&newest),
+        (26..=35).rev().collect::<Vec<u64>>(),
+        "B's newest page must hold A's latest appends"
+    );
+    assert!(newest.has_more);
+    // Upwards from message 30: the 5 new ones, and nothing beyond.
+    let after = b
+        .messages(
+            &owner,
+            &session,
+            &page(10, Order::Asc, Some(stored[29].id), None),
+        )
+        .await
+        .expect("a page after a cursor through B");
+    assert_eq!(contents(&after), (31..=35).collect::<Vec<u64>>());
+    assert!(!after.has_more, "nothing lies beyond the newest message");
+    // Between two cursors, walking down from `before`.
+    let between = b
+        .messages(
+            &owner,
+            &session,
+            &page(3, Order::Asc, None, Some(stored[19].id)),
+        )
+        .await
+        .expect("a page before a cursor through B");
+    assert_eq!(contents(&between), vec![17, 18, 19]);
+    assert!(between.has_more);
+
+    // A deletes the session: B, which saw 35 messages, finds none of it.
+    assert!(a
+        .delete_session(&owner, &session)
+        .await
+        .expect("delete_session through A"));
+    for (order, after) in [
+        (Order::Asc, None),
+        (Order::Desc, None),
+        (Order::Asc, Some(stored[4].id)),
+    ] {
+        let read = b
+            .messages(&owner, &session, &page(10, order, after, None))
+            .await;
+        assert!(
+            matches!(read, Err(crate::store::StoreError::NotFound(_))),
+            "a deleted session's page ({order:?}, after {after:?}) must be not found through B, got {read:?}"
+        );
+    }
+}

@@ -45,6 +45,7 @@ impl MongoStore {
             transactions,
             bulk_write,
             held: Arc::default(),
+            lengths: Arc::default(),
             feed: Arc::default(),
         };
         store.ensure_indexes().await?;

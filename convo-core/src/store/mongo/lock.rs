@@ -91,6 +91,7 @@ impl MongoStore {
     /// Remembers that this handle holds `session`'s lock, and its count.
     fn note_held(&self, session: &ChatSession, holder: &str) {
         let count = i64::try_from(session.message_count).unwrap_or(i64::MAX);
+        self.lengths.note(&session.id, count);
         let mut held = self.held();
         match held.get_mut(&session.id) {
             // A renewal: our own appends may be ahead of a count read now.

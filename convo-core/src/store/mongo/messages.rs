@@ -8,9 +8,10 @@ use mongodb::options::{InsertOneModel, ReturnDocument, UpdateOneModel, WriteMode
 use super::docs::{to_bson, IdempotencyDoc, MessageDoc, OwnedMessageDoc, SessionDoc};
 use super::error::{duplicate_at, MapErr};
 use super::query::*;
+use super::window::{self, Bounds};
 use super::*;
 use crate::domain::{
-    now, ChatSession, Message, MessageDraft, MessageId, Page, PageRequest, SessionId, UserId,
+    now, ChatSession, Message, MessageDraft, MessageId, Order, Page, PageRequest, SessionId, UserId,
 };
 use crate::store::{IdempotencyRecord, StoreError};
 
@@ -213,8 +214,11 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Records a seq this handle stored (or saw) in a session whose lock it holds.
+    /// Records a seq this handle stored (or saw): the page hint, and the
+    /// count of a session whose lock it holds.
     pub(super) fn note_count(&self, session: &SessionId, seq: u64) {
+        self.lengths
+            .note(session, i64::try_from(seq).unwrap_or(i64::MAX));
         if let Some(held) = self.held().get_mut(session) {
             held.count = held.count.max(i64::try_from(seq).unwrap_or(i64::MAX));
         }
@@ -330,15 +334,29 @@ impl MongoStore {
             "session_id": session.to_string(),
             "owner": { "$in": [&owner, Bson::Null] },
         };
-        let found = find_page(
-            self.messages_coll().clone_with_type::<OwnedMessageDoc>(),
-            filter,
-            "seq",
-            after.map(Bson::Int64),
-            before.map(Bson::Int64),
-            page,
-        )
-        .await?;
+        // Cursors in ascending terms: in a descending list `after` is the upper one.
+        let (lo, hi) = match page.order {
+            Order::Asc => (after, before),
+            Order::Desc => (before, after),
+        };
+        let asked = Bounds { lo, hi };
+        let known = self.lengths.get(session);
+        let mut found = None;
+        if let Some(tight) = window::tighten(asked, page.walks_ascending(), page.limit, known) {
+            // Kept only when full: then no message outside could come first.
+            let read = self.page_between(filter.clone(), tight, page).await?;
+            if read.has_more {
+                found = Some(read);
+            }
+        }
+        let found = match found {
+            Some(found) => found,
+            None => self.page_between(filter, asked, page).await?,
+        };
+        if let Some(newest) = found.data.iter().map(|(_, m)| m.seq).max() {
+            self.lengths
+                .note(session, i64::try_from(newest).unwrap_or(i64::MAX));
+        }
         // A message carrying the owner proves the session is theirs (a
         // session never changes owner); an empty page, or one of older
         // messages, asks the session.
@@ -364,6 +382,31 @@ impl MongoStore {
             data: found.data.into_iter().map(|(_, m)| m).collect(),
             has_more: found.has_more,
         })
+    }
+
+    /// A page of a session's messages with `seq` strictly inside `bounds`
+    /// (ascending terms), collected as `page` says.
+    async fn page_between(
+        &self,
+        filter: Document,
+        bounds: Bounds,
+        page: &PageRequest<MessageId>,
+    ) -> Result<Page<(Option<String>, Message)>, StoreError> {
+        // `find_page` takes them as cursors again.
+        let (lo, hi) = (bounds.lo.map(Bson::Int64), bounds.hi.map(Bson::Int64));
+        let (after, before) = match page.order {
+            Order::Asc => (lo, hi),
+            Order::Desc => (hi, lo),
+        };
+        find_page(
+            self.messages_coll().clone_with_type::<OwnedMessageDoc>(),
+            filter,
+            "seq",
+            after,
+            before,
+            page,
+        )
+        .await
     }
 
     pub(super) async fn insert_fork(

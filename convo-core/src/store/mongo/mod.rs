@@ -44,6 +44,7 @@ mod query;
 mod resources;
 mod tools;
 mod usage;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -71,6 +72,8 @@ pub struct MongoStore {
     bulk_write: bool,
     /// The sessions whose turn lock this handle holds (see the module docs).
     held: Arc<Mutex<HashMap<SessionId, Held>>>,
+    /// The highest `seq` seen per session: a hint for tight page reads.
+    lengths: Arc<window::Lengths>,
     /// The change feed, started on first use (its streams need a runtime).
     feed: Arc<std::sync::OnceLock<Arc<ChangeFeed>>>,
 }
