@@ -18,6 +18,7 @@
 #   AB_ROUNDS=5 AB_SECONDS=3 AB_STORE=memory bash scripts/bench-ab.sh /tmp/convo-server-old
 #   AB_STORE=mongodb AB_BURST=500 bash scripts/bench-ab.sh /tmp/convo-server-old
 #   AB_STORE_A=memory AB_STORE_B=sqlite bash scripts/bench-ab.sh BIN BIN   # one build, two stores
+#   AB_STORE=mongodb AB_URI_OPTS_B='&maxPoolSize=4' bash scripts/bench-ab.sh BIN BIN   # one build, two URIs
 #
 # Cases: 1. GET a page of messages, 2. GET projects, 3. POST a message (mock
 # model), as in bench.sh; 4. AB_BURST plain sends at once, each to its own
@@ -75,7 +76,10 @@ store_env() { # LABEL → CONVO_STORE value
   case "$kind" in
     memory) echo memory ;;
     sqlite) echo "sqlite://$WORK/$1.db" ;;
-    mongodb) echo "mongodb://127.0.0.1:$MONGO_PORT/convo_ab_$1?directConnection=true" ;;
+    mongodb)
+      local extra="${AB_URI_OPTS_B:-}"
+      case "$1" in A*) extra="${AB_URI_OPTS_A:-}" ;; esac
+      echo "mongodb://127.0.0.1:$MONGO_PORT/convo_ab_$1?directConnection=true$extra" ;;
   esac
 }
 

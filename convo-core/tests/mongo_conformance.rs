@@ -144,3 +144,62 @@ async fn a_hole_in_seq_does_not_cut_a_page_short() {
     assert_eq!(seqs(&down), vec![13, 12, 11, 10, 9, 8, 7, 6, 4, 3]);
     assert!(down.has_more);
 }
+
+/// Messages stored before message documents carried their session's owner
+/// (no `owner` field) are read by the session's owner, and by nobody else:
+/// for them the page asks the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_stored_without_an_owner_are_read_by_the_sessions_owner_only() {
+    use convo_core::store::PageRequest;
+    use convo_core::testkit::{append_messages, Fixture};
+    use convo_core::Order;
+    use mongodb::bson::doc;
+
+    let Some(uri) = mongo_uri() else { return };
+    let store = MongoStore::connect(&uri, &database_name())
+        .await
+        .expect("connect to the test MongoDB");
+    let f = Fixture::insert(&store).await;
+    let stranger = Fixture::insert(&store).await;
+    append_messages(&store, &f.session.id, 3).await;
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .expect("a driver client");
+    let unset = client
+        .database(&database_name())
+        .collection::<mongodb::bson::Document>("messages")
+        .update_many(
+            doc! { "session_id": f.session.id.to_string() },
+            doc! { "$unset": { "owner": "" } },
+        )
+        .await
+        .expect("drop the owner field, as older documents lack it");
+    assert_eq!(unset.modified_count, 3);
+
+    let page = PageRequest::first(10, Order::Asc);
+    let mine = store
+        .messages(&f.user.id, &f.session.id, &page)
+        .await
+        .expect("the owner reads the older messages");
+    assert_eq!(
+        mine.data.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let theirs = store
+        .messages(&stranger.user.id, &f.session.id, &page)
+        .await;
+    assert!(
+        matches!(theirs, Err(convo_core::StoreError::NotFound(_))),
+        "another user must not read them, got {theirs:?}"
+    );
+    // And with owners on the messages, another user is refused from the
+    // messages themselves.
+    append_messages(&store, &stranger.session.id, 2).await;
+    let foreign = store
+        .messages(&f.user.id, &stranger.session.id, &page)
+        .await;
+    assert!(
+        matches!(foreign, Err(convo_core::StoreError::NotFound(_))),
+        "a session of another user's is not found, got {foreign:?}"
+    );
+}

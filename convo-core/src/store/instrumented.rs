@@ -283,6 +283,20 @@ impl Store for InstrumentedStore {
         .await
     }
 
+    async fn append_and_unlock(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        draft: MessageDraft,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(Message, bool), StoreError> {
+        timed(
+            "append_and_unlock",
+            self.inner.append_and_unlock(session, holder, draft, usage),
+        )
+        .await
+    }
+
     async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {
         timed("cancel_turn", self.inner.cancel_turn(session)).await
     }

@@ -307,6 +307,26 @@ pub trait Store: Send + Sync + 'static {
         holder: &str,
         usage: Option<&UsageRecord>,
     ) -> Result<(), StoreError>;
+    /// A turn's last append and its release together: appends `draft` as
+    /// [`append_message`](Store::append_message) does, then releases the
+    /// lock `holder` holds with `usage` as [`unlock_turn`](Store::unlock_turn)
+    /// does, in one round trip where the backend allows.
+    ///
+    /// `Ok((message, true))`: stored and released. `Ok((message, false))`:
+    /// stored, but the release failed (the caller releases again; a release
+    /// is idempotent and never records `usage` twice). `Err`: as
+    /// `append_message`'s errors, and the lock may still be held.
+    async fn append_and_unlock(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        draft: MessageDraft,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(Message, bool), StoreError> {
+        let message = self.append_message(session, draft).await?;
+        let released = self.unlock_turn(session, holder, usage).await.is_ok();
+        Ok((message, released))
+    }
     /// Asks the turn holding the session's lock to stop: marks the lock, and
     /// the holder sees it through [`Store::turn_cancel_requested`]. `true` if
     /// an unexpired lock was held, `false` if no turn was running,

@@ -259,6 +259,85 @@ pub async fn releasing_the_turn_lock_records_its_usage(store: Arc<dyn Store>) {
     );
 }
 
+/// The turn's last append with its release (`append_and_unlock`): the
+/// message gets the next seq and is counted, the lock is free after it,
+/// and the usage entry is recorded once.
+pub async fn the_last_append_releases_the_lock_and_records_usage_once(store: Arc<dyn Store>) {
+    let f = Fixture::insert(store.as_ref()).await;
+    let s = &f.session;
+    append_messages(store.as_ref(), &s.id, 2).await;
+    let record = UsageRecord {
+        owner: f.user.id,
+        project_id: f.project.id,
+        agent_id: f.agent.id,
+        session_id: s.id,
+        at: now(),
+        usage: None,
+        failed: false,
+        key_id: None,
+        end_user: None,
+    };
+
+    lock(store.as_ref(), s, "turn", LONG).await;
+    let user = store
+        .append_message(&s.id, MessageDraft::user("question"))
+        .await
+        .expect("the user message under the lock");
+    let (reply, released) = store
+        .append_and_unlock(&s.id, "turn", MessageDraft::user("answer"), Some(&record))
+        .await
+        .expect("append_and_unlock by the holder");
+    assert!(released, "the holder's release goes through");
+    assert_eq!((user.seq, reply.seq), (3, 4), "the next seqs");
+    assert_eq!(reply.content, "answer");
+    assert_eq!(count(store.as_ref(), s).await, 4, "message_count");
+    assert_eq!(seqs(store.as_ref(), s).await, vec![1, 2, 3, 4]);
+    lock(store.as_ref(), s, "next", LONG).await;
+
+    let (from, to) = (now() - TimeDelta::hours(1), now() + TimeDelta::hours(1));
+    let groups = store
+        .usage(&f.user.id, from, to, UsageGroupBy::Agent)
+        .await
+        .expect("usage");
+    assert_eq!(groups.len(), 1, "one agent's usage, got {groups:?}");
+    assert_eq!(groups[0].totals.turns, 1, "one entry for the turn");
+    assert_eq!(groups[0].totals.failures, 0);
+}
+
+/// A holder whose lease ran out and went to another holder ends its turn
+/// with `append_and_unlock`: its message takes the next free seq (no gap,
+/// no repeat), and the other holder's lock stays held.
+pub async fn the_last_append_after_a_lost_lease_leaves_the_new_holders_lock(store: Arc<dyn Store>) {
+    let f = Fixture::insert(store.as_ref()).await;
+    let s = &f.session;
+    lock(store.as_ref(), s, "slow", Duration::from_millis(200)).await;
+    store
+        .append_message(&s.id, MessageDraft::user("slow 1"))
+        .await
+        .expect("the slow holder's first append");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    lock(store.as_ref(), s, "next", LONG).await;
+    let next = store
+        .append_message(&s.id, MessageDraft::user("next 1"))
+        .await
+        .expect("the new holder's append");
+
+    let (late, _) = store
+        .append_and_unlock(&s.id, "slow", MessageDraft::user("slow 2"), None)
+        .await
+        .expect("the slow holder's last append");
+    assert_eq!((next.seq, late.seq), (2, 3), "no gap, no repeat");
+    assert_eq!(count(store.as_ref(), s).await, 3, "message_count");
+    assert!(
+        store
+            .try_lock_turn(&s.owner, &s.id, "third", LONG)
+            .await
+            .expect("try_lock_turn")
+            .is_none(),
+        "the slow holder's release leaves the new holder's lock"
+    );
+}
+
 /// The same through two handles (two processes): the holder whose lease
 /// ran out appends through one after the new holder appended through the
 /// other, and neither seq is lost nor repeated.

@@ -274,6 +274,8 @@ macro_rules! __store_conformance_list {
                 appends_under_the_turn_lock_keep_seq_and_count,
                 appends_after_a_lost_lease_leave_no_gap,
                 releasing_the_turn_lock_records_its_usage,
+                the_last_append_releases_the_lock_and_records_usage_once,
+                the_last_append_after_a_lost_lease_leaves_the_new_holders_lock,
                 // idempotency
                 a_missing_idempotency_record_reads_as_none,
                 idempotency_records_round_trip_and_can_be_replaced,

@@ -98,6 +98,12 @@ impl TurnLock {
         }
     }
 
+    /// Marks the lock released by a store call that did it along with
+    /// another write ([`Store::append_and_unlock`]).
+    pub(super) fn released(mut self) {
+        self.held = false;
+    }
+
     pub(super) async fn release(self) {
         self.release_with(None).await;
     }

@@ -45,6 +45,8 @@ impl Rounds {
 pub(super) struct Ran {
     pub(super) messages: Vec<Message>,
     pub(super) pending: Vec<crate::domain::ToolCall>,
+    /// The lock was released with the last reply, its usage entry with it.
+    pub(super) released: bool,
 }
 
 /// Why a tool round stopped before its tools answered.
@@ -73,7 +75,11 @@ impl Convo {
         drop(running);
         log_failure(&prepared, &result);
         let usage = self.record_outcome(&prepared, result.as_ref().map(|(last, _)| last));
-        prepared.lock.release_with(Some(usage)).await;
+        if result.as_ref().is_ok_and(|(_, ran)| ran.released) {
+            prepared.lock.released();
+        } else {
+            prepared.lock.release_with(Some(usage)).await;
+        }
         let (assistant_message, ran) = result?;
         Ok(Turn {
             user_message: prepared.user_message,
@@ -95,6 +101,7 @@ impl Convo {
         let mut rounds = Rounds::new(prepared);
         let session = prepared.user_message.session_id;
         let mut pending = Vec::new();
+        let mut released = false;
         loop {
             let called = match tx {
                 None => self.call_generate(prepared, running, &rounds).await?,
@@ -109,7 +116,7 @@ impl Convo {
             };
             let calls = reply.tool_calls.clone();
             if calls.is_empty() {
-                self.store_reply(prepared, &mut rounds, reply).await?;
+                released = self.store_last_reply(prepared, &mut rounds, reply).await?;
                 break;
             }
             let usage = reply.usage;
@@ -202,6 +209,7 @@ impl Convo {
         Ok(Ran {
             messages: rounds.messages,
             pending,
+            released,
         })
     }
 
@@ -277,16 +285,19 @@ impl Convo {
     /// Steps 6–8 for a streamed turn, reporting to `tx`.
     pub(super) async fn run_stream(&self, prepared: Prepared, tx: mpsc::Sender<TurnEvent>) {
         let running = self.register_running(prepared.user_message.session_id);
-        let result = self
-            .run_rounds(&prepared, &running, Some(&tx))
-            .await
-            .and_then(|ran| last_reply(&ran.messages));
+        let result = self.run_rounds(&prepared, &running, Some(&tx)).await;
+        let released = result.as_ref().is_ok_and(|ran| ran.released);
+        let result = result.and_then(|ran| last_reply(&ran.messages));
         drop(running);
         log_failure(&prepared, &result);
         let usage = self.record_outcome(&prepared, result.as_ref());
         // Release before the final event, so a client that reacts to it at
-        // once can start the next turn.
-        prepared.lock.release_with(Some(usage)).await;
+        // once can start the next turn (done already if it went with the reply).
+        if released {
+            prepared.lock.released();
+        } else {
+            prepared.lock.release_with(Some(usage)).await;
+        }
         let last = match result {
             Ok(message) => TurnEvent::Completed {
                 message: Box::new(message),
@@ -386,27 +397,62 @@ impl Convo {
         rounds: &mut Rounds,
         reply: LlmReply,
     ) -> Result<Message, ConvoError> {
-        let draft = MessageDraft {
-            id: rounds.assistant_id,
-            role: Role::Assistant,
-            content: reply.text,
-            created_at: now(),
-            model: Some(reply.model.unwrap_or_else(|| prepared.agent.model.clone())),
-            finish_reason: Some(reply.finish_reason),
-            usage: reply.usage,
-            context: Some(rounds.context),
-            provider_state: reply.provider_state,
-            tool_calls: reply.tool_calls,
-            tool_call_id: None,
-            tool_name: None,
-            is_error: false,
-        };
+        let draft = reply_draft(prepared, rounds, reply);
         let session = prepared.user_message.session_id;
         let message = self.store().append_message(&session, draft).await?;
         rounds.messages.push(message.clone());
         Ok(message)
     }
 
+    /// Steps 7 and 8 for the turn's final reply: stored, and with it the
+    /// lock released and the call's usage recorded, in one store call
+    /// (one round trip on MongoDB instead of two). Whether the release
+    /// went through; when it did not, the caller releases as usual.
+    ///
+    /// Not with an idempotency key: its record must be complete before the
+    /// lock is released, or a retry could take the lock and find none.
+    async fn store_last_reply(
+        &self,
+        prepared: &Prepared,
+        rounds: &mut Rounds,
+        reply: LlmReply,
+    ) -> Result<bool, ConvoError> {
+        if prepared.idempotency_key.is_some() {
+            self.store_reply(prepared, rounds, reply).await?;
+            return Ok(false);
+        }
+        let session = prepared.user_message.session_id;
+        let usage = usage_record(&prepared.agent, session, &prepared.by, reply.usage, false);
+        let draft = reply_draft(prepared, rounds, reply);
+        let (message, released) = self
+            .store()
+            .append_and_unlock(&session, &prepared.lock.holder, draft, Some(&usage))
+            .await?;
+        rounds.messages.push(message);
+        Ok(released)
+    }
+}
+
+/// The message a reply is stored as: under the round's id and context.
+fn reply_draft(prepared: &Prepared, rounds: &Rounds, reply: LlmReply) -> MessageDraft {
+    MessageDraft {
+        id: rounds.assistant_id,
+        role: Role::Assistant,
+        content: reply.text,
+        created_at: now(),
+        model: Some(reply.model.unwrap_or_else(|| prepared.agent.model.clone())),
+        finish_reason: Some(reply.finish_reason),
+        usage: reply.usage,
+        context: Some(rounds.context),
+        provider_state: reply.provider_state,
+        tool_calls: reply.tool_calls,
+        tool_call_id: None,
+        tool_name: None,
+        is_error: false,
+    }
+}
+
+impl Convo {
     /// Completes the idempotency record with the whole turn.
     async fn save_turn(&self, prepared: &Prepared, messages: &[Message]) -> Result<(), ConvoError> {
         let Some(key) = &prepared.idempotency_key else {

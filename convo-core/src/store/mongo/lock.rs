@@ -109,61 +109,89 @@ impl MongoStore {
         }
     }
 
+    /// Forgets that this handle holds `session`'s lock (if `holder` does).
+    pub(super) fn forget_held(&self, session: &SessionId, holder: &str) {
+        let mut held = self.held();
+        if held.get(session).is_some_and(|h| h.holder == holder) {
+            held.remove(session);
+        }
+    }
+
+    /// A release's update: the lock's fields cleared where `holder` still
+    /// holds it (filter, update).
+    fn release_update(session: &SessionId, holder: &str) -> (Document, Document) {
+        (
+            doc! { "_id": session.to_string(), "lock_holder": holder },
+            doc! { "$set": { "lock_holder": Bson::Null, "lock_until": Bson::Null, "lock_cancel": false } },
+        )
+    }
+
+    /// A release's usage entry. Its `_id` is the lock's (session and
+    /// holder): a release retried after a lost answer meets its own entry,
+    /// a duplicate key.
+    fn release_entry(session: &SessionId, holder: &str, record: &UsageRecord) -> Document {
+        merge(
+            doc! { "_id": format!("{session}/{holder}") },
+            super::usage::usage_entry(record),
+        )
+    }
+
+    /// The writes of a release, for a `bulkWrite`.
+    pub(super) fn release_models(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Vec<WriteModel> {
+        let (filter, update) = Self::release_update(session, holder);
+        let mut models = vec![WriteModel::UpdateOne(
+            UpdateOneModel::builder()
+                .namespace(self.sessions_coll().namespace())
+                .filter(filter)
+                .update(update)
+                .build(),
+        )];
+        if let Some(record) = usage {
+            models.push(WriteModel::InsertOne(
+                InsertOneModel::builder()
+                    .namespace(self.db.collection::<Document>("usage").namespace())
+                    .document(Self::release_entry(session, holder, record))
+                    .build(),
+            ));
+        }
+        models
+    }
+
     pub(super) async fn unlock_turn(
         &self,
         session: &SessionId,
         holder: &str,
         usage: Option<&UsageRecord>,
     ) -> Result<(), StoreError> {
-        {
-            let mut held = self.held();
-            if held.get(session).is_some_and(|h| h.holder == holder) {
-                held.remove(session);
-            }
-        }
-        let filter = doc! { "_id": session.to_string(), "lock_holder": holder };
-        let release = doc! { "$set": { "lock_holder": Bson::Null, "lock_until": Bson::Null, "lock_cancel": false } };
-        let Some(record) = usage else {
+        self.forget_held(session, holder);
+        if !self.bulk_write || usage.is_none() {
+            let (filter, update) = Self::release_update(session, holder);
             self.sessions_coll()
-                .update_one(filter, release)
+                .update_one(filter, update)
                 .await
                 .store()?;
-            return Ok(());
-        };
-        // The entry's `_id` is the lock's (session and holder): a release
-        // retried after a lost answer meets its own entry, a duplicate key.
-        let entry = merge(
-            doc! { "_id": format!("{session}/{holder}") },
-            super::usage::usage_entry(record),
-        );
-        let usage_coll = self.db.collection::<Document>("usage");
-        if !self.bulk_write {
-            self.sessions_coll()
-                .update_one(filter, release)
+            let Some(record) = usage else {
+                return Ok(());
+            };
+            let entry = Self::release_entry(session, holder, record);
+            return match self
+                .db
+                .collection::<Document>("usage")
+                .insert_one(entry)
                 .await
-                .store()?;
-            return match usage_coll.insert_one(entry).await {
+            {
                 Err(e) if !is_duplicate(&e) => Err(error::map(e)),
                 _ => Ok(()),
             };
         }
         // One round trip; unordered, so a duplicate entry (a retry) does
         // not stop the release.
-        let models = vec![
-            WriteModel::UpdateOne(
-                UpdateOneModel::builder()
-                    .namespace(self.sessions_coll().namespace())
-                    .filter(filter)
-                    .update(release)
-                    .build(),
-            ),
-            WriteModel::InsertOne(
-                InsertOneModel::builder()
-                    .namespace(usage_coll.namespace())
-                    .document(entry)
-                    .build(),
-            ),
-        ];
+        let models = self.release_models(session, holder, usage);
         match self.client.bulk_write(models).ordered(false).await {
             Err(e) if !only_duplicates(&e) => Err(error::map(e)),
             _ => Ok(()),

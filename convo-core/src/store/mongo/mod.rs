@@ -339,6 +339,16 @@ impl Store for MongoStore {
         MongoStore::unlock_turn(self, session, holder, usage).await
     }
 
+    async fn append_and_unlock(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        draft: MessageDraft,
+        usage: Option<&UsageRecord>,
+    ) -> Result<(Message, bool), StoreError> {
+        MongoStore::append_and_unlock(self, session, holder, draft, usage).await
+    }
+
     async fn cancel_turn(&self, session: &SessionId) -> Result<bool, StoreError> {
         MongoStore::cancel_turn(self, session).await
     }
