@@ -203,3 +203,88 @@ async fn messages_stored_without_an_owner_are_read_by_the_sessions_owner_only() 
         "a session of another user's is not found, got {foreign:?}"
     );
 }
+
+/// A message stored but not counted (a process that crashed between its
+/// insert and the count, or whose lease ran out) is in the next turn's
+/// window, though this handle remembers the session's newest messages from
+/// its own last turn: its append meets the uncounted seq, the count is
+/// repaired, and the window is read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncounted_message_is_in_the_next_turns_window() {
+    use convo_core::store::MessageDraft;
+    use convo_core::testkit::Fixture;
+    use mongodb::bson::doc;
+    use std::time::Duration;
+
+    let Some(uri) = mongo_uri() else { return };
+    let store = MongoStore::connect(&uri, &database_name())
+        .await
+        .expect("connect to the test MongoDB");
+    let f = Fixture::insert(&store).await;
+    let (owner, s) = (f.user.id, f.session.id);
+    let lease = Duration::from_secs(30);
+    let window = |n| {
+        let store = &store;
+        async move {
+            store
+                .last_messages(&s, n)
+                .await
+                .expect("last_messages")
+                .iter()
+                .map(|m| (m.seq, m.content.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    store
+        .try_lock_turn(&owner, &s, "one", lease)
+        .await
+        .expect("lock")
+        .expect("free");
+    store
+        .append_message(&s, MessageDraft::user("q1"))
+        .await
+        .expect("q1");
+    assert_eq!(window(10).await.len(), 1);
+    store
+        .append_and_unlock(&s, "one", MessageDraft::user("a1"), None)
+        .await
+        .expect("a1");
+
+    // Seq 3 stored behind the store's back, the count left at 2.
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .expect("a driver client");
+    let messages = client
+        .database(&database_name())
+        .collection::<mongodb::bson::Document>("messages");
+    let mut uncounted = messages
+        .find_one(doc! { "session_id": s.to_string(), "seq": 2_i64 })
+        .await
+        .expect("read message 2")
+        .expect("message 2 is stored");
+    uncounted.insert("_id", uuid::Uuid::now_v7().to_string());
+    uncounted.insert("seq", 3_i64);
+    uncounted.insert("content", "uncounted");
+    messages
+        .insert_one(uncounted)
+        .await
+        .expect("store seq 3 uncounted");
+
+    let taken = store
+        .try_lock_turn(&owner, &s, "two", lease)
+        .await
+        .expect("lock")
+        .expect("free");
+    assert_eq!(taken.message_count, 2, "the count does not know seq 3");
+    let q2 = store
+        .append_message(&s, MessageDraft::user("q2"))
+        .await
+        .expect("q2");
+    assert_eq!(q2.seq, 4, "the append steps over the uncounted seq");
+    assert_eq!(
+        window(2).await,
+        vec![(3, "uncounted".to_owned()), (4, "q2".to_owned())]
+    );
+    store.unlock_turn(&s, "two", None).await.expect("unlock");
+}

@@ -338,6 +338,60 @@ pub async fn the_last_append_after_a_lost_lease_leaves_the_new_holders_lock(stor
     );
 }
 
+/// A turn's context window read through handle A holds what handle B
+/// appended between A's turns (a backend may remember the newest messages
+/// of a session it runs turns in; what it remembers must give way).
+pub async fn a_window_read_under_the_lock_holds_the_other_handles_appends(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let f = Fixture::insert(a.as_ref()).await;
+    let s = &f.session;
+    let window = |store: Arc<dyn Store>, n: usize| async move {
+        store
+            .last_messages(&s.id, n)
+            .await
+            .expect("last_messages")
+            .iter()
+            .map(|m| m.seq)
+            .collect::<Vec<_>>()
+    };
+
+    lock(a.as_ref(), s, "first", LONG).await;
+    a.append_message(&s.id, MessageDraft::user("question 1"))
+        .await
+        .expect("A's user message");
+    assert_eq!(window(Arc::clone(&a), 10).await, vec![1]);
+    a.append_and_unlock(&s.id, "first", MessageDraft::user("answer 1"), None)
+        .await
+        .expect("A's reply with the release");
+
+    let between = b
+        .append_message(&s.id, MessageDraft::user("through B"))
+        .await
+        .expect("B's append between A's turns");
+    assert_eq!(between.seq, 3);
+
+    let taken = lock(a.as_ref(), s, "second", LONG).await;
+    assert_eq!(taken.message_count, 3, "A's lock sees B's message");
+    a.append_message(&s.id, MessageDraft::user("question 2"))
+        .await
+        .expect("A's second user message");
+    assert_eq!(window(Arc::clone(&a), 10).await, vec![1, 2, 3, 4]);
+    assert_eq!(window(Arc::clone(&a), 2).await, vec![3, 4]);
+    let (reply, _) = a
+        .append_and_unlock(&s.id, "second", MessageDraft::user("answer 2"), None)
+        .await
+        .expect("A's second reply");
+    assert_eq!(reply.seq, 5);
+    lock(a.as_ref(), s, "third", LONG).await;
+    a.append_message(&s.id, MessageDraft::user("question 3"))
+        .await
+        .expect("A's third user message");
+    assert_eq!(window(Arc::clone(&a), 3).await, vec![4, 5, 6]);
+    a.unlock_turn(&s.id, "third", None).await.expect("unlock");
+}
+
 /// The same through two handles (two processes): the holder whose lease
 /// ran out appends through one after the new holder appended through the
 /// other, and neither seq is lost nor repeated.

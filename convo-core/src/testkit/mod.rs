@@ -310,6 +310,7 @@ macro_rules! __store_conformance_list {
                 the_turn_lock_taken_through_one_handle_excludes_the_other,
                 a_cancel_through_one_handle_reaches_the_holder_on_the_other,
                 appends_after_a_lease_lost_to_the_other_handle_leave_no_gap,
+                a_window_read_under_the_lock_holds_the_other_handles_appends,
                 a_revocation_through_one_handle_fails_authenticate_on_the_other,
                 concurrent_first_calls_for_an_external_identity_through_two_handles_make_one_user,
                 a_key_deleted_through_one_handle_is_missed_at_once_through_the_other,

@@ -46,6 +46,7 @@ impl MongoStore {
             bulk_write,
             held: Arc::default(),
             lengths: Arc::default(),
+            recent: Arc::default(),
             feed: Arc::default(),
         };
         store.ensure_indexes().await?;

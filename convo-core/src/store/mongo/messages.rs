@@ -224,6 +224,7 @@ impl MongoStore {
                 // driver's retry met it); the count went with it.
                 Ok(Some(stored)) => {
                     self.note_count(session, stored.seq);
+                    self.recent.appended(session, &stored);
                     return Ok(Some((stored, false)));
                 }
                 Ok(None) if duplicate_at(&e) == Some(0) => return Ok(None),
@@ -239,6 +240,7 @@ impl MongoStore {
             return Err(StoreError::NotFound("chat session"));
         }
         self.note_count(session, message.seq);
+        self.recent.appended(session, &message);
         Ok(Some((message, true)))
     }
 
@@ -327,6 +329,11 @@ impl MongoStore {
         // the whole session (measured: 22 ms at 10,000 messages, vs ~1 ms).
         // Holding the lock, this handle knows the count.
         let held = self.held().get(session).map(|h| h.count);
+        // This handle's own run of the session's newest messages, if it
+        // ends at the count (see `recent`): no query.
+        if let Some(window) = held.and_then(|count| self.recent.window(session, count, n)) {
+            return Ok(window);
+        }
         let count = match held {
             Some(count) => count,
             None => self.message_count(session).await?,
@@ -342,7 +349,14 @@ impl MongoStore {
             .try_collect()
             .await
             .store()?;
-        docs.into_iter().map(MessageDoc::into_domain).collect()
+        let window = docs
+            .into_iter()
+            .map(MessageDoc::into_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(count) = held {
+            self.recent.read(session, count, &window);
+        }
+        Ok(window)
     }
 
     /// A session's `message_count` (0 when it is missing).

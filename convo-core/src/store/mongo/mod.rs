@@ -41,6 +41,7 @@ mod keys;
 mod lock;
 mod messages;
 mod query;
+mod recent;
 mod resources;
 mod tools;
 mod usage;
@@ -74,6 +75,8 @@ pub struct MongoStore {
     held: Arc<Mutex<HashMap<SessionId, Held>>>,
     /// The highest `seq` seen per session: a hint for tight page reads.
     lengths: Arc<window::Lengths>,
+    /// The newest messages of sessions this handle runs turns in.
+    recent: Arc<recent::Recent>,
     /// The change feed, started on first use (its streams need a runtime).
     feed: Arc<std::sync::OnceLock<Arc<ChangeFeed>>>,
 }
@@ -284,6 +287,7 @@ impl Store for MongoStore {
     }
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
+        self.recent.forget(id);
         MongoStore::delete_session(self, owner, id).await
     }
 
