@@ -17,7 +17,14 @@
 //!   `$inc` after repairing the count from the messages themselves.
 //! - The turn's last ledger entry goes with the lock's release, one
 //!   `bulkWrite` too, under an `_id` made of session and holder, so a retried
-//!   release never records it twice.
+//!   release never records it twice; the turn's final reply goes in the same
+//!   `bulkWrite` (`append_and_unlock`).
+//! - While it holds the lock, the handle remembers the session's newest
+//!   messages from its own appends and reads (`recent`), so a turn that
+//!   follows its own previous turn needs no query for its window.
+//! - A page of messages reads a tight `seq` range when the session is known
+//!   to hold it (`window`): some Mongo-wire servers read every match before
+//!   applying a limit.
 //! - Message documents carry their session's `owner`, so a page of
 //!   messages proves its own ownership; documents stored before that field
 //!   (no `owner`) fall back to reading the session.
