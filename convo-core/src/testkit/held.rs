@@ -46,6 +46,17 @@ async fn count(store: &dyn Store, s: &ChatSession) -> u64 {
         .message_count
 }
 
+/// The owner's usage of the last hour, by agent: one agent's.
+async fn one_agents_usage(store: &dyn Store, owner: &UserId) -> Vec<crate::domain::UsageGroup> {
+    let (from, to) = (now() - TimeDelta::hours(1), now() + TimeDelta::hours(1));
+    let groups = store
+        .usage(owner, from, to, UsageGroupBy::Agent)
+        .await
+        .expect("usage");
+    assert_eq!(groups.len(), 1, "one agent's usage, got {groups:?}");
+    groups
+}
+
 /// The lock returns the session as stored: its messages counted and the
 /// calls a paused turn waits for, on taking and on renewing alike.
 pub async fn the_turn_lock_returns_the_session_as_it_stands(store: Arc<dyn Store>) {
@@ -229,14 +240,10 @@ pub async fn releasing_the_turn_lock_records_its_usage(store: Arc<dyn Store>) {
         .await
         .expect("unlock_turn with usage by a former holder");
 
-    let (from, to) = (now() - TimeDelta::hours(1), now() + TimeDelta::hours(1));
-    let groups = store
-        .usage(&f.user.id, from, to, UsageGroupBy::Agent)
-        .await
-        .expect("usage");
-    assert_eq!(groups.len(), 1, "one agent's usage, got {groups:?}");
+    let groups = one_agents_usage(store.as_ref(), &f.user.id).await;
     assert_eq!(groups[0].totals.turns, 2, "both releases recorded a turn");
     assert_eq!(groups[0].totals.failures, 2, "both as failures");
+    let (from, to) = (now() - TimeDelta::hours(1), now() + TimeDelta::hours(1));
     let by_end_user = store
         .usage(&f.user.id, from, to, UsageGroupBy::EndUser)
         .await
@@ -294,12 +301,7 @@ pub async fn the_last_append_releases_the_lock_and_records_usage_once(store: Arc
     assert_eq!(seqs(store.as_ref(), s).await, vec![1, 2, 3, 4]);
     lock(store.as_ref(), s, "next", LONG).await;
 
-    let (from, to) = (now() - TimeDelta::hours(1), now() + TimeDelta::hours(1));
-    let groups = store
-        .usage(&f.user.id, from, to, UsageGroupBy::Agent)
-        .await
-        .expect("usage");
-    assert_eq!(groups.len(), 1, "one agent's usage, got {groups:?}");
+    let groups = one_agents_usage(store.as_ref(), &f.user.id).await;
     assert_eq!(groups[0].totals.turns, 1, "one entry for the turn");
     assert_eq!(groups[0].totals.failures, 0);
 }
