@@ -18,6 +18,21 @@ pub enum Order {
     Desc,
 }
 
+impl Order {
+    /// A list's cursor values as bounds in ascending key order, `(lower,
+    /// upper)`: in a descending list `after` is the upper one.
+    pub(crate) fn ascending_bounds<T>(
+        self,
+        after: Option<T>,
+        before: Option<T>,
+    ) -> (Option<T>, Option<T>) {
+        match self {
+            Order::Asc => (after, before),
+            Order::Desc => (before, after),
+        }
+    }
+}
+
 /// A validated page request over items identified by `K`.
 ///
 /// `after` and `before` are ids of items in the list, read in the list's

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::Inner;
-use crate::domain::{Message, MessageDraft, MessageId, Order, Page, PageRequest, SessionId};
+use crate::domain::{Message, MessageDraft, MessageId, Page, PageRequest, SessionId};
 use crate::store::StoreError;
 
 impl Inner {
@@ -84,10 +84,7 @@ impl Inner {
         let all = &entry.messages;
         // Index range of `all` (index = seq - 1) strictly between the cursors,
         // with the bounds in ascending order as in `page_ids`.
-        let (lo, hi) = match page.order {
-            Order::Asc => (after, before),
-            Order::Desc => (before, after),
-        };
+        let (lo, hi) = page.order.ascending_bounds(after, before);
         let (lo, hi) = (
             lo.map_or(0, |s| s as usize),
             hi.map_or(all.len(), |s| s as usize - 1),

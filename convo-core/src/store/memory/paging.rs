@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use crate::domain::{Order, PageRequest};
+use crate::domain::PageRequest;
 
 /// Pages through an ordered id index (see [`PageRequest`] for the cursor rules).
 pub(super) fn page_ids<K: Ord + Copy>(
@@ -22,11 +22,7 @@ pub(super) fn page_ids_where<K: Ord + Copy>(
     let Some(ids) = ids else {
         return (Vec::new(), false);
     };
-    // Bounds in ascending key order: in a descending list `after` is the upper one.
-    let (lo, hi) = match page.order {
-        Order::Asc => (page.after, page.before),
-        Order::Desc => (page.before, page.after),
-    };
+    let (lo, hi) = page.order.ascending_bounds(page.after, page.before);
     if matches!((lo, hi), (Some(l), Some(h)) if l >= h) {
         return (Vec::new(), false);
     }

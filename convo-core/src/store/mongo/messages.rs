@@ -12,7 +12,7 @@ use super::window::{self, Bounds};
 use super::*;
 use crate::domain::UsageRecord;
 use crate::domain::{
-    now, ChatSession, Message, MessageDraft, MessageId, Order, Page, PageRequest, SessionId, UserId,
+    now, ChatSession, Message, MessageDraft, MessageId, Page, PageRequest, SessionId, UserId,
 };
 use crate::store::{IdempotencyRecord, StoreError};
 
@@ -397,11 +397,7 @@ impl MongoStore {
         // messages carried one.
         let owner = owner.to_string();
         let filter = doc! { "session_id": session.to_string() };
-        // Cursors in ascending terms: in a descending list `after` is the upper one.
-        let (lo, hi) = match page.order {
-            Order::Asc => (after, before),
-            Order::Desc => (before, after),
-        };
+        let (lo, hi) = page.order.ascending_bounds(after, before);
         let asked = Bounds { lo, hi };
         let known = self.lengths.get(session);
         let mut found = None;
@@ -462,18 +458,12 @@ impl MongoStore {
         bounds: Bounds,
         page: &PageRequest<MessageId>,
     ) -> Result<Page<(Option<String>, Message)>, StoreError> {
-        // `find_page` takes them as cursors again.
-        let (lo, hi) = (bounds.lo.map(Bson::Int64), bounds.hi.map(Bson::Int64));
-        let (after, before) = match page.order {
-            Order::Asc => (lo, hi),
-            Order::Desc => (hi, lo),
-        };
         find_page(
             self.messages_coll().clone_with_type::<OwnedMessageDoc>(),
             filter,
             "seq",
-            after,
-            before,
+            bounds.lo.map(Bson::Int64),
+            bounds.hi.map(Bson::Int64),
             page,
         )
         .await

@@ -20,21 +20,18 @@ pub(super) fn merge(mut a: Document, b: Document) -> Document {
     a
 }
 
-/// One page of `coll` ordered by `field`, between the cursors' values
-/// `after` and `before` (exclusive), per [`PageRequest`]'s rules.
+/// One page of `coll` ordered by `field`, with `field` strictly between
+/// `lo` and `hi` (bounds in ascending order, see
+/// [`Order::ascending_bounds`](crate::domain::Order::ascending_bounds)),
+/// per [`PageRequest`]'s rules.
 pub(super) async fn find_page<D: Doc, K>(
     coll: Collection<D>,
     mut filter: Document,
     field: &str,
-    after: Option<Bson>,
-    before: Option<Bson>,
+    lo: Option<Bson>,
+    hi: Option<Bson>,
     page: &PageRequest<K>,
 ) -> Result<Page<D::Domain>, StoreError> {
-    // Bounds in ascending order: in a descending list `after` is the upper one.
-    let (lo, hi) = match page.order {
-        crate::domain::Order::Asc => (after, before),
-        crate::domain::Order::Desc => (before, after),
-    };
     let mut range = Document::new();
     if let Some(lo) = lo {
         range.insert("$gt", lo);

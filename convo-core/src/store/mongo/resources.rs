@@ -24,7 +24,8 @@ impl MongoStore {
     ) -> Result<Page<D::Domain>, StoreError> {
         let after = page.after.as_ref().map(|k| Bson::String(k.to_string()));
         let before = page.before.as_ref().map(|k| Bson::String(k.to_string()));
-        find_page(coll, filter, "_id", after, before, page).await
+        let (lo, hi) = page.order.ascending_bounds(after, before);
+        find_page(coll, filter, "_id", lo, hi, page).await
     }
 
     /// Tombstones the documents of `collection` matching `filter` and

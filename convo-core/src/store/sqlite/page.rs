@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, Row};
 
 use super::error::SqliteError;
-use crate::domain::{Order, Page, PageRequest};
+use crate::domain::{Page, PageRequest};
 
 /// A list query: `SELECT <columns> FROM <table> WHERE <filter>` with its
 /// `?` parameters, ordered by `key` (an indexed column after the filter's).
@@ -44,11 +44,7 @@ pub(super) fn page<K, T>(
     page: &PageRequest<K>,
     map: fn(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Page<T>, SqliteError> {
-    // Bounds in ascending key order: in a descending list `after` is the upper one.
-    let (lo, hi) = match page.order {
-        Order::Asc => (after, before),
-        Order::Desc => (before, after),
-    };
+    let (lo, hi) = page.order.ascending_bounds(after, before);
     let ListQuery {
         select,
         mut params,
