@@ -50,6 +50,20 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// [`Store::append_and_unlock`] as two calls: the append, then the release
+/// (its failure reported as `false`, not as an error: the message is stored).
+pub(crate) async fn append_then_unlock<S: Store + ?Sized>(
+    store: &S,
+    session: &SessionId,
+    holder: &str,
+    draft: MessageDraft,
+    usage: Option<&UsageRecord>,
+) -> Result<(Message, bool), StoreError> {
+    let message = store.append_message(session, draft).await?;
+    let released = store.unlock_turn(session, holder, usage).await.is_ok();
+    Ok((message, released))
+}
+
 /// The error a store answers `find_or_insert_external_user` with for a
 /// candidate that has no external identity (a caller's bug).
 pub(crate) fn missing_external_identity() -> StoreError {
@@ -323,9 +337,7 @@ pub trait Store: Send + Sync + 'static {
         draft: MessageDraft,
         usage: Option<&UsageRecord>,
     ) -> Result<(Message, bool), StoreError> {
-        let message = self.append_message(session, draft).await?;
-        let released = self.unlock_turn(session, holder, usage).await.is_ok();
-        Ok((message, released))
+        append_then_unlock(self, session, holder, draft, usage).await
     }
     /// Asks the turn holding the session's lock to stop: marks the lock, and
     /// the holder sees it through [`Store::turn_cancel_requested`]. `true` if

@@ -98,10 +98,16 @@ impl TurnLock {
         }
     }
 
-    /// Marks the lock released by a store call that did it along with
-    /// another write ([`Store::append_and_unlock`]).
-    pub(super) fn released(mut self) {
-        self.held = false;
+    /// Ends the turn's hold: releases with `usage` as
+    /// [`release_with`](Self::release_with) does, unless `done` says a
+    /// store call already released it along with another write
+    /// ([`Store::append_and_unlock`], the usage entry with it).
+    pub(super) async fn finish(mut self, done: bool, usage: Option<UsageRecord>) {
+        if done {
+            self.held = false;
+            return;
+        }
+        self.release_with(usage).await;
     }
 
     pub(super) async fn release(self) {

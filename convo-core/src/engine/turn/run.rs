@@ -75,11 +75,8 @@ impl Convo {
         drop(running);
         log_failure(&prepared, &result);
         let usage = self.record_outcome(&prepared, result.as_ref().map(|(last, _)| last));
-        if result.as_ref().is_ok_and(|(_, ran)| ran.released) {
-            prepared.lock.released();
-        } else {
-            prepared.lock.release_with(Some(usage)).await;
-        }
+        let released = result.as_ref().is_ok_and(|(_, ran)| ran.released);
+        prepared.lock.finish(released, Some(usage)).await;
         let (assistant_message, ran) = result?;
         Ok(Turn {
             user_message: prepared.user_message,
@@ -293,11 +290,7 @@ impl Convo {
         let usage = self.record_outcome(&prepared, result.as_ref());
         // Release before the final event, so a client that reacts to it at
         // once can start the next turn (done already if it went with the reply).
-        if released {
-            prepared.lock.released();
-        } else {
-            prepared.lock.release_with(Some(usage)).await;
-        }
+        prepared.lock.finish(released, Some(usage)).await;
         let last = match result {
             Ok(message) => TurnEvent::Completed {
                 message: Box::new(message),

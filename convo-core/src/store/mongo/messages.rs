@@ -165,9 +165,7 @@ impl MongoStore {
                 None => self.repair_count(session).await?,
             }
         }
-        let message = self.append_message(session, draft).await?;
-        let released = self.unlock_turn(session, holder, usage).await.is_ok();
-        Ok((message, released))
+        crate::store::append_then_unlock(self, session, holder, draft, usage).await
     }
 
     /// The append while this handle holds the session's lock: the next seq
