@@ -51,6 +51,22 @@ async fn mongo_twins() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
     Some((Arc::new(a) as Arc<dyn Store>, Arc::new(b) as Arc<dyn Store>))
 }
 
+/// A handle on the test database and its `messages` collection through a
+/// driver client of its own, to change documents behind the store's back;
+/// `None` as [`mongo_uri`] says.
+async fn store_and_raw_messages(
+) -> Option<(MongoStore, mongodb::Collection<mongodb::bson::Document>)> {
+    let uri = mongo_uri()?;
+    let store = MongoStore::connect(&uri, &database_name())
+        .await
+        .expect("connect to the test MongoDB");
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .expect("a driver client");
+    let messages = client.database(&database_name()).collection("messages");
+    Some((store, messages))
+}
+
 convo_core::store_conformance_tests!(optional: mongo_store(), twins: mongo_twins());
 
 /// A message missing from the middle of a session (a hole in `seq`, as a
@@ -65,10 +81,9 @@ async fn a_hole_in_seq_does_not_cut_a_page_short() {
     use convo_core::Order;
     use mongodb::bson::doc;
 
-    let Some(uri) = mongo_uri() else { return };
-    let store = MongoStore::connect(&uri, &database_name())
-        .await
-        .expect("connect to the test MongoDB");
+    let Some((store, messages)) = store_and_raw_messages().await else {
+        return;
+    };
     let f = Fixture::insert(&store).await;
     let stored = append_messages(&store, &f.session.id, 30).await;
     let page = |order, after| PageRequest {
@@ -87,12 +102,7 @@ async fn a_hole_in_seq_does_not_cut_a_page_short() {
         .expect("a first page");
     assert_eq!(seqs(&first), (1..=10).collect::<Vec<_>>());
 
-    let client = mongodb::Client::with_uri_str(&uri)
-        .await
-        .expect("a driver client");
-    let removed = client
-        .database(&database_name())
-        .collection::<mongodb::bson::Document>("messages")
+    let removed = messages
         .delete_one(doc! { "session_id": f.session.id.to_string(), "seq": 5_i64 })
         .await
         .expect("remove message 5 behind the store's back");
@@ -155,19 +165,13 @@ async fn messages_stored_without_an_owner_are_read_by_the_sessions_owner_only() 
     use convo_core::Order;
     use mongodb::bson::doc;
 
-    let Some(uri) = mongo_uri() else { return };
-    let store = MongoStore::connect(&uri, &database_name())
-        .await
-        .expect("connect to the test MongoDB");
+    let Some((store, messages)) = store_and_raw_messages().await else {
+        return;
+    };
     let f = Fixture::insert(&store).await;
     let stranger = Fixture::insert(&store).await;
     append_messages(&store, &f.session.id, 3).await;
-    let client = mongodb::Client::with_uri_str(&uri)
-        .await
-        .expect("a driver client");
-    let unset = client
-        .database(&database_name())
-        .collection::<mongodb::bson::Document>("messages")
+    let unset = messages
         .update_many(
             doc! { "session_id": f.session.id.to_string() },
             doc! { "$unset": { "owner": "" } },
@@ -216,10 +220,9 @@ async fn an_uncounted_message_is_in_the_next_turns_window() {
     use mongodb::bson::doc;
     use std::time::Duration;
 
-    let Some(uri) = mongo_uri() else { return };
-    let store = MongoStore::connect(&uri, &database_name())
-        .await
-        .expect("connect to the test MongoDB");
+    let Some((store, messages)) = store_and_raw_messages().await else {
+        return;
+    };
     let f = Fixture::insert(&store).await;
     let (owner, s) = (f.user.id, f.session.id);
     let lease = Duration::from_secs(30);
@@ -252,12 +255,6 @@ async fn an_uncounted_message_is_in_the_next_turns_window() {
         .expect("a1");
 
     // Seq 3 stored behind the store's back, the count left at 2.
-    let client = mongodb::Client::with_uri_str(&uri)
-        .await
-        .expect("a driver client");
-    let messages = client
-        .database(&database_name())
-        .collection::<mongodb::bson::Document>("messages");
     let mut uncounted = messages
         .find_one(doc! { "session_id": s.to_string(), "seq": 2_i64 })
         .await
