@@ -266,10 +266,10 @@ impl MongoStore {
     /// Records a seq this handle stored (or saw): the page hint, and the
     /// count of a session whose lock it holds.
     pub(super) fn note_count(&self, session: &SessionId, seq: u64) {
-        self.lengths
-            .note(session, i64::try_from(seq).unwrap_or(i64::MAX));
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.lengths.note(session, seq);
         if let Some(held) = self.held().get_mut(session) {
-            held.count = held.count.max(i64::try_from(seq).unwrap_or(i64::MAX));
+            held.count = held.count.max(seq);
         }
     }
 
