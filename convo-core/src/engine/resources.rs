@@ -62,13 +62,31 @@ impl Convo {
     }
 
     /// A page of the owner's projects (newest first by default).
+    ///
+    /// Kept in process while the store's [change
+    /// feed](crate::store::ChangeFeed) is healthy: a project created,
+    /// changed or deleted through this engine's store drops the kept pages
+    /// at once, one written elsewhere when its change arrives (a stream's
+    /// delivery; on SQLite at once); while the feed is down, every call
+    /// asks the store.
     pub async fn list_projects(
         &self,
         owner: &UserId,
         params: &ListParams<ProjectId>,
     ) -> Result<Page<Project>, ConvoError> {
         let page = params.parse(Order::Desc, ProjectId::parse)?;
-        Ok(self.store().projects(owner, &page).await?)
+        let feed = self.store().changes();
+        if let Some(kept) = feed.and_then(|f| f.project_page(owner, &page)) {
+            return Ok(kept);
+        }
+        // Taken before the read: the page is kept only if no change
+        // arrived while it was being read.
+        let ticket = feed.and_then(|f| f.ticket());
+        let found = self.store().projects(owner, &page).await?;
+        if let (Some(feed), Some(ticket)) = (feed, ticket) {
+            feed.keep_project_page(ticket, owner, &page, &found);
+        }
+        Ok(found)
     }
 
     /// Changes the fields given in `patch`.

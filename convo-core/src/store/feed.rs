@@ -1,6 +1,7 @@
 //! [`ChangeFeed`]: what a store hears of changes made by any process, and
 //! the answers this process may keep because of it (the users and token
-//! ids that authenticate, API keys by secret hash, agents by id).
+//! ids that authenticate, API keys by secret hash, agents by id, pages of
+//! an owner's projects).
 //!
 //! The rule that keeps a revocation honoured by every server: a kept answer
 //! is used only while every source of the feed is connected and has been
@@ -21,11 +22,15 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::domain::{Agent, AgentId, ApiKey, KeyId, User, UserId};
+use crate::domain::{
+    Agent, AgentId, ApiKey, KeyId, Order, Page, PageRequest, Project, ProjectId, User, UserId,
+};
 
 /// The most answers of one kind kept; past it they are all dropped, so
 /// memory stays bounded whatever the traffic.
 const MAX_KEPT: usize = 10_000;
+/// The most projects kept across all kept pages (a page holds up to 100).
+const MAX_KEPT_PROJECTS: usize = 20_000;
 
 /// A change that may make a kept answer wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +43,10 @@ pub enum Change {
     ApiKey(KeyId),
     /// An agent was changed or deleted.
     Agent(AgentId),
+    /// A project was created, changed or deleted: every kept page of
+    /// projects goes (project writes are rare next to list reads, and a
+    /// deletion's change names no owner).
+    Projects,
     /// Anything the store cannot attribute (a dropped collection, a deleted
     /// project's children): every kept answer goes.
     Everything,
@@ -96,6 +105,31 @@ struct State {
     keys: HashMap<String, ApiKey>,
     key_hashes: HashMap<KeyId, String>,
     agents: HashMap<AgentId, Agent>,
+    project_pages: HashMap<ProjectPageKey, Page<Project>>,
+    /// The projects in `project_pages`, for its bound.
+    kept_projects: usize,
+}
+
+/// Which page of whose projects: the owner and the page request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ProjectPageKey {
+    owner: UserId,
+    limit: usize,
+    order: Order,
+    after: Option<ProjectId>,
+    before: Option<ProjectId>,
+}
+
+impl ProjectPageKey {
+    fn new(owner: &UserId, page: &PageRequest<ProjectId>) -> Self {
+        Self {
+            owner: *owner,
+            limit: page.limit,
+            order: page.order,
+            after: page.after,
+            before: page.before,
+        }
+    }
 }
 
 /// Proof that the feed was usable when a store read began: the answer may
@@ -138,6 +172,8 @@ impl ChangeFeed {
                 keys: HashMap::new(),
                 key_hashes: HashMap::new(),
                 agents: HashMap::new(),
+                project_pages: HashMap::new(),
+                kept_projects: 0,
             }),
             max_silence,
             probe,
@@ -169,6 +205,7 @@ impl ChangeFeed {
             Change::Agent(id) => {
                 s.agents.remove(&id);
             }
+            Change::Projects => s.forget_project_pages(),
             Change::Everything => s.clear(),
         }
     }
@@ -302,6 +339,46 @@ impl ChangeFeed {
     }
 }
 
+impl ChangeFeed {
+    /// The page of the owner's projects kept for this request, if the
+    /// feed is usable.
+    pub(crate) fn project_page(
+        &self,
+        owner: &UserId,
+        page: &PageRequest<ProjectId>,
+    ) -> Option<Page<Project>> {
+        let mut s = self.lock();
+        if !self.usable(&mut s) {
+            return None;
+        }
+        s.project_pages
+            .get(&ProjectPageKey::new(owner, page))
+            .cloned()
+    }
+
+    /// Keeps a page of the owner's projects, read under `ticket`.
+    pub(crate) fn keep_project_page(
+        &self,
+        ticket: Ticket,
+        owner: &UserId,
+        page: &PageRequest<ProjectId>,
+        found: &Page<Project>,
+    ) {
+        self.keep(ticket, |s| {
+            if s.project_pages.len() >= MAX_KEPT
+                || s.kept_projects + found.data.len() > MAX_KEPT_PROJECTS
+            {
+                s.forget_project_pages();
+            }
+            let replaced = s
+                .project_pages
+                .insert(ProjectPageKey::new(owner, page), found.clone());
+            s.kept_projects += found.data.len();
+            s.kept_projects -= replaced.map_or(0, |p| p.data.len());
+        });
+    }
+}
+
 impl State {
     fn clear(&mut self) {
         self.epoch += 1;
@@ -310,6 +387,12 @@ impl State {
         self.keys.clear();
         self.key_hashes.clear();
         self.agents.clear();
+        self.forget_project_pages();
+    }
+
+    fn forget_project_pages(&mut self) {
+        self.project_pages.clear();
+        self.kept_projects = 0;
     }
 }
 

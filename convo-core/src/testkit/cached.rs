@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::fixtures::{unique_email, user, Fixture};
-use crate::domain::{now, KeyScope, NewApiKey};
-use crate::engine::{KeyRefusal, Settings};
+use crate::domain::{now, KeyScope, NewApiKey, NewProject, ProjectPatch, UserId};
+use crate::engine::{KeyRefusal, ListParams, Settings};
 use crate::llm::MockProvider;
 use crate::store::Store;
 use crate::Convo;
@@ -164,6 +164,85 @@ pub async fn an_agent_changed_through_one_handle_is_forgotten_by_the_other(
 
     eventually("B still answers the old agent from memory", || async {
         feed.agent(&f.user.id, &f.agent.id).is_none()
+    })
+    .await;
+}
+
+/// The names on the owner's first page of projects, as `convo` lists them.
+async fn project_names(convo: &Convo, owner: &UserId) -> Vec<String> {
+    convo
+        .list_projects(owner, &ListParams::default())
+        .await
+        .expect("list_projects")
+        .data
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
+}
+
+/// A project created, renamed or deleted through engine A: A's next list
+/// shows it at once, B's (which had the page in memory) once the change
+/// arrives.
+pub async fn project_pages_follow_writes_made_through_the_other_engine(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let (on_a, on_b) = (engine(&a), engine(&b));
+    let u = user(&unique_email());
+    a.insert_user(&u).await.expect("insert_user");
+    feed_ready(&a).await;
+    feed_ready(&b).await;
+    for (name, convo) in [("A", &on_a), ("B", &on_b), ("B again", &on_b)] {
+        assert!(
+            project_names(convo, &u.id).await.is_empty(),
+            "{name}: none yet"
+        );
+    }
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+
+    let p = on_a
+        .create_project(
+            &u.id,
+            NewProject {
+                name: "First".into(),
+                description: None,
+            },
+        )
+        .await
+        .expect("create_project");
+    assert_eq!(
+        project_names(&on_a, &u.id).await,
+        names(&["First"]),
+        "A at once"
+    );
+    eventually("B still lists no project", || async {
+        project_names(&on_b, &u.id).await == names(&["First"])
+    })
+    .await;
+
+    let patch = ProjectPatch {
+        name: Some("Renamed".into()),
+        description: None,
+    };
+    on_a.update_project(u.id, p.id, patch)
+        .await
+        .expect("update_project");
+    assert_eq!(
+        project_names(&on_a, &u.id).await,
+        names(&["Renamed"]),
+        "A at once"
+    );
+    eventually("B still lists the old name", || async {
+        project_names(&on_b, &u.id).await == names(&["Renamed"])
+    })
+    .await;
+
+    on_a.delete_project(&u.id, p.id)
+        .await
+        .expect("delete_project");
+    assert!(project_names(&on_a, &u.id).await.is_empty(), "A at once");
+    eventually("B still lists the deleted project", || async {
+        project_names(&on_b, &u.id).await.is_empty()
     })
     .await;
 }

@@ -154,3 +154,88 @@ fn everything_forgets_everything() {
     assert_eq!(feed.user(&u.id, "jti-1"), None);
     assert_eq!(feed.agent(&u.id, &a.id), None);
 }
+
+/// The first page of `owner`'s projects, newest first.
+fn first_page() -> PageRequest<ProjectId> {
+    PageRequest {
+        limit: 20,
+        order: Order::Desc,
+        after: None,
+        before: None,
+    }
+}
+
+#[test]
+fn a_kept_page_of_projects_answers_its_owner_and_request_until_a_project_changes() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let other = user(&unique_email());
+    let page = Page {
+        data: vec![project(&u.id)],
+        has_more: false,
+    };
+    feed.keep_project_page(feed.ticket().expect("ticket"), &u.id, &first_page(), &page);
+
+    assert_eq!(feed.project_page(&u.id, &first_page()), Some(page.clone()));
+    assert_eq!(
+        feed.project_page(&other.id, &first_page()),
+        None,
+        "not another owner's"
+    );
+    let ascending = PageRequest {
+        order: Order::Asc,
+        ..first_page()
+    };
+    assert_eq!(
+        feed.project_page(&u.id, &ascending),
+        None,
+        "not another request's"
+    );
+
+    feed.apply(Change::Agent(AgentId::new()));
+    assert_eq!(
+        feed.project_page(&u.id, &first_page()),
+        Some(page),
+        "an agent's change leaves it"
+    );
+    feed.apply(Change::Projects);
+    assert_eq!(
+        feed.project_page(&u.id, &first_page()),
+        None,
+        "a project's change drops it"
+    );
+}
+
+#[test]
+fn kept_pages_of_projects_are_bounded_by_the_projects_they_hold() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let full = Page {
+        data: (0..100).map(|_| project(&u.id)).collect(),
+        has_more: true,
+    };
+    // 200 pages of 100 fill the bound; the next page drops them all first.
+    let requests: Vec<_> = (0..=MAX_KEPT_PROJECTS / 100)
+        .map(|_| PageRequest {
+            limit: 100,
+            order: Order::Desc,
+            after: None,
+            before: Some(ProjectId::new()),
+        })
+        .collect();
+    for r in &requests {
+        feed.keep_project_page(feed.ticket().expect("ticket"), &u.id, r, &full);
+    }
+    let first = requests.first().expect("a request");
+    let last = requests.last().expect("a request");
+    assert_eq!(
+        feed.project_page(&u.id, first),
+        None,
+        "dropped to make room"
+    );
+    assert_eq!(
+        feed.project_page(&u.id, last),
+        Some(full),
+        "the newest is kept"
+    );
+}

@@ -201,7 +201,11 @@ impl Store for MemoryStore {
     }
 
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
-        self.write().insert_project(project)
+        let written = self.write().insert_project(project);
+        // Kept pages of projects may be wrong now (even after an error: a
+        // write whose answer was lost may have landed).
+        self.feed.apply(Change::Projects);
+        written
     }
 
     async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
@@ -217,7 +221,9 @@ impl Store for MemoryStore {
     }
 
     async fn update_project(&self, project: &Project) -> Result<(), StoreError> {
-        self.write().update_project(project)
+        let written = self.write().update_project(project);
+        self.feed.apply(Change::Projects);
+        written
     }
 
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {

@@ -195,7 +195,11 @@ impl Store for MongoStore {
     }
 
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
-        MongoStore::insert_project(self, project).await
+        let written = MongoStore::insert_project(self, project).await;
+        // Kept pages of projects may be wrong now (even after an error: a
+        // write whose answer was lost may have landed).
+        self.applied(Change::Projects);
+        written
     }
 
     async fn project(&self, owner: &UserId, id: &ProjectId) -> Result<Option<Project>, StoreError> {
@@ -211,7 +215,9 @@ impl Store for MongoStore {
     }
 
     async fn update_project(&self, project: &Project) -> Result<(), StoreError> {
-        MongoStore::update_project(self, project).await
+        let written = MongoStore::update_project(self, project).await;
+        self.applied(Change::Projects);
+        written
     }
 
     async fn delete_project(&self, owner: &UserId, id: &ProjectId) -> Result<bool, StoreError> {
