@@ -306,6 +306,38 @@ pub async fn the_last_append_releases_the_lock_and_records_usage_once(store: Arc
     assert_eq!(groups[0].totals.failures, 0);
 }
 
+/// The turn's last append to a session deleted while the turn ran: not
+/// found, and nothing of it is left behind for a later read to find.
+pub async fn the_last_append_to_a_session_deleted_meanwhile_is_not_found(store: Arc<dyn Store>) {
+    let f = Fixture::insert(store.as_ref()).await;
+    let s = &f.session;
+    lock(store.as_ref(), s, "turn", LONG).await;
+    store
+        .append_message(&s.id, MessageDraft::user("question"))
+        .await
+        .expect("the user message under the lock");
+    assert!(
+        store
+            .delete_session(&f.user.id, &s.id)
+            .await
+            .expect("delete_session"),
+        "deleted"
+    );
+
+    assert_not_found(
+        store
+            .append_and_unlock(&s.id, "turn", MessageDraft::user("answer"), None)
+            .await,
+        "the reply to a deleted session",
+    );
+    assert_not_found(
+        store
+            .messages(&f.user.id, &s.id, &PageRequest::first(20, Order::Asc))
+            .await,
+        "the deleted session's messages",
+    );
+}
+
 /// A holder whose lease ran out and went to another holder ends its turn
 /// with `append_and_unlock`: its message takes the next free seq (no gap,
 /// no repeat), and the other holder's lock stays held.

@@ -275,6 +275,7 @@ macro_rules! __store_conformance_list {
                 appends_after_a_lost_lease_leave_no_gap,
                 releasing_the_turn_lock_records_its_usage,
                 the_last_append_releases_the_lock_and_records_usage_once,
+                the_last_append_to_a_session_deleted_meanwhile_is_not_found,
                 the_last_append_after_a_lost_lease_leaves_the_new_holders_lock,
                 // idempotency
                 a_missing_idempotency_record_reads_as_none,

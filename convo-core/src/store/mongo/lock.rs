@@ -119,7 +119,7 @@ impl MongoStore {
 
     /// A release's update: the lock's fields cleared where `holder` still
     /// holds it (filter, update).
-    fn release_update(session: &SessionId, holder: &str) -> (Document, Document) {
+    pub(super) fn release_update(session: &SessionId, holder: &str) -> (Document, Document) {
         (
             doc! { "_id": session.to_string(), "lock_holder": holder },
             doc! { "$set": { "lock_holder": Bson::Null, "lock_until": Bson::Null, "lock_cancel": false } },
@@ -137,29 +137,40 @@ impl MongoStore {
     }
 
     /// The writes of a release, for a `bulkWrite`.
-    pub(super) fn release_models(
+    fn release_models(
         &self,
         session: &SessionId,
         holder: &str,
         usage: Option<&UsageRecord>,
     ) -> Vec<WriteModel> {
         let (filter, update) = Self::release_update(session, holder);
-        let mut models = vec![WriteModel::UpdateOne(
+        let release = WriteModel::UpdateOne(
             UpdateOneModel::builder()
                 .namespace(self.sessions_coll().namespace())
                 .filter(filter)
                 .update(update)
                 .build(),
-        )];
-        if let Some(record) = usage {
-            models.push(WriteModel::InsertOne(
+        );
+        std::iter::once(release)
+            .chain(self.release_entry_model(session, holder, usage))
+            .collect()
+    }
+
+    /// A release's usage entry as a `bulkWrite` insert (none without usage).
+    pub(super) fn release_entry_model(
+        &self,
+        session: &SessionId,
+        holder: &str,
+        usage: Option<&UsageRecord>,
+    ) -> Option<WriteModel> {
+        usage.map(|record| {
+            WriteModel::InsertOne(
                 InsertOneModel::builder()
                     .namespace(self.db.collection::<Document>("usage").namespace())
                     .document(Self::release_entry(session, holder, record))
                     .build(),
-            ));
-        }
-        models
+            )
+        })
     }
 
     pub(super) async fn unlock_turn(

@@ -170,13 +170,17 @@ impl MongoStore {
 
     /// The append while this handle holds the session's lock: the next seq
     /// is known, so the insert and the count's `$max` go in one `bulkWrite`
-    /// (ordered: nothing after an insert that failed), with the lock's
-    /// release and its usage entry when `release` says so. The count's
-    /// filter is also the check that the session is still live. `None` when
-    /// the seq was taken (the count was stale: the lease ran out and someone
-    /// else appended, or a crash left a message uncounted); otherwise the
-    /// message and whether every write of the `bulkWrite` is known to have
-    /// landed (not after a lost answer).
+    /// (ordered: nothing after an insert that failed). The count's filter
+    /// is also the check that the session is still live. With `release`,
+    /// the same update of the session clears the lock where this handle
+    /// still holds it, and the usage entry follows: one write to the
+    /// session, not two. Should that update match nothing (the lock was
+    /// lost, or the session deleted), the count is written on its own,
+    /// which tells the two apart. `None` when the seq was taken (the count
+    /// was stale: the lease ran out and someone else appended, or a crash
+    /// left a message uncounted); otherwise the message and whether every
+    /// write of the `bulkWrite` is known to have landed (not after a lost
+    /// answer).
     async fn append_held(
         &self,
         session: &SessionId,
@@ -188,6 +192,21 @@ impl MongoStore {
         let message = draft
             .clone()
             .into_message(*session, u64::try_from(seq).unwrap_or(0));
+        let live_session = merge(doc! { "_id": session.to_string() }, live());
+        let count = doc! { "$max": {
+            "message_count": seq,
+            "updated_at": to_bson(draft.created_at),
+        }};
+        let (filter, update) = match &release {
+            Some(release) => {
+                let (holding, clear) = Self::release_update(session, release.holder);
+                (
+                    merge(live_session.clone(), holding),
+                    merge(count.clone(), clear),
+                )
+            }
+            None => (live_session.clone(), count.clone()),
+        };
         let mut models = vec![
             WriteModel::InsertOne(
                 InsertOneModel::builder()
@@ -201,18 +220,15 @@ impl MongoStore {
             WriteModel::UpdateOne(
                 UpdateOneModel::builder()
                     .namespace(self.sessions_coll().namespace())
-                    .filter(merge(doc! { "_id": session.to_string() }, live()))
-                    .update(doc! { "$max": {
-                        "message_count": seq,
-                        "updated_at": to_bson(draft.created_at),
-                    }})
+                    .filter(filter)
+                    .update(update)
                     .build(),
             ),
         ];
         if let Some(release) = &release {
-            models.extend(self.release_models(session, release.holder, release.usage));
+            models.extend(self.release_entry_model(session, release.holder, release.usage));
         }
-        let live = match self.client.bulk_write(models).verbose_results().await {
+        let matched = match self.client.bulk_write(models).verbose_results().await {
             Ok(result) => result
                 .update_results
                 .get(&1)
@@ -229,6 +245,17 @@ impl MongoStore {
                 _ => return Err(error::map(e)),
             },
         };
+        // A release that matched nothing: the lock was lost (the session is
+        // live, and its count still ours to raise) or the session is gone.
+        let live = matched
+            || (release.is_some()
+                && self
+                    .sessions_coll()
+                    .update_one(live_session, count)
+                    .await
+                    .store()?
+                    .matched_count
+                    == 1);
         if !live {
             // A cascade tombstoned the session meanwhile: undo.
             self.messages_coll()
