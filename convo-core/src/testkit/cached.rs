@@ -198,8 +198,6 @@ pub async fn project_pages_follow_writes_made_through_the_other_engine(
             "{name}: none yet"
         );
     }
-    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-
     let p = on_a
         .create_project(
             &u.id,
@@ -210,15 +208,7 @@ pub async fn project_pages_follow_writes_made_through_the_other_engine(
         )
         .await
         .expect("create_project");
-    assert_eq!(
-        project_names(&on_a, &u.id).await,
-        names(&["First"]),
-        "A at once"
-    );
-    eventually("B still lists no project", || async {
-        project_names(&on_b, &u.id).await == names(&["First"])
-    })
-    .await;
+    listed_by_both(&on_a, &on_b, &u.id, &["First"], "the new project").await;
 
     let patch = ProjectPatch {
         name: Some("Renamed".into()),
@@ -227,22 +217,25 @@ pub async fn project_pages_follow_writes_made_through_the_other_engine(
     on_a.update_project(u.id, p.id, patch)
         .await
         .expect("update_project");
-    assert_eq!(
-        project_names(&on_a, &u.id).await,
-        names(&["Renamed"]),
-        "A at once"
-    );
-    eventually("B still lists the old name", || async {
-        project_names(&on_b, &u.id).await == names(&["Renamed"])
-    })
-    .await;
+    listed_by_both(&on_a, &on_b, &u.id, &["Renamed"], "the new name").await;
 
     on_a.delete_project(&u.id, p.id)
         .await
         .expect("delete_project");
-    assert!(project_names(&on_a, &u.id).await.is_empty(), "A at once");
-    eventually("B still lists the deleted project", || async {
-        project_names(&on_b, &u.id).await.is_empty()
+    listed_by_both(&on_a, &on_b, &u.id, &[], "no project").await;
+}
+
+/// `names` are what the writing engine `on_a` lists at once, and what
+/// `on_b` lists once the change has reached it.
+async fn listed_by_both(on_a: &Convo, on_b: &Convo, owner: &UserId, names: &[&str], what: &str) {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        project_names(on_a, owner).await,
+        names,
+        "A lists {what} at once"
+    );
+    eventually(&format!("B never lists {what}"), || async {
+        project_names(on_b, owner).await == names
     })
     .await;
 }
