@@ -105,10 +105,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The feed of changes made through every handle on the backend, if
     /// the store can hear them: the engine then keeps authentication
-    /// answers and agents in process while the feed is healthy (see
-    /// [`ChangeFeed`]). A store that returns one must [`apply`](ChangeFeed::apply)
-    /// its own writes to users, revoked tokens, API keys and agents before
-    /// they return, and other handles' as they arrive. `None` (this
+    /// answers, agents and pages of projects in process while the feed is
+    /// healthy (see [`ChangeFeed`]). A store that returns one must
+    /// [`apply`](ChangeFeed::apply) its own writes to users, revoked
+    /// tokens, API keys, agents and projects before they return, and other
+    /// handles' as they arrive. `None` (this
     /// default): every request asks the store.
     fn changes(&self) -> Option<&ChangeFeed> {
         None

@@ -63,12 +63,15 @@ pub(super) fn start(db: &Database) -> Option<Arc<ChangeFeed>> {
     Some(feed)
 }
 
-/// The stream's filter: writes to the watched collections, and the events
-/// that may make anything kept wrong without naming one of them (a dropped
+/// The stream's filter: writes to the watched collections, a collection
+/// renamed onto one of them (a rename's `ns` is its source, `to` its
+/// target; e.g. `$out` replacing a collection), and the events that may
+/// make anything kept wrong without naming one of them (a dropped
 /// database, the stream's end).
 fn watched() -> Document {
     doc! { "$match": { "$or": [
         { "ns.coll": { "$in": WATCHED.to_vec() } },
+        { "to.coll": { "$in": WATCHED.to_vec() } },
         { "operationType": { "$in": ["dropDatabase", "invalidate"] } },
     ] } }
 }

@@ -247,15 +247,21 @@ impl MongoStore {
         };
         // A release that matched nothing: the lock was lost (the session is
         // live, and its count still ours to raise) or the session is gone.
-        let live = matched
-            || (release.is_some()
-                && self
-                    .sessions_coll()
-                    .update_one(live_session, count)
-                    .await
-                    .store()?
-                    .matched_count
-                    == 1);
+        let live = if matched || release.is_none() {
+            matched
+        } else {
+            match self.sessions_coll().update_one(live_session, count).await {
+                Ok(counted) => counted.matched_count == 1,
+                // The message is stored, the rest unknown: as after a lost
+                // answer (the caller releases again; a later append repairs
+                // the count).
+                Err(_) => {
+                    self.note_count(session, message.seq);
+                    self.recent.appended(session, &message);
+                    return Ok(Some((message, false)));
+                }
+            }
+        };
         if !live {
             // A cascade tombstoned the session meanwhile: undo.
             self.messages_coll()
