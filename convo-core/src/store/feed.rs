@@ -8,7 +8,9 @@
 //! heard from recently. Connecting, losing a source, and every change bump
 //! an epoch; an answer read from the store is kept only if the epoch did
 //! not move while it was read, so a change whose event arrived during the
-//! read can never be overwritten by the stale answer. When a source goes
+//! read can never be overwritten by the stale answer (a project's change
+//! moves an epoch of its own, which only pages of projects are checked
+//! against). When a source goes
 //! down the kept answers are dropped and every request asks the store again
 //! until it is back.
 //!
@@ -99,6 +101,9 @@ struct State {
     /// Per source: `Some(when last heard)` while connected.
     sources: Vec<Option<Instant>>,
     epoch: u64,
+    /// Moved by project changes (and by everything that moves `epoch` for
+    /// all kinds): a project write does not spoil a user or agent read.
+    project_epoch: u64,
     users: HashMap<UserId, User>,
     /// Token ids known not revoked, with the user each was used for.
     tokens: HashMap<String, UserId>,
@@ -135,7 +140,10 @@ impl ProjectPageKey {
 /// Proof that the feed was usable when a store read began: the answer may
 /// be kept only if nothing happened since.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket(u64);
+pub(crate) struct Ticket {
+    epoch: u64,
+    project_epoch: u64,
+}
 
 impl ChangeFeed {
     /// A feed with `sources` sources, all down until [`connected`](Self::connected);
@@ -167,6 +175,7 @@ impl ChangeFeed {
             state: Mutex::new(State {
                 sources,
                 epoch: 0,
+                project_epoch: 0,
                 users: HashMap::new(),
                 tokens: HashMap::new(),
                 keys: HashMap::new(),
@@ -189,7 +198,11 @@ impl ChangeFeed {
     /// Forgets what `change` may have made wrong.
     pub fn apply(&self, change: Change) {
         let mut s = self.lock();
-        s.epoch += 1;
+        if change == Change::Projects {
+            s.project_epoch += 1;
+        } else {
+            s.epoch += 1;
+        }
         match change {
             Change::User(id) => {
                 s.users.remove(&id);
@@ -270,14 +283,17 @@ impl ChangeFeed {
     /// A ticket for a store read, if the feed is usable now.
     pub(crate) fn ticket(&self) -> Option<Ticket> {
         let mut s = self.lock();
-        self.usable(&mut s).then_some(Ticket(s.epoch))
+        self.usable(&mut s).then_some(Ticket {
+            epoch: s.epoch,
+            project_epoch: s.project_epoch,
+        })
     }
 
     /// Runs `keep` if the feed stayed usable and nothing changed since `ticket`.
     fn keep(&self, ticket: Ticket, keep: impl FnOnce(&mut State)) {
         let mut s = self.lock();
         // Probed first: a commit during the read moves the epoch.
-        if self.usable(&mut s) && s.epoch == ticket.0 {
+        if self.usable(&mut s) && s.epoch == ticket.epoch {
             keep(&mut s);
         }
     }
@@ -365,6 +381,9 @@ impl ChangeFeed {
         found: &Page<Project>,
     ) {
         self.keep(ticket, |s| {
+            if s.project_epoch != ticket.project_epoch {
+                return;
+            }
             if s.project_pages.len() >= MAX_KEPT
                 || s.kept_projects + found.data.len() > MAX_KEPT_PROJECTS
             {
@@ -382,6 +401,7 @@ impl ChangeFeed {
 impl State {
     fn clear(&mut self) {
         self.epoch += 1;
+        self.project_epoch += 1;
         self.users.clear();
         self.tokens.clear();
         self.keys.clear();

@@ -239,3 +239,26 @@ fn kept_pages_of_projects_are_bounded_by_the_projects_they_hold() {
         "the newest is kept"
     );
 }
+
+#[test]
+fn a_projects_change_during_a_read_spoils_only_pages_of_projects() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let p = project(&u.id);
+    let a = agent(&p);
+    let page = Page {
+        data: vec![p],
+        has_more: false,
+    };
+    let ticket = feed.ticket().expect("ticket");
+    feed.apply(Change::Projects);
+    feed.keep_agent(ticket, &a);
+    feed.keep_project_page(ticket, &u.id, &first_page(), &page);
+
+    assert_eq!(feed.agent(&u.id, &a.id), Some(a), "the agent read is kept");
+    assert_eq!(
+        feed.project_page(&u.id, &first_page()),
+        None,
+        "the page read is not"
+    );
+}
