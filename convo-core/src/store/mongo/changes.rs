@@ -11,8 +11,8 @@
 //! load of turns on secantusd-rs, one filtered database stream cost the
 //! database about what four collection streams did (2,290 vs 2,100 µs of
 //! its CPU per turn, within run-to-run noise; 2026-12-02), and it holds one
-//! connection instead of one per collection. A database's stream reports on all its non-system
-//! collections and a pipeline filters its events (MongoDB manual,
+//! connection instead of one per collection. A database's stream reports
+//! on all its non-system collections and a pipeline filters its events (MongoDB manual,
 //! `db.watch()`, <https://www.mongodb.com/docs/manual/reference/method/db.watch/>,
 //! consulted 2026-12-02).
 //!
@@ -55,7 +55,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The longest pause between attempts to open a stream.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
-/// Starts the feed's streams on the current Tokio runtime; `None` outside one.
+/// Starts the feed's stream on the current Tokio runtime; `None` outside one.
 pub(super) fn start(db: &Database) -> Option<Arc<ChangeFeed>> {
     let runtime = tokio::runtime::Handle::try_current().ok()?;
     let feed = Arc::new(ChangeFeed::new(1, MAX_SILENCE));
@@ -79,7 +79,6 @@ fn watched() -> Document {
 /// Keeps the database's stream open and feeds its changes, until the
 /// store (the feed's only strong owner) is dropped.
 async fn watch(db: Database, feed: Weak<ChangeFeed>) {
-    let source = SOURCE;
     let mut retry = RETRY;
     loop {
         let opened = db
@@ -90,7 +89,7 @@ async fn watch(db: Database, feed: Weak<ChangeFeed>) {
         let Some(live) = feed.upgrade() else { return };
         match opened {
             Ok(mut stream) => {
-                live.connected(source);
+                live.connected(SOURCE);
                 retry = RETRY;
                 drop(live);
                 loop {
@@ -99,30 +98,30 @@ async fn watch(db: Database, feed: Weak<ChangeFeed>) {
                     let Some(live) = feed.upgrade() else { return };
                     match next {
                         Ok(Some(event)) => {
-                            live.heard(source);
+                            live.heard(SOURCE);
                             live.apply(change_of(&event));
                         }
                         Ok(None) if stream.is_alive() => {
-                            live.heard(source);
+                            live.heard(SOURCE);
                             if asked.elapsed() < MIN_POLL {
                                 tokio::time::sleep(MIN_POLL).await;
                             }
                         }
                         Ok(None) => {
                             // Closed by the server (an invalidate event).
-                            live.disconnected(source);
+                            live.disconnected(SOURCE);
                             break;
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "change stream failed; authentication asks the store until it is back");
-                            live.disconnected(source);
+                            live.disconnected(SOURCE);
                             break;
                         }
                     }
                 }
             }
             Err(e) => {
-                live.disconnected(source);
+                live.disconnected(SOURCE);
                 tracing::warn!(error = %e, "cannot open a change stream; authentication asks the store");
             }
         }

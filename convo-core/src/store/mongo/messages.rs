@@ -237,8 +237,7 @@ impl MongoStore {
                 // Our own insert landed before the answer was lost (or the
                 // driver's retry met it); the count went with it.
                 Ok(Some(stored)) => {
-                    self.note_count(session, stored.seq);
-                    self.recent.appended(session, &stored);
+                    self.note_appended(session, &stored);
                     return Ok(Some((stored, false)));
                 }
                 Ok(None) if duplicate_at(&e) == Some(0) => return Ok(None),
@@ -256,8 +255,7 @@ impl MongoStore {
                 // answer (the caller releases again; a later append repairs
                 // the count).
                 Err(_) => {
-                    self.note_count(session, message.seq);
-                    self.recent.appended(session, &message);
+                    self.note_appended(session, &message);
                     return Ok(Some((message, false)));
                 }
             }
@@ -270,8 +268,7 @@ impl MongoStore {
                 .store()?;
             return Err(StoreError::NotFound("chat session"));
         }
-        self.note_count(session, message.seq);
-        self.recent.appended(session, &message);
+        self.note_appended(session, &message);
         Ok(Some((message, true)))
     }
 
@@ -294,6 +291,13 @@ impl MongoStore {
             self.note_count(session, u64::try_from(last.seq).unwrap_or(0));
         }
         Ok(())
+    }
+
+    /// Records a message this handle stored under the lock: its seq, and
+    /// the run of the session's newest messages.
+    fn note_appended(&self, session: &SessionId, message: &Message) {
+        self.note_count(session, message.seq);
+        self.recent.appended(session, message);
     }
 
     /// Records a seq this handle stored (or saw): the page hint, and the
