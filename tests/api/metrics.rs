@@ -105,7 +105,9 @@ async fn store_operations(app: &crate::helpers::TestApp) -> f64 {
 
 /// The store calls a request makes are the database's work on MongoDB,
 /// where it is the bottleneck: a page of projects is the list alone; a page
-/// of messages checks its owner in its own read; a plain turn takes the
+/// of messages checks its owner in its own read, and a page that can no
+/// longer change (full, with more messages after it) is kept, so asked
+/// again it makes no call while the feed is healthy; a plain turn takes the
 /// lock with the session, appends the user message, reads its window, and
 /// stores the reply with the release and its usage entry. Authentication and the agent come from memory
 /// while the store's change feed is healthy (the memory store's always is;
@@ -122,6 +124,7 @@ async fn reads_and_a_turn_make_the_fewest_store_calls() {
     app.sign_up().await;
     let fx = app.fixture(&app.client).await;
     let messages = format!("/api/chat/{}/messages", fx.session_id());
+    let older = format!("{messages}?limit=2");
     let has_feed = app.store.changes().is_some();
     if let Some(feed) = app.store.changes() {
         let started = std::time::Instant::now();
@@ -150,10 +153,12 @@ async fn reads_and_a_turn_make_the_fewest_store_calls() {
         Ok("sqlite")
     );
     let after_a_write = if until_a_commit { 1.0 } else { 0.0 };
-    let cases: [(&str, f64); 4] = [
+    let cases: [(&str, f64); 6] = [
         ("GET projects", 1.0 + kept + after_a_write),
         ("GET projects again", 1.0 + kept),
         ("GET messages", 1.0 + kept),
+        ("GET an older page", 1.0 + kept),
+        ("GET the older page again", 2.0 * kept),
         ("POST message", 4.0 + 2.0 * kept + after_a_write),
     ];
 
@@ -165,6 +170,9 @@ async fn reads_and_a_turn_make_the_fewest_store_calls() {
                 app.get(&app.client, "/api/projects").await.status()
             }
             "GET messages" => app.get(&app.client, &messages).await.status(),
+            "GET an older page" | "GET the older page again" => {
+                app.get(&app.client, &older).await.status()
+            }
             _ => app
                 .send_message(&app.client, fx.session_id(), "hi")
                 .await

@@ -478,6 +478,16 @@ impl Convo {
     }
 
     /// A page of a session's messages (conversation order by default).
+    ///
+    /// A page that can no longer change while its session lives (see
+    /// below) is kept in process while the store's [change
+    /// feed](crate::store::ChangeFeed) is healthy, until a session is
+    /// deleted: through this engine's store at once, elsewhere when its
+    /// change arrives. Messages are never edited, and a new one takes a
+    /// `seq` above every stored one, so a page bounded above by a cursor, or
+    /// read upwards with more messages after it (a session's first page in
+    /// conversation order, once it is full), stays as it is; the newest
+    /// messages are read from the store every time.
     pub async fn list_messages(
         &self,
         caller: impl Into<Caller>,
@@ -495,7 +505,15 @@ impl Convo {
             // The store checks the owner with the read itself.
             parse_id(session_id, "chat session")?
         };
-        self.store()
+        let feed = self.store().changes();
+        if let Some(kept) = feed.and_then(|f| f.message_page(owner, &session, &page)) {
+            return Ok(kept);
+        }
+        // Taken before the read: the page is kept only if no session was
+        // deleted while it was being read.
+        let ticket = feed.and_then(|f| f.ticket());
+        let found = self
+            .store()
             .messages(owner, &session, &page)
             .await
             .map_err(|e| match e {
@@ -511,7 +529,11 @@ impl Convo {
                     ConvoError::invalid(field, "is not a message of this chat session")
                 }
                 other => other.into(),
-            })
+            })?;
+        if let (Some(feed), Some(ticket)) = (feed, ticket) {
+            feed.keep_message_page(ticket, owner, &session, &page, &found);
+        }
+        Ok(found)
     }
 }
 

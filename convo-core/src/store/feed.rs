@@ -1,7 +1,7 @@
 //! [`ChangeFeed`]: what a store hears of changes made by any process, and
 //! the answers this process may keep because of it (the users and token
 //! ids that authenticate, API keys by secret hash, agents by id, pages of
-//! an owner's projects).
+//! an owner's projects, settled pages of a session's messages).
 //!
 //! The rule that keeps a revocation honoured by every server: a kept answer
 //! is used only while every source of the feed is connected and has been
@@ -9,8 +9,8 @@
 //! an epoch; an answer read from the store is kept only if the epoch did
 //! not move while it was read, so a change whose event arrived during the
 //! read can never be overwritten by the stale answer (a project's change
-//! moves an epoch of its own, which only pages of projects are checked
-//! against). When a source goes
+//! and a session's deletion each move an epoch of their own, which only
+//! pages of projects, or of messages, are checked against). When a source goes
 //! down the kept answers are dropped and every request asks the store again
 //! until it is back.
 //!
@@ -25,7 +25,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::domain::{
-    Agent, AgentId, ApiKey, KeyId, Order, Page, PageRequest, Project, ProjectId, User, UserId,
+    Agent, AgentId, ApiKey, KeyId, Message, MessageId, Order, Page, PageRequest, Project,
+    ProjectId, SessionId, User, UserId,
 };
 
 /// The most answers of one kind kept; past it they are all dropped, so
@@ -33,6 +34,9 @@ use crate::domain::{
 const MAX_KEPT: usize = 10_000;
 /// The most projects kept across all kept pages (a page holds up to 100).
 const MAX_KEPT_PROJECTS: usize = 20_000;
+/// The most bytes of messages (as JSON) kept across all kept pages of
+/// messages: a page holds up to 100 messages of any length.
+const MAX_KEPT_MESSAGE_BYTES: usize = 32 << 20;
 
 /// A change that may make a kept answer wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,10 @@ pub enum Change {
     /// projects goes (project writes are rare next to list reads, and a
     /// deletion's change names no owner).
     Projects,
+    /// A chat session was deleted (by itself, or with its agent): every
+    /// kept page of messages goes (deletions are rare next to page reads,
+    /// and a cascade's changes name sessions one by one).
+    Sessions,
     /// Anything the store cannot attribute (a dropped collection, a deleted
     /// project's children): every kept answer goes.
     Everything,
@@ -104,6 +112,9 @@ struct State {
     /// Moved by project changes (and by everything that moves `epoch` for
     /// all kinds): a project write does not spoil a user or agent read.
     project_epoch: u64,
+    /// Moved by session deletions (and by everything that moves `epoch`
+    /// for all kinds): only pages of messages are checked against it.
+    session_epoch: u64,
     users: HashMap<UserId, User>,
     /// Token ids known not revoked, with the user each was used for.
     tokens: HashMap<String, UserId>,
@@ -113,6 +124,9 @@ struct State {
     project_pages: HashMap<ProjectPageKey, Page<Project>>,
     /// The projects in `project_pages`, for its bound.
     kept_projects: usize,
+    message_pages: HashMap<MessagePageKey, (Page<Message>, usize)>,
+    /// The bytes of `message_pages` (each page's weight), for its bound.
+    kept_message_bytes: usize,
 }
 
 /// Which page of whose projects: the owner and the page request.
@@ -137,12 +151,49 @@ impl ProjectPageKey {
     }
 }
 
+/// Which page of which session's messages, read by whom: the owner, the
+/// session and the page request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MessagePageKey {
+    owner: UserId,
+    session: SessionId,
+    limit: usize,
+    order: Order,
+    after: Option<MessageId>,
+    before: Option<MessageId>,
+}
+
+impl MessagePageKey {
+    fn new(owner: &UserId, session: &SessionId, page: &PageRequest<MessageId>) -> Self {
+        Self {
+            owner: *owner,
+            session: *session,
+            limit: page.limit,
+            order: page.order,
+            after: page.after,
+            before: page.before,
+        }
+    }
+}
+
+/// Whether a page of messages can never change while its session lives:
+/// messages are never edited and a new one always takes a `seq` above
+/// every stored one, so a page bounded above by a cursor (a message that
+/// exists), or read upwards and followed by more messages, holds the same
+/// messages for good. The newest messages (read downwards from the top,
+/// or a last page read upwards) change with the next append.
+pub(crate) fn settled_page(page: &PageRequest<MessageId>, found: &Page<Message>) -> bool {
+    let (_, upper) = page.order.ascending_bounds(page.after, page.before);
+    upper.is_some() || (page.walks_ascending() && found.has_more)
+}
+
 /// Proof that the feed was usable when a store read began: the answer may
 /// be kept only if nothing happened since.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     epoch: u64,
     project_epoch: u64,
+    session_epoch: u64,
 }
 
 impl ChangeFeed {
@@ -183,6 +234,9 @@ impl ChangeFeed {
                 agents: HashMap::new(),
                 project_pages: HashMap::new(),
                 kept_projects: 0,
+                session_epoch: 0,
+                message_pages: HashMap::new(),
+                kept_message_bytes: 0,
             }),
             max_silence,
             probe,
@@ -198,10 +252,10 @@ impl ChangeFeed {
     /// Forgets what `change` may have made wrong.
     pub fn apply(&self, change: Change) {
         let mut s = self.lock();
-        if change == Change::Projects {
-            s.project_epoch += 1;
-        } else {
-            s.epoch += 1;
+        match change {
+            Change::Projects => s.project_epoch += 1,
+            Change::Sessions => s.session_epoch += 1,
+            _ => s.epoch += 1,
         }
         match change {
             Change::User(id) => {
@@ -219,6 +273,7 @@ impl ChangeFeed {
                 s.agents.remove(&id);
             }
             Change::Projects => s.forget_project_pages(),
+            Change::Sessions => s.forget_message_pages(),
             Change::Everything => s.clear(),
         }
     }
@@ -286,6 +341,7 @@ impl ChangeFeed {
         self.usable(&mut s).then_some(Ticket {
             epoch: s.epoch,
             project_epoch: s.project_epoch,
+            session_epoch: s.session_epoch,
         })
     }
 
@@ -398,21 +454,83 @@ impl ChangeFeed {
     }
 }
 
+impl ChangeFeed {
+    /// The page of a session's messages kept for this owner and request,
+    /// if the feed is usable.
+    pub(crate) fn message_page(
+        &self,
+        owner: &UserId,
+        session: &SessionId,
+        page: &PageRequest<MessageId>,
+    ) -> Option<Page<Message>> {
+        let mut s = self.lock();
+        if !self.usable(&mut s) {
+            return None;
+        }
+        s.message_pages
+            .get(&MessagePageKey::new(owner, session, page))
+            .map(|(found, _)| found.clone())
+    }
+
+    /// Keeps a [settled](settled_page) page of a session's messages, read
+    /// for `owner` under `ticket`; a page that may still change is not kept.
+    pub(crate) fn keep_message_page(
+        &self,
+        ticket: Ticket,
+        owner: &UserId,
+        session: &SessionId,
+        page: &PageRequest<MessageId>,
+        found: &Page<Message>,
+    ) {
+        if !settled_page(page, found) {
+            return;
+        }
+        // Weighed outside the lock: the page as JSON, about what it holds.
+        let weight = serde_json::to_vec(&found.data).map_or(usize::MAX, |json| json.len());
+        if weight > MAX_KEPT_MESSAGE_BYTES {
+            return;
+        }
+        self.keep(ticket, |s| {
+            if s.session_epoch != ticket.session_epoch {
+                return;
+            }
+            if s.message_pages.len() >= MAX_KEPT
+                || s.kept_message_bytes + weight > MAX_KEPT_MESSAGE_BYTES
+            {
+                s.forget_message_pages();
+            }
+            let replaced = s.message_pages.insert(
+                MessagePageKey::new(owner, session, page),
+                (found.clone(), weight),
+            );
+            s.kept_message_bytes += weight;
+            s.kept_message_bytes -= replaced.map_or(0, |(_, w)| w);
+        });
+    }
+}
+
 impl State {
     fn clear(&mut self) {
         self.epoch += 1;
         self.project_epoch += 1;
+        self.session_epoch += 1;
         self.users.clear();
         self.tokens.clear();
         self.keys.clear();
         self.key_hashes.clear();
         self.agents.clear();
         self.forget_project_pages();
+        self.forget_message_pages();
     }
 
     fn forget_project_pages(&mut self) {
         self.project_pages.clear();
         self.kept_projects = 0;
+    }
+
+    fn forget_message_pages(&mut self) {
+        self.message_pages.clear();
+        self.kept_message_bytes = 0;
     }
 }
 

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::fixtures::{unique_email, user, Fixture};
-use crate::domain::{now, KeyScope, NewApiKey, NewProject, ProjectPatch, UserId};
+use super::fixtures::{append_messages, session, unique_email, user, Fixture};
+use crate::domain::{now, KeyScope, NewApiKey, NewProject, Order, ProjectPatch, SessionId, UserId};
 use crate::engine::{KeyRefusal, ListParams, Settings};
 use crate::llm::MockProvider;
 use crate::store::Store;
@@ -236,6 +236,99 @@ async fn listed_by_both(on_a: &Convo, on_b: &Convo, owner: &UserId, names: &[&st
     );
     eventually(&format!("B never lists {what}"), || async {
         project_names(on_b, owner).await == names
+    })
+    .await;
+}
+
+/// The seqs of a page of the session's messages as `convo` lists it, or
+/// `None` when the session is not found.
+async fn listed_seqs(
+    convo: &Convo,
+    owner: &UserId,
+    session: &SessionId,
+    order: Order,
+) -> Option<Vec<u64>> {
+    let params = ListParams {
+        order: Some(order),
+        ..ListParams::default()
+    };
+    match convo.list_messages(owner, session, &params).await {
+        Ok(page) => Some(page.data.iter().map(|m| m.seq).collect()),
+        Err(crate::ConvoError::NotFound(_)) => None,
+        Err(e) => panic!("list_messages: {e}"),
+    }
+}
+
+/// A session's first page of messages, once full, never changes while the
+/// session lives, so engine B may keep it; its newest messages it reads
+/// from the store every time (an append through A shows at once). A
+/// session deleted through A, by itself or with its agent, is not found
+/// through A at once, and through B once the change arrives.
+pub async fn message_pages_follow_deletions_made_through_the_other_engine(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    let (on_a, on_b) = (engine(&a), engine(&b));
+    let f = Fixture::insert(a.as_ref()).await;
+    let (owner, s) = (f.user.id, f.session.id);
+    let second = session(&f.agent);
+    a.insert_session(&second).await.expect("insert_session");
+    append_messages(a.as_ref(), &s, 25).await;
+    append_messages(a.as_ref(), &second.id, 25).await;
+    feed_ready(&a).await;
+    feed_ready(&b).await;
+    let first: Vec<u64> = (1..=20).collect();
+    for (name, convo) in [("A", &on_a), ("B", &on_b), ("B again", &on_b)] {
+        for id in [&s, &second.id] {
+            assert_eq!(
+                listed_seqs(convo, &owner, id, Order::Asc).await,
+                Some(first.clone()),
+                "{name}: the first page"
+            );
+        }
+    }
+
+    append_messages(a.as_ref(), &s, 1).await;
+    assert_eq!(
+        listed_seqs(&on_b, &owner, &s, Order::Desc)
+            .await
+            .and_then(|seqs| seqs.first().copied()),
+        Some(26),
+        "B lists A's append among the newest at once"
+    );
+    assert_eq!(
+        listed_seqs(&on_b, &owner, &s, Order::Asc).await,
+        Some(first.clone()),
+        "the first page is as it was"
+    );
+
+    assert!(
+        on_a.delete_session(owner, s).await.is_ok(),
+        "delete_session"
+    );
+    assert_eq!(
+        listed_seqs(&on_a, &owner, &s, Order::Asc).await,
+        None,
+        "A: not found at once"
+    );
+    eventually("B still lists the deleted session's first page", || async {
+        listed_seqs(&on_b, &owner, &s, Order::Asc).await.is_none()
+    })
+    .await;
+
+    assert!(
+        on_a.delete_agent(owner, f.agent.id).await.is_ok(),
+        "delete_agent"
+    );
+    assert_eq!(
+        listed_seqs(&on_a, &owner, &second.id, Order::Asc).await,
+        None,
+        "A: the agent's session is not found at once"
+    );
+    eventually("B still lists the deleted agent's session", || async {
+        listed_seqs(&on_b, &owner, &second.id, Order::Asc)
+            .await
+            .is_none()
     })
     .await;
 }

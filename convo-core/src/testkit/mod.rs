@@ -321,6 +321,7 @@ macro_rules! __store_conformance_list {
                 a_key_revoked_through_one_engine_is_refused_by_the_other_once_its_change_arrives,
                 an_agent_changed_through_one_handle_is_forgotten_by_the_other,
                 project_pages_follow_writes_made_through_the_other_engine,
+                message_pages_follow_deletions_made_through_the_other_engine,
                 while_the_feed_is_down_every_request_asks_the_store,
             ],
         }

@@ -262,3 +262,216 @@ fn a_projects_change_during_a_read_spoils_only_pages_of_projects() {
         "the page read is not"
     );
 }
+
+/// `n` messages of a session, seqs `1..=n`, each `bytes` long.
+fn messages(session: SessionId, n: u64, bytes: usize) -> Vec<Message> {
+    (1..=n)
+        .map(|seq| crate::domain::MessageDraft::user("m".repeat(bytes)).into_message(session, seq))
+        .collect()
+}
+
+fn first_messages() -> PageRequest<MessageId> {
+    PageRequest::first(20, Order::Asc)
+}
+
+#[test]
+fn only_pages_of_messages_that_can_no_longer_change_are_settled() {
+    let full = Page {
+        data: messages(SessionId::new(), 20, 1),
+        has_more: true,
+    };
+    let last = Page {
+        has_more: false,
+        ..full.clone()
+    };
+    let cursor = Some(MessageId::new());
+    let asc = first_messages();
+    let desc = PageRequest::first(20, Order::Desc);
+    let cases = [
+        ("first page upwards, more after it", &asc, &full, true),
+        ("first page upwards, the last one", &asc, &last, false),
+        ("newest first, no cursor", &desc, &full, false),
+        (
+            "newest first, after a cursor (older ones)",
+            &PageRequest {
+                after: cursor,
+                ..desc.clone()
+            },
+            &last,
+            true,
+        ),
+        (
+            "newest first, before a cursor (newer ones), more before them",
+            &PageRequest {
+                before: cursor,
+                ..desc.clone()
+            },
+            &full,
+            true,
+        ),
+        (
+            "newest first, before a cursor, the newest ones",
+            &PageRequest {
+                before: cursor,
+                ..desc.clone()
+            },
+            &last,
+            false,
+        ),
+        (
+            "upwards, before a cursor",
+            &PageRequest {
+                before: cursor,
+                ..asc.clone()
+            },
+            &last,
+            true,
+        ),
+        (
+            "upwards, after a cursor, the last one",
+            &PageRequest {
+                after: cursor,
+                ..asc.clone()
+            },
+            &last,
+            false,
+        ),
+    ];
+    for (what, request, page, settled) in cases {
+        assert_eq!(settled_page(request, page), settled, "{what}");
+    }
+}
+
+#[test]
+fn a_kept_page_of_messages_answers_its_owner_session_and_request_until_a_session_goes() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let other = user(&unique_email());
+    let session = SessionId::new();
+    let page = Page {
+        data: messages(session, 20, 10),
+        has_more: true,
+    };
+    feed.keep_message_page(
+        feed.ticket().expect("ticket"),
+        &u.id,
+        &session,
+        &first_messages(),
+        &page,
+    );
+
+    assert_eq!(
+        feed.message_page(&u.id, &session, &first_messages()),
+        Some(page.clone())
+    );
+    assert_eq!(
+        feed.message_page(&other.id, &session, &first_messages()),
+        None,
+        "not another owner's"
+    );
+    assert_eq!(
+        feed.message_page(&u.id, &SessionId::new(), &first_messages()),
+        None,
+        "not another session's"
+    );
+    assert_eq!(
+        feed.message_page(&u.id, &session, &PageRequest::first(10, Order::Asc)),
+        None,
+        "not another request's"
+    );
+
+    feed.apply(Change::Projects);
+    feed.apply(Change::Agent(AgentId::new()));
+    assert_eq!(
+        feed.message_page(&u.id, &session, &first_messages()),
+        Some(page),
+        "a project's or an agent's change leaves it"
+    );
+    feed.apply(Change::Sessions);
+    assert_eq!(
+        feed.message_page(&u.id, &session, &first_messages()),
+        None,
+        "a session's deletion drops it"
+    );
+}
+
+#[test]
+fn a_page_of_messages_that_may_change_is_not_kept() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let session = SessionId::new();
+    let newest = Page {
+        data: messages(session, 5, 10),
+        has_more: false,
+    };
+    feed.keep_message_page(
+        feed.ticket().expect("ticket"),
+        &u.id,
+        &session,
+        &first_messages(),
+        &newest,
+    );
+
+    assert_eq!(
+        feed.message_page(&u.id, &session, &first_messages()),
+        None,
+        "the next append would join it"
+    );
+}
+
+#[test]
+fn a_session_deleted_during_a_read_spoils_only_pages_of_messages() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let a = agent(&project(&u.id));
+    let session = SessionId::new();
+    let page = Page {
+        data: messages(session, 20, 10),
+        has_more: true,
+    };
+    let ticket = feed.ticket().expect("ticket");
+    feed.apply(Change::Sessions);
+    feed.keep_agent(ticket, &a);
+    feed.keep_message_page(ticket, &u.id, &session, &first_messages(), &page);
+
+    assert_eq!(feed.agent(&u.id, &a.id), Some(a), "the agent read is kept");
+    assert_eq!(
+        feed.message_page(&u.id, &session, &first_messages()),
+        None,
+        "the page read is not"
+    );
+}
+
+#[test]
+fn kept_pages_of_messages_are_bounded_by_their_bytes() {
+    let feed = connected();
+    let u = user(&unique_email());
+    let session = SessionId::new();
+    // 100 messages of 64 KiB: about 6.4 MiB a page, so the sixth page
+    // does not fit beside the first five.
+    let heavy = Page {
+        data: messages(session, 100, 64 << 10),
+        has_more: true,
+    };
+    let requests: Vec<_> = (0..6)
+        .map(|_| PageRequest {
+            before: Some(MessageId::new()),
+            ..PageRequest::first(100, Order::Asc)
+        })
+        .collect();
+    for r in &requests {
+        feed.keep_message_page(feed.ticket().expect("ticket"), &u.id, &session, r, &heavy);
+    }
+    let first = requests.first().expect("a request");
+    let last = requests.last().expect("a request");
+    assert_eq!(
+        feed.message_page(&u.id, &session, first),
+        None,
+        "dropped to make room"
+    );
+    assert_eq!(
+        feed.message_page(&u.id, &session, last),
+        Some(heavy),
+        "the newest is kept"
+    );
+}

@@ -259,6 +259,8 @@ impl Store for MemoryStore {
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
         let deleted = self.write().delete_agent(owner, id);
         self.feed.apply(Change::Agent(*id));
+        // Its sessions go with it.
+        self.feed.apply(Change::Sessions);
         deleted
     }
 
@@ -306,7 +308,9 @@ impl Store for MemoryStore {
     }
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
-        self.write().delete_session(owner, id)
+        let deleted = self.write().delete_session(owner, id);
+        self.feed.apply(Change::Sessions);
+        deleted
     }
 
     async fn append_message(

@@ -2,7 +2,10 @@
 //! to the collections the engine keeps answers from (`users`,
 //! `revoked_tokens`, `api_keys`, `agents`, `projects`), delivering the key
 //! of every inserted, updated, replaced or deleted document there,
-//! whichever process wrote it.
+//! whichever process wrote it, and to the deletion of chat sessions (a
+//! session deleted or tombstoned: kept pages of messages then go). A turn's
+//! writes to a session (its lock, its count) are not delivered: the
+//! database filters them out.
 //!
 //! One stream for the database rather than one per collection: each open
 //! stream holds a pooled connection in a long poll, and the database wakes
@@ -65,13 +68,22 @@ pub(super) fn start(db: &Database) -> Option<Arc<ChangeFeed>> {
 
 /// The stream's filter: writes to the watched collections, a collection
 /// renamed onto one of them (a rename's `ns` is its source, `to` its
-/// target; e.g. `$out` replacing a collection), and the events that may
-/// make anything kept wrong without naming one of them (a dropped
-/// database, the stream's end).
+/// target; e.g. `$out` replacing a collection), a chat session deleted or
+/// tombstoned (the first step of every cascade: `deleted` set), the
+/// sessions or messages collection dropped or renamed, and the events that
+/// may make anything kept wrong without naming one of them (a dropped
+/// database, the stream's end). An update that leaves a field as it was
+/// writes no change event (as in MongoDB), so a cascade re-tombstoning a
+/// session is not heard twice.
 fn watched() -> Document {
+    let mut renamed_onto = WATCHED.to_vec();
+    renamed_onto.extend(["sessions", "messages"]);
     doc! { "$match": { "$or": [
         { "ns.coll": { "$in": WATCHED.to_vec() } },
-        { "to.coll": { "$in": WATCHED.to_vec() } },
+        { "to.coll": { "$in": renamed_onto } },
+        { "ns.coll": "sessions", "operationType": "delete" },
+        { "ns.coll": "sessions", "updateDescription.updatedFields.deleted": true },
+        { "ns.coll": { "$in": ["sessions", "messages"] }, "operationType": { "$in": ["drop", "rename"] } },
         { "operationType": { "$in": ["dropDatabase", "invalidate"] } },
     ] } }
 }
@@ -167,6 +179,8 @@ fn change_of_document(collection: &str, id: &str) -> Change {
         "api_keys" => KeyId::parse(id).ok().map(Change::ApiKey),
         "agents" => AgentId::parse(id).ok().map(Change::Agent),
         "projects" => Some(Change::Projects),
+        // Only deletions and tombstones get through the filter.
+        "sessions" => Some(Change::Sessions),
         _ => None,
     };
     parsed.unwrap_or(Change::Everything)
@@ -175,7 +189,7 @@ fn change_of_document(collection: &str, id: &str) -> Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ProjectId;
+    use crate::domain::{ProjectId, SessionId};
 
     #[test]
     fn each_collections_document_key_names_its_change() {
@@ -193,6 +207,7 @@ mod tests {
             ("agents", agent.to_string(), Change::Agent(agent)),
             ("agents", "not an id".into(), Change::Everything),
             ("projects", ProjectId::new().to_string(), Change::Projects),
+            ("sessions", SessionId::new().to_string(), Change::Sessions),
             ("elsewhere", "x".into(), Change::Everything),
         ];
         for (collection, id, expected) in cases {

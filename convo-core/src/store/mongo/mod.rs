@@ -253,6 +253,8 @@ impl Store for MongoStore {
     async fn delete_agent(&self, owner: &UserId, id: &AgentId) -> Result<bool, StoreError> {
         let deleted = MongoStore::delete_agent(self, owner, id).await;
         self.applied(Change::Agent(*id));
+        // Its sessions go with it.
+        self.applied(Change::Sessions);
         deleted
     }
 
@@ -301,7 +303,10 @@ impl Store for MongoStore {
 
     async fn delete_session(&self, owner: &UserId, id: &SessionId) -> Result<bool, StoreError> {
         self.recent.forget(id);
-        MongoStore::delete_session(self, owner, id).await
+        let deleted = MongoStore::delete_session(self, owner, id).await;
+        // Even after an error: part of the cascade may have landed.
+        self.applied(Change::Sessions);
+        deleted
     }
 
     async fn append_message(
