@@ -148,11 +148,23 @@ fn everything_forgets_everything() {
     let ticket = feed.ticket().expect("ticket");
     feed.keep_user(ticket, "jti-1", &u);
     feed.keep_agent(ticket, &a);
+    let session = SessionId::new();
+    let page = Page {
+        data: messages(session, 20, 10),
+        has_more: true,
+    };
+    feed.keep_message_page(ticket, &u.id, &session, &first_messages(), &page);
+    assert!(
+        feed.message_page(&u.id, &session, &first_messages())
+            .is_some(),
+        "kept"
+    );
 
     feed.apply(Change::Everything);
 
     assert_eq!(feed.user(&u.id, "jti-1"), None);
     assert_eq!(feed.agent(&u.id, &a.id), None);
+    assert_eq!(feed.message_page(&u.id, &session, &first_messages()), None);
 }
 
 /// The first page of `owner`'s projects, newest first.
