@@ -109,40 +109,36 @@ struct State {
     /// Per source: `Some(when last heard)` while connected.
     sources: Vec<Option<Instant>>,
     epoch: u64,
-    /// Moved by project changes (and by everything that moves `epoch` for
-    /// all kinds): a project write does not spoil a user or agent read.
-    project_epoch: u64,
-    /// Moved by session deletions (and by everything that moves `epoch`
-    /// for all kinds): only pages of messages are checked against it.
-    session_epoch: u64,
     users: HashMap<UserId, User>,
     /// Token ids known not revoked, with the user each was used for.
     tokens: HashMap<String, UserId>,
     keys: HashMap<String, ApiKey>,
     key_hashes: HashMap<KeyId, String>,
     agents: HashMap<AgentId, Agent>,
-    project_pages: HashMap<ProjectPageKey, Page<Project>>,
-    /// The projects in `project_pages`, for its bound.
-    kept_projects: usize,
-    message_pages: HashMap<MessagePageKey, (Page<Message>, usize)>,
-    /// The bytes of `message_pages` (each page's weight), for its bound.
-    kept_message_bytes: usize,
+    /// Pages of an owner's projects, weighed by their projects.
+    project_pages: KeptPages<(), ProjectId, Project>,
+    /// Settled pages of a session's messages, weighed by their bytes as JSON.
+    message_pages: KeptPages<SessionId, MessageId, Message>,
 }
 
-/// Which page of whose projects: the owner and the page request.
+/// Which page of which list, read by whom: the owner, the list's parent
+/// (`()` for an owner's projects, the session for its messages) and the
+/// page request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ProjectPageKey {
+struct PageKey<P, K> {
     owner: UserId,
+    parent: P,
     limit: usize,
     order: Order,
-    after: Option<ProjectId>,
-    before: Option<ProjectId>,
+    after: Option<K>,
+    before: Option<K>,
 }
 
-impl ProjectPageKey {
-    fn new(owner: &UserId, page: &PageRequest<ProjectId>) -> Self {
+impl<P, K: Copy> PageKey<P, K> {
+    fn new(owner: &UserId, parent: P, page: &PageRequest<K>) -> Self {
         Self {
             owner: *owner,
+            parent,
             limit: page.limit,
             order: page.order,
             after: page.after,
@@ -151,28 +147,60 @@ impl ProjectPageKey {
     }
 }
 
-/// Which page of which session's messages, read by whom: the owner, the
-/// session and the page request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct MessagePageKey {
-    owner: UserId,
-    session: SessionId,
-    limit: usize,
-    order: Order,
-    after: Option<MessageId>,
-    before: Option<MessageId>,
+/// The kept pages of one kind of list, bounded by [`MAX_KEPT`] pages and by
+/// their total weight (past either, they are all dropped), with the epoch
+/// that the changes of that kind move, so that such a change spoils only
+/// reads of these pages.
+#[derive(Debug)]
+struct KeptPages<P, K, T> {
+    pages: HashMap<PageKey<P, K>, (Page<T>, usize)>,
+    /// The weights of `pages`, summed.
+    weight: usize,
+    max_weight: usize,
+    /// Moved by changes of this kind (and by everything that moves the
+    /// feed's epoch for all kinds).
+    epoch: u64,
 }
 
-impl MessagePageKey {
-    fn new(owner: &UserId, session: &SessionId, page: &PageRequest<MessageId>) -> Self {
+impl<P: Eq + std::hash::Hash, K: Eq + std::hash::Hash, T: Clone> KeptPages<P, K, T> {
+    fn new(max_weight: usize) -> Self {
         Self {
-            owner: *owner,
-            session: *session,
-            limit: page.limit,
-            order: page.order,
-            after: page.after,
-            before: page.before,
+            pages: HashMap::new(),
+            weight: 0,
+            max_weight,
+            epoch: 0,
         }
+    }
+
+    fn get(&self, key: &PageKey<P, K>) -> Option<Page<T>> {
+        self.pages.get(key).map(|(page, _)| page.clone())
+    }
+
+    /// Keeps `page` of `weight`, read when this kind's epoch was `read_at`;
+    /// not if a change of this kind came since, nor if it alone is over
+    /// the bound.
+    fn keep(&mut self, read_at: u64, key: PageKey<P, K>, page: &Page<T>, weight: usize) {
+        if self.epoch != read_at || weight > self.max_weight {
+            return;
+        }
+        if self.pages.len() >= MAX_KEPT || self.weight + weight > self.max_weight {
+            self.forget();
+        }
+        let replaced = self.pages.insert(key, (page.clone(), weight));
+        self.weight += weight;
+        self.weight -= replaced.map_or(0, |(_, w)| w);
+    }
+
+    /// A change of this kind: every page goes, and reads under way are
+    /// not kept.
+    fn changed(&mut self) {
+        self.epoch += 1;
+        self.forget();
+    }
+
+    fn forget(&mut self) {
+        self.pages.clear();
+        self.weight = 0;
     }
 }
 
@@ -226,17 +254,13 @@ impl ChangeFeed {
             state: Mutex::new(State {
                 sources,
                 epoch: 0,
-                project_epoch: 0,
                 users: HashMap::new(),
                 tokens: HashMap::new(),
                 keys: HashMap::new(),
                 key_hashes: HashMap::new(),
                 agents: HashMap::new(),
-                project_pages: HashMap::new(),
-                kept_projects: 0,
-                session_epoch: 0,
-                message_pages: HashMap::new(),
-                kept_message_bytes: 0,
+                project_pages: KeptPages::new(MAX_KEPT_PROJECTS),
+                message_pages: KeptPages::new(MAX_KEPT_MESSAGE_BYTES),
             }),
             max_silence,
             probe,
@@ -252,10 +276,9 @@ impl ChangeFeed {
     /// Forgets what `change` may have made wrong.
     pub fn apply(&self, change: Change) {
         let mut s = self.lock();
-        match change {
-            Change::Projects => s.project_epoch += 1,
-            Change::Sessions => s.session_epoch += 1,
-            _ => s.epoch += 1,
+        // Pages move their own epochs.
+        if !matches!(change, Change::Projects | Change::Sessions) {
+            s.epoch += 1;
         }
         match change {
             Change::User(id) => {
@@ -272,8 +295,8 @@ impl ChangeFeed {
             Change::Agent(id) => {
                 s.agents.remove(&id);
             }
-            Change::Projects => s.forget_project_pages(),
-            Change::Sessions => s.forget_message_pages(),
+            Change::Projects => s.project_pages.changed(),
+            Change::Sessions => s.message_pages.changed(),
             Change::Everything => s.clear(),
         }
     }
@@ -340,8 +363,8 @@ impl ChangeFeed {
         let mut s = self.lock();
         self.usable(&mut s).then_some(Ticket {
             epoch: s.epoch,
-            project_epoch: s.project_epoch,
-            session_epoch: s.session_epoch,
+            project_epoch: s.project_pages.epoch,
+            session_epoch: s.message_pages.epoch,
         })
     }
 
@@ -423,9 +446,7 @@ impl ChangeFeed {
         if !self.usable(&mut s) {
             return None;
         }
-        s.project_pages
-            .get(&ProjectPageKey::new(owner, page))
-            .cloned()
+        s.project_pages.get(&PageKey::new(owner, (), page))
     }
 
     /// Keeps a page of the owner's projects, read under `ticket`.
@@ -436,20 +457,10 @@ impl ChangeFeed {
         page: &PageRequest<ProjectId>,
         found: &Page<Project>,
     ) {
+        let key = PageKey::new(owner, (), page);
         self.keep(ticket, |s| {
-            if s.project_epoch != ticket.project_epoch {
-                return;
-            }
-            if s.project_pages.len() >= MAX_KEPT
-                || s.kept_projects + found.data.len() > MAX_KEPT_PROJECTS
-            {
-                s.forget_project_pages();
-            }
-            let replaced = s
-                .project_pages
-                .insert(ProjectPageKey::new(owner, page), found.clone());
-            s.kept_projects += found.data.len();
-            s.kept_projects -= replaced.map_or(0, |p| p.data.len());
+            s.project_pages
+                .keep(ticket.project_epoch, key, found, found.data.len());
         });
     }
 }
@@ -467,9 +478,7 @@ impl ChangeFeed {
         if !self.usable(&mut s) {
             return None;
         }
-        s.message_pages
-            .get(&MessagePageKey::new(owner, session, page))
-            .map(|(found, _)| found.clone())
+        s.message_pages.get(&PageKey::new(owner, *session, page))
     }
 
     /// Keeps a [settled](settled_page) page of a session's messages, read
@@ -487,24 +496,10 @@ impl ChangeFeed {
         }
         // Weighed outside the lock: the page as JSON, about what it holds.
         let weight = serde_json::to_vec(&found.data).map_or(usize::MAX, |json| json.len());
-        if weight > MAX_KEPT_MESSAGE_BYTES {
-            return;
-        }
+        let key = PageKey::new(owner, *session, page);
         self.keep(ticket, |s| {
-            if s.session_epoch != ticket.session_epoch {
-                return;
-            }
-            if s.message_pages.len() >= MAX_KEPT
-                || s.kept_message_bytes + weight > MAX_KEPT_MESSAGE_BYTES
-            {
-                s.forget_message_pages();
-            }
-            let replaced = s.message_pages.insert(
-                MessagePageKey::new(owner, session, page),
-                (found.clone(), weight),
-            );
-            s.kept_message_bytes += weight;
-            s.kept_message_bytes -= replaced.map_or(0, |(_, w)| w);
+            s.message_pages
+                .keep(ticket.session_epoch, key, found, weight);
         });
     }
 }
@@ -512,25 +507,13 @@ impl ChangeFeed {
 impl State {
     fn clear(&mut self) {
         self.epoch += 1;
-        self.project_epoch += 1;
-        self.session_epoch += 1;
         self.users.clear();
         self.tokens.clear();
         self.keys.clear();
         self.key_hashes.clear();
         self.agents.clear();
-        self.forget_project_pages();
-        self.forget_message_pages();
-    }
-
-    fn forget_project_pages(&mut self) {
-        self.project_pages.clear();
-        self.kept_projects = 0;
-    }
-
-    fn forget_message_pages(&mut self) {
-        self.message_pages.clear();
-        self.kept_message_bytes = 0;
+        self.project_pages.changed();
+        self.message_pages.changed();
     }
 }
 

@@ -41,6 +41,9 @@ use crate::store::{Change, ChangeFeed};
 
 /// The watched collections.
 const WATCHED: [&str; 5] = ["users", "revoked_tokens", "api_keys", "agents", "projects"];
+/// Collections whose documents are not kept, but whose loss takes kept
+/// pages of messages with it: dropped or renamed, everything kept goes.
+const UNDERLYING: [&str; 2] = ["sessions", "messages"];
 /// The feed's one source: the database's stream.
 const SOURCE: usize = 0;
 /// How long the server may hold an empty poll of a stream.
@@ -77,13 +80,13 @@ pub(super) fn start(db: &Database) -> Option<Arc<ChangeFeed>> {
 /// session is not heard twice.
 fn watched() -> Document {
     let mut renamed_onto = WATCHED.to_vec();
-    renamed_onto.extend(["sessions", "messages"]);
+    renamed_onto.extend(UNDERLYING);
     doc! { "$match": { "$or": [
         { "ns.coll": { "$in": WATCHED.to_vec() } },
         { "to.coll": { "$in": renamed_onto } },
         { "ns.coll": "sessions", "operationType": "delete" },
         { "ns.coll": "sessions", "updateDescription.updatedFields.deleted": true },
-        { "ns.coll": { "$in": ["sessions", "messages"] }, "operationType": { "$in": ["drop", "rename"] } },
+        { "ns.coll": { "$in": UNDERLYING.to_vec() }, "operationType": { "$in": ["drop", "rename"] } },
         { "operationType": { "$in": ["dropDatabase", "invalidate"] } },
     ] } }
 }
